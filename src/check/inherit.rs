@@ -1,0 +1,103 @@
+//! Loading a recipe with everything it `extends`, and the `--set` overrides on top.
+
+use super::tree::Tree;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::source::{load_file, FileId, LoadError, SourceKind, SourceMap, Span};
+use crate::syntax::{parse_override, parse_recipe};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The merged tree and where each base file was pulled in from.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub tree: Tree,
+    /// The root file, when it could be read.
+    pub root: Option<FileId>,
+    /// For each base file, the `extends` statement that loaded it.
+    pub extended_from: HashMap<FileId, Span>,
+}
+
+/// Reads `path` and its bases into one tree, then applies `overrides` (`a.b=v` each).
+pub fn load(map: &mut SourceMap, path: &Path, overrides: &[String], diags: &mut Diagnostics) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut stack = Vec::new();
+    loaded.root = load_into(map, path, None, &mut stack, &mut loaded, diags);
+    for (i, text) in overrides.iter().enumerate() {
+        let file = map.add(format!("<cli:{}>", i + 1), text.clone(), SourceKind::Cli(i + 1));
+        match parse_override(map, file) {
+            Ok(o) => {
+                let mut seen = HashMap::new();
+                loaded.tree.set("", &o.path, &o.value, o.span, &mut seen, diags);
+            }
+            Err(d) => diags.push(*d),
+        }
+    }
+    loaded
+}
+
+/// Registers `path` as a source, reporting why it cannot be read (at `via` when given).
+pub fn read_source(map: &mut SourceMap, path: &Path, via: Option<Span>) -> Result<FileId, Box<Diag>> {
+    let name = path.display().to_string();
+    let text = load_file(path).map_err(|e| {
+        let kind = match e {
+            LoadError::NotFound => ErrorKind::FileNotFound { path: name.clone() },
+            LoadError::IsDirectory => ErrorKind::IsDirectory { path: name.clone() },
+            LoadError::TooLarge { bytes } => ErrorKind::TooLarge { path: name.clone(), bytes },
+            LoadError::Binary => ErrorKind::Binary { path: name.clone() },
+            LoadError::NotUtf8 { offset } => ErrorKind::NotUtf8 { path: name.clone(), offset },
+            LoadError::Io(message) => ErrorKind::Unreadable { path: name.clone(), message },
+        };
+        Box::new(match via {
+            Some(span) => Diag::error(kind, span).with_label("extended here"),
+            None => Diag::global(kind),
+        })
+    })?;
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(map.add(name, text, SourceKind::File { path: path.to_path_buf(), canonical }))
+}
+
+fn load_into(
+    map: &mut SourceMap,
+    path: &Path,
+    via: Option<Span>,
+    stack: &mut Vec<(PathBuf, String)>,
+    loaded: &mut Loaded,
+    diags: &mut Diagnostics,
+) -> Option<FileId> {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Some(i) = stack.iter().position(|(c, _)| *c == canonical) {
+        let mut chain: Vec<String> = stack[i..].iter().map(|(_, n)| n.clone()).collect();
+        chain.push(path.display().to_string());
+        if let Some(span) = via {
+            diags.push(Diag::error(ErrorKind::ExtendsCycle { chain }, span));
+        }
+        return None;
+    }
+    let file = match read_source(map, path, via) {
+        Ok(f) => f,
+        Err(d) => {
+            diags.push(*d);
+            return None;
+        }
+    };
+    if let Some(span) = via {
+        loaded.extended_from.insert(file, span);
+    }
+    let ast = match parse_recipe(map, file) {
+        Ok(ast) => ast,
+        Err(d) => {
+            diags.push(*d);
+            return Some(file);
+        }
+    };
+    stack.push((canonical, path.display().to_string()));
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for ext in &ast.extends {
+        let base = dir.join(&ext.path);
+        load_into(map, &base, Some(ext.path_span), stack, loaded, diags);
+    }
+    stack.pop();
+    let mut seen = HashMap::new();
+    loaded.tree.apply(&ast.items, "", &mut seen, diags);
+    Some(file)
+}

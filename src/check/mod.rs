@@ -1,0 +1,197 @@
+//! Checking: from a recipe path and `--set` overrides to a typed `ir::Recipe`, collecting
+//! every diagnostic on the way.
+//!
+//! `inherit` loads the file and its bases into a `tree` (the merged settings), `eval`
+//! evaluates each schema field (references, arithmetic, defaults), `typing` checks it
+//! against the `schema`, `build` assembles the IR, and `rules` checks cross-field
+//! constraints. `cost` prints what the model will cost.
+
+mod build;
+pub mod cost;
+pub mod dataset;
+mod eval;
+mod inherit;
+mod rules;
+pub mod schema;
+mod tree;
+mod typing;
+mod value;
+
+pub use inherit::read_source;
+pub use rules::Facts;
+pub use value::show_f64;
+
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::ir::Recipe;
+use crate::source::{SourceMap, Span};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+/// Everything `check` learnt about a recipe.
+#[derive(Debug)]
+pub struct Checked {
+    pub map: SourceMap,
+    pub diags: Diagnostics,
+    /// The resolved recipe, when there were no errors.
+    pub recipe: Option<Recipe>,
+    /// Where each set field's value was written (fields not listed are defaults).
+    pub origins: BTreeMap<&'static str, Span>,
+    pub facts: Option<Facts>,
+}
+
+impl Checked {
+    pub fn ok(&self) -> bool {
+        !self.diags.has_errors() && self.recipe.is_some()
+    }
+}
+
+/// Checks the recipe at `path` with `overrides` (`a.b=v` strings) applied on top.
+pub fn check(path: &Path, overrides: &[String]) -> Checked {
+    let mut map = SourceMap::new();
+    let mut diags = Diagnostics::default();
+    let loaded = inherit::load(&mut map, path, overrides, &mut diags);
+    let mut out = Checked { map, diags, recipe: None, origins: BTreeMap::new(), facts: None };
+    if loaded.root.is_none() || out.diags.items.iter().any(is_fatal) {
+        return finish(out, &loaded);
+    }
+    let tree = &loaded.tree;
+    let present = |b: &str| tree.block_present(b);
+    let in_present_block = |f: &schema::Field| schema::optional_ancestor(f.path).is_none_or(|b| present(b.path));
+
+    let mut vals: HashMap<&'static str, value::Val> = HashMap::new();
+    let mut failed = false;
+    {
+        let mut ev = eval::Evaluator::new(&mut out.map, tree, &mut out.diags);
+        for f in schema::FIELDS.iter().filter(|f| in_present_block(f)) {
+            if f.default.is_none() && !tree.fields.contains_key(f.path) {
+                let block = schema::parent(f.path);
+                let span = tree.opened.get(block).or(tree.blocks.get(block)).copied();
+                let kind = ErrorKind::MissingField { path: f.path.into(), example: example(f.path).into() };
+                let root = loaded.root.map(|r| Span::new(r, 0, 0));
+                ev.diags.push(match span.or(root) {
+                    Some(s) => Diag::error(kind, s),
+                    None => Diag::global(kind),
+                });
+                failed = true;
+                continue;
+            }
+            let Some(v) = ev.field(f.path) else {
+                failed = true;
+                continue;
+            };
+            match typing::coerce(f.path, &f.ty, &v) {
+                Ok(val) => {
+                    vals.insert(f.path, val);
+                }
+                Err(d) => {
+                    ev.diags.push(*d);
+                    failed = true;
+                }
+            }
+        }
+    }
+    let mut spans: HashMap<&'static str, Span> = HashMap::new();
+    for (p, e) in &tree.fields {
+        spans.insert(p, e.expr.span);
+        out.origins.insert(p, e.span);
+    }
+    for (b, s) in tree.opened.iter().chain(tree.blocks.iter()) {
+        spans.entry(b).or_insert(*s);
+    }
+    for (b, s) in &tree.blocks {
+        out.origins.insert(b, *s);
+    }
+    if failed || out.diags.has_errors() {
+        return finish(out, &loaded);
+    }
+
+    let values = build::Values { vals: &vals, present: &present };
+    let source = |p: &str| match vals.get(p) {
+        Some(value::Val::Source(s)) => Some(dataset::facts(s)),
+        _ => None,
+    };
+    let facts = Facts { train: source("data.train").unwrap_or_default(), val: source("data.val").unwrap_or_default() };
+    let declared = match vals.get("data.classes") {
+        Some(value::Val::Int(i)) => Some(*i as usize),
+        _ => None,
+    };
+    let Some(classes) = declared.or(facts.train.classes) else {
+        let d = match spans.get("data.train") {
+            Some(s) => Diag::error(ErrorKind::ClassesUnknown, *s),
+            None => Diag::global(ErrorKind::ClassesUnknown),
+        };
+        out.diags.push(d);
+        out.diags.extend(rules_without_recipe(&facts, &spans));
+        return finish(out, &loaded);
+    };
+    let name = path.file_stem().map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
+    out.recipe = build::build(&name, &values, &build::Classes { data: classes });
+    if out.recipe.is_none() {
+        let message = "typed values do not fit the IR".to_string();
+        out.diags.push(Diag::global(ErrorKind::Internal { message }));
+    }
+    if let Some(r) = &out.recipe {
+        out.diags.extend(rules::check(r, &facts, &rules::Spans { of: &spans }));
+    }
+    out.facts = Some(facts);
+    finish(out, &loaded)
+}
+
+/// Missing data paths are worth reporting even when classes are unknown.
+fn rules_without_recipe(facts: &Facts, spans: &HashMap<&'static str, Span>) -> Vec<Diag> {
+    [("data.train", &facts.train), ("data.val", &facts.val)]
+        .into_iter()
+        .filter_map(|(p, f)| {
+            let missing = f.missing.clone()?;
+            let kind = ErrorKind::DataNotFound { path: missing };
+            Some(spans.get(p).map_or_else(|| Diag::global(kind.clone()), |s| Diag::error(kind.clone(), *s)))
+        })
+        .collect()
+}
+
+fn is_fatal(d: &Diag) -> bool {
+    let c = d.code();
+    c.starts_with("deit::io") || c.starts_with("deit::syntax") || c.starts_with("deit::extends")
+}
+
+/// Adds "inherited" and "overrides" notes, then sorts.
+fn finish(mut out: Checked, loaded: &inherit::Loaded) -> Checked {
+    let mut seen = HashSet::new();
+    for d in &mut out.diags.items {
+        let Some(primary) = d.span() else { continue };
+        // A value from a base file: point at the `extends` in the recipe being checked.
+        if let Some(mut site) = loaded.extended_from.get(&primary.file).copied() {
+            while let Some(up) = loaded.extended_from.get(&site.file) {
+                site = *up;
+            }
+            let base = out.map.name(primary.file).to_string();
+            d.secondary.push(crate::diag::Label::new(site, format!("inherited from `{base}` through this `extends`")));
+        }
+        // A `--set` or later file replacing a value: show what it replaced.
+        for e in loaded.tree.fields.values() {
+            let inside = e.expr.span.file == primary.file && e.expr.span.start <= primary.start && primary.end <= e.expr.span.end;
+            if let (true, Some(old)) = (inside, e.replaced) {
+                if seen.insert((primary, old)) {
+                    d.secondary.push(crate::diag::Label::new(old, "overrides the value set here"));
+                }
+            }
+        }
+    }
+    out.diags = std::mem::take(&mut out.diags).sorted();
+    out
+}
+
+/// A value to suggest for a required field.
+fn example(path: &str) -> &'static str {
+    match path {
+        "model.embed" => "192",
+        "model.depth" => "12",
+        "model.heads" => "3",
+        "data.train" => "image_folder(\"path/to/train\")",
+        "data.val" => "image_folder(\"path/to/val\")",
+        "distill.teacher.arch" => "regnety_160",
+        "distill.teacher.checkpoint" => "\"teacher.safetensors\"",
+        "finetune.from" => "\"checkpoint.safetensors\"",
+        _ => "…",
+    }
+}

@@ -1,0 +1,246 @@
+//! Cross-field rules and lints over the resolved recipe. Each finding is labelled at the
+//! fields involved, wherever they were set (a file, a base, a `--set`).
+
+use super::dataset::SourceFacts;
+use crate::diag::{Diag, ErrorKind};
+use crate::ir::*;
+use crate::source::Span;
+use std::collections::HashMap;
+
+/// Where each field or block was written; absent = default.
+pub struct Spans<'a> {
+    pub of: &'a HashMap<&'static str, Span>,
+}
+
+/// Dataset facts for the two splits.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub train: SourceFacts,
+    pub val: SourceFacts,
+}
+
+impl Facts {
+    /// Samples one epoch draws: RASampler keeps `N // 256 * 256` when repeats are on.
+    pub fn epoch_samples(&self, r: &Recipe) -> Option<usize> {
+        let n = self.train.samples?;
+        Some(if r.augment.repeated > 1 { n / 256 * 256 } else { n })
+    }
+
+    pub fn steps_per_epoch(&self, r: &Recipe) -> Option<usize> {
+        Some(self.epoch_samples(r)? / r.train.batch.max(1))
+    }
+}
+
+struct Out<'a> {
+    spans: &'a Spans<'a>,
+    diags: Vec<Diag>,
+}
+
+impl Out<'_> {
+    /// Reports `kind` at the first of `at` that was written somewhere, with the rest of
+    /// `at` as secondary labels.
+    fn report(&mut self, kind: ErrorKind, at: &[(&str, &str)]) {
+        let mut spans = at
+            .iter()
+            .filter_map(|(p, text)| self.spans.of.get(p).map(|s| (*s, *text)));
+        let mut d = match spans.next() {
+            Some((span, text)) => {
+                let d = Diag::error(kind, span);
+                if text.is_empty() {
+                    d
+                } else {
+                    d.with_label(text)
+                }
+            }
+            None => Diag::global(kind),
+        };
+        for (span, text) in spans {
+            d = d.with_secondary(span, text);
+        }
+        self.diags.push(d);
+    }
+}
+
+pub fn check(r: &Recipe, facts: &Facts, spans: &Spans<'_>) -> Vec<Diag> {
+    let mut out = Out { spans, diags: Vec::new() };
+    model_rules(r, &mut out);
+    data_rules(r, facts, &mut out);
+    augment_rules(r, &mut out);
+    distill_rules(r, &mut out);
+    schedule_rules(r, facts, &mut out);
+    out.diags
+}
+
+fn model_rules(r: &Recipe, out: &mut Out<'_>) {
+    let m = &r.model;
+    if m.embed % m.heads != 0 {
+        let embed = format!("embed {}", m.embed);
+        out.report(
+            ErrorKind::EmbedHeads { embed: m.embed, heads: m.heads },
+            &[("model.heads", ""), ("model.embed", &embed)],
+        );
+    }
+    if m.image % m.patch != 0 {
+        let image = format!("image {}", m.image);
+        out.report(
+            ErrorKind::ImagePatch { image: m.image, patch: m.patch },
+            &[("model.patch", ""), ("model.image", &image)],
+        );
+    }
+    let hidden = m.embed as f64 * m.mlp_ratio;
+    if (hidden - hidden.round()).abs() > 1e-9 {
+        out.report(
+            ErrorKind::MlpHidden { embed: m.embed, ratio: m.mlp_ratio },
+            &[("model.mlp_ratio", ""), ("model.embed", "embed")],
+        );
+    }
+    if m.family == Family::Vit && m.distilled {
+        out.report(ErrorKind::VitDistilled, &[("model.distilled", ""), ("model.family", "vit")]);
+    }
+    if m.classes != r.data.classes {
+        let data = format!("{} classes", r.data.classes);
+        out.report(
+            ErrorKind::ModelClasses { model: m.classes, data: r.data.classes },
+            &[("model.classes", ""), ("data.classes", &data), ("data.train", &data)],
+        );
+    }
+}
+
+fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
+    for (field, vals) in [("mean", &r.data.mean), ("std", &r.data.std)] {
+        if vals.len() != r.model.channels {
+            let path = if field == "mean" { "data.mean" } else { "data.std" };
+            out.report(
+                ErrorKind::ChannelStats { channels: r.model.channels, field: field.into(), found: vals.len() },
+                &[(path, ""), ("model.channels", "channels")],
+            );
+        }
+    }
+    if let Some(source) = facts.train.classes.filter(|c| *c != r.data.classes) {
+        out.report(
+            ErrorKind::SourceClasses { source, data: r.data.classes },
+            &[("data.classes", ""), ("data.train", "this source")],
+        );
+    }
+    for (path, f) in [("data.train", &facts.train), ("data.val", &facts.val)] {
+        if let Some(missing) = &f.missing {
+            out.report(ErrorKind::DataNotFound { path: missing.clone() }, &[(path, "")]);
+        }
+    }
+}
+
+fn augment_rules(r: &Recipe, out: &mut Out<'_>) {
+    let a = &r.augment;
+    let policy = a.rand_augment.is_some() || a.auto_augment.is_some();
+    if a.rand_augment.is_some() && a.auto_augment.is_some() {
+        out.report(
+            ErrorKind::TwoPolicies,
+            &[("augment.auto_augment", "AutoAugment"), ("augment.rand_augment", "RandAugment")],
+        );
+    }
+    if a.color_jitter.is_some() && policy {
+        out.report(
+            ErrorKind::InertColorJitter,
+            &[("augment.color_jitter", ""), ("augment.rand_augment", "because RandAugment is on"), ("augment.auto_augment", "because AutoAugment is on")],
+        );
+    }
+    let mixing = a.mix.as_ref().is_some_and(|m| (m.mixup > 0.0 || m.cutmix > 0.0) && m.prob > 0.0);
+    if mixing && r.train.batch % 2 == 1 {
+        out.report(
+            ErrorKind::OddBatchMix { batch: r.train.batch },
+            &[("train.batch", ""), ("augment.mix", "mixing enabled here")],
+        );
+    }
+}
+
+fn distill_rules(r: &Recipe, out: &mut Out<'_>) {
+    let d = &r.distill;
+    let mode = mode_name(d.mode);
+    if d.mode != DistillMode::None {
+        if d.teacher.is_none() {
+            out.report(ErrorKind::TeacherRequired { mode: mode.into() }, &[("distill.mode", "")]);
+        }
+        if !r.model.distilled {
+            out.report(
+                ErrorKind::DistillNeedsToken { mode: mode.into() },
+                &[("distill.mode", ""), ("model.distilled", "no distillation token")],
+            );
+        }
+        if r.finetune.is_some() {
+            out.report(ErrorKind::FinetuneWithDistill, &[("finetune", ""), ("distill.mode", "distillation")]);
+        }
+    } else {
+        if d.teacher.is_some() {
+            out.report(ErrorKind::UnusedTeacher { mode: mode.into() }, &[("distill.teacher", ""), ("distill.mode", "mode")]);
+        }
+        if r.model.distilled && d.eval_head == EvalHead::Average {
+            out.report(ErrorKind::DistHeadUntrained, &[("model.distilled", ""), ("distill.mode", "no distillation")]);
+        }
+    }
+    if let Some(t) = &d.teacher {
+        if t.classes != r.data.classes {
+            let data = format!("{} classes", r.data.classes);
+            out.report(
+                ErrorKind::TeacherClasses { teacher: t.classes, data: r.data.classes },
+                &[("distill.teacher.classes", ""), ("data.classes", &data), ("data.train", &data)],
+            );
+        }
+    }
+    if !r.model.distilled && d.eval_head == EvalHead::Dist {
+        out.report(
+            ErrorKind::EvalHeadNeedsToken { head: "dist".into() },
+            &[("distill.eval_head", ""), ("model.distilled", "no distillation token")],
+        );
+    }
+    if let Some(f) = &r.finetune {
+        if let Some(from) = f.from_image.filter(|i| *i != r.model.image) {
+            if f.pos_embed == PosEmbedInterp::None {
+                out.report(
+                    ErrorKind::ResolutionNeedsInterpolation { from, to: r.model.image },
+                    &[("finetune.pos_embed", ""), ("finetune.from_image", "checkpoint resolution"), ("model.image", "model resolution")],
+                );
+            }
+        }
+    }
+}
+
+fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
+    let s = &r.schedule;
+    let spe = facts.steps_per_epoch(r);
+    let comparable = match (s.warmup, s.length) {
+        (Duration::Epochs(w), Duration::Epochs(l)) | (Duration::Steps(w), Duration::Steps(l)) => Some((w, l)),
+        (w, l) => spe.map(|n| (w.steps(n as u64), l.steps(n as u64))),
+    };
+    if let Some((w, l)) = comparable {
+        if w > 0 && w >= l {
+            out.report(
+                ErrorKind::WarmupTooLong { warmup: s.warmup.to_string(), length: s.length.to_string() },
+                &[("schedule.warmup", ""), ("schedule.length", "schedule length")],
+            );
+        }
+    }
+    if s.kind == ScheduleKind::Cosine && s.min_lr > r.optimizer.lr {
+        out.report(
+            ErrorKind::MinLrAboveLr { min_lr: s.min_lr, lr: r.optimizer.lr },
+            &[("schedule.min_lr", ""), ("optimizer.lr", "peak lr")],
+        );
+    }
+    if let (Some(n), Some(epoch)) = (facts.train.samples, facts.epoch_samples(r)) {
+        if epoch < r.train.batch {
+            out.report(
+                ErrorKind::EmptyEpoch { samples: epoch, batch: r.train.batch },
+                &[("train.batch", ""), ("augment.repeated", "repeated augmentation"), ("data.train", "this source")],
+            );
+        } else if r.augment.repeated > 1 && (epoch as f64) < 0.9 * n as f64 {
+            out.report(ErrorKind::RepeatedAugSmall { samples: epoch }, &[("augment.repeated", ""), ("data.train", "this source")]);
+        }
+    }
+}
+
+fn mode_name(m: DistillMode) -> &'static str {
+    match m {
+        DistillMode::None => "none",
+        DistillMode::Soft => "soft",
+        DistillMode::Hard => "hard",
+    }
+}

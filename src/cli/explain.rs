@@ -1,0 +1,66 @@
+//! `deitc explain R.deit`: the resolved recipe as RON (or JSON), each value annotated with
+//! where it came from: `file:line`, `<cli:N>` (a `--set`) or `default`.
+
+use super::{ExplainFormat, Output, RecipeArgs};
+use crate::check::{check, schema, Checked};
+use crate::ir::Recipe;
+
+pub fn run(args: &RecipeArgs, format: ExplainFormat, out: &mut Output) -> u8 {
+    let checked = check(&args.recipe, &args.set);
+    out.diagnostics(&checked.diags, &checked.map, "explain");
+    let (true, Some(recipe)) = (checked.ok(), &checked.recipe) else {
+        return 1;
+    };
+    let text = match format {
+        ExplainFormat::Ron => annotated_ron(recipe, &checked),
+        ExplainFormat::Json => json(recipe, &checked),
+    };
+    out.out(&text);
+    0
+}
+
+/// Where a field or block's value came from.
+fn origin(path: &str, c: &Checked) -> String {
+    match c.origins.get(path) {
+        Some(span) => c.map.location(*span),
+        None => "default".to_string(),
+    }
+}
+
+/// The recipe's RON with a `// origin` comment on every line that starts a schema field.
+pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
+    let Ok(ron) = recipe.to_ron() else {
+        return String::new();
+    };
+    let mut stack: Vec<String> = Vec::new();
+    let mut out = format!("// {} — resolved by deitc {}\n", recipe.name, env!("CARGO_PKG_VERSION"));
+    for line in ron.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let depth = indent / 4;
+        let trimmed = line.trim_start();
+        let key = trimmed.split_once(':').map(|(k, _)| k).filter(|k| k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+        let mut annotated = line.to_string();
+        if let (Some(key), true) = (key, depth >= 1) {
+            stack.truncate(depth - 1);
+            let path = if stack.is_empty() { key.to_string() } else { format!("{}.{key}", stack.join(".")) };
+            if schema::field(&path).is_some() || schema::block(&path).is_some_and(|b| b.optional) {
+                annotated = format!("{line} // {}", origin(&path, c));
+            }
+            if trimmed.ends_with('(') || trimmed.ends_with('[') || trimmed.ends_with("((") {
+                stack.push(key.to_string());
+            }
+        }
+        out += &annotated;
+        out.push('\n');
+    }
+    out
+}
+
+fn json(recipe: &Recipe, c: &Checked) -> String {
+    let origins: serde_json::Map<String, serde_json::Value> = schema::FIELDS
+        .iter()
+        .map(|f| (f.path.to_string(), origin(f.path, c).into()))
+        .collect();
+    let v = serde_json::json!({ "recipe": recipe, "origins": origins });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}

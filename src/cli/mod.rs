@@ -1,0 +1,119 @@
+//! The command line: one file per subcommand, sharing option parsing and report printing.
+
+mod check;
+mod explain;
+mod fmt;
+mod report;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub use report::{Captured, Output};
+
+#[derive(Parser, Debug)]
+#[command(name = "deitc", version, about = "Check, explain and format DeiT training recipes")]
+pub struct Cli {
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ExplainFormat {
+    Ron,
+    Json,
+}
+
+/// The recipe and its overrides, shared by every subcommand that resolves a recipe.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RecipeArgs {
+    /// The recipe file.
+    pub recipe: PathBuf,
+    /// Override a field: `--set optimizer.lr=1e-3` (repeatable; later wins).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate a recipe (all errors at once) and print what it will cost.
+    Check {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// `json` prints one JSON object per diagnostic and a summary, for editors and CI.
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
+    },
+    /// Print the fully resolved recipe, each value annotated with where it came from.
+    Explain {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Ron)]
+        format: ExplainFormat,
+    },
+    /// Rewrite recipes in the canonical layout (comments kept).
+    Fmt {
+        /// Recipe files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Only report files that would change (exit 1 if any).
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Runs the command line and returns the exit code (0 ok, 1 diagnostics, 2 usage).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let mut out = Output::stdio(cli.color);
+    let code = run(cli.command, &mut out);
+    ExitCode::from(code)
+}
+
+/// Parses `args` (without the program name) and runs them against `out`, as the binary
+/// would: for tests and embedding.
+pub fn run_args<I, S>(args: I, out: &mut Output) -> u8
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let argv = std::iter::once(std::ffi::OsString::from("deitc")).chain(args.into_iter().map(Into::into));
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => run(cli.command, out),
+        Err(e) => {
+            out.err(&e.to_string());
+            2
+        }
+    }
+}
+
+/// Runs one command against `out`; returns the exit code.
+pub fn run(command: Command, out: &mut Output) -> u8 {
+    match command {
+        Command::Check { recipe, message_format } => check::run(&recipe, message_format, out),
+        Command::Explain { recipe, format } => explain::run(&recipe, format, out),
+        Command::Fmt { files, check } => fmt::run(&files, check, out),
+    }
+}

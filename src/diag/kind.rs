@@ -1,0 +1,475 @@
+//! Every kind of diagnostic deitc reports, with its stable code, message, label and help.
+//! This is the only place where diagnostic wording lives.
+
+use super::{did_you_mean, Severity};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorKind {
+    // ---- reading files ------------------------------------------------------------------
+    /// `deitc check nope.deit`
+    FileNotFound { path: String },
+    /// `deitc check recipes/`
+    IsDirectory { path: String },
+    /// A recipe over 1 MiB.
+    TooLarge { path: String, bytes: u64 },
+    /// A file with NUL bytes.
+    Binary { path: String },
+    /// Bytes that are not UTF-8.
+    NotUtf8 { path: String, offset: usize },
+    /// Any other I/O failure.
+    Unreadable { path: String, message: String },
+
+    // ---- syntax -------------------------------------------------------------------------
+    /// `model { embed = }`
+    Syntax { expected: String, found: String, cli: bool },
+    /// `x = ((((((…))))))` beyond the nesting limit.
+    TooDeep { max: usize },
+    /// An expression with thousands of operators.
+    TooComplex { max: usize },
+    /// `batch = 99999999999999999999`
+    BadNumber { text: String },
+
+    // ---- extends ------------------------------------------------------------------------
+    /// `a.deit` extends `b.deit` extends `a.deit`.
+    ExtendsCycle { chain: Vec<String> },
+
+    // ---- structure ----------------------------------------------------------------------
+    /// `modle { … }`
+    UnknownBlock { name: String, suggestion: Option<String> },
+    /// `model { embd = 192 }`
+    UnknownField { block: String, name: String, suggestion: Option<String> },
+    /// `optimizer.lr { … }`
+    NotABlock { path: String },
+    /// `model = 3`
+    NotAField { path: String },
+    /// `model { }` without `embed`.
+    MissingField { path: String, example: String },
+    /// The same field twice in one file.
+    DuplicateField { path: String },
+    /// `model = none`
+    NotOptional { path: String },
+
+    // ---- types and values ---------------------------------------------------------------
+    /// `depth = "twelve"`
+    TypeMismatch { path: String, expected: String, found: String },
+    /// `kind = adam`
+    UnknownVariant { path: String, value: String, variants: Vec<String>, suggestion: Option<String> },
+    /// `length = 300`
+    MissingUnit { path: String, value: String, units: String },
+    /// `warmup = 5%` where a count is needed, `eval_every = 5%`.
+    WrongUnit { path: String, unit: String, expected: String },
+    /// `drop_path = 1.5`
+    OutOfRange { path: String, value: String, range: String },
+    /// `heads = model.embed / 100`
+    NotInteger { path: String, value: String },
+    /// `betas = [0.9]`
+    ListLength { path: String, expected: usize, found: usize },
+    /// `scale = 1.0..0.08`
+    EmptyRange { path: String, lo: String, hi: String },
+
+    // ---- expressions --------------------------------------------------------------------
+    /// `lr = 5e-4 * train.bach / 512`
+    UnknownReference { path: String, suggestion: Option<String> },
+    /// `x = model` as a reference to a whole block.
+    ReferenceToBlock { path: String },
+    /// `a.x = a.y` and `a.y = a.x`.
+    ReferenceCycle { chain: Vec<String> },
+    /// `lr = 1 / 0`
+    DivisionByZero,
+    /// `lr = "a" * 2`
+    BadOperands { op: String, left: String, right: String },
+    /// `train = image_foldr("…")`
+    UnknownFunction { name: String, suggestion: Option<String> },
+    /// `synthetic(samples = "x")`
+    BadArguments { function: String, problem: String, usage: String },
+
+    // ---- cross-field rules --------------------------------------------------------------
+    EmbedHeads { embed: usize, heads: usize },
+    ImagePatch { image: usize, patch: usize },
+    MlpHidden { embed: usize, ratio: f64 },
+    OddBatchMix { batch: usize },
+    TeacherRequired { mode: String },
+    DistillNeedsToken { mode: String },
+    TeacherClasses { teacher: usize, data: usize },
+    ModelClasses { model: usize, data: usize },
+    SourceClasses { source: usize, data: usize },
+    ClassesUnknown,
+    WarmupTooLong { warmup: String, length: String },
+    ChannelStats { channels: usize, field: String, found: usize },
+    EvalHeadNeedsToken { head: String },
+    ResolutionNeedsInterpolation { from: usize, to: usize },
+    EmptyEpoch { samples: usize, batch: usize },
+    TwoPolicies,
+    VitDistilled,
+
+    // ---- warnings -----------------------------------------------------------------------
+    InertColorJitter,
+    DistHeadUntrained,
+    UnusedTeacher { mode: String },
+    DataNotFound { path: String },
+    FinetuneWithDistill,
+    MinLrAboveLr { min_lr: f64, lr: f64 },
+    RepeatedAugSmall { samples: usize },
+
+    // ---- bugs ---------------------------------------------------------------------------
+    /// deitc itself is inconsistent (a bug to report).
+    Internal { message: String },
+}
+
+impl ErrorKind {
+    /// The stable code, listed in docs/diagnostics.md.
+    pub fn code(&self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            FileNotFound { .. } => "deit::io::not_found",
+            IsDirectory { .. } => "deit::io::is_directory",
+            TooLarge { .. } => "deit::io::too_large",
+            Binary { .. } => "deit::io::binary",
+            NotUtf8 { .. } => "deit::io::not_utf8",
+            Unreadable { .. } => "deit::io::unreadable",
+            Syntax { .. } => "deit::syntax::unexpected",
+            TooDeep { .. } => "deit::syntax::too_deep",
+            TooComplex { .. } => "deit::syntax::too_complex",
+            BadNumber { .. } => "deit::syntax::bad_number",
+            ExtendsCycle { .. } => "deit::extends::cycle",
+            UnknownBlock { .. } => "deit::schema::unknown_block",
+            UnknownField { .. } => "deit::schema::unknown_field",
+            NotABlock { .. } => "deit::schema::not_a_block",
+            NotAField { .. } => "deit::schema::not_a_field",
+            MissingField { .. } => "deit::schema::missing_field",
+            DuplicateField { .. } => "deit::schema::duplicate_field",
+            NotOptional { .. } => "deit::schema::not_optional",
+            TypeMismatch { .. } => "deit::type::mismatch",
+            UnknownVariant { .. } => "deit::type::unknown_variant",
+            MissingUnit { .. } => "deit::type::missing_unit",
+            WrongUnit { .. } => "deit::type::wrong_unit",
+            OutOfRange { .. } => "deit::value::out_of_range",
+            NotInteger { .. } => "deit::value::not_integer",
+            ListLength { .. } => "deit::value::list_length",
+            EmptyRange { .. } => "deit::value::empty_range",
+            UnknownReference { .. } => "deit::expr::unknown_reference",
+            ReferenceToBlock { .. } => "deit::expr::reference_to_block",
+            ReferenceCycle { .. } => "deit::expr::cycle",
+            DivisionByZero => "deit::expr::division_by_zero",
+            BadOperands { .. } => "deit::expr::bad_operands",
+            UnknownFunction { .. } => "deit::source::unknown_function",
+            BadArguments { .. } => "deit::source::bad_arguments",
+            EmbedHeads { .. } => "deit::rule::embed_heads",
+            ImagePatch { .. } => "deit::rule::image_patch",
+            MlpHidden { .. } => "deit::rule::mlp_hidden",
+            OddBatchMix { .. } => "deit::rule::odd_batch",
+            TeacherRequired { .. } => "deit::rule::teacher_required",
+            DistillNeedsToken { .. } => "deit::rule::distill_token",
+            TeacherClasses { .. } => "deit::rule::teacher_classes",
+            ModelClasses { .. } => "deit::rule::model_classes",
+            SourceClasses { .. } => "deit::rule::source_classes",
+            ClassesUnknown => "deit::rule::classes_unknown",
+            WarmupTooLong { .. } => "deit::rule::warmup",
+            ChannelStats { .. } => "deit::rule::channel_stats",
+            EvalHeadNeedsToken { .. } => "deit::rule::eval_head",
+            ResolutionNeedsInterpolation { .. } => "deit::rule::resolution",
+            EmptyEpoch { .. } => "deit::rule::empty_epoch",
+            TwoPolicies => "deit::rule::two_policies",
+            VitDistilled => "deit::rule::vit_distilled",
+            InertColorJitter => "deit::lint::inert_color_jitter",
+            DistHeadUntrained => "deit::lint::dist_head_untrained",
+            UnusedTeacher { .. } => "deit::lint::unused_teacher",
+            DataNotFound { .. } => "deit::lint::data_not_found",
+            FinetuneWithDistill => "deit::lint::finetune_distill",
+            MinLrAboveLr { .. } => "deit::lint::min_lr",
+            RepeatedAugSmall { .. } => "deit::lint::repeated_aug_small",
+            Internal { .. } => "deit::internal",
+        }
+    }
+
+    pub fn default_severity(&self) -> Severity {
+        use ErrorKind::*;
+        match self {
+            InertColorJitter
+            | DistHeadUntrained
+            | UnusedTeacher { .. }
+            | DataNotFound { .. }
+            | FinetuneWithDistill
+            | MinLrAboveLr { .. }
+            | RepeatedAugSmall { .. } => Severity::Warning,
+            _ => Severity::Error,
+        }
+    }
+
+    /// The one-line headline.
+    pub fn message(&self) -> String {
+        use ErrorKind::*;
+        match self {
+            FileNotFound { path } => format!("recipe `{path}` not found"),
+            IsDirectory { path } => format!("`{path}` is a directory, not a recipe file"),
+            TooLarge { path, bytes } => {
+                format!("`{path}` is {bytes} bytes; recipes are limited to 1 MiB")
+            }
+            Binary { path } => format!("`{path}` is a binary file, not a recipe"),
+            NotUtf8 { path, offset } => {
+                format!("`{path}` is not valid UTF-8 (first bad byte at offset {offset})")
+            }
+            Unreadable { path, message } => format!("cannot read `{path}`: {message}"),
+            Syntax { expected, found, .. } => format!("expected {expected}, found {found}"),
+            TooDeep { max } => format!("nesting deeper than {max} levels"),
+            TooComplex { max } => format!("expression has more than {max} operators"),
+            BadNumber { text } => format!("`{text}` is not a representable number"),
+            ExtendsCycle { chain } => format!("`extends` cycle: {}", chain.join(" → ")),
+            UnknownBlock { name, .. } => format!("unknown block `{name}`"),
+            UnknownField { block, name, .. } => format!("`{block}` has no field `{name}`"),
+            NotABlock { path } => format!("`{path}` is a field, not a block"),
+            NotAField { path } => format!("`{path}` is a block, not a field"),
+            MissingField { path, .. } => format!("required field `{path}` is not set"),
+            DuplicateField { path } => format!("`{path}` is set twice in the same file"),
+            NotOptional { path } => format!("`{path}` cannot be removed"),
+            TypeMismatch { path, expected, found } => {
+                format!("`{path}` expects {expected}, found {found}")
+            }
+            UnknownVariant { path, value, .. } => format!("`{value}` is not a valid `{path}`"),
+            MissingUnit { path, value, .. } => format!("`{path} = {value}` needs a unit"),
+            WrongUnit { path, unit, expected } => {
+                format!("`{path}` cannot be given in {unit}; it expects {expected}")
+            }
+            OutOfRange { path, value, range } => {
+                format!("`{path}` = {value} is out of range {range}")
+            }
+            NotInteger { path, value } => format!("`{path}` must be a whole number, got {value}"),
+            ListLength { path, expected, found } => {
+                format!("`{path}` expects {expected} values, found {found}")
+            }
+            EmptyRange { path, lo, hi } => format!("`{path}` range {lo}..{hi} is empty"),
+            UnknownReference { path, .. } => format!("`{path}` does not name a field"),
+            ReferenceToBlock { path } => format!("`{path}` is a block; only fields can be referenced"),
+            ReferenceCycle { chain } => format!("fields refer to each other: {}", chain.join(" → ")),
+            DivisionByZero => "division by zero".to_string(),
+            BadOperands { op, left, right } => format!("cannot apply `{op}` to {left} and {right}"),
+            UnknownFunction { name, .. } => format!("unknown data source `{name}`"),
+            BadArguments { function, problem, .. } => format!("`{function}(…)`: {problem}"),
+            EmbedHeads { embed, heads } => {
+                format!("embed dim {embed} is not divisible by {heads} heads")
+            }
+            ImagePatch { image, patch } => {
+                format!("image size {image} is not divisible by patch size {patch}")
+            }
+            MlpHidden { embed, ratio } => {
+                format!("mlp_ratio {ratio} × embed {embed} is not a whole number of units")
+            }
+            OddBatchMix { batch } => format!("batch {batch} is odd, but mixup/cutmix pair each image with the reversed batch"),
+            TeacherRequired { mode } => format!("`distill.mode = {mode}` needs a teacher"),
+            DistillNeedsToken { mode } => {
+                format!("`distill.mode = {mode}` needs a distillation token in the model")
+            }
+            TeacherClasses { teacher, data } => {
+                format!("teacher predicts {teacher} classes but the data has {data}")
+            }
+            ModelClasses { model, data } => {
+                format!("model has {model} classes but the data has {data}")
+            }
+            SourceClasses { source, data } => {
+                format!("the data source has {source} classes but `data.classes` is {data}")
+            }
+            ClassesUnknown => "the number of classes is unknown".to_string(),
+            WarmupTooLong { warmup, length } => {
+                format!("warmup ({warmup}) is not shorter than the schedule ({length})")
+            }
+            ChannelStats { channels, field, found } => {
+                format!("`data.{field}` has {found} values for {channels} channels")
+            }
+            EvalHeadNeedsToken { head } => {
+                format!("`distill.eval_head = {head}` needs a distillation token")
+            }
+            ResolutionNeedsInterpolation { from, to } => format!(
+                "fine-tuning from {from} px to {to} px needs position-embedding interpolation"
+            ),
+            EmptyEpoch { samples, batch } => {
+                format!("an epoch of {samples} samples holds no full batch of {batch}")
+            }
+            TwoPolicies => "RandAugment and AutoAugment are both enabled".to_string(),
+            VitDistilled => "a `vit` has no distillation token".to_string(),
+            InertColorJitter => "`augment.color_jitter` has no effect".to_string(),
+            DistHeadUntrained => {
+                "the distillation head gets no training signal without distillation".to_string()
+            }
+            UnusedTeacher { mode } => format!("the teacher is unused with `distill.mode = {mode}`"),
+            DataNotFound { path } => format!("data path `{path}` does not exist here"),
+            FinetuneWithDistill => {
+                "fine-tuning with distillation differs from the official code".to_string()
+            }
+            MinLrAboveLr { min_lr, lr } => {
+                format!("min_lr {min_lr:e} is above the peak lr {lr:e}")
+            }
+            Internal { message } => format!("internal error: {message}"),
+            RepeatedAugSmall { samples } => format!(
+                "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
+            ),
+        }
+    }
+
+    /// The default text under the primary span.
+    pub fn label(&self) -> String {
+        use ErrorKind::*;
+        match self {
+            Syntax { expected, .. } => format!("expected {expected}"),
+            TooDeep { .. } => "nesting limit reached here".into(),
+            TooComplex { .. } => "in this expression".into(),
+            BadNumber { .. } => "too large".into(),
+            ExtendsCycle { .. } => "this closes the cycle".into(),
+            UnknownBlock { suggestion, .. } | UnknownField { suggestion, .. } => {
+                match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "unknown".into(),
+                }
+            }
+            NotABlock { .. } => "written as a block".into(),
+            NotAField { .. } => "given a value".into(),
+            MissingField { .. } => "in this recipe".into(),
+            DuplicateField { .. } => "set again here".into(),
+            NotOptional { .. } => "removed here".into(),
+            TypeMismatch { found, .. } => format!("this is {found}"),
+            UnknownVariant { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "unknown value".into(),
+            },
+            MissingUnit { .. } => "no unit".into(),
+            WrongUnit { unit, .. } => format!("in {unit}"),
+            OutOfRange { value, .. } => format!("{value}"),
+            NotInteger { value, .. } => format!("evaluates to {value}"),
+            ListLength { found, .. } => format!("{found} values"),
+            EmptyRange { .. } => "low end above high end".into(),
+            UnknownReference { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "no such field".into(),
+            },
+            ReferenceToBlock { .. } => "a block".into(),
+            ReferenceCycle { .. } => "this reference closes the cycle".into(),
+            DivisionByZero => "divisor is zero".into(),
+            BadOperands { .. } => "here".into(),
+            UnknownFunction { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "unknown source".into(),
+            },
+            BadArguments { .. } => "in this call".into(),
+            EmbedHeads { heads, .. } => format!("{heads} heads"),
+            ImagePatch { patch, .. } => format!("patch {patch}"),
+            MlpHidden { .. } => "this ratio".into(),
+            OddBatchMix { .. } => "odd batch".into(),
+            TeacherRequired { .. } => "distillation enabled here".into(),
+            DistillNeedsToken { .. } => "distillation enabled here".into(),
+            TeacherClasses { teacher, .. } => format!("{teacher} classes"),
+            ModelClasses { model, .. } => format!("{model} classes"),
+            SourceClasses { source, .. } => format!("{source} classes"),
+            ClassesUnknown => "classes come from this source".into(),
+            WarmupTooLong { .. } => "warmup".into(),
+            ChannelStats { found, .. } => format!("{found} values"),
+            EvalHeadNeedsToken { .. } => "this head".into(),
+            ResolutionNeedsInterpolation { .. } => "interpolation disabled".into(),
+            EmptyEpoch { .. } => "this batch".into(),
+            TwoPolicies => "RandAugment".into(),
+            VitDistilled => "distillation token".into(),
+            InertColorJitter => "ignored".into(),
+            DistHeadUntrained => "distillation token".into(),
+            UnusedTeacher { .. } => "never used".into(),
+            DataNotFound { .. } => "not found".into(),
+            FinetuneWithDistill => "fine-tuning".into(),
+            MinLrAboveLr { .. } => "min lr".into(),
+            RepeatedAugSmall { .. } => "repeated augmentation".into(),
+            Internal { .. } => "here".into(),
+            FileNotFound { .. }
+            | IsDirectory { .. }
+            | TooLarge { .. }
+            | Binary { .. }
+            | NotUtf8 { .. }
+            | Unreadable { .. } => "read here".into(),
+        }
+    }
+
+    /// The help line: what to do about it.
+    pub fn help(&self) -> Option<String> {
+        use ErrorKind::*;
+        let h = match self {
+            FileNotFound { .. } => "check the path; recipes ship under `recipes/`".to_string(),
+            IsDirectory { .. } => "pass a `.deit` file, e.g. `recipes/deit_tiny_patch16_224.deit`".into(),
+            TooLarge { .. } => "a recipe is a short text file; is this the right path?".into(),
+            Binary { .. } | NotUtf8 { .. } => "recipes are UTF-8 text files".into(),
+            Unreadable { .. } => "check the file's permissions".into(),
+            Syntax { cli: true, .. } => "`--set` takes `path=value`, e.g. `--set optimizer.lr=1e-3`".into(),
+            Syntax { .. } => "see docs/language.md for the syntax of recipes".into(),
+            TooDeep { .. } => "flatten the expression or the blocks".into(),
+            TooComplex { .. } => "split the expression; recipes hold short formulas".into(),
+            BadNumber { .. } => "integers must fit in 64 bits; use a float with an exponent".into(),
+            ExtendsCycle { .. } => "remove one of the `extends` lines in the cycle".into(),
+            UnknownBlock { suggestion, .. } => with_dym(
+                suggestion,
+                "blocks are model, data, augment, optimizer, schedule, distill, train, finetune",
+            ),
+            UnknownField { suggestion, block, .. } => with_dym(
+                suggestion,
+                &format!("see the fields of `{block}` in docs/language.md"),
+            ),
+            NotABlock { path } => format!("write `{path} = <value>`"),
+            NotAField { path } => format!("write `{path} {{ … }}`, or `delete {path}` to remove it"),
+            MissingField { path, example } => format!("add `{path} = {example}`"),
+            DuplicateField { .. } => "remove one of the two; the later one would win".into(),
+            NotOptional { path } => format!("use `delete {path}` to go back to the defaults"),
+            TypeMismatch { expected, .. } => format!("write {expected}"),
+            UnknownVariant { variants, suggestion, .. } => with_dym(
+                suggestion,
+                &format!("expected one of: {}", variants.join(", ")),
+            ),
+            MissingUnit { value, units, .. } => format!("write e.g. `{value} {units}`"),
+            WrongUnit { expected, .. } => format!("write the value in {expected}"),
+            OutOfRange { range, .. } => format!("choose a value in {range}"),
+            NotInteger { .. } => "make the expression divide evenly".into(),
+            ListLength { expected, .. } => format!("give exactly {expected} values"),
+            EmptyRange { .. } => "write the smaller value first".into(),
+            UnknownReference { suggestion, .. } => {
+                with_dym(suggestion, "references are full paths like `train.batch`")
+            }
+            ReferenceToBlock { path } => format!("refer to one of its fields, e.g. `{path}.<field>`"),
+            ReferenceCycle { .. } => "give one of the fields a literal value".into(),
+            DivisionByZero => "check the divisor".into(),
+            BadOperands { .. } => "arithmetic works on numbers and quantities of the same unit".into(),
+            UnknownFunction { suggestion, .. } => with_dym(
+                suggestion,
+                "sources are image_folder, cifar10, cifar100, digits, synthetic",
+            ),
+            BadArguments { usage, .. } => format!("usage: {usage}"),
+            EmbedHeads { embed, .. } => format!(
+                "each head gets embed/heads dims; DeiT uses 64 per head ({} heads for embed {embed})",
+                (embed / 64).max(1)
+            ),
+            ImagePatch { .. } => "patches tile the image exactly; change `model.image` or `model.patch`".into(),
+            MlpHidden { .. } => "pick a ratio that makes embed × mlp_ratio whole".into(),
+            OddBatchMix { batch } => format!("use an even batch, e.g. {}", batch + 1),
+            TeacherRequired { .. } => "add `distill { teacher { arch = … checkpoint = \"…\" } }`".into(),
+            DistillNeedsToken { .. } => "set `model.distilled = true`, or `distill.mode = none`".into(),
+            TeacherClasses { .. } => "the teacher must be trained on the same classes (fine-tune it on this data first)".into(),
+            ModelClasses { .. } => "remove `model.classes` to take it from the data".into(),
+            SourceClasses { .. } => "remove `data.classes` to take it from the source".into(),
+            ClassesUnknown => "set `data.classes`, or point the source at an existing dataset".into(),
+            WarmupTooLong { .. } => "shorten `schedule.warmup` or lengthen `schedule.length`".into(),
+            ChannelStats { channels, .. } => format!("give one value per input channel ({channels})"),
+            EvalHeadNeedsToken { .. } => "use `eval_head = cls`, or set `model.distilled = true`".into(),
+            ResolutionNeedsInterpolation { .. } => "set `finetune.pos_embed = bicubic`".into(),
+            EmptyEpoch { .. } => "lower `train.batch` or use more data".into(),
+            VitDistilled => "use `model.family = deit` for a distilled model".into(),
+            TwoPolicies => "keep one: `delete augment.rand_augment` or `augment.auto_augment = none`".into(),
+            InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
+            DistHeadUntrained => "evaluation still averages both heads: set a distill mode, or `distill.eval_head = cls`".into(),
+            UnusedTeacher { .. } => "set `distill.mode = hard` or `soft`, or `delete distill.teacher`".into(),
+            DataNotFound { .. } => "`deitc run` needs the data; `check` continues without its size".into(),
+            FinetuneWithDistill => "the official main.py refuses this combination; deitc allows it".into(),
+            MinLrAboveLr { .. } => "lower `schedule.min_lr`".into(),
+            RepeatedAugSmall { .. } => "set `augment.repeated = 1` for small datasets".into(),
+            Internal { .. } => "this is a bug in deitc; please report it with the recipe".into(),
+        };
+        Some(h)
+    }
+}
+
+fn with_dym(s: &Option<String>, otherwise: &str) -> String {
+    match s {
+        Some(_) => did_you_mean(s),
+        None => otherwise.to_string(),
+    }
+}

@@ -1,0 +1,48 @@
+//! `data { … }`: where images come from and how they are normalised.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    Train,
+    Val,
+}
+
+/// A dataset source, written as a call: `image_folder("…")`, `cifar10("…")`, `digits()`, ….
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// torchvision ImageFolder layout: `<path>/<class>/*.jpg|png`.
+    ImageFolder { path: String },
+    /// The CIFAR-10 binary release in `path` (`data_batch_*.bin` / `test_batch.bin`).
+    Cifar10 { path: String, split: Split },
+    /// The CIFAR-100 binary release in `path` (`train.bin` / `test.bin`).
+    Cifar100 { path: String, split: Split },
+    /// The bundled handwritten digits (8×8 grayscale, 10 classes, fixed 80/20 split).
+    Digits { split: Split },
+    /// Generated images for tests.
+    Synthetic { samples: usize, classes: usize, seed: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interpolation {
+    Bicubic,
+    Bilinear,
+    Nearest,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Data {
+    pub train: Source,
+    pub val: Source,
+    pub classes: usize,
+    /// Per-channel normalisation mean (one value per model channel).
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    /// Eval: resize the short side to `image / eval_crop`, then center-crop `image`.
+    pub eval_crop: f64,
+    /// Eval resize interpolation.
+    pub interpolation: Interpolation,
+}

@@ -1,0 +1,58 @@
+//! The whole resolved recipe.
+
+use super::{Augment, Data, Distill, Model, Optimizer, Schedule, Train};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PosEmbedInterp {
+    Bicubic,
+    Bilinear,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadReset {
+    /// Drop heads whose class count differs (the official behaviour).
+    Auto,
+    Always,
+    Never,
+}
+
+/// `finetune { … }`: start from a checkpoint, possibly at another resolution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finetune {
+    pub from: String,
+    /// The checkpoint's image size, when it differs from `model.image`.
+    pub from_image: Option<usize>,
+    pub pos_embed: PosEmbedInterp,
+    pub reset_head: HeadReset,
+    /// Train with drop-path/dropout on (DeiT III); DeiT-I fine-tuned in eval mode.
+    pub train_mode: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// The recipe file's stem, e.g. `deit_tiny_patch16_224`.
+    pub name: String,
+    pub model: Model,
+    pub data: Data,
+    pub augment: Augment,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    pub distill: Distill,
+    pub train: Train,
+    pub finetune: Option<Finetune>,
+}
+
+impl Recipe {
+    /// The recipe as pretty RON.
+    pub fn to_ron(&self) -> Result<String, ron::Error> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::new().struct_names(false))
+    }
+
+    pub fn from_ron(text: &str) -> Result<Self, ron::error::SpannedError> {
+        ron::from_str(text)
+    }
+}

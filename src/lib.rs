@@ -1,0 +1,14 @@
+//! deitc: a checked, declarative language for DeiT training recipes.
+//!
+//! The pipeline, one module per phase:
+//! `source` (files and spans) → `syntax` (pest → AST) → `check` (inheritance, overrides,
+//! evaluation, schema and rule validation) → `ir` (the typed, resolved `Recipe`) → later
+//! phases consume only the IR. `diag` holds the diagnostics every phase reports, and `cli`
+//! the subcommands.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod ir;
+pub mod source;
+pub mod syntax;

@@ -1,0 +1,5 @@
+//! The `deitc` command.
+
+fn main() -> std::process::ExitCode {
+    deitc::cli::main()
+}
