@@ -90,7 +90,9 @@ impl Values<'_> {
             Val::List(items) => items
                 .iter()
                 .map(|i| match &i.val {
-                    Val::Sym(s) => serde_json::from_value(serde_json::Value::String(s.clone())).ok(),
+                    Val::Sym(s) => {
+                        serde_json::from_value(serde_json::Value::String(s.clone())).ok()
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -225,7 +227,9 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
                 arch: v.sym("distill.teacher.arch")?,
                 checkpoint: v.string("distill.teacher.checkpoint")?,
                 recipe: v.opt_string("distill.teacher.recipe")?,
-                classes: v.opt_usize("distill.teacher.classes")?.unwrap_or(classes.data),
+                classes: v
+                    .opt_usize("distill.teacher.classes")?
+                    .unwrap_or(classes.data),
             })
         } else {
             None

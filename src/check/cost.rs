@@ -23,7 +23,8 @@ impl Cost {
         let s = n + t;
         let qkv_bias = if m.qkv_bias { 3 * d } else { 0 };
         let block = 3 * d * d + qkv_bias + (d * d + d) + (d * h + h) + (h * d + d) + 4 * d;
-        let params = (c * p2 * d + d) + t * d + s * d + m.depth as u64 * block + 2 * d + t * (d * k + k);
+        let params =
+            (c * p2 * d + d) + t * d + s * d + m.depth as u64 * block + 2 * d + t * (d * k + k);
         let block_macs = s * (4 * d * d + 2 * d * h) + 2 * s * s * d;
         let macs = n * c * p2 * d + m.depth as u64 * block_macs + t * d * k;
         Cost { params, macs }
@@ -37,7 +38,8 @@ pub fn train_memory_bytes(m: &Model, batch: usize, ema: bool) -> u64 {
     let copies = 4 + u64::from(ema);
     let (d, h, s) = (m.embed as u64, m.mlp_hidden() as u64, m.tokens() as u64);
     let per_token = 12 * d + 2 * h + 2 * m.heads as u64 * s;
-    let acts = batch as u64 * (m.depth as u64 * s * per_token + (m.channels * m.image * m.image) as u64);
+    let acts =
+        batch as u64 * (m.depth as u64 * s * per_token + (m.channels * m.image * m.image) as u64);
     4 * (params * copies + acts)
 }
 
@@ -77,16 +79,28 @@ mod tests {
             (768, 12, 384, true, 87_630_032),
         ];
         for (d, h, img, dist, want) in cases {
-            assert_eq!(Cost::of(&deit(d, h, img, dist)).params, want, "D={d} img={img} dist={dist}");
+            assert_eq!(
+                Cost::of(&deit(d, h, img, dist)).params,
+                want,
+                "D={d} img={img} dist={dist}"
+            );
         }
     }
 
     #[test]
     fn macs_are_within_one_percent_of_timm_published_gmacs() {
         // timm's benchmark CSV (infer_gmacs): Ti 1.26, S 4.61, B 17.58, B-384 55.54.
-        for (d, h, img, gmacs) in [(192, 3, 224, 1.26), (384, 6, 224, 4.61), (768, 12, 224, 17.58), (768, 12, 384, 55.54)] {
+        for (d, h, img, gmacs) in [
+            (192, 3, 224, 1.26),
+            (384, 6, 224, 4.61),
+            (768, 12, 224, 17.58),
+            (768, 12, 384, 55.54),
+        ] {
             let ours = Cost::of(&deit(d, h, img, false)).macs as f64 / 1e9;
-            assert!((ours - gmacs).abs() / gmacs < 0.01, "D={d} img={img}: {ours} vs {gmacs}");
+            assert!(
+                (ours - gmacs).abs() / gmacs < 0.01,
+                "D={d} img={img}: {ours} vs {gmacs}"
+            );
         }
     }
 }

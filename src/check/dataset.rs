@@ -23,9 +23,13 @@ pub fn facts(source: &Source) -> SourceFacts {
         missing: None,
     };
     match source {
-        Source::Digits { split: Split::Train } => known(10, DIGITS_TRAIN),
+        Source::Digits {
+            split: Split::Train,
+        } => known(10, DIGITS_TRAIN),
         Source::Digits { split: Split::Val } => known(10, DIGITS_VAL),
-        Source::Synthetic { samples, classes, .. } => known(*classes, *samples),
+        Source::Synthetic {
+            samples, classes, ..
+        } => known(*classes, *samples),
         Source::Cifar10 { path, split } => file_backed(path, 10, *split),
         Source::Cifar100 { path, split } => file_backed(path, 100, *split),
         Source::ImageFolder { path } => image_folder(Path::new(path)),

@@ -42,10 +42,14 @@ impl<'a> Evaluator<'a> {
             return v.clone();
         }
         if let Some(i) = self.active.iter().position(|(p, _)| *p == path) {
-            let mut chain: Vec<String> = self.active[i..].iter().map(|(p, _)| p.to_string()).collect();
+            let mut chain: Vec<String> = self.active[i..]
+                .iter()
+                .map(|(p, _)| p.to_string())
+                .collect();
             chain.push(path.to_string());
             if let Some(span) = via {
-                self.diags.push(Diag::error(ErrorKind::ReferenceCycle { chain }, span));
+                self.diags
+                    .push(Diag::error(ErrorKind::ReferenceCycle { chain }, span));
             }
             return None;
         }
@@ -80,8 +84,14 @@ impl<'a> Evaluator<'a> {
     pub fn eval(&mut self, e: &Expr) -> Option<Spanned> {
         let span = e.span;
         let val = match &e.kind {
-            ExprKind::Number { value: NumValue::Int(i), .. } => Val::Int(*i),
-            ExprKind::Number { value: NumValue::Float(f), .. } => Val::Float(*f),
+            ExprKind::Number {
+                value: NumValue::Int(i),
+                ..
+            } => Val::Int(*i),
+            ExprKind::Number {
+                value: NumValue::Float(f),
+                ..
+            } => Val::Float(*f),
             ExprKind::Str(s) => Val::Str(s.clone()),
             ExprKind::Bool(b) => Val::Bool(*b),
             ExprKind::None => Val::None,
@@ -131,7 +141,10 @@ impl<'a> Evaluator<'a> {
                 for a in args {
                     out.push((a.name.clone(), self.eval(&a.value)?));
                 }
-                Val::Call { name: name.clone(), args: out }
+                Val::Call {
+                    name: name.clone(),
+                    args: out,
+                }
             }
             ExprKind::Neg(inner) => match self.eval(inner)?.val {
                 Val::Int(i) => Val::Int(-i),
@@ -169,7 +182,13 @@ impl<'a> Evaluator<'a> {
             return self.fail(ErrorKind::ReferenceToBlock { path: path.into() }, span);
         }
         let suggestion = suggest(path, schema::FIELDS.iter().map(|f| f.path));
-        self.fail(ErrorKind::UnknownReference { path: path.into(), suggestion }, span)
+        self.fail(
+            ErrorKind::UnknownReference {
+                path: path.into(),
+                suggestion,
+            },
+            span,
+        )
     }
 }
 
@@ -184,10 +203,14 @@ fn arith(op: BinOp, a: &Val, b: &Val) -> Result<Val, ErrorKind> {
         if f.is_finite() {
             Ok(Val::Float(f))
         } else {
-            Err(ErrorKind::BadNumber { text: f.to_string() })
+            Err(ErrorKind::BadNumber {
+                text: f.to_string(),
+            })
         }
     };
-    let overflow = || ErrorKind::BadNumber { text: format!("{} {} {}", a.show(), op.symbol(), b.show()) };
+    let overflow = || ErrorKind::BadNumber {
+        text: format!("{} {} {}", a.show(), op.symbol(), b.show()),
+    };
     match (a, b) {
         (Val::Int(x), Val::Int(y)) => match op {
             BinOp::Add => x.checked_add(*y).map(Val::Int).ok_or_else(overflow),
@@ -236,15 +259,27 @@ mod tests {
 
     #[test]
     fn integer_division_stays_integral_only_when_exact() {
-        assert_eq!(arith(BinOp::Div, &Val::Int(768), &Val::Int(64)), Ok(Val::Int(12)));
-        assert_eq!(arith(BinOp::Div, &Val::Int(1), &Val::Int(2)), Ok(Val::Float(0.5)));
-        assert_eq!(arith(BinOp::Div, &Val::Int(1), &Val::Int(0)), Err(ErrorKind::DivisionByZero));
+        assert_eq!(
+            arith(BinOp::Div, &Val::Int(768), &Val::Int(64)),
+            Ok(Val::Int(12))
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Val::Int(1), &Val::Int(2)),
+            Ok(Val::Float(0.5))
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Val::Int(1), &Val::Int(0)),
+            Err(ErrorKind::DivisionByZero)
+        );
     }
 
     #[test]
     fn quantities_scale_and_add_within_a_unit() {
         let e = Val::Qty(300.0, Unit::Epochs);
-        assert_eq!(arith(BinOp::Mul, &Val::Int(2), &e), Ok(Val::Qty(600.0, Unit::Epochs)));
+        assert_eq!(
+            arith(BinOp::Mul, &Val::Int(2), &e),
+            Ok(Val::Qty(600.0, Unit::Epochs))
+        );
         assert_eq!(arith(BinOp::Add, &e, &e), Ok(Val::Qty(600.0, Unit::Epochs)));
         assert!(arith(BinOp::Add, &e, &Val::Qty(1.0, Unit::Steps)).is_err());
     }

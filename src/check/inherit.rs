@@ -18,16 +18,27 @@ pub struct Loaded {
 }
 
 /// Reads `path` and its bases into one tree, then applies `overrides` (`a.b=v` each).
-pub fn load(map: &mut SourceMap, path: &Path, overrides: &[String], diags: &mut Diagnostics) -> Loaded {
+pub fn load(
+    map: &mut SourceMap,
+    path: &Path,
+    overrides: &[String],
+    diags: &mut Diagnostics,
+) -> Loaded {
     let mut loaded = Loaded::default();
     let mut stack = Vec::new();
     loaded.root = load_into(map, path, None, &mut stack, &mut loaded, diags);
     for (i, text) in overrides.iter().enumerate() {
-        let file = map.add(format!("<cli:{}>", i + 1), text.clone(), SourceKind::Cli(i + 1));
+        let file = map.add(
+            format!("<cli:{}>", i + 1),
+            text.clone(),
+            SourceKind::Cli(i + 1),
+        );
         match parse_override(map, file) {
             Ok(o) => {
                 let mut seen = HashMap::new();
-                loaded.tree.set("", &o.path, &o.value, o.span, &mut seen, diags);
+                loaded
+                    .tree
+                    .set("", &o.path, &o.value, o.span, &mut seen, diags);
             }
             Err(d) => diags.push(*d),
         }
@@ -36,16 +47,29 @@ pub fn load(map: &mut SourceMap, path: &Path, overrides: &[String], diags: &mut 
 }
 
 /// Registers `path` as a source, reporting why it cannot be read (at `via` when given).
-pub fn read_source(map: &mut SourceMap, path: &Path, via: Option<Span>) -> Result<FileId, Box<Diag>> {
+pub fn read_source(
+    map: &mut SourceMap,
+    path: &Path,
+    via: Option<Span>,
+) -> Result<FileId, Box<Diag>> {
     let name = path.display().to_string();
     let text = load_file(path).map_err(|e| {
         let kind = match e {
             LoadError::NotFound => ErrorKind::FileNotFound { path: name.clone() },
             LoadError::IsDirectory => ErrorKind::IsDirectory { path: name.clone() },
-            LoadError::TooLarge { bytes } => ErrorKind::TooLarge { path: name.clone(), bytes },
+            LoadError::TooLarge { bytes } => ErrorKind::TooLarge {
+                path: name.clone(),
+                bytes,
+            },
             LoadError::Binary => ErrorKind::Binary { path: name.clone() },
-            LoadError::NotUtf8 { offset } => ErrorKind::NotUtf8 { path: name.clone(), offset },
-            LoadError::Io(message) => ErrorKind::Unreadable { path: name.clone(), message },
+            LoadError::NotUtf8 { offset } => ErrorKind::NotUtf8 {
+                path: name.clone(),
+                offset,
+            },
+            LoadError::Io(message) => ErrorKind::Unreadable {
+                path: name.clone(),
+                message,
+            },
         };
         Box::new(match via {
             Some(span) => Diag::error(kind, span).with_label("extended here"),
@@ -53,7 +77,14 @@ pub fn read_source(map: &mut SourceMap, path: &Path, via: Option<Span>) -> Resul
         })
     })?;
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    Ok(map.add(name, text, SourceKind::File { path: path.to_path_buf(), canonical }))
+    Ok(map.add(
+        name,
+        text,
+        SourceKind::File {
+            path: path.to_path_buf(),
+            canonical,
+        },
+    ))
 }
 
 fn load_into(

@@ -50,13 +50,20 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::default();
     let loaded = inherit::load(&mut map, path, overrides, &mut diags);
-    let mut out = Checked { map, diags, recipe: None, origins: BTreeMap::new(), facts: None };
+    let mut out = Checked {
+        map,
+        diags,
+        recipe: None,
+        origins: BTreeMap::new(),
+        facts: None,
+    };
     if loaded.root.is_none() || out.diags.items.iter().any(is_fatal) {
         return finish(out, &loaded);
     }
     let tree = &loaded.tree;
     let present = |b: &str| tree.block_present(b);
-    let in_present_block = |f: &schema::Field| schema::optional_ancestor(f.path).is_none_or(|b| present(b.path));
+    let in_present_block =
+        |f: &schema::Field| schema::optional_ancestor(f.path).is_none_or(|b| present(b.path));
 
     let mut vals: HashMap<&'static str, value::Val> = HashMap::new();
     let mut failed = false;
@@ -66,7 +73,10 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
             if f.default.is_none() && !tree.fields.contains_key(f.path) {
                 let block = schema::parent(f.path);
                 let span = tree.opened.get(block).or(tree.blocks.get(block)).copied();
-                let kind = ErrorKind::MissingField { path: f.path.into(), example: example(f.path).into() };
+                let kind = ErrorKind::MissingField {
+                    path: f.path.into(),
+                    example: example(f.path).into(),
+                };
                 let root = loaded.root.map(|r| Span::new(r, 0, 0));
                 ev.diags.push(match span.or(root) {
                     Some(s) => Diag::error(kind, s),
@@ -105,12 +115,18 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         return finish(out, &loaded);
     }
 
-    let values = build::Values { vals: &vals, present: &present };
+    let values = build::Values {
+        vals: &vals,
+        present: &present,
+    };
     let source = |p: &str| match vals.get(p) {
         Some(value::Val::Source(s)) => Some(dataset::facts(s)),
         _ => None,
     };
-    let facts = Facts { train: source("data.train").unwrap_or_default(), val: source("data.val").unwrap_or_default() };
+    let facts = Facts {
+        train: source("data.train").unwrap_or_default(),
+        val: source("data.val").unwrap_or_default(),
+    };
     let declared = match vals.get("data.classes") {
         Some(value::Val::Int(i)) => Some(*i as usize),
         _ => None,
@@ -124,14 +140,18 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         out.diags.extend(rules_without_recipe(&facts, &spans));
         return finish(out, &loaded);
     };
-    let name = path.file_stem().map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
+    let name = path
+        .file_stem()
+        .map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
     out.recipe = build::build(&name, &values, &build::Classes { data: classes });
     if out.recipe.is_none() {
         let message = "typed values do not fit the IR".to_string();
-        out.diags.push(Diag::global(ErrorKind::Internal { message }));
+        out.diags
+            .push(Diag::global(ErrorKind::Internal { message }));
     }
     if let Some(r) = &out.recipe {
-        out.diags.extend(rules::check(r, &facts, &rules::Spans { of: &spans }));
+        out.diags
+            .extend(rules::check(r, &facts, &rules::Spans { of: &spans }));
     }
     out.facts = Some(facts);
     finish(out, &loaded)
@@ -144,7 +164,10 @@ fn rules_without_recipe(facts: &Facts, spans: &HashMap<&'static str, Span>) -> V
         .filter_map(|(p, f)| {
             let missing = f.missing.clone()?;
             let kind = ErrorKind::DataNotFound { path: missing };
-            Some(spans.get(p).map_or_else(|| Diag::global(kind.clone()), |s| Diag::error(kind.clone(), *s)))
+            Some(spans.get(p).map_or_else(
+                || Diag::global(kind.clone()),
+                |s| Diag::error(kind.clone(), *s),
+            ))
         })
         .collect()
 }
@@ -165,14 +188,20 @@ fn finish(mut out: Checked, loaded: &inherit::Loaded) -> Checked {
                 site = *up;
             }
             let base = out.map.name(primary.file).to_string();
-            d.secondary.push(crate::diag::Label::new(site, format!("inherited from `{base}` through this `extends`")));
+            d.secondary.push(crate::diag::Label::new(
+                site,
+                format!("inherited from `{base}` through this `extends`"),
+            ));
         }
         // A `--set` or later file replacing a value: show what it replaced.
         for e in loaded.tree.fields.values() {
-            let inside = e.expr.span.file == primary.file && e.expr.span.start <= primary.start && primary.end <= e.expr.span.end;
+            let inside = e.expr.span.file == primary.file
+                && e.expr.span.start <= primary.start
+                && primary.end <= e.expr.span.end;
             if let (true, Some(old)) = (inside, e.replaced) {
                 if seen.insert((primary, old)) {
-                    d.secondary.push(crate::diag::Label::new(old, "overrides the value set here"));
+                    d.secondary
+                        .push(crate::diag::Label::new(old, "overrides the value set here"));
                 }
             }
         }

@@ -23,7 +23,11 @@ impl Facts {
     /// Samples one epoch draws: RASampler keeps `N // 256 * 256` when repeats are on.
     pub fn epoch_samples(&self, r: &Recipe) -> Option<usize> {
         let n = self.train.samples?;
-        Some(if r.augment.repeated > 1 { n / 256 * 256 } else { n })
+        Some(if r.augment.repeated > 1 {
+            n / 256 * 256
+        } else {
+            n
+        })
     }
 
     pub fn steps_per_epoch(&self, r: &Recipe) -> Option<usize> {
@@ -62,7 +66,10 @@ impl Out<'_> {
 }
 
 pub fn check(r: &Recipe, facts: &Facts, spans: &Spans<'_>) -> Vec<Diag> {
-    let mut out = Out { spans, diags: Vec::new() };
+    let mut out = Out {
+        spans,
+        diags: Vec::new(),
+    };
     model_rules(r, &mut out);
     data_rules(r, facts, &mut out);
     augment_rules(r, &mut out);
@@ -76,32 +83,51 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
     if m.embed % m.heads != 0 {
         let embed = format!("embed {}", m.embed);
         out.report(
-            ErrorKind::EmbedHeads { embed: m.embed, heads: m.heads },
+            ErrorKind::EmbedHeads {
+                embed: m.embed,
+                heads: m.heads,
+            },
             &[("model.heads", ""), ("model.embed", &embed)],
         );
     }
     if m.image % m.patch != 0 {
         let image = format!("image {}", m.image);
         out.report(
-            ErrorKind::ImagePatch { image: m.image, patch: m.patch },
+            ErrorKind::ImagePatch {
+                image: m.image,
+                patch: m.patch,
+            },
             &[("model.patch", ""), ("model.image", &image)],
         );
     }
     let hidden = m.embed as f64 * m.mlp_ratio;
     if (hidden - hidden.round()).abs() > 1e-9 {
         out.report(
-            ErrorKind::MlpHidden { embed: m.embed, ratio: m.mlp_ratio },
+            ErrorKind::MlpHidden {
+                embed: m.embed,
+                ratio: m.mlp_ratio,
+            },
             &[("model.mlp_ratio", ""), ("model.embed", "embed")],
         );
     }
     if m.family == Family::Vit && m.distilled {
-        out.report(ErrorKind::VitDistilled, &[("model.distilled", ""), ("model.family", "vit")]);
+        out.report(
+            ErrorKind::VitDistilled,
+            &[("model.distilled", ""), ("model.family", "vit")],
+        );
     }
     if m.classes != r.data.classes {
         let data = format!("{} classes", r.data.classes);
         out.report(
-            ErrorKind::ModelClasses { model: m.classes, data: r.data.classes },
-            &[("model.classes", ""), ("data.classes", &data), ("data.train", &data)],
+            ErrorKind::ModelClasses {
+                model: m.classes,
+                data: r.data.classes,
+            },
+            &[
+                ("model.classes", ""),
+                ("data.classes", &data),
+                ("data.train", &data),
+            ],
         );
     }
 }
@@ -109,22 +135,38 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
 fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
     for (field, vals) in [("mean", &r.data.mean), ("std", &r.data.std)] {
         if vals.len() != r.model.channels {
-            let path = if field == "mean" { "data.mean" } else { "data.std" };
+            let path = if field == "mean" {
+                "data.mean"
+            } else {
+                "data.std"
+            };
             out.report(
-                ErrorKind::ChannelStats { channels: r.model.channels, field: field.into(), found: vals.len() },
+                ErrorKind::ChannelStats {
+                    channels: r.model.channels,
+                    field: field.into(),
+                    found: vals.len(),
+                },
                 &[(path, ""), ("model.channels", "channels")],
             );
         }
     }
     if let Some(source) = facts.train.classes.filter(|c| *c != r.data.classes) {
         out.report(
-            ErrorKind::SourceClasses { source, data: r.data.classes },
+            ErrorKind::SourceClasses {
+                source,
+                data: r.data.classes,
+            },
             &[("data.classes", ""), ("data.train", "this source")],
         );
     }
     for (path, f) in [("data.train", &facts.train), ("data.val", &facts.val)] {
         if let Some(missing) = &f.missing {
-            out.report(ErrorKind::DataNotFound { path: missing.clone() }, &[(path, "")]);
+            out.report(
+                ErrorKind::DataNotFound {
+                    path: missing.clone(),
+                },
+                &[(path, "")],
+            );
         }
     }
 }
@@ -135,19 +177,31 @@ fn augment_rules(r: &Recipe, out: &mut Out<'_>) {
     if a.rand_augment.is_some() && a.auto_augment.is_some() {
         out.report(
             ErrorKind::TwoPolicies,
-            &[("augment.auto_augment", "AutoAugment"), ("augment.rand_augment", "RandAugment")],
+            &[
+                ("augment.auto_augment", "AutoAugment"),
+                ("augment.rand_augment", "RandAugment"),
+            ],
         );
     }
     if a.color_jitter.is_some() && policy {
         out.report(
             ErrorKind::InertColorJitter,
-            &[("augment.color_jitter", ""), ("augment.rand_augment", "because RandAugment is on"), ("augment.auto_augment", "because AutoAugment is on")],
+            &[
+                ("augment.color_jitter", ""),
+                ("augment.rand_augment", "because RandAugment is on"),
+                ("augment.auto_augment", "because AutoAugment is on"),
+            ],
         );
     }
-    let mixing = a.mix.as_ref().is_some_and(|m| (m.mixup > 0.0 || m.cutmix > 0.0) && m.prob > 0.0);
+    let mixing = a
+        .mix
+        .as_ref()
+        .is_some_and(|m| (m.mixup > 0.0 || m.cutmix > 0.0) && m.prob > 0.0);
     if mixing && r.train.batch % 2 == 1 {
         out.report(
-            ErrorKind::OddBatchMix { batch: r.train.batch },
+            ErrorKind::OddBatchMix {
+                batch: r.train.batch,
+            },
             &[("train.batch", ""), ("augment.mix", "mixing enabled here")],
         );
     }
@@ -158,46 +212,80 @@ fn distill_rules(r: &Recipe, out: &mut Out<'_>) {
     let mode = mode_name(d.mode);
     if d.mode != DistillMode::None {
         if d.teacher.is_none() {
-            out.report(ErrorKind::TeacherRequired { mode: mode.into() }, &[("distill.mode", "")]);
+            out.report(
+                ErrorKind::TeacherRequired { mode: mode.into() },
+                &[("distill.mode", "")],
+            );
         }
         if !r.model.distilled {
             out.report(
                 ErrorKind::DistillNeedsToken { mode: mode.into() },
-                &[("distill.mode", ""), ("model.distilled", "no distillation token")],
+                &[
+                    ("distill.mode", ""),
+                    ("model.distilled", "no distillation token"),
+                ],
             );
         }
         if r.finetune.is_some() {
-            out.report(ErrorKind::FinetuneWithDistill, &[("finetune", ""), ("distill.mode", "distillation")]);
+            out.report(
+                ErrorKind::FinetuneWithDistill,
+                &[("finetune", ""), ("distill.mode", "distillation")],
+            );
         }
     } else {
         if d.teacher.is_some() {
-            out.report(ErrorKind::UnusedTeacher { mode: mode.into() }, &[("distill.teacher", ""), ("distill.mode", "mode")]);
+            out.report(
+                ErrorKind::UnusedTeacher { mode: mode.into() },
+                &[("distill.teacher", ""), ("distill.mode", "mode")],
+            );
         }
         if r.model.distilled && d.eval_head == EvalHead::Average {
-            out.report(ErrorKind::DistHeadUntrained, &[("model.distilled", ""), ("distill.mode", "no distillation")]);
+            out.report(
+                ErrorKind::DistHeadUntrained,
+                &[("model.distilled", ""), ("distill.mode", "no distillation")],
+            );
         }
     }
     if let Some(t) = &d.teacher {
         if t.classes != r.data.classes {
             let data = format!("{} classes", r.data.classes);
             out.report(
-                ErrorKind::TeacherClasses { teacher: t.classes, data: r.data.classes },
-                &[("distill.teacher.classes", ""), ("data.classes", &data), ("data.train", &data)],
+                ErrorKind::TeacherClasses {
+                    teacher: t.classes,
+                    data: r.data.classes,
+                },
+                &[
+                    ("distill.teacher.classes", ""),
+                    ("data.classes", &data),
+                    ("data.train", &data),
+                ],
             );
         }
     }
     if !r.model.distilled && d.eval_head == EvalHead::Dist {
         out.report(
-            ErrorKind::EvalHeadNeedsToken { head: "dist".into() },
-            &[("distill.eval_head", ""), ("model.distilled", "no distillation token")],
+            ErrorKind::EvalHeadNeedsToken {
+                head: "dist".into(),
+            },
+            &[
+                ("distill.eval_head", ""),
+                ("model.distilled", "no distillation token"),
+            ],
         );
     }
     if let Some(f) = &r.finetune {
         if let Some(from) = f.from_image.filter(|i| *i != r.model.image) {
             if f.pos_embed == PosEmbedInterp::None {
                 out.report(
-                    ErrorKind::ResolutionNeedsInterpolation { from, to: r.model.image },
-                    &[("finetune.pos_embed", ""), ("finetune.from_image", "checkpoint resolution"), ("model.image", "model resolution")],
+                    ErrorKind::ResolutionNeedsInterpolation {
+                        from,
+                        to: r.model.image,
+                    },
+                    &[
+                        ("finetune.pos_embed", ""),
+                        ("finetune.from_image", "checkpoint resolution"),
+                        ("model.image", "model resolution"),
+                    ],
                 );
             }
         }
@@ -208,31 +296,52 @@ fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
     let s = &r.schedule;
     let spe = facts.steps_per_epoch(r);
     let comparable = match (s.warmup, s.length) {
-        (Duration::Epochs(w), Duration::Epochs(l)) | (Duration::Steps(w), Duration::Steps(l)) => Some((w, l)),
+        (Duration::Epochs(w), Duration::Epochs(l)) | (Duration::Steps(w), Duration::Steps(l)) => {
+            Some((w, l))
+        }
         (w, l) => spe.map(|n| (w.steps(n as u64), l.steps(n as u64))),
     };
     if let Some((w, l)) = comparable {
         if w > 0 && w >= l {
             out.report(
-                ErrorKind::WarmupTooLong { warmup: s.warmup.to_string(), length: s.length.to_string() },
-                &[("schedule.warmup", ""), ("schedule.length", "schedule length")],
+                ErrorKind::WarmupTooLong {
+                    warmup: s.warmup.to_string(),
+                    length: s.length.to_string(),
+                },
+                &[
+                    ("schedule.warmup", ""),
+                    ("schedule.length", "schedule length"),
+                ],
             );
         }
     }
     if s.kind == ScheduleKind::Cosine && s.min_lr > r.optimizer.lr {
         out.report(
-            ErrorKind::MinLrAboveLr { min_lr: s.min_lr, lr: r.optimizer.lr },
+            ErrorKind::MinLrAboveLr {
+                min_lr: s.min_lr,
+                lr: r.optimizer.lr,
+            },
             &[("schedule.min_lr", ""), ("optimizer.lr", "peak lr")],
         );
     }
     if let (Some(n), Some(epoch)) = (facts.train.samples, facts.epoch_samples(r)) {
         if epoch < r.train.batch {
             out.report(
-                ErrorKind::EmptyEpoch { samples: epoch, batch: r.train.batch },
-                &[("train.batch", ""), ("augment.repeated", "repeated augmentation"), ("data.train", "this source")],
+                ErrorKind::EmptyEpoch {
+                    samples: epoch,
+                    batch: r.train.batch,
+                },
+                &[
+                    ("train.batch", ""),
+                    ("augment.repeated", "repeated augmentation"),
+                    ("data.train", "this source"),
+                ],
             );
         } else if r.augment.repeated > 1 && (epoch as f64) < 0.9 * n as f64 {
-            out.report(ErrorKind::RepeatedAugSmall { samples: epoch }, &[("augment.repeated", ""), ("data.train", "this source")]);
+            out.report(
+                ErrorKind::RepeatedAugSmall { samples: epoch },
+                &[("augment.repeated", ""), ("data.train", "this source")],
+            );
         }
     }
 }

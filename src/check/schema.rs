@@ -8,23 +8,40 @@
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Ty {
     /// A whole number in `[min, max]` (`20k` allowed).
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A real number; `open` makes the matching bound exclusive. Fractions (`max ≤ 1`)
     /// also accept percentages: `25%`.
-    Float { min: f64, max: f64, min_open: bool, max_open: bool },
+    Float {
+        min: f64,
+        max: f64,
+        min_open: bool,
+        max_open: bool,
+    },
     Bool,
     Str,
     /// One of the listed names (`none` allowed when listed).
     Enum(&'static [&'static str]),
     /// `lo..hi` with both ends in `[min, max]`.
-    Range { min: f64, max: f64 },
+    Range {
+        min: f64,
+        max: f64,
+    },
     /// A list of reals in `[min, max]`, of exactly `len` items when given.
-    Floats { len: Option<usize>, min: f64, max: f64 },
+    Floats {
+        len: Option<usize>,
+        min: f64,
+        max: f64,
+    },
     /// A list of names from the set.
     Names(&'static [&'static str]),
     /// A length of training: `300 epochs`, `20k steps`, and `5%` (of `schedule.length`) when
     /// `percent` is set.
-    Duration { percent: bool },
+    Duration {
+        percent: bool,
+    },
     /// A data source call: `image_folder("…")`, ….
     Source,
     /// The inner type, or `none`.
@@ -77,15 +94,30 @@ const fn int(min: i64, max: i64) -> Ty {
 }
 /// `[min, max]`
 const fn closed(min: f64, max: f64) -> Ty {
-    Ty::Float { min, max, min_open: false, max_open: false }
+    Ty::Float {
+        min,
+        max,
+        min_open: false,
+        max_open: false,
+    }
 }
 /// `[min, max)`
 const fn half_open(min: f64, max: f64) -> Ty {
-    Ty::Float { min, max, min_open: false, max_open: true }
+    Ty::Float {
+        min,
+        max,
+        min_open: false,
+        max_open: true,
+    }
 }
 /// `(min, max]`
 const fn positive(max: f64) -> Ty {
-    Ty::Float { min: 0.0, max, min_open: true, max_open: false }
+    Ty::Float {
+        min: 0.0,
+        max,
+        min_open: true,
+        max_open: false,
+    }
 }
 
 const PROB: Ty = closed(0.0, 1.0);
@@ -95,19 +127,71 @@ const OPT_CLASSES: Ty = Ty::Opt(&int(1, 1_000_000));
 const INF: f64 = f64::INFINITY;
 
 pub static BLOCKS: &[Block] = &[
-    Block { path: "model", optional: false, doc: "The vision transformer's shape." },
-    Block { path: "data", optional: false, doc: "Train/val sources and normalisation." },
-    Block { path: "augment", optional: false, doc: "The training augmentation stack." },
-    Block { path: "augment.crop", optional: false, doc: "The first, geometric stage." },
-    Block { path: "augment.rand_augment", optional: true, doc: "RandAugment (timm `rand-m9-mstd0.5-inc1` with the defaults)." },
-    Block { path: "augment.random_erasing", optional: true, doc: "RandomErasing on the normalised tensor." },
-    Block { path: "augment.mix", optional: true, doc: "Mixup/CutMix, timm `batch` mode." },
-    Block { path: "optimizer", optional: false, doc: "AdamW or SGD, with decay groups." },
-    Block { path: "schedule", optional: false, doc: "Learning-rate schedule and training length." },
-    Block { path: "distill", optional: false, doc: "Knowledge distillation." },
-    Block { path: "distill.teacher", optional: true, doc: "The teacher network." },
-    Block { path: "train", optional: false, doc: "Batch, seed, EMA, evaluation, checkpoints, device." },
-    Block { path: "finetune", optional: true, doc: "Start from a checkpoint, possibly at another resolution." },
+    Block {
+        path: "model",
+        optional: false,
+        doc: "The vision transformer's shape.",
+    },
+    Block {
+        path: "data",
+        optional: false,
+        doc: "Train/val sources and normalisation.",
+    },
+    Block {
+        path: "augment",
+        optional: false,
+        doc: "The training augmentation stack.",
+    },
+    Block {
+        path: "augment.crop",
+        optional: false,
+        doc: "The first, geometric stage.",
+    },
+    Block {
+        path: "augment.rand_augment",
+        optional: true,
+        doc: "RandAugment (timm `rand-m9-mstd0.5-inc1` with the defaults).",
+    },
+    Block {
+        path: "augment.random_erasing",
+        optional: true,
+        doc: "RandomErasing on the normalised tensor.",
+    },
+    Block {
+        path: "augment.mix",
+        optional: true,
+        doc: "Mixup/CutMix, timm `batch` mode.",
+    },
+    Block {
+        path: "optimizer",
+        optional: false,
+        doc: "AdamW or SGD, with decay groups.",
+    },
+    Block {
+        path: "schedule",
+        optional: false,
+        doc: "Learning-rate schedule and training length.",
+    },
+    Block {
+        path: "distill",
+        optional: false,
+        doc: "Knowledge distillation.",
+    },
+    Block {
+        path: "distill.teacher",
+        optional: true,
+        doc: "The teacher network.",
+    },
+    Block {
+        path: "train",
+        optional: false,
+        doc: "Batch, seed, EMA, evaluation, checkpoints, device.",
+    },
+    Block {
+        path: "finetune",
+        optional: true,
+        doc: "Start from a checkpoint, possibly at another resolution.",
+    },
 ];
 
 pub static FIELDS: &[Field] = &[
@@ -244,7 +328,10 @@ pub static SOURCES: &[(&str, &str)] = &[
     ("cifar10", "cifar10(\"path\", split = train|val)"),
     ("cifar100", "cifar100(\"path\", split = train|val)"),
     ("digits", "digits(split = train|val)"),
-    ("synthetic", "synthetic(samples = 512, classes = 10, seed = 0)"),
+    (
+        "synthetic",
+        "synthetic(samples = 512, classes = 10, seed = 0)",
+    ),
 ];
 
 #[cfg(test)]

@@ -58,7 +58,9 @@ impl Tree {
                             self.apply(&b.items, block.path, seen, diags);
                         }
                         Some(Target::Field(p)) => diags.push(Diag::error(
-                            ErrorKind::NotABlock { path: p.to_string() },
+                            ErrorKind::NotABlock {
+                                path: p.to_string(),
+                            },
                             b.name.span,
                         )),
                         None => {}
@@ -89,8 +91,13 @@ impl Tree {
             Some(Target::Field(p)) => {
                 if let Some(first) = seen.insert(p, span) {
                     diags.push(
-                        Diag::error(ErrorKind::DuplicateField { path: p.to_string() }, path.span)
-                            .with_secondary(first, "first set here"),
+                        Diag::error(
+                            ErrorKind::DuplicateField {
+                                path: p.to_string(),
+                            },
+                            path.span,
+                        )
+                        .with_secondary(first, "first set here"),
                     );
                 }
                 self.open(schema::parent(p), span);
@@ -109,13 +116,17 @@ impl Tree {
                     self.remove_block(b.path);
                 } else {
                     diags.push(Diag::error(
-                        ErrorKind::NotOptional { path: b.path.to_string() },
+                        ErrorKind::NotOptional {
+                            path: b.path.to_string(),
+                        },
                         value.span,
                     ));
                 }
             }
             Some(Target::Block(b)) => diags.push(Diag::error(
-                ErrorKind::NotAField { path: b.path.to_string() },
+                ErrorKind::NotAField {
+                    path: b.path.to_string(),
+                },
                 path.span,
             )),
             None => {}
@@ -157,7 +168,9 @@ fn resolve(prefix: &str, path: &Path, diags: &mut Diagnostics) -> Option<Target>
                 return Some(Target::Field(f.path));
             }
             diags.push(Diag::error(
-                ErrorKind::NotABlock { path: f.path.to_string() },
+                ErrorKind::NotABlock {
+                    path: f.path.to_string(),
+                },
                 *span,
             ));
             return None;
@@ -171,9 +184,16 @@ fn resolve(prefix: &str, path: &Path, diags: &mut Diagnostics) -> Option<Target>
         }
         let suggestion = suggest(name, schema::children(&current));
         let kind = if current.is_empty() {
-            ErrorKind::UnknownBlock { name: name.clone(), suggestion }
+            ErrorKind::UnknownBlock {
+                name: name.clone(),
+                suggestion,
+            }
         } else {
-            ErrorKind::UnknownField { block: current.clone(), name: name.clone(), suggestion }
+            ErrorKind::UnknownField {
+                block: current.clone(),
+                name: name.clone(),
+                suggestion,
+            }
         };
         diags.push(Diag::error(kind, *span));
         return None;

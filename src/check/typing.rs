@@ -31,15 +31,34 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
         (Ty::Opt(inner), _) => coerce(path, inner, v),
         (Ty::Int { min, max }, _) => {
             let i = integer(path, v)?.ok_or_else(mismatch)?;
-            in_range(path, i as f64, *min as f64, *max as f64, false, false, v.span, || i.to_string())?;
+            in_range(
+                path,
+                i as f64,
+                *min as f64,
+                *max as f64,
+                false,
+                false,
+                v.span,
+                || i.to_string(),
+            )?;
             Ok(Val::Int(i))
         }
-        (Ty::Float { min, max, min_open, max_open }, _) => {
+        (
+            Ty::Float {
+                min,
+                max,
+                min_open,
+                max_open,
+            },
+            _,
+        ) => {
             let x = match &v.val {
                 Val::Qty(p, Unit::Percent) if *max <= 1.0 => p / 100.0,
                 other => other.as_f64().ok_or_else(mismatch)?,
             };
-            in_range(path, x, *min, *max, *min_open, *max_open, v.span, || show_f64(x))?;
+            in_range(path, x, *min, *max, *min_open, *max_open, v.span, || {
+                show_f64(x)
+            })?;
             Ok(Val::Float(x))
         }
         (Ty::Bool, Val::Bool(b)) => Ok(Val::Bool(*b)),
@@ -52,7 +71,11 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
             }
             if lo > hi {
                 return Err(err(
-                    ErrorKind::EmptyRange { path: path.into(), lo: show_f64(*lo), hi: show_f64(*hi) },
+                    ErrorKind::EmptyRange {
+                        path: path.into(),
+                        lo: show_f64(*lo),
+                        hi: show_f64(*hi),
+                    },
                     v.span,
                 ));
             }
@@ -61,14 +84,28 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
         (Ty::Floats { len, min, max }, Val::List(items)) => {
             if let Some(n) = len.filter(|n| *n != items.len()) {
                 return Err(err(
-                    ErrorKind::ListLength { path: path.into(), expected: n, found: items.len() },
+                    ErrorKind::ListLength {
+                        path: path.into(),
+                        expected: n,
+                        found: items.len(),
+                    },
                     v.span,
                 ));
             }
-            let elem = Ty::Float { min: *min, max: *max, min_open: false, max_open: false };
+            let elem = Ty::Float {
+                min: *min,
+                max: *max,
+                min_open: false,
+                max_open: false,
+            };
             let out = items
                 .iter()
-                .map(|i| Ok(Spanned { val: coerce(path, &elem, i)?, span: i.span }))
+                .map(|i| {
+                    Ok(Spanned {
+                        val: coerce(path, &elem, i)?,
+                        span: i.span,
+                    })
+                })
                 .collect::<Result<_, Box<Diag>>>()?;
             Ok(Val::List(out))
         }
@@ -77,17 +114,30 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
             for i in items {
                 let Val::Sym(s) = &i.val else {
                     return Err(err(
-                        ErrorKind::TypeMismatch { path: path.into(), expected: ty.describe(), found: i.val.kind_name() },
+                        ErrorKind::TypeMismatch {
+                            path: path.into(),
+                            expected: ty.describe(),
+                            found: i.val.kind_name(),
+                        },
                         i.span,
                     ));
                 };
-                out.push(Spanned { val: variant(path, names, s, i.span)?, span: i.span });
+                out.push(Spanned {
+                    val: variant(path, names, s, i.span)?,
+                    span: i.span,
+                });
             }
             Ok(Val::List(out))
         }
-        (Ty::Duration { percent }, _) => duration(path, *percent, v).map_err(|e| e.unwrap_or_else(mismatch)),
+        (Ty::Duration { percent }, _) => {
+            duration(path, *percent, v).map_err(|e| e.unwrap_or_else(mismatch))
+        }
         (Ty::Source, Val::Call { name, args }) => {
-            let split = if path.ends_with("train") { Split::Train } else { Split::Val };
+            let split = if path.ends_with("train") {
+                Split::Train
+            } else {
+                Split::Val
+            };
             source(&name.name, name.span, args, split, v.span).map(Val::Source)
         }
         _ => Err(mismatch()),
@@ -99,7 +149,13 @@ fn integer(path: &str, v: &Spanned) -> Result<Option<i64>, Box<Diag>> {
     match v.val {
         Val::Int(i) => Ok(Some(i)),
         Val::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
-        Val::Float(f) => Err(err(ErrorKind::NotInteger { path: path.into(), value: show_f64(f) }, v.span)),
+        Val::Float(f) => Err(err(
+            ErrorKind::NotInteger {
+                path: path.into(),
+                value: show_f64(f),
+            },
+            v.span,
+        )),
         _ => Ok(None),
     }
 }
@@ -136,7 +192,14 @@ fn in_range(
         bound(max),
         if max_open { ")" } else { "]" }
     );
-    Err(err(ErrorKind::OutOfRange { path: path.into(), value: show(), range }, span))
+    Err(err(
+        ErrorKind::OutOfRange {
+            path: path.into(),
+            value: show(),
+            range,
+        },
+        span,
+    ))
 }
 
 fn variant(path: &str, names: &[&str], s: &str, span: Span) -> Typed {
@@ -156,19 +219,33 @@ fn variant(path: &str, names: &[&str], s: &str, span: Span) -> Typed {
 
 /// `300 epochs`, `1k steps`, `5%`: `Err(None)` means "not a duration at all".
 fn duration(path: &str, percent: bool, v: &Spanned) -> Result<Val, Option<Box<Diag>>> {
-    let expected = if percent { "epochs, steps or % of the length" } else { "epochs or steps" };
+    let expected = if percent {
+        "epochs, steps or % of the length"
+    } else {
+        "epochs or steps"
+    };
     match &v.val {
         Val::Qty(x, unit) => {
             if *unit == Unit::Percent && !percent {
                 return Err(Some(err(
-                    ErrorKind::WrongUnit { path: path.into(), unit: "%".into(), expected: expected.into() },
+                    ErrorKind::WrongUnit {
+                        path: path.into(),
+                        unit: "%".into(),
+                        expected: expected.into(),
+                    },
                     v.span,
                 )));
             }
             let max = if *unit == Unit::Percent { 100.0 } else { 1e12 };
             in_range(path, *x, 0.0, max, false, false, v.span, || v.val.show()).map_err(Some)?;
             if *unit != Unit::Percent && x.fract() != 0.0 {
-                return Err(Some(err(ErrorKind::NotInteger { path: path.into(), value: v.val.show() }, v.span)));
+                return Err(Some(err(
+                    ErrorKind::NotInteger {
+                        path: path.into(),
+                        value: v.val.show(),
+                    },
+                    v.span,
+                )));
             }
             Ok(Val::Qty(*x, *unit))
         }
@@ -202,7 +279,14 @@ fn source(
         ));
     };
     let bad = |problem: String, at: Span| {
-        err(ErrorKind::BadArguments { function: name.into(), problem, usage: usage.to_string() }, at)
+        err(
+            ErrorKind::BadArguments {
+                function: name.into(),
+                problem,
+                usage: usage.to_string(),
+            },
+            at,
+        )
     };
     // Positional arguments first (only a path is positional), then named ones.
     let positional_name = match name {
@@ -223,7 +307,10 @@ fn source(
                     let dym = suggest(&id.name, allowed.iter().copied())
                         .map(|s| format!(" (did you mean `{s}`?)"))
                         .unwrap_or_default();
-                    return Err(bad(format!("no argument named `{}`{dym}", id.name), id.span));
+                    return Err(bad(
+                        format!("no argument named `{}`{dym}", id.name),
+                        id.span,
+                    ));
                 };
                 *k
             }
@@ -238,30 +325,59 @@ fn source(
     let get = |k: &str| named.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
     let path = || -> Result<String, Box<Diag>> {
         match get("path") {
-            Some(Spanned { val: Val::Str(s), .. }) => Ok(s.clone()),
-            Some(other) => Err(bad(format!("`path` must be a string, found {}", other.val.kind_name()), other.span)),
+            Some(Spanned {
+                val: Val::Str(s), ..
+            }) => Ok(s.clone()),
+            Some(other) => Err(bad(
+                format!("`path` must be a string, found {}", other.val.kind_name()),
+                other.span,
+            )),
             None => Err(bad("missing the dataset path".into(), span)),
         }
     };
     let split = || -> Result<Split, Box<Diag>> {
         match get("split") {
             None => Ok(default_split),
-            Some(Spanned { val: Val::Sym(s), .. }) if s == "train" => Ok(Split::Train),
-            Some(Spanned { val: Val::Sym(s), .. }) if s == "val" => Ok(Split::Val),
-            Some(other) => Err(bad(format!("`split` must be `train` or `val`, found {}", other.val.show()), other.span)),
+            Some(Spanned {
+                val: Val::Sym(s), ..
+            }) if s == "train" => Ok(Split::Train),
+            Some(Spanned {
+                val: Val::Sym(s), ..
+            }) if s == "val" => Ok(Split::Val),
+            Some(other) => Err(bad(
+                format!(
+                    "`split` must be `train` or `val`, found {}",
+                    other.val.show()
+                ),
+                other.span,
+            )),
         }
     };
     let count = |k: &str, default: i64, min: i64| -> Result<i64, Box<Diag>> {
         match get(k) {
             None => Ok(default),
-            Some(Spanned { val: Val::Int(i), .. }) if *i >= min && *i <= i64::from(u32::MAX) => Ok(*i),
-            Some(other) => Err(bad(format!("`{k}` must be a whole number ≥ {min}, found {}", other.val.show()), other.span)),
+            Some(Spanned {
+                val: Val::Int(i), ..
+            }) if *i >= min && *i <= i64::from(u32::MAX) => Ok(*i),
+            Some(other) => Err(bad(
+                format!(
+                    "`{k}` must be a whole number ≥ {min}, found {}",
+                    other.val.show()
+                ),
+                other.span,
+            )),
         }
     };
     Ok(match name {
         "image_folder" => Source::ImageFolder { path: path()? },
-        "cifar10" => Source::Cifar10 { path: path()?, split: split()? },
-        "cifar100" => Source::Cifar100 { path: path()?, split: split()? },
+        "cifar10" => Source::Cifar10 {
+            path: path()?,
+            split: split()?,
+        },
+        "cifar100" => Source::Cifar100 {
+            path: path()?,
+            split: split()?,
+        },
         "digits" => Source::Digits { split: split()? },
         _ => Source::Synthetic {
             samples: count("samples", 512, 1)? as usize,

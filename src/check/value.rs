@@ -17,7 +17,10 @@ pub enum Val {
     /// `300 epochs`, `5%` (value 5).
     Qty(f64, Unit),
     /// A data-source call, type-checked against `schema::SOURCES` later.
-    Call { name: Ident, args: Vec<(Option<Ident>, Spanned)> },
+    Call {
+        name: Ident,
+        args: Vec<(Option<Ident>, Spanned)>,
+    },
     /// A type-checked data source.
     Source(crate::ir::Source),
 }

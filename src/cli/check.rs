@@ -36,7 +36,11 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
     .replace("Deit", "DeiT")
     .replace("Vit", "ViT");
     s += &format!("  params    {}\n", thousands(cost.params));
-    s += &format!("  compute   {}MACs ({}FLOPs) per image, forward\n", si(cost.macs), si(2 * cost.macs));
+    s += &format!(
+        "  compute   {}MACs ({}FLOPs) per image, forward\n",
+        si(cost.macs),
+        si(2 * cost.macs)
+    );
     s += &format!(
         "  memory    ≈ {} to train at batch {} (f32 weights, grads, AdamW{}, activations)\n",
         bytes(mem),
@@ -46,7 +50,11 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
     if let Some(f) = &c.facts {
         let (tr, va) = (f.train.samples, f.val.samples);
         let sizes = match (tr, va) {
-            (Some(t), Some(v)) => format!("train {} · val {} images", thousands(t as u64), thousands(v as u64)),
+            (Some(t), Some(v)) => format!(
+                "train {} · val {} images",
+                thousands(t as u64),
+                thousands(v as u64)
+            ),
             (Some(t), None) => format!("train {} images", thousands(t as u64)),
             _ => "dataset size unknown here".to_string(),
         };
@@ -70,7 +78,12 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
     );
     if r.distill.mode != DistillMode::None {
         if let Some(t) = &r.distill.teacher {
-            s += &format!("  distill   {} from {} ({})\n", name(&r.distill.mode), name(&t.arch), t.checkpoint);
+            s += &format!(
+                "  distill   {} from {} ({})\n",
+                name(&r.distill.mode),
+                name(&t.arch),
+                t.checkpoint
+            );
         }
     }
     s
@@ -96,7 +109,8 @@ fn json_summary(c: &Checked) -> serde_json::Value {
         v["recipe"] = r.name.clone().into();
         v["params"] = cost.params.into();
         v["macs"] = cost.macs.into();
-        v["train_memory_bytes"] = train_memory_bytes(&r.model, r.train.batch, r.train.ema.is_some()).into();
+        v["train_memory_bytes"] =
+            train_memory_bytes(&r.model, r.train.batch, r.train.ema.is_some()).into();
         if let Some(n) = c.facts.as_ref().and_then(|f| f.steps_per_epoch(r)) {
             v["steps_per_epoch"] = n.into();
         }

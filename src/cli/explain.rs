@@ -33,16 +33,27 @@ pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
         return String::new();
     };
     let mut stack: Vec<String> = Vec::new();
-    let mut out = format!("// {} — resolved by deitc {}\n", recipe.name, env!("CARGO_PKG_VERSION"));
+    let mut out = format!(
+        "// {} — resolved by deitc {}\n",
+        recipe.name,
+        env!("CARGO_PKG_VERSION")
+    );
     for line in ron.lines() {
         let indent = line.len() - line.trim_start().len();
         let depth = indent / 4;
         let trimmed = line.trim_start();
-        let key = trimmed.split_once(':').map(|(k, _)| k).filter(|k| k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+        let key = trimmed
+            .split_once(':')
+            .map(|(k, _)| k)
+            .filter(|k| k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
         let mut annotated = line.to_string();
         if let (Some(key), true) = (key, depth >= 1) {
             stack.truncate(depth - 1);
-            let path = if stack.is_empty() { key.to_string() } else { format!("{}.{key}", stack.join(".")) };
+            let path = if stack.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", stack.join("."))
+            };
             if schema::field(&path).is_some() || schema::block(&path).is_some_and(|b| b.optional) {
                 annotated = format!("{line} // {}", origin(&path, c));
             }

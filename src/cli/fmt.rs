@@ -41,7 +41,11 @@ pub fn run(files: &[PathBuf], check_only: bool, out: &mut Output) -> u8 {
     }
     out.diagnostics(&diags, &map, "fmt");
     for c in &changed {
-        let verb = if check_only { "would reformat" } else { "reformatted" };
+        let verb = if check_only {
+            "would reformat"
+        } else {
+            "reformatted"
+        };
         out.out(&format!("{verb} {c}\n"));
     }
     u8::from(diags.has_errors() || (check_only && !changed.is_empty()))
@@ -50,8 +54,14 @@ pub fn run(files: &[PathBuf], check_only: bool, out: &mut Output) -> u8 {
 /// Writes through a temporary file in the same directory and renames it over `path`, so a
 /// crash never leaves a half-written recipe.
 fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.deitc-fmt.tmp"));
     {
         use std::io::Write;

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 pub use report::{Captured, Output};
 
 #[derive(Parser, Debug)]
-#[command(name = "deitc", version, about = "Check, explain and format DeiT training recipes")]
+#[command(
+    name = "deitc",
+    version,
+    about = "Check, explain and format DeiT training recipes"
+)]
 pub struct Cli {
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
@@ -99,7 +103,8 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
-    let argv = std::iter::once(std::ffi::OsString::from("deitc")).chain(args.into_iter().map(Into::into));
+    let argv =
+        std::iter::once(std::ffi::OsString::from("deitc")).chain(args.into_iter().map(Into::into));
     match Cli::try_parse_from(argv) {
         Ok(cli) => run(cli.command, out),
         Err(e) => {
@@ -112,7 +117,10 @@ where
 /// Runs one command against `out`; returns the exit code.
 pub fn run(command: Command, out: &mut Output) -> u8 {
     match command {
-        Command::Check { recipe, message_format } => check::run(&recipe, message_format, out),
+        Command::Check {
+            recipe,
+            message_format,
+        } => check::run(&recipe, message_format, out),
         Command::Explain { recipe, format } => explain::run(&recipe, format, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
     }

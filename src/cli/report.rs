@@ -34,7 +34,10 @@ impl Output {
         let out = Output {
             stdout: Box::new(o.clone()),
             stderr: Box::new(e.clone()),
-            render: RenderOptions { color: false, width },
+            render: RenderOptions {
+                color: false,
+                width,
+            },
         };
         (out, o, e)
     }
@@ -59,7 +62,11 @@ impl Output {
         }
         let (e, w) = (diags.error_count(), diags.warning_count());
         if e > 0 {
-            self.err(&format!("error: {what} failed: {}{}\n", plural(e, "error"), tally_warnings(w)));
+            self.err(&format!(
+                "error: {what} failed: {}{}\n",
+                plural(e, "error"),
+                tally_warnings(w)
+            ));
         } else if w > 0 {
             self.err(&format!("warning: {what}: {}\n", plural(w, "warning")));
         }
@@ -68,7 +75,10 @@ impl Output {
     /// Every diagnostic as one JSON line on stdout.
     pub fn diagnostics_json(&mut self, diags: &Diagnostics, map: &SourceMap) {
         for d in &diags.items {
-            let line = format!("{{\"type\":\"diagnostic\",\"diagnostic\":{}}}\n", render_json(d, map));
+            let line = format!(
+                "{{\"type\":\"diagnostic\",\"diagnostic\":{}}}\n",
+                render_json(d, map)
+            );
             self.out(&line);
         }
     }

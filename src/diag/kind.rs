@@ -7,113 +7,258 @@ use super::{did_you_mean, Severity};
 pub enum ErrorKind {
     // ---- reading files ------------------------------------------------------------------
     /// `deitc check nope.deit`
-    FileNotFound { path: String },
+    FileNotFound {
+        path: String,
+    },
     /// `deitc check recipes/`
-    IsDirectory { path: String },
+    IsDirectory {
+        path: String,
+    },
     /// A recipe over 1 MiB.
-    TooLarge { path: String, bytes: u64 },
+    TooLarge {
+        path: String,
+        bytes: u64,
+    },
     /// A file with NUL bytes.
-    Binary { path: String },
+    Binary {
+        path: String,
+    },
     /// Bytes that are not UTF-8.
-    NotUtf8 { path: String, offset: usize },
+    NotUtf8 {
+        path: String,
+        offset: usize,
+    },
     /// Any other I/O failure.
-    Unreadable { path: String, message: String },
+    Unreadable {
+        path: String,
+        message: String,
+    },
 
     // ---- syntax -------------------------------------------------------------------------
     /// `model { embed = }`
-    Syntax { expected: String, found: String, cli: bool },
+    Syntax {
+        expected: String,
+        found: String,
+        cli: bool,
+    },
     /// `x = ((((((…))))))` beyond the nesting limit.
-    TooDeep { max: usize },
+    TooDeep {
+        max: usize,
+    },
     /// An expression with thousands of operators.
-    TooComplex { max: usize },
+    TooComplex {
+        max: usize,
+    },
     /// `batch = 99999999999999999999`
-    BadNumber { text: String },
+    BadNumber {
+        text: String,
+    },
 
     // ---- extends ------------------------------------------------------------------------
     /// `a.deit` extends `b.deit` extends `a.deit`.
-    ExtendsCycle { chain: Vec<String> },
+    ExtendsCycle {
+        chain: Vec<String>,
+    },
 
     // ---- structure ----------------------------------------------------------------------
     /// `modle { … }`
-    UnknownBlock { name: String, suggestion: Option<String> },
+    UnknownBlock {
+        name: String,
+        suggestion: Option<String>,
+    },
     /// `model { embd = 192 }`
-    UnknownField { block: String, name: String, suggestion: Option<String> },
+    UnknownField {
+        block: String,
+        name: String,
+        suggestion: Option<String>,
+    },
     /// `optimizer.lr { … }`
-    NotABlock { path: String },
+    NotABlock {
+        path: String,
+    },
     /// `model = 3`
-    NotAField { path: String },
+    NotAField {
+        path: String,
+    },
     /// `model { }` without `embed`.
-    MissingField { path: String, example: String },
+    MissingField {
+        path: String,
+        example: String,
+    },
     /// The same field twice in one file.
-    DuplicateField { path: String },
+    DuplicateField {
+        path: String,
+    },
     /// `model = none`
-    NotOptional { path: String },
+    NotOptional {
+        path: String,
+    },
 
     // ---- types and values ---------------------------------------------------------------
     /// `depth = "twelve"`
-    TypeMismatch { path: String, expected: String, found: String },
+    TypeMismatch {
+        path: String,
+        expected: String,
+        found: String,
+    },
     /// `kind = adam`
-    UnknownVariant { path: String, value: String, variants: Vec<String>, suggestion: Option<String> },
+    UnknownVariant {
+        path: String,
+        value: String,
+        variants: Vec<String>,
+        suggestion: Option<String>,
+    },
     /// `length = 300`
-    MissingUnit { path: String, value: String, units: String },
+    MissingUnit {
+        path: String,
+        value: String,
+        units: String,
+    },
     /// `warmup = 5%` where a count is needed, `eval_every = 5%`.
-    WrongUnit { path: String, unit: String, expected: String },
+    WrongUnit {
+        path: String,
+        unit: String,
+        expected: String,
+    },
     /// `drop_path = 1.5`
-    OutOfRange { path: String, value: String, range: String },
+    OutOfRange {
+        path: String,
+        value: String,
+        range: String,
+    },
     /// `heads = model.embed / 100`
-    NotInteger { path: String, value: String },
+    NotInteger {
+        path: String,
+        value: String,
+    },
     /// `betas = [0.9]`
-    ListLength { path: String, expected: usize, found: usize },
+    ListLength {
+        path: String,
+        expected: usize,
+        found: usize,
+    },
     /// `scale = 1.0..0.08`
-    EmptyRange { path: String, lo: String, hi: String },
+    EmptyRange {
+        path: String,
+        lo: String,
+        hi: String,
+    },
 
     // ---- expressions --------------------------------------------------------------------
     /// `lr = 5e-4 * train.bach / 512`
-    UnknownReference { path: String, suggestion: Option<String> },
+    UnknownReference {
+        path: String,
+        suggestion: Option<String>,
+    },
     /// `x = model` as a reference to a whole block.
-    ReferenceToBlock { path: String },
+    ReferenceToBlock {
+        path: String,
+    },
     /// `a.x = a.y` and `a.y = a.x`.
-    ReferenceCycle { chain: Vec<String> },
+    ReferenceCycle {
+        chain: Vec<String>,
+    },
     /// `lr = 1 / 0`
     DivisionByZero,
     /// `lr = "a" * 2`
-    BadOperands { op: String, left: String, right: String },
+    BadOperands {
+        op: String,
+        left: String,
+        right: String,
+    },
     /// `train = image_foldr("…")`
-    UnknownFunction { name: String, suggestion: Option<String> },
+    UnknownFunction {
+        name: String,
+        suggestion: Option<String>,
+    },
     /// `synthetic(samples = "x")`
-    BadArguments { function: String, problem: String, usage: String },
+    BadArguments {
+        function: String,
+        problem: String,
+        usage: String,
+    },
 
     // ---- cross-field rules --------------------------------------------------------------
-    EmbedHeads { embed: usize, heads: usize },
-    ImagePatch { image: usize, patch: usize },
-    MlpHidden { embed: usize, ratio: f64 },
-    OddBatchMix { batch: usize },
-    TeacherRequired { mode: String },
-    DistillNeedsToken { mode: String },
-    TeacherClasses { teacher: usize, data: usize },
-    ModelClasses { model: usize, data: usize },
-    SourceClasses { source: usize, data: usize },
+    EmbedHeads {
+        embed: usize,
+        heads: usize,
+    },
+    ImagePatch {
+        image: usize,
+        patch: usize,
+    },
+    MlpHidden {
+        embed: usize,
+        ratio: f64,
+    },
+    OddBatchMix {
+        batch: usize,
+    },
+    TeacherRequired {
+        mode: String,
+    },
+    DistillNeedsToken {
+        mode: String,
+    },
+    TeacherClasses {
+        teacher: usize,
+        data: usize,
+    },
+    ModelClasses {
+        model: usize,
+        data: usize,
+    },
+    SourceClasses {
+        source: usize,
+        data: usize,
+    },
     ClassesUnknown,
-    WarmupTooLong { warmup: String, length: String },
-    ChannelStats { channels: usize, field: String, found: usize },
-    EvalHeadNeedsToken { head: String },
-    ResolutionNeedsInterpolation { from: usize, to: usize },
-    EmptyEpoch { samples: usize, batch: usize },
+    WarmupTooLong {
+        warmup: String,
+        length: String,
+    },
+    ChannelStats {
+        channels: usize,
+        field: String,
+        found: usize,
+    },
+    EvalHeadNeedsToken {
+        head: String,
+    },
+    ResolutionNeedsInterpolation {
+        from: usize,
+        to: usize,
+    },
+    EmptyEpoch {
+        samples: usize,
+        batch: usize,
+    },
     TwoPolicies,
     VitDistilled,
 
     // ---- warnings -----------------------------------------------------------------------
     InertColorJitter,
     DistHeadUntrained,
-    UnusedTeacher { mode: String },
-    DataNotFound { path: String },
+    UnusedTeacher {
+        mode: String,
+    },
+    DataNotFound {
+        path: String,
+    },
     FinetuneWithDistill,
-    MinLrAboveLr { min_lr: f64, lr: f64 },
-    RepeatedAugSmall { samples: usize },
+    MinLrAboveLr {
+        min_lr: f64,
+        lr: f64,
+    },
+    RepeatedAugSmall {
+        samples: usize,
+    },
 
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
-    Internal { message: String },
+    Internal {
+        message: String,
+    },
 }
 
 impl ErrorKind {
@@ -314,12 +459,10 @@ impl ErrorKind {
             TooComplex { .. } => "in this expression".into(),
             BadNumber { .. } => "too large".into(),
             ExtendsCycle { .. } => "this closes the cycle".into(),
-            UnknownBlock { suggestion, .. } | UnknownField { suggestion, .. } => {
-                match suggestion {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "unknown".into(),
-                }
-            }
+            UnknownBlock { suggestion, .. } | UnknownField { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "unknown".into(),
+            },
             NotABlock { .. } => "written as a block".into(),
             NotAField { .. } => "given a value".into(),
             MissingField { .. } => "in this recipe".into(),

@@ -22,7 +22,11 @@ pub enum Source {
     /// The bundled handwritten digits (8×8 grayscale, 10 classes, fixed 80/20 split).
     Digits { split: Split },
     /// Generated images for tests.
-    Synthetic { samples: usize, classes: usize, seed: u64 },
+    Synthetic {
+        samples: usize,
+        classes: usize,
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,9 @@ mod recipe;
 mod schedule;
 mod train;
 
-pub use augment::{Augment, AutoAugment, Crop, CropKind, EraseMode, Mix, RandAugment, RandomErasing};
+pub use augment::{
+    Augment, AutoAugment, Crop, CropKind, EraseMode, Mix, RandAugment, RandomErasing,
+};
 pub use data::{Data, Interpolation, Source, Split};
 pub use distill::{Distill, DistillMode, EvalHead, Teacher, TeacherArch};
 pub use model::{Family, Model};

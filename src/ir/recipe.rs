@@ -49,7 +49,12 @@ pub struct Recipe {
 impl Recipe {
     /// The recipe as pretty RON.
     pub fn to_ron(&self) -> Result<String, ron::Error> {
-        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::new().struct_names(false))
+        ron::ser::to_string_pretty(
+            self,
+            ron::ser::PrettyConfig::new()
+                .struct_names(false)
+                .compact_arrays(true),
+        )
     }
 
     pub fn from_ron(text: &str) -> Result<Self, ron::error::SpannedError> {

@@ -32,7 +32,12 @@ impl SourceMap {
         Self::default()
     }
 
-    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>, kind: SourceKind) -> FileId {
+    pub fn add(
+        &mut self,
+        name: impl Into<String>,
+        text: impl Into<String>,
+        kind: SourceKind,
+    ) -> FileId {
         self.files.push(SourceFile {
             name: name.into(),
             text: text.into(),
@@ -80,7 +85,9 @@ impl SourceMap {
     pub fn find_canonical(&self, canonical: &Path) -> Option<FileId> {
         self.files
             .iter()
-            .position(|f| matches!(&f.kind, SourceKind::File { canonical: c, .. } if c == canonical))
+            .position(
+                |f| matches!(&f.kind, SourceKind::File { canonical: c, .. } if c == canonical),
+            )
             .map(|i| FileId(i as u32))
     }
 

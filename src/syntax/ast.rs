@@ -141,7 +141,10 @@ impl BinOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
     /// `12`, `5e-4`, `20k` (the text is kept for `fmt`).
-    Number { text: String, value: NumValue },
+    Number {
+        text: String,
+        value: NumValue,
+    },
     /// `"path/to"` (unescaped).
     Str(String),
     Bool(bool),
@@ -152,13 +155,20 @@ pub enum ExprKind {
     /// A reference to another field: `train.batch`.
     Ref(Path),
     /// `300 epochs`, `5%` (the unit word is kept as written for `fmt`).
-    Quantity { value: Box<Expr>, unit: Unit, unit_text: String },
+    Quantity {
+        value: Box<Expr>,
+        unit: Unit,
+        unit_text: String,
+    },
     /// `0.08..1.0`
     Range(Box<Expr>, Box<Expr>),
     /// `[a, b]`
     List(Vec<Expr>),
     /// `image_folder("…")`
-    Call { name: Ident, args: Vec<Arg> },
+    Call {
+        name: Ident,
+        args: Vec<Arg>,
+    },
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     Paren(Box<Expr>),

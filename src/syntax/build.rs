@@ -59,7 +59,9 @@ fn parse_rule(map: &SourceMap, file: FileId, rule: Rule) -> ParseResult<Pair<'_,
     check_nesting(text, file)?;
     let cli = matches!(map.file(file).kind, SourceKind::Cli(_));
     let mut pairs = DeitParser::parse(rule, text).map_err(|e| to_diag(&e, text, file, cli))?;
-    Ok(pairs.next().unwrap_or_else(|| unreachable!("pest returns the top rule")))
+    Ok(pairs
+        .next()
+        .unwrap_or_else(|| unreachable!("pest returns the top rule")))
 }
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -117,13 +119,19 @@ impl Builder {
         let span = self.span(&pair);
         let rule = pair.as_rule();
         let mut inner = pair.into_inner();
-        let mut next = || inner.next().unwrap_or_else(|| unreachable!("grammar: item parts"));
+        let mut next = || {
+            inner
+                .next()
+                .unwrap_or_else(|| unreachable!("grammar: item parts"))
+        };
         Ok(match rule {
-            Rule::field => Item::Field(Field {
-                path: self.path(next()),
-                value: self.expr(next())?,
-                span,
-            }),
+            Rule::field => {
+                // pest's span of a field runs on over trailing whitespace and comments.
+                let path = self.path(next());
+                let value = self.expr(next())?;
+                let span = path.span.to(value.span);
+                Item::Field(Field { path, value, span })
+            }
             Rule::delete => {
                 let _kw = next();
                 Item::Delete(Delete {
@@ -212,7 +220,9 @@ impl Builder {
                 let mut next = || inner.next().unwrap_or_else(|| unreachable!("quantity"));
                 let (num, unit) = (next(), next());
                 let unit_text = unit.as_str().to_string();
-                ExprKind::Quantity {
+                // The pair's own span runs on over the whitespace its `!"="` skipped.
+                let span = self.span(&num).to(self.span(&unit));
+                let kind = ExprKind::Quantity {
                     value: Box::new(self.primary(num)?),
                     unit: match unit_text.as_str() {
                         "%" => Unit::Percent,
@@ -220,7 +230,8 @@ impl Builder {
                         _ => Unit::Steps,
                     },
                     unit_text,
-                }
+                };
+                return Ok(Expr { kind, span });
             }
             Rule::call => {
                 let mut inner = pair.into_inner();

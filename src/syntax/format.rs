@@ -29,7 +29,9 @@ pub fn format(file: &File, text: &str) -> String {
         f.trailing(e.span);
     }
     for (i, item) in file.items.iter().enumerate() {
-        let force_blank = i == 0 && !file.extends.is_empty() || i > 0 && matches!(item, Item::Block(_)) || i > 0 && matches!(file.items[i - 1], Item::Block(_));
+        let force_blank = i == 0 && !file.extends.is_empty()
+            || i > 0 && matches!(item, Item::Block(_))
+            || i > 0 && matches!(file.items[i - 1], Item::Block(_));
         f.item(item, 0, force_blank);
     }
     f.leading(text.len(), 0, false);
@@ -69,7 +71,12 @@ impl Formatter<'_> {
 
     /// Prints the comments that start before `pos`, each on its own line.
     fn leading(&mut self, pos: usize, depth: usize, allow_blank: bool) {
-        while let Some(c) = self.comments.get(self.next).filter(|c| c.start < pos).cloned() {
+        while let Some(c) = self
+            .comments
+            .get(self.next)
+            .filter(|c| c.start < pos)
+            .cloned()
+        {
             if allow_blank && self.blank_before(c.start) {
                 self.blank();
             }
@@ -83,7 +90,12 @@ impl Formatter<'_> {
     fn trailing(&mut self, span: Span) {
         let end = span.end as usize;
         self.last_end = end;
-        if let Some(c) = self.comments.get(self.next).filter(|c| c.start >= end).cloned() {
+        if let Some(c) = self
+            .comments
+            .get(self.next)
+            .filter(|c| c.start >= end)
+            .cloned()
+        {
             if !self.text[end..c.start].contains('\n') {
                 self.out.pop();
                 self.out.push(' ');
@@ -97,16 +109,25 @@ impl Formatter<'_> {
 
     fn item(&mut self, item: &Item, depth: usize, force_blank: bool) {
         let start = item.span().start as usize;
-        let had_comments = self.comments.get(self.next).is_some_and(|c| c.start < start);
+        let had_comments = self
+            .comments
+            .get(self.next)
+            .is_some_and(|c| c.start < start);
         if force_blank || (!had_comments && self.blank_before(start)) {
             self.blank();
         }
         self.leading(start, depth, true);
+        if had_comments && self.blank_before(start) {
+            self.blank();
+        }
         match item {
             Item::Field(field) => {
                 // Comments inside a value move above it: the value prints on one line.
                 self.leading(field.span.end as usize, depth, false);
-                self.line(depth, &format!("{} = {}", field.path.dotted(), expr(&field.value)));
+                self.line(
+                    depth,
+                    &format!("{} = {}", field.path.dotted(), expr(&field.value)),
+                );
                 self.trailing(field.span);
             }
             Item::Delete(d) => {
@@ -119,14 +140,22 @@ impl Formatter<'_> {
 
     fn block(&mut self, b: &Block, depth: usize) {
         let close = b.span.end as usize - 1;
-        if b.items.is_empty() && !self.comments.get(self.next).is_some_and(|c| c.start < close) {
+        if b.items.is_empty()
+            && !self
+                .comments
+                .get(self.next)
+                .is_some_and(|c| c.start < close)
+        {
             self.line(depth, &format!("{} {{}}", b.name.name));
             self.trailing(b.span);
             return;
         }
         self.line(depth, &format!("{} {{", b.name.name));
         let open_end = b.name.span.end as usize;
-        self.trailing(Span { end: (open_end + self.text[open_end..].find('{').unwrap_or(0) + 1) as u32, ..b.span });
+        self.trailing(Span {
+            end: (open_end + self.text[open_end..].find('{').unwrap_or(0) + 1) as u32,
+            ..b.span
+        });
         for item in &b.items {
             self.item(item, depth + 1, false);
         }
@@ -155,7 +184,11 @@ fn comments(text: &str) -> Vec<Comment> {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
-                out.push(Comment { start, end: i, text: text[start..i].trim_end().to_string() });
+                out.push(Comment {
+                    start,
+                    end: i,
+                    text: text[start..i].trim_end().to_string(),
+                });
             }
             _ => i += 1,
         }
@@ -172,10 +205,19 @@ pub fn expr(e: &Expr) -> String {
         ExprKind::None => "none".into(),
         ExprKind::Symbol(s) => s.clone(),
         ExprKind::Ref(p) => p.dotted(),
-        ExprKind::Quantity { value, unit: Unit::Percent, .. } => format!("{}%", expr(value)),
-        ExprKind::Quantity { value, unit_text, .. } => format!("{} {unit_text}", expr(value)),
+        ExprKind::Quantity {
+            value,
+            unit: Unit::Percent,
+            ..
+        } => format!("{}%", expr(value)),
+        ExprKind::Quantity {
+            value, unit_text, ..
+        } => format!("{} {unit_text}", expr(value)),
         ExprKind::Range(lo, hi) => format!("{}..{}", expr(lo), expr(hi)),
-        ExprKind::List(items) => format!("[{}]", items.iter().map(expr).collect::<Vec<_>>().join(", ")),
+        ExprKind::List(items) => format!(
+            "[{}]",
+            items.iter().map(expr).collect::<Vec<_>>().join(", ")
+        ),
         ExprKind::Call { name, args } => {
             let args: Vec<String> = args
                 .iter()

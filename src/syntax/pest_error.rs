@@ -65,7 +65,11 @@ fn expected_list(positives: &[Rule]) -> String {
         }
     }
     if values >= 3 {
-        names.retain(|n| !positives.iter().any(|r| is_value(*r) && rule_name(*r) == *n));
+        names.retain(|n| {
+            !positives
+                .iter()
+                .any(|r| is_value(*r) && rule_name(*r) == *n)
+        });
         names.insert(0, "a value");
     }
     match names.as_slice() {
