@@ -36,6 +36,8 @@ pub struct Checked {
     pub recipe: Option<Recipe>,
     /// Where each set field's value was written (fields not listed are defaults).
     pub origins: BTreeMap<&'static str, Span>,
+    /// Fields whose value was computed, with the expression (`5e-4 * train.batch / 512`).
+    pub formulas: BTreeMap<&'static str, String>,
     pub facts: Option<Facts>,
 }
 
@@ -55,6 +57,7 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         diags,
         recipe: None,
         origins: BTreeMap::new(),
+        formulas: BTreeMap::new(),
         facts: None,
     };
     if loaded.root.is_none() || out.diags.items.iter().any(is_fatal) {
@@ -104,6 +107,16 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
     for (p, e) in &tree.fields {
         spans.insert(p, e.expr.span);
         out.origins.insert(p, e.span);
+    }
+    for f in schema::FIELDS.iter().filter(|f| in_present_block(f)) {
+        let formula = match tree.fields.get(f.path) {
+            Some(e) if is_formula(&e.expr) => Some(crate::syntax::format::expr(&e.expr)),
+            Some(_) => None,
+            None => f.default.filter(|d| d.contains(['*', '/', '+']) || d.contains("train.")).map(str::to_string),
+        };
+        if let Some(text) = formula {
+            out.formulas.insert(f.path, text);
+        }
     }
     for (b, s) in tree.opened.iter().chain(tree.blocks.iter()) {
         spans.entry(b).or_insert(*s);
@@ -170,6 +183,19 @@ fn rules_without_recipe(facts: &Facts, spans: &HashMap<&'static str, Span>) -> V
             ))
         })
         .collect()
+}
+
+/// Whether a value is computed (a reference or arithmetic) rather than written literally.
+fn is_formula(e: &crate::syntax::ast::Expr) -> bool {
+    use crate::syntax::ast::ExprKind as K;
+    match &e.kind {
+        K::Ref(_) | K::Binary(..) => true,
+        K::Paren(inner) | K::Neg(inner) => is_formula(inner),
+        K::Quantity { value, .. } => is_formula(value),
+        K::Range(a, b) => is_formula(a) || is_formula(b),
+        K::List(items) => items.iter().any(is_formula),
+        _ => false,
+    }
 }
 
 fn is_fatal(d: &Diag) -> bool {

@@ -21,9 +21,17 @@ pub fn run(args: &RecipeArgs, format: ExplainFormat, out: &mut Output) -> u8 {
 
 /// Where a field or block's value came from.
 fn origin(path: &str, c: &Checked) -> String {
-    match c.origins.get(path) {
+    let place = match c.origins.get(path) {
         Some(span) => c.map.location(*span),
-        None => "default".to_string(),
+        None => match path {
+            "model.classes" | "distill.teacher.classes" => "default: data.classes".to_string(),
+            "data.classes" => "default: from the source".to_string(),
+            _ => "default".to_string(),
+        },
+    };
+    match c.formulas.get(path) {
+        Some(f) => format!("{place}: {f}"),
+        None => place,
     }
 }
 

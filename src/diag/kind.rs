@@ -475,7 +475,7 @@ impl ErrorKind {
             },
             MissingUnit { .. } => "no unit".into(),
             WrongUnit { unit, .. } => format!("in {unit}"),
-            OutOfRange { value, .. } => format!("{value}"),
+            OutOfRange { value, .. } => value.clone(),
             NotInteger { value, .. } => format!("evaluates to {value}"),
             ListLength { found, .. } => format!("{found} values"),
             EmptyRange { .. } => "low end above high end".into(),

@@ -25,6 +25,9 @@ pub fn format(file: &File, text: &str) -> String {
     };
     for e in &file.extends {
         f.leading(e.span.start as usize, 0, true);
+        if f.blank_before(e.span.start as usize) {
+            f.blank();
+        }
         f.line(0, &format!("extends {}", quote(&e.path)));
         f.trailing(e.span);
     }
@@ -88,14 +91,15 @@ impl Formatter<'_> {
 
     /// Appends an end-of-line comment that follows `span` on its last line.
     fn trailing(&mut self, span: Span) {
+        self.trailing_before(span, usize::MAX);
+    }
+
+    /// As `trailing`, for a comment that starts before `limit` only.
+    fn trailing_before(&mut self, span: Span, limit: usize) {
         let end = span.end as usize;
         self.last_end = end;
-        if let Some(c) = self
-            .comments
-            .get(self.next)
-            .filter(|c| c.start >= end)
-            .cloned()
-        {
+        let next = self.comments.get(self.next).filter(|c| c.start >= end && c.start < limit);
+        if let Some(c) = next.cloned() {
             if !self.text[end..c.start].contains('\n') {
                 self.out.pop();
                 self.out.push(' ');
@@ -140,22 +144,17 @@ impl Formatter<'_> {
 
     fn block(&mut self, b: &Block, depth: usize) {
         let close = b.span.end as usize - 1;
-        if b.items.is_empty()
-            && !self
-                .comments
-                .get(self.next)
-                .is_some_and(|c| c.start < close)
-        {
+        let comment_inside = self.comments.get(self.next).is_some_and(|c| c.start < close);
+        if b.items.is_empty() && !comment_inside {
             self.line(depth, &format!("{} {{}}", b.name.name));
             self.trailing(b.span);
             return;
         }
         self.line(depth, &format!("{} {{", b.name.name));
         let open_end = b.name.span.end as usize;
-        self.trailing(Span {
-            end: (open_end + self.text[open_end..].find('{').unwrap_or(0) + 1) as u32,
-            ..b.span
-        });
+        let brace_end = open_end + self.text[open_end..].find('{').unwrap_or(0) + 1;
+        let first_item = b.items.first().map_or(usize::MAX, |i| i.span().start as usize);
+        self.trailing_before(Span { end: brace_end as u32, ..b.span }, first_item);
         for item in &b.items {
             self.item(item, depth + 1, false);
         }
