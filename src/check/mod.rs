@@ -112,7 +112,10 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         let formula = match tree.fields.get(f.path) {
             Some(e) if is_formula(&e.expr) => Some(crate::syntax::format::expr(&e.expr)),
             Some(_) => None,
-            None => f.default.filter(|d| d.contains(['*', '/', '+']) || d.contains("train.")).map(str::to_string),
+            None => f
+                .default
+                .filter(|d| d.contains(['*', '/', '+']) || d.contains("train."))
+                .map(str::to_string),
         };
         if let Some(text) = formula {
             out.formulas.insert(f.path, text);

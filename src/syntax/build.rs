@@ -57,6 +57,8 @@ pub fn parse_expr(map: &SourceMap, file: FileId) -> ParseResult<Expr> {
 fn parse_rule(map: &SourceMap, file: FileId, rule: Rule) -> ParseResult<Pair<'_, Rule>> {
     let text = map.text(file);
     check_nesting(text, file)?;
+    // Literal tokens in "expected …" messages; recipes are small, the cost is negligible.
+    pest::set_error_detail(true);
     let cli = matches!(map.file(file).kind, SourceKind::Cli(_));
     let mut pairs = DeitParser::parse(rule, text).map_err(|e| to_diag(&e, text, file, cli))?;
     Ok(pairs

@@ -98,7 +98,10 @@ impl Formatter<'_> {
     fn trailing_before(&mut self, span: Span, limit: usize) {
         let end = span.end as usize;
         self.last_end = end;
-        let next = self.comments.get(self.next).filter(|c| c.start >= end && c.start < limit);
+        let next = self
+            .comments
+            .get(self.next)
+            .filter(|c| c.start >= end && c.start < limit);
         if let Some(c) = next.cloned() {
             if !self.text[end..c.start].contains('\n') {
                 self.out.pop();
@@ -144,7 +147,10 @@ impl Formatter<'_> {
 
     fn block(&mut self, b: &Block, depth: usize) {
         let close = b.span.end as usize - 1;
-        let comment_inside = self.comments.get(self.next).is_some_and(|c| c.start < close);
+        let comment_inside = self
+            .comments
+            .get(self.next)
+            .is_some_and(|c| c.start < close);
         if b.items.is_empty() && !comment_inside {
             self.line(depth, &format!("{} {{}}", b.name.name));
             self.trailing(b.span);
@@ -153,8 +159,17 @@ impl Formatter<'_> {
         self.line(depth, &format!("{} {{", b.name.name));
         let open_end = b.name.span.end as usize;
         let brace_end = open_end + self.text[open_end..].find('{').unwrap_or(0) + 1;
-        let first_item = b.items.first().map_or(usize::MAX, |i| i.span().start as usize);
-        self.trailing_before(Span { end: brace_end as u32, ..b.span }, first_item);
+        let first_item = b
+            .items
+            .first()
+            .map_or(usize::MAX, |i| i.span().start as usize);
+        self.trailing_before(
+            Span {
+                end: brace_end as u32,
+                ..b.span
+            },
+            first_item,
+        );
         for item in &b.items {
             self.item(item, depth + 1, false);
         }

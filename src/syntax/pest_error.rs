@@ -1,5 +1,7 @@
 //! The bridge from pest's errors to our diagnostics: a span in the whole file, the human
-//! names of what was expected, and what was found instead.
+//! names of what was expected (grammar rules and literal tokens), and what was found.
+//! Two common mistakes get a better span: an unclosed `{`/`(`/`[` at end of input, and a
+//! field whose value is missing (the next line's name was read as the value).
 
 use super::grammar::Rule;
 use super::rule_name::rule_name;
@@ -7,24 +9,83 @@ use crate::diag::{Diag, ErrorKind};
 use crate::source::{FileId, Span};
 use pest::error::{Error, ErrorVariant, InputLocation};
 
+/// Tokens that would only continue an expression; listing them hides the real expectation.
+/// Literal tokens worth naming; the rest are covered by rule names ("a value", "a string").
+const LITERALS: &[&str] = &["}", ")", "]", "=", "{", ","];
+
 pub fn to_diag(e: &Error<Rule>, text: &str, file: FileId, cli: bool) -> Box<Diag> {
     let pos = match e.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     }
     .min(text.len());
-    let (found, end) = found_at(text, pos);
-    let expected = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => expected_list(positives),
-        ErrorVariant::CustomError { message } => message.clone(),
+    let positives = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => positives.clone(),
+        ErrorVariant::CustomError { .. } => Vec::new(),
     };
+    let attempts = e.parse_attempts();
+    let literals: Vec<String> = attempts
+        .as_ref()
+        .map(|a| a.expected_tokens())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| t.to_string())
+        .collect();
+    // pest reports the start of the failed item; the furthest point reached says more.
+    let furthest = attempts
+        .as_ref()
+        .map_or(pos, |a| a.max_position)
+        .min(text.len());
+    let (pos, positives) =
+        if furthest > pos && literals.iter().any(|l| LITERALS.contains(&l.as_str())) {
+            (furthest, Vec::new())
+        } else {
+            (pos, positives)
+        };
+    let (found, end) = found_at(text, pos);
+    let expected = expected_list(&positives, &literals);
+    let syntax = |expected: String, found: String| ErrorKind::Syntax {
+        expected,
+        found,
+        cli,
+    };
+
+    if pos >= text.trim_end().len() {
+        if let Some((open, close)) = unclosed(text) {
+            let d = Diag::error(
+                syntax(format!("`{close}`"), "end of input".into()),
+                Span::new(file, open, open + 1),
+            )
+            .with_label(format!("this `{}` is never closed", &text[open..open + 1]));
+            return Box::new(d);
+        }
+    }
+    if text[pos..].starts_with('"') && !text[pos + 1..].lines().next().unwrap_or("").contains('"') {
+        let d = Diag::error(
+            syntax("`\"`".into(), "end of line".into()),
+            Span::new(file, pos, pos + 1),
+        )
+        .with_label("this string is never closed");
+        return Box::new(d);
+    }
+    if let Some(eq) = missing_value(text, pos) {
+        let d = Diag::error(
+            syntax("a value".into(), "end of line".into()),
+            Span::new(file, eq, eq + 1),
+        )
+        .with_label("the value after this `=` is missing");
+        return Box::new(d);
+    }
+    // At the very end, point at the last character so the label has something to underline.
+    let start = if pos == end && pos == text.len() {
+        text.trim_end().len().saturating_sub(1)
+    } else {
+        pos
+    };
+    let end = end.max(start + usize::from(!text.is_empty()));
     Box::new(Diag::error(
-        ErrorKind::Syntax {
-            expected,
-            found,
-            cli,
-        },
-        Span::new(file, pos, end),
+        syntax(expected, found),
+        Span::new(file, start, end.min(text.len())),
     ))
 }
 
@@ -51,32 +112,47 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
     (format!("`{}`", token.escape_debug()), pos + len)
 }
 
-/// "a value", "`=` or `{`", … from the rules pest expected.
-fn expected_list(positives: &[Rule]) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    let mut values = 0;
-    for r in positives {
-        let name = rule_name(*r);
-        if is_value(*r) {
-            values += 1;
+/// "a value", "`}`, a name or `delete`", … from the rules and literals pest expected.
+fn expected_list(positives: &[Rule], literals: &[String]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let push = |names: &mut Vec<String>, n: String| {
+        if !names.contains(&n) {
+            names.push(n);
         }
-        if !names.contains(&name) {
-            names.push(name);
+    };
+    let values = positives.iter().filter(|r| is_value(**r)).count();
+    if values >= 3 {
+        push(&mut names, "a value".into());
+    }
+    for lit in literals.iter().filter(|l| LITERALS.contains(&l.as_str())) {
+        push(&mut names, format!("`{lit}`"));
+    }
+    for r in positives
+        .iter()
+        .filter(|r| !is_continuation(**r) && !(values >= 3 && is_value(**r)))
+    {
+        push(&mut names, rule_name(*r).to_string());
+    }
+    if names.is_empty() {
+        for r in positives {
+            push(&mut names, rule_name(*r).to_string());
         }
     }
-    if values >= 3 {
-        names.retain(|n| {
-            !positives
-                .iter()
-                .any(|r| is_value(*r) && rule_name(*r) == *n)
-        });
-        names.insert(0, "a value");
+    if names.first().is_some_and(|n| n == "a value") {
+        names.retain(|n| n != "a name");
     }
     match names.as_slice() {
         [] => "something else".to_string(),
-        [one] => one.to_string(),
+        [one] => one.clone(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     }
+}
+
+fn is_continuation(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::unit | Rule::magnitude
+    )
 }
 
 fn is_value(r: Rule) -> bool {
@@ -97,4 +173,59 @@ fn is_value(r: Rule) -> bool {
             | Rule::expr
             | Rule::neg
     )
+}
+
+/// The innermost bracket still open at the end of `text` (strings and comments skipped),
+/// with the bracket that would close it.
+fn unclosed(text: &str) -> Option<(usize, char)> {
+    let bytes = text.as_bytes();
+    let mut stack = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' => stack.push((i, '}')),
+            b'(' => stack.push((i, ')')),
+            b'[' => stack.push((i, ']')),
+            b'}' | b')' | b']' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.pop()
+}
+
+/// `embed =` at the end of a line, followed by `depth = 12`: pest reads `depth` as the
+/// value and fails at the second `=`. Returns the offset of the first `=`.
+fn missing_value(text: &str, pos: usize) -> Option<usize> {
+    if !text[pos..].starts_with('=') {
+        return None;
+    }
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let before = text[line_start..pos].trim();
+    let is_path = !before.is_empty()
+        && before
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    if !is_path || line_start == 0 {
+        return None;
+    }
+    let prev = text[..line_start - 1].trim_end();
+    let prev = prev
+        .rsplit_once("//")
+        .filter(|(code, _)| !code.contains('"'))
+        .map_or(prev, |(code, _)| code.trim_end());
+    prev.ends_with('=').then(|| prev.len() - 1)
 }
