@@ -129,7 +129,7 @@ fn expected_list(positives: &[Rule], literals: &[String]) -> String {
     }
     for r in positives
         .iter()
-        .filter(|r| !is_continuation(**r) && !(values >= 3 && is_value(**r)))
+        .filter(|r| !(is_continuation(**r) || values >= 3 && is_value(**r)))
     {
         push(&mut names, rule_name(*r).to_string());
     }
