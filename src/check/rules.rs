@@ -75,6 +75,7 @@ pub fn check(r: &Recipe, facts: &Facts, spans: &Spans<'_>) -> Vec<Diag> {
     augment_rules(r, &mut out);
     distill_rules(r, &mut out);
     schedule_rules(r, facts, &mut out);
+    inert_fields(r, &mut out);
     out.diags
 }
 
@@ -341,6 +342,72 @@ fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
             out.report(
                 ErrorKind::RepeatedAugSmall { samples: epoch },
                 &[("augment.repeated", ""), ("data.train", "this source")],
+            );
+        }
+    }
+}
+
+/// Fields a recipe sets explicitly that its other settings make unused.
+fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
+    let sgd = r.optimizer.kind == OptimizerKind::Sgd;
+    let cases: [(&str, bool, &str, &str); 8] = [
+        (
+            "optimizer.momentum",
+            !sgd,
+            "with `optimizer.kind = adamw`",
+            "optimizer.kind",
+        ),
+        (
+            "optimizer.betas",
+            sgd,
+            "with `optimizer.kind = sgd`",
+            "optimizer.kind",
+        ),
+        (
+            "optimizer.eps",
+            sgd,
+            "with `optimizer.kind = sgd`",
+            "optimizer.kind",
+        ),
+        (
+            "schedule.decay_every",
+            r.schedule.kind != ScheduleKind::Step,
+            "unless `schedule.kind = step`",
+            "schedule.kind",
+        ),
+        (
+            "schedule.decay_rate",
+            r.schedule.kind != ScheduleKind::Step,
+            "unless `schedule.kind = step`",
+            "schedule.kind",
+        ),
+        (
+            "distill.tau",
+            r.distill.mode != DistillMode::Soft,
+            "unless `distill.mode = soft`",
+            "distill.mode",
+        ),
+        (
+            "augment.crop.padding",
+            r.augment.crop.kind != CropKind::Random,
+            "unless `augment.crop.kind = random`",
+            "augment.crop.kind",
+        ),
+        (
+            "augment.crop.scale",
+            r.augment.crop.kind != CropKind::RandomResized,
+            "unless `augment.crop.kind = random_resized`",
+            "augment.crop.kind",
+        ),
+    ];
+    for (path, inert, reason, cause) in cases {
+        if inert && out.spans.of.contains_key(path) {
+            out.report(
+                ErrorKind::InertField {
+                    path: path.into(),
+                    reason: reason.into(),
+                },
+                &[(path, ""), (cause, "this setting")],
             );
         }
     }

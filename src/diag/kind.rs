@@ -238,6 +238,11 @@ pub enum ErrorKind {
 
     // ---- warnings -----------------------------------------------------------------------
     InertColorJitter,
+    /// A field set explicitly that the chosen configuration never reads.
+    InertField {
+        path: String,
+        reason: String,
+    },
     DistHeadUntrained,
     UnusedTeacher {
         mode: String,
@@ -317,6 +322,7 @@ impl ErrorKind {
             TwoPolicies => "deit::rule::two_policies",
             VitDistilled => "deit::rule::vit_distilled",
             InertColorJitter => "deit::lint::inert_color_jitter",
+            InertField { .. } => "deit::lint::inert_field",
             DistHeadUntrained => "deit::lint::dist_head_untrained",
             UnusedTeacher { .. } => "deit::lint::unused_teacher",
             DataNotFound { .. } => "deit::lint::data_not_found",
@@ -331,6 +337,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             InertColorJitter
+            | InertField { .. }
             | DistHeadUntrained
             | UnusedTeacher { .. }
             | DataNotFound { .. }
@@ -432,6 +439,7 @@ impl ErrorKind {
             TwoPolicies => "RandAugment and AutoAugment are both enabled".to_string(),
             VitDistilled => "a `vit` has no distillation token".to_string(),
             InertColorJitter => "`augment.color_jitter` has no effect".to_string(),
+            InertField { path, reason } => format!("`{path}` has no effect {reason}"),
             DistHeadUntrained => {
                 "the distillation head gets no training signal without distillation".to_string()
             }
@@ -501,6 +509,7 @@ impl ErrorKind {
             TwoPolicies => "RandAugment".into(),
             VitDistilled => "distillation token".into(),
             InertColorJitter => "ignored".into(),
+            InertField { .. } => "never read".into(),
             DistHeadUntrained => "distillation token".into(),
             UnusedTeacher { .. } => "never used".into(),
             DataNotFound { .. } => "not found".into(),
@@ -588,6 +597,7 @@ impl ErrorKind {
             EmptyEpoch { .. } => "lower `train.batch` or use more data".into(),
             VitDistilled => "use `model.family = deit` for a distilled model".into(),
             TwoPolicies => "keep one: `delete augment.rand_augment` or `augment.auto_augment = none`".into(),
+            InertField { path, .. } => format!("remove `{path}`, or change the setting that makes it unused"),
             InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
             DistHeadUntrained => "evaluation still averages both heads: set a distill mode, or `distill.eval_head = cls`".into(),
             UnusedTeacher { .. } => "set `distill.mode = hard` or `soft`, or `delete distill.teacher`".into(),
