@@ -26,13 +26,19 @@ fn check_prints_the_exact_parameter_count_of_all_eight_paper_recipes() {
     for (name, params) in PAPER {
         let path = format!("recipes/{name}.deit");
         let checked = check(Path::new(&path), &[]);
-        let recipe = checked.recipe.as_ref().unwrap_or_else(|| panic!("{name}: {:?}", checked.diags));
+        let recipe = checked
+            .recipe
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: {:?}", checked.diags));
         assert!(checked.ok(), "{name}");
         assert_eq!(Cost::of(&recipe.model).params, params, "{name}");
         let (code, stdout, _) = run(&["check", &path]);
         assert_eq!(code, 0, "{name}");
         let grouped = deitc_thousands(params);
-        assert!(stdout.contains(&format!("params    {grouped}\n")), "{name}: {stdout}");
+        assert!(
+            stdout.contains(&format!("params    {grouped}\n")),
+            "{name}: {stdout}"
+        );
     }
 }
 
@@ -50,20 +56,41 @@ fn deitc_thousands(n: u64) -> String {
 
 #[test]
 fn paper_recipes_carry_the_official_values() {
-    let b = check(Path::new("recipes/deit_base_patch16_224.deit"), &[]).recipe.expect("base");
+    let b = check(Path::new("recipes/deit_base_patch16_224.deit"), &[])
+        .recipe
+        .expect("base");
     assert_eq!(b.train.batch, 1024);
     assert!((b.optimizer.lr - 1e-3).abs() < 1e-15, "5e-4 × 1024/512");
     assert_eq!(b.optimizer.weight_decay, 0.05);
-    assert_eq!(b.augment.rand_augment.as_ref().map(|r| (r.ops, r.magnitude, r.magnitude_std)), Some((2, 9.0, 0.5)));
-    assert_eq!(b.augment.mix.as_ref().map(|m| (m.mixup, m.cutmix)), Some((0.8, 1.0)));
-    assert_eq!(b.augment.random_erasing.as_ref().map(|e| e.prob), Some(0.25));
+    assert_eq!(
+        b.augment
+            .rand_augment
+            .as_ref()
+            .map(|r| (r.ops, r.magnitude, r.magnitude_std)),
+        Some((2, 9.0, 0.5))
+    );
+    assert_eq!(
+        b.augment.mix.as_ref().map(|m| (m.mixup, m.cutmix)),
+        Some((0.8, 1.0))
+    );
+    assert_eq!(
+        b.augment.random_erasing.as_ref().map(|e| e.prob),
+        Some(0.25)
+    );
     assert_eq!(b.train.ema, Some(0.99996));
-    let f = check(Path::new("recipes/deit_base_patch16_384.deit"), &[]).recipe.expect("384");
+    let f = check(Path::new("recipes/deit_base_patch16_384.deit"), &[])
+        .recipe
+        .expect("384");
     assert_eq!(f.train.batch, 512);
     assert!((f.optimizer.lr - 5e-6).abs() < 1e-18);
     assert_eq!(f.optimizer.weight_decay, 1e-8);
     assert_eq!(f.finetune.as_ref().and_then(|f| f.from_image), Some(224));
-    let d = check(Path::new("recipes/deit_tiny_distilled_patch16_224.deit"), &[]).recipe.expect("Ti⚗");
+    let d = check(
+        Path::new("recipes/deit_tiny_distilled_patch16_224.deit"),
+        &[],
+    )
+    .recipe
+    .expect("Ti⚗");
     assert_eq!(d.distill.mode, deitc::ir::DistillMode::Hard);
     assert!(d.model.distilled);
 }
@@ -72,7 +99,12 @@ fn paper_recipes_carry_the_official_values() {
 fn every_shipped_recipe_checks() {
     for path in shipped() {
         let checked = check(&path, &[]);
-        assert!(checked.ok(), "{}: {:?}", path.display(), checked.diags.items);
+        assert!(
+            checked.ok(),
+            "{}: {:?}",
+            path.display(),
+            checked.diags.items
+        );
     }
 }
 
@@ -102,7 +134,14 @@ fn fmt_canonicalises_a_messy_recipe_and_keeps_every_comment() {
     let expected = "// head comment\n\nextends \"base.deit\"\n\nmodel {\n    embed = 192 // narrow\n    heads = 3\n    // before depth\n    depth = 12\n}\n\noptimizer.lr = 5e-4 * train.batch / 512 // scaled\ndelete finetune\n\ndata {\n    train = image_folder(\"x\", split = train) // odd\n    mean = [0.5, 0.5, 0.5]\n}\n// tail\n";
     assert_eq!(once, expected);
     assert_eq!(fmt_text(&once), once);
-    for comment in ["// head comment", "// narrow", "// before depth", "// scaled", "// odd", "// tail"] {
+    for comment in [
+        "// head comment",
+        "// narrow",
+        "// before depth",
+        "// scaled",
+        "// odd",
+        "// tail",
+    ] {
         assert!(once.contains(comment), "{comment}");
     }
 }
@@ -121,14 +160,34 @@ fn explain_ron_reads_back_into_the_same_recipe() {
 
 #[test]
 fn explain_annotates_provenance_of_files_overrides_defaults_and_formulas() {
-    let (code, stdout, _) = run(&["explain", "recipes/deit_tiny_patch16_224.deit", "--set", "train.batch=256"]);
+    let (code, stdout, _) = run(&[
+        "explain",
+        "recipes/deit_tiny_patch16_224.deit",
+        "--set",
+        "train.batch=256",
+    ]);
     assert_eq!(code, 0);
-    let line = |key: &str| stdout.lines().find(|l| l.trim_start().starts_with(key)).unwrap_or_default().to_string();
-    assert_eq!(line("embed:").trim(), "embed: 192, // recipes/deit_tiny_patch16_224.deit:5");
-    assert_eq!(line("depth:").trim(), "depth: 12, // recipes/deit_base_patch16_224.deit:10");
+    let line = |key: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        line("embed:").trim(),
+        "embed: 192, // recipes/deit_tiny_patch16_224.deit:5"
+    );
+    assert_eq!(
+        line("depth:").trim(),
+        "depth: 12, // recipes/deit_base_patch16_224.deit:10"
+    );
     assert_eq!(line("batch:").trim(), "batch: 256, // <cli:1>");
     assert_eq!(line("momentum:").trim(), "momentum: 0.9, // default");
-    assert_eq!(line("lr:").trim(), "lr: 0.00025, // recipes/deit_base_patch16_224.deit:61: 5e-4 * train.batch / 512");
+    assert_eq!(
+        line("lr:").trim(),
+        "lr: 0.00025, // recipes/deit_base_patch16_224.deit:61: 5e-4 * train.batch / 512"
+    );
 }
 
 #[test]
@@ -144,11 +203,20 @@ fn explain_json_holds_the_recipe_and_every_origin() {
 
 #[test]
 fn overrides_apply_in_order_and_scale_the_default_lr() {
-    let c = check(Path::new("recipes/digits_vit.deit"), &["optimizer.lr=3e-3".into(), "optimizer.lr=2e-3".into()]);
+    let c = check(
+        Path::new("recipes/digits_vit.deit"),
+        &["optimizer.lr=3e-3".into(), "optimizer.lr=2e-3".into()],
+    );
     assert_eq!(c.recipe.expect("ok").optimizer.lr, 2e-3);
-    let c = check(Path::new("recipes/deit_tiny_patch16_224.deit"), &["train.batch=256".into()]);
+    let c = check(
+        Path::new("recipes/deit_tiny_patch16_224.deit"),
+        &["train.batch=256".into()],
+    );
     assert!((c.recipe.expect("ok").optimizer.lr - 2.5e-4).abs() < 1e-15);
-    let c = check(Path::new("recipes/deit_base_patch16_384.deit"), &["finetune=none".into()]);
+    let c = check(
+        Path::new("recipes/deit_base_patch16_384.deit"),
+        &["finetune=none".into()],
+    );
     assert_eq!(c.recipe.expect("ok").finetune, None);
 }
 
@@ -156,10 +224,19 @@ fn overrides_apply_in_order_and_scale_the_default_lr() {
 fn check_reports_dataset_size_and_steps_for_the_bundled_data() {
     let (code, stdout, stderr) = run(&["check", "recipes/digits_vit.deit"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("train 1,437 · val 360 images · 22 steps per epoch"), "{stdout}");
-    let (code, stdout, _) = run(&["check", "recipes/digits_vit.deit", "--message-format", "json"]);
+    assert!(
+        stdout.contains("train 1,437 · val 360 images · 22 steps per epoch"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&[
+        "check",
+        "recipes/digits_vit.deit",
+        "--message-format",
+        "json",
+    ]);
     assert_eq!(code, 0);
-    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
     assert_eq!(summary["params"], 202_186);
     assert_eq!(summary["steps_per_epoch"], 22);
 }

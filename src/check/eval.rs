@@ -42,15 +42,7 @@ impl<'a> Evaluator<'a> {
             return v.clone();
         }
         if let Some(i) = self.active.iter().position(|(p, _)| *p == path) {
-            let mut chain: Vec<String> = self.active[i..]
-                .iter()
-                .map(|(p, _)| p.to_string())
-                .collect();
-            chain.push(path.to_string());
-            if let Some(span) = via {
-                self.diags
-                    .push(Diag::error(ErrorKind::ReferenceCycle { chain }, span));
-            }
+            self.report_cycle(i, path, via);
             return None;
         }
         let expr = match self.tree.fields.get(path) {
@@ -62,6 +54,32 @@ impl<'a> Evaluator<'a> {
         self.active.pop();
         self.memo.insert(path, v.clone());
         v
+    }
+
+    /// Reports the cycle `active[i..] → path`, at a reference the user wrote when the one
+    /// closing the cycle sits in a built-in default.
+    fn report_cycle(&mut self, i: usize, path: &'static str, via: Option<Span>) {
+        let mut chain: Vec<String> = self.active[i..]
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        chain.push(path.to_string());
+        let Some(via) = via else { return };
+        let is_default = |s: &Span| matches!(self.map.file(s.file).kind, SourceKind::Default);
+        let user = self.active[i..]
+            .iter()
+            .rev()
+            .filter_map(|(_, v)| *v)
+            .find(|s| !is_default(s));
+        let d = match (is_default(&via), user) {
+            (true, Some(user)) => {
+                let owner = self.active.last().map_or(path, |(p, _)| *p);
+                Diag::error(ErrorKind::ReferenceCycle { chain }, user)
+                    .with_secondary(via, format!("the default of `{owner}` refers back"))
+            }
+            _ => Diag::error(ErrorKind::ReferenceCycle { chain }, via),
+        };
+        self.diags.push(d);
     }
 
     fn default_expr(&mut self, path: &'static str) -> Option<Expr> {
@@ -166,6 +184,9 @@ impl<'a> Evaluator<'a> {
                 let (a, b) = (a?, b?);
                 match arith(*op, &a.val, &b.val) {
                     Ok(v) => v,
+                    Err(ErrorKind::DivisionByZero) => {
+                        return self.fail(ErrorKind::DivisionByZero, b.span)
+                    }
                     Err(kind) => return self.fail(kind, span),
                 }
             }
@@ -199,17 +220,15 @@ fn arith(op: BinOp, a: &Val, b: &Val) -> Result<Val, ErrorKind> {
         left: a.kind_name(),
         right: b.kind_name(),
     };
+    let overflow = || ErrorKind::BadNumber {
+        text: format!("{} {} {}", a.show(), op.symbol(), b.show()),
+    };
     let finite = |f: f64| {
         if f.is_finite() {
             Ok(Val::Float(f))
         } else {
-            Err(ErrorKind::BadNumber {
-                text: f.to_string(),
-            })
+            Err(overflow())
         }
-    };
-    let overflow = || ErrorKind::BadNumber {
-        text: format!("{} {} {}", a.show(), op.symbol(), b.show()),
     };
     match (a, b) {
         (Val::Int(x), Val::Int(y)) => match op {

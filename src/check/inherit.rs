@@ -4,7 +4,7 @@ use super::tree::Tree;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::source::{load_file, FileId, LoadError, SourceKind, SourceMap, Span};
 use crate::syntax::{parse_override, parse_recipe};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The merged tree and where each base file was pulled in from.
@@ -15,6 +15,8 @@ pub struct Loaded {
     pub root: Option<FileId>,
     /// For each base file, the `extends` statement that loaded it.
     pub extended_from: HashMap<FileId, Span>,
+    /// Files already applied: a base reached twice (a diamond) is applied once, first.
+    applied: HashSet<PathBuf>,
 }
 
 /// Reads `path` and its bases into one tree, then applies `overrides` (`a.b=v` each).
@@ -71,6 +73,10 @@ pub fn read_source(
                 message,
             },
         };
+        let kind = match (kind, via) {
+            (ErrorKind::FileNotFound { path }, Some(_)) => ErrorKind::BaseNotFound { path },
+            (kind, _) => kind,
+        };
         Box::new(match via {
             Some(span) => Diag::error(kind, span).with_label("extended here"),
             None => Diag::global(kind),
@@ -104,6 +110,9 @@ fn load_into(
         }
         return None;
     }
+    if loaded.applied.contains(&canonical) {
+        return map.find_canonical(&canonical);
+    }
     let file = match read_source(map, path, via) {
         Ok(f) => f,
         Err(d) => {
@@ -121,14 +130,33 @@ fn load_into(
             return Some(file);
         }
     };
-    stack.push((canonical, path.display().to_string()));
+    stack.push((canonical.clone(), path.display().to_string()));
     let dir = path.parent().unwrap_or(Path::new(""));
     for ext in &ast.extends {
-        let base = dir.join(&ext.path);
+        let base = normalize(&dir.join(&ext.path));
         load_into(map, &base, Some(ext.path_span), stack, loaded, diags);
     }
     stack.pop();
+    loaded.applied.insert(canonical);
     let mut seen = HashMap::new();
     loaded.tree.apply(&ast.items, "", &mut seen, diags);
     Some(file)
+}
+
+/// `a/b/../c` → `a/c`, lexically (for display; symlinks are resolved by `canonicalize`).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }

@@ -75,13 +75,20 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         for f in schema::FIELDS.iter().filter(|f| in_present_block(f)) {
             if f.default.is_none() && !tree.fields.contains_key(f.path) {
                 let block = schema::parent(f.path);
-                let span = tree.opened.get(block).or(tree.blocks.get(block)).copied();
+                let deleted = tree
+                    .deleted
+                    .iter()
+                    .find(|(p, _)| f.path == **p || f.path.starts_with(&format!("{p}.")));
+                let span = match deleted {
+                    Some((_, s)) => Some(*s),
+                    None => tree.opened.get(block).or(tree.blocks.get(block)).copied(),
+                };
                 let kind = ErrorKind::MissingField {
                     path: f.path.into(),
                     example: example(f.path).into(),
                 };
-                let root = loaded.root.map(|r| Span::new(r, 0, 0));
-                ev.diags.push(match span.or(root) {
+                ev.diags.push(match span {
+                    Some(s) if deleted.is_some() => Diag::error(kind, s).with_label("removed here"),
                     Some(s) => Diag::error(kind, s),
                     None => Diag::global(kind),
                 });
@@ -206,8 +213,22 @@ fn is_fatal(d: &Diag) -> bool {
     c.starts_with("deit::io") || c.starts_with("deit::syntax") || c.starts_with("deit::extends")
 }
 
-/// Adds "inherited" and "overrides" notes, then sorts.
+/// Adds "inherited" and "overrides" notes, drops errors inside built-in defaults that only
+/// follow from an error in the user's own text, then sorts.
 fn finish(mut out: Checked, loaded: &inherit::Loaded) -> Checked {
+    let in_default = |d: &Diag, map: &SourceMap| {
+        d.span()
+            .is_some_and(|s| matches!(map.file(s.file).kind, crate::source::SourceKind::Default))
+    };
+    if out
+        .diags
+        .items
+        .iter()
+        .any(|d| d.is_error() && !in_default(d, &out.map))
+    {
+        let map = &out.map;
+        out.diags.items.retain(|d| !in_default(d, map));
+    }
     let mut seen = HashSet::new();
     for d in &mut out.diags.items {
         let Some(primary) = d.span() else { continue };

@@ -157,7 +157,10 @@ fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
                 source,
                 data: r.data.classes,
             },
-            &[("data.classes", ""), ("data.train", "this source")],
+            &[
+                ("data.classes", ""),
+                ("data.train", &format!("this source has {source} classes")),
+            ],
         );
     }
     for (path, f) in [("data.train", &facts.train), ("data.val", &facts.val)] {
@@ -350,7 +353,7 @@ fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
 /// Fields a recipe sets explicitly that its other settings make unused.
 fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
     let sgd = r.optimizer.kind == OptimizerKind::Sgd;
-    let cases: [(&str, bool, &str, &str); 8] = [
+    let cases: [(&str, bool, &str, &str); 9] = [
         (
             "optimizer.momentum",
             !sgd,
@@ -395,6 +398,12 @@ fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
         ),
         (
             "augment.crop.scale",
+            r.augment.crop.kind != CropKind::RandomResized,
+            "unless `augment.crop.kind = random_resized`",
+            "augment.crop.kind",
+        ),
+        (
+            "augment.crop.ratio",
             r.augment.crop.kind != CropKind::RandomResized,
             "unless `augment.crop.kind = random_resized`",
             "augment.crop.kind",

@@ -38,9 +38,10 @@ pub enum Ty {
     /// A list of names from the set.
     Names(&'static [&'static str]),
     /// A length of training: `300 epochs`, `20k steps`, and `5%` (of `schedule.length`) when
-    /// `percent` is set.
+    /// `percent` is set; at least `min` epochs or steps.
     Duration {
         percent: bool,
+        min: u64,
     },
     /// A data source call: `image_folder("…")`, ….
     Source,
@@ -61,8 +62,10 @@ impl Ty {
             Ty::Floats { len: Some(n), .. } => format!("a list of {n} numbers"),
             Ty::Floats { len: None, .. } => "a list of numbers".into(),
             Ty::Names(names) => format!("a list of names from {}", names.join(", ")),
-            Ty::Duration { percent: true } => "a length like `5 epochs`, `1k steps` or `5%`".into(),
-            Ty::Duration { percent: false } => "a length like `5 epochs` or `1k steps`".into(),
+            Ty::Duration { percent: true, .. } => {
+                "a length like `5 epochs`, `1k steps` or `5%`".into()
+            }
+            Ty::Duration { percent: false, .. } => "a length like `5 epochs` or `1k steps`".into(),
             Ty::Source => "a data source like `image_folder(\"path\")`".into(),
             Ty::Opt(inner) => format!("{} or `none`", inner.describe()),
         }
@@ -235,7 +238,7 @@ pub static FIELDS: &[Field] = &[
     Field { path: "augment.random_erasing.mode", ty: Ty::Enum(&["pixel", "rand", "const"]), default: Some("pixel"), doc: "Fill: per-pixel noise, per-channel noise or zeros (`--remode`)." },
     Field { path: "augment.random_erasing.count", ty: int(1, 100), default: Some("1"), doc: "Most boxes per image (`--recount`)." },
     Field { path: "augment.random_erasing.area", ty: Ty::Range { min: 0.0, max: 1.0 }, default: Some("0.02..(1/3)"), doc: "Erased area fraction range." },
-    Field { path: "augment.random_erasing.aspect", ty: Ty::Range { min: 1e-6, max: 1e6 }, default: Some("0.3..3.3"), doc: "Box aspect range (log-uniform)." },
+    Field { path: "augment.random_erasing.aspect", ty: Ty::Range { min: 1e-6, max: 1e6 }, default: Some("0.3..(1 / 0.3)"), doc: "Box aspect range (log-uniform; timm's 0.3 to 1/0.3)." },
     Field { path: "augment.mix.mixup", ty: closed(0.0, 100.0), default: Some("0.8"), doc: "Mixup Beta(α, α); 0 disables (`--mixup`)." },
     Field { path: "augment.mix.cutmix", ty: closed(0.0, 100.0), default: Some("1.0"), doc: "CutMix Beta(α, α); 0 disables (`--cutmix`)." },
     Field { path: "augment.mix.prob", ty: PROB, default: Some("1.0"), doc: "Probability a batch is mixed (`--mixup-prob`)." },
@@ -253,12 +256,12 @@ pub static FIELDS: &[Field] = &[
     Field { path: "optimizer.clip_grad", ty: Ty::Opt(&positive(INF)), default: Some("none"), doc: "Global-norm gradient clipping (`--clip-grad`)." },
     // ---- schedule ----
     Field { path: "schedule.kind", ty: Ty::Enum(&["cosine", "step", "constant"]), default: Some("cosine"), doc: "Cosine decay with linear warmup, step decay, or constant." },
-    Field { path: "schedule.length", ty: Ty::Duration { percent: false }, default: Some("300 epochs"), doc: "Training length (`--epochs`)." },
-    Field { path: "schedule.warmup", ty: Ty::Duration { percent: true }, default: Some("5 epochs"), doc: "Linear warmup; `5%` is a fraction of the length (`--warmup-epochs`)." },
+    Field { path: "schedule.length", ty: Ty::Duration { percent: false, min: 1 }, default: Some("300 epochs"), doc: "Training length (`--epochs`)." },
+    Field { path: "schedule.warmup", ty: Ty::Duration { percent: true, min: 0 }, default: Some("5 epochs"), doc: "Linear warmup; `5%` is a fraction of the length (`--warmup-epochs`)." },
     Field { path: "schedule.warmup_lr", ty: closed(0.0, 10.0), default: Some("1e-6"), doc: "Learning rate at the start of warmup." },
     Field { path: "schedule.min_lr", ty: closed(0.0, 10.0), default: Some("1e-5"), doc: "Floor of the cosine." },
     Field { path: "schedule.unit", ty: Ty::Enum(&["epochs", "steps"]), default: Some("epochs"), doc: "Update per epoch (official, stepped after each epoch) or per step." },
-    Field { path: "schedule.decay_every", ty: Ty::Duration { percent: false }, default: Some("30 epochs"), doc: "Step schedule period (`--decay-epochs`)." },
+    Field { path: "schedule.decay_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("30 epochs"), doc: "Step schedule period (`--decay-epochs`)." },
     Field { path: "schedule.decay_rate", ty: positive(1.0), default: Some("0.1"), doc: "Step schedule factor (`--decay-rate`)." },
     // ---- distill ----
     Field { path: "distill.mode", ty: Ty::Enum(&["none", "soft", "hard"]), default: Some("none"), doc: "Distillation loss (`--distillation-type`)." },
@@ -274,8 +277,8 @@ pub static FIELDS: &[Field] = &[
     Field { path: "train.seed", ty: int(0, u32::MAX as i64), default: Some("0"), doc: "Seed of every random stream." },
     Field { path: "train.ema", ty: Ty::Opt(&half_open(0.0, 1.0)), default: Some("0.99996"), doc: "EMA decay per step; `none` disables it (`--model-ema-decay`)." },
     Field { path: "train.ema_eval", ty: Ty::Bool, default: Some("false"), doc: "Also evaluate the EMA weights (the official code only saves them)." },
-    Field { path: "train.eval_every", ty: Ty::Duration { percent: false }, default: Some("1 epochs"), doc: "Validation period." },
-    Field { path: "train.checkpoint_every", ty: Ty::Duration { percent: false }, default: Some("1 epochs"), doc: "Checkpoint period." },
+    Field { path: "train.eval_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("1 epochs"), doc: "Validation period." },
+    Field { path: "train.checkpoint_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("1 epochs"), doc: "Checkpoint period." },
     Field { path: "train.output", ty: Ty::Str, default: Some("\"runs\""), doc: "Folder of run directories." },
     Field { path: "train.device", ty: Ty::Enum(&["cpu", "cuda"]), default: Some("cpu"), doc: "Where to train." },
     // ---- finetune ----

@@ -25,6 +25,8 @@ pub struct Tree {
     pub blocks: BTreeMap<&'static str, Span>,
     /// Every block written as `name { … }`, at the name's first occurrence.
     pub opened: BTreeMap<&'static str, Span>,
+    /// Paths removed by `delete`, at the statement.
+    pub deleted: BTreeMap<&'static str, Span>,
 }
 
 /// What a path names in the schema.
@@ -69,8 +71,15 @@ impl Tree {
                 Item::Delete(d) => match resolve(prefix, &d.path, diags) {
                     Some(Target::Field(p)) => {
                         self.fields.remove(p);
+                        self.deleted.insert(p, d.span);
                     }
-                    Some(Target::Block(b)) => self.remove_block(b.path),
+                    Some(Target::Block(b)) => {
+                        self.remove_block(b.path);
+                        self.opened.retain(|p, _| {
+                            !(*p == b.path || p.starts_with(&format!("{}.", b.path)))
+                        });
+                        self.deleted.insert(b.path, d.span);
+                    }
                     None => {}
                 },
             }

@@ -57,7 +57,11 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
                 other => other.as_f64().ok_or_else(mismatch)?,
             };
             in_range(path, x, *min, *max, *min_open, *max_open, v.span, || {
-                show_f64(x)
+                if matches!(v.val, Val::Qty(..)) {
+                    v.val.show()
+                } else {
+                    show_f64(x)
+                }
             })?;
             Ok(Val::Float(x))
         }
@@ -129,8 +133,8 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
             }
             Ok(Val::List(out))
         }
-        (Ty::Duration { percent }, _) => {
-            duration(path, *percent, v).map_err(|e| e.unwrap_or_else(mismatch))
+        (Ty::Duration { percent, min }, _) => {
+            duration(path, *percent, *min, v).map_err(|e| e.unwrap_or_else(mismatch))
         }
         (Ty::Source, Val::Call { name, args }) => {
             let split = if path.ends_with("train") {
@@ -218,7 +222,7 @@ fn variant(path: &str, names: &[&str], s: &str, span: Span) -> Typed {
 }
 
 /// `300 epochs`, `1k steps`, `5%`: `Err(None)` means "not a duration at all".
-fn duration(path: &str, percent: bool, v: &Spanned) -> Result<Val, Option<Box<Diag>>> {
+fn duration(path: &str, percent: bool, min: u64, v: &Spanned) -> Result<Val, Option<Box<Diag>>> {
     let expected = if percent {
         "epochs, steps or % of the length"
     } else {
@@ -236,8 +240,17 @@ fn duration(path: &str, percent: bool, v: &Spanned) -> Result<Val, Option<Box<Di
                     v.span,
                 )));
             }
-            let max = if *unit == Unit::Percent { 100.0 } else { 1e12 };
-            in_range(path, *x, 0.0, max, false, false, v.span, || v.val.show()).map_err(Some)?;
+            if *unit == Unit::Percent {
+                in_range(path, *x, 0.0, 100.0, false, false, v.span, || v.val.show())
+                    .map_err(Some)?;
+            } else if *x < min as f64 || *x > 1e12 {
+                let kind = ErrorKind::OutOfRange {
+                    path: path.into(),
+                    value: v.val.show(),
+                    range: format!("[{min} {}, ∞)", unit.name()),
+                };
+                return Err(Some(err(kind, v.span)));
+            }
             if *unit != Unit::Percent && x.fract() != 0.0 {
                 return Err(Some(err(
                     ErrorKind::NotInteger {
@@ -346,7 +359,7 @@ fn source(
             }) if s == "val" => Ok(Split::Val),
             Some(other) => Err(bad(
                 format!(
-                    "`split` must be `train` or `val`, found {}",
+                    "`split` must be `train` or `val`, found `{}`",
                     other.val.show()
                 ),
                 other.span,

@@ -73,7 +73,13 @@ impl Val {
                 let inner: Vec<String> = items.iter().map(|s| s.val.show()).collect();
                 format!("[{}]", inner.join(", "))
             }
+            Val::Qty(v, Unit::Percent) if v.fract() == 0.0 && v.abs() < 1e15 => {
+                format!("{}%", *v as i64)
+            }
             Val::Qty(v, Unit::Percent) => format!("{}%", show_f64(*v)),
+            Val::Qty(v, u) if v.fract() == 0.0 && v.abs() < 1e15 => {
+                format!("{} {}", *v as i64, u.name())
+            }
             Val::Qty(v, u) => format!("{} {}", show_f64(*v), u.name()),
             Val::Call { name, .. } => format!("{}(…)", name.name),
             Val::Source(s) => format!("{s:?}"),

@@ -76,8 +76,13 @@ pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
 }
 
 fn json(recipe: &Recipe, c: &Checked) -> String {
+    let present = |f: &&schema::Field| match schema::optional_ancestor(f.path) {
+        Some(b) => c.origins.contains_key(b.path),
+        None => true,
+    };
     let origins: serde_json::Map<String, serde_json::Value> = schema::FIELDS
         .iter()
+        .filter(present)
         .map(|f| (f.path.to_string(), origin(f.path, c).into()))
         .collect();
     let v = serde_json::json!({ "recipe": recipe, "origins": origins });

@@ -10,6 +10,10 @@ pub enum ErrorKind {
     FileNotFound {
         path: String,
     },
+    /// `extends "nope.deit"`
+    BaseNotFound {
+        path: String,
+    },
     /// `deitc check recipes/`
     IsDirectory {
         path: String,
@@ -72,7 +76,7 @@ pub enum ErrorKind {
         name: String,
         suggestion: Option<String>,
     },
-    /// `optimizer.lr { … }`
+    /// `optimizer { lr { … } }`, `model.embed.x = 3`
     NotABlock {
         path: String,
     },
@@ -272,6 +276,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             FileNotFound { .. } => "deit::io::not_found",
+            BaseNotFound { .. } => "deit::extends::not_found",
             IsDirectory { .. } => "deit::io::is_directory",
             TooLarge { .. } => "deit::io::too_large",
             Binary { .. } => "deit::io::binary",
@@ -353,6 +358,7 @@ impl ErrorKind {
         use ErrorKind::*;
         match self {
             FileNotFound { path } => format!("recipe `{path}` not found"),
+            BaseNotFound { path } => format!("base recipe `{path}` not found"),
             IsDirectory { path } => format!("`{path}` is a directory, not a recipe file"),
             TooLarge { path, bytes } => {
                 format!("`{path}` is {bytes} bytes; recipes are limited to 1 MiB")
@@ -387,7 +393,7 @@ impl ErrorKind {
             }
             NotInteger { path, value } => format!("`{path}` must be a whole number, got {value}"),
             ListLength { path, expected, found } => {
-                format!("`{path}` expects {expected} values, found {found}")
+                format!("`{path}` expects {}, found {found}", plural(*expected, "value"))
             }
             EmptyRange { path, lo, hi } => format!("`{path}` range {lo}..{hi} is empty"),
             UnknownReference { path, .. } => format!("`{path}` does not name a field"),
@@ -398,7 +404,7 @@ impl ErrorKind {
             UnknownFunction { name, .. } => format!("unknown data source `{name}`"),
             BadArguments { function, problem, .. } => format!("`{function}(…)`: {problem}"),
             EmbedHeads { embed, heads } => {
-                format!("embed dim {embed} is not divisible by {heads} heads")
+                format!("embed dim {embed} is not divisible by {}", plural(*heads, "head"))
             }
             ImagePatch { image, patch } => {
                 format!("image size {image} is not divisible by patch size {patch}")
@@ -425,7 +431,7 @@ impl ErrorKind {
                 format!("warmup ({warmup}) is not shorter than the schedule ({length})")
             }
             ChannelStats { channels, field, found } => {
-                format!("`data.{field}` has {found} values for {channels} channels")
+                format!("`data.{field}` has {} for {}", plural(*found, "value"), plural(*channels, "channel"))
             }
             EvalHeadNeedsToken { head } => {
                 format!("`distill.eval_head = {head}` needs a distillation token")
@@ -448,9 +454,11 @@ impl ErrorKind {
             FinetuneWithDistill => {
                 "fine-tuning with distillation differs from the official code".to_string()
             }
-            MinLrAboveLr { min_lr, lr } => {
-                format!("min_lr {min_lr:e} is above the peak lr {lr:e}")
-            }
+            MinLrAboveLr { min_lr, lr } => format!(
+                "min_lr {} is above the peak lr {}",
+                crate::check::show_f64(*min_lr),
+                crate::check::show_f64(*lr)
+            ),
             Internal { message } => format!("internal error: {message}"),
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
@@ -467,10 +475,8 @@ impl ErrorKind {
             TooComplex { .. } => "in this expression".into(),
             BadNumber { .. } => "too large".into(),
             ExtendsCycle { .. } => "this closes the cycle".into(),
-            UnknownBlock { suggestion, .. } | UnknownField { suggestion, .. } => match suggestion {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => "unknown".into(),
-            },
+            UnknownBlock { .. } => "unknown block".into(),
+            UnknownField { block, .. } => format!("not a field of `{block}`"),
             NotABlock { .. } => "written as a block".into(),
             NotAField { .. } => "given a value".into(),
             MissingField { .. } => "in this recipe".into(),
@@ -482,7 +488,7 @@ impl ErrorKind {
             WrongUnit { unit, .. } => format!("in {unit}"),
             OutOfRange { value, .. } => value.clone(),
             NotInteger { value, .. } => format!("evaluates to {value}"),
-            ListLength { found, .. } => format!("{found} values"),
+            ListLength { found, .. } => plural(*found, "value"),
             EmptyRange { .. } => "low end above high end".into(),
             UnknownReference { .. } => "no such field".into(),
             ReferenceToBlock { .. } => "a block".into(),
@@ -491,7 +497,7 @@ impl ErrorKind {
             BadOperands { .. } => "here".into(),
             UnknownFunction { .. } => "unknown source".into(),
             BadArguments { .. } => "in this call".into(),
-            EmbedHeads { heads, .. } => format!("{heads} heads"),
+            EmbedHeads { heads, .. } => plural(*heads, "head"),
             ImagePatch { patch, .. } => format!("patch {patch}"),
             MlpHidden { .. } => "this ratio".into(),
             OddBatchMix { .. } => "odd batch".into(),
@@ -499,10 +505,10 @@ impl ErrorKind {
             DistillNeedsToken { .. } => "distillation enabled here".into(),
             TeacherClasses { teacher, .. } => format!("{teacher} classes"),
             ModelClasses { model, .. } => format!("{model} classes"),
-            SourceClasses { source, .. } => format!("{source} classes"),
+            SourceClasses { .. } => "declared here".into(),
             ClassesUnknown => "classes come from this source".into(),
             WarmupTooLong { .. } => "warmup".into(),
-            ChannelStats { found, .. } => format!("{found} values"),
+            ChannelStats { found, .. } => plural(*found, "value"),
             EvalHeadNeedsToken { .. } => "this head".into(),
             ResolutionNeedsInterpolation { .. } => "interpolation disabled".into(),
             EmptyEpoch { .. } => "this batch".into(),
@@ -518,6 +524,7 @@ impl ErrorKind {
             RepeatedAugSmall { .. } => "repeated augmentation".into(),
             Internal { .. } => "here".into(),
             FileNotFound { .. }
+            | BaseNotFound { .. }
             | IsDirectory { .. }
             | TooLarge { .. }
             | Binary { .. }
@@ -531,15 +538,17 @@ impl ErrorKind {
         use ErrorKind::*;
         let h = match self {
             FileNotFound { .. } => "check the path; recipes ship under `recipes/`".to_string(),
+            BaseNotFound { .. } => "`extends` paths are relative to the folder of the recipe that extends".into(),
             IsDirectory { .. } => "pass a `.deit` file, e.g. `recipes/deit_tiny_patch16_224.deit`".into(),
             TooLarge { .. } => "a recipe is a short text file; is this the right path?".into(),
             Binary { .. } | NotUtf8 { .. } => "recipes are UTF-8 text files".into(),
-            Unreadable { .. } => "check the file's permissions".into(),
+            Unreadable { .. } => "check that the path names a readable file".into(),
             Syntax { cli: true, .. } => "`--set` takes `path=value`, e.g. `--set optimizer.lr=1e-3`".into(),
             Syntax { .. } => "see docs/language.md for the syntax of recipes".into(),
             TooDeep { .. } => "flatten the expression or the blocks".into(),
             TooComplex { .. } => "split the expression; recipes hold short formulas".into(),
-            BadNumber { .. } => "integers must fit in 64 bits; use a float with an exponent".into(),
+            BadNumber { text } if text.contains(['.', 'e', 'E', 'i']) => "numbers must be finite (below about 1.8e308)".into(),
+            BadNumber { .. } => "whole numbers must fit in 64 bits".into(),
             ExtendsCycle { .. } => "remove one of the `extends` lines in the cycle".into(),
             UnknownBlock { suggestion, .. } => with_dym(
                 suggestion,
@@ -553,16 +562,17 @@ impl ErrorKind {
             NotAField { path } => format!("write `{path} {{ … }}`, or `delete {path}` to remove it"),
             MissingField { path, example } => format!("add `{path} = {example}`"),
             DuplicateField { .. } => "remove one of the two; the later one would win".into(),
-            NotOptional { path } => format!("use `delete {path}` to go back to the defaults"),
+            NotOptional { path } => format!("set its fields instead; in a recipe, `delete {path}` reverts it to the defaults"),
             TypeMismatch { expected, .. } => format!("write {expected}"),
             UnknownVariant { variants, suggestion, .. } => with_dym(
                 suggestion,
                 &format!("expected one of: {}", variants.join(", ")),
             ),
+            MissingUnit { value, units, .. } if value == "1" => format!("write e.g. `1 {}`", units.trim_end_matches('s')),
             MissingUnit { value, units, .. } => format!("write e.g. `{value} {units}`"),
             WrongUnit { expected, .. } => format!("write the value in {expected}"),
             OutOfRange { range, .. } => format!("choose a value in {range}"),
-            NotInteger { .. } => "make the expression divide evenly".into(),
+            NotInteger { .. } => "use a whole number (an expression must divide evenly)".into(),
             ListLength { expected, .. } => format!("give exactly {expected} values"),
             EmptyRange { .. } => "write the smaller value first".into(),
             UnknownReference { suggestion, .. } => {
@@ -578,8 +588,7 @@ impl ErrorKind {
             ),
             BadArguments { usage, .. } => format!("usage: {usage}"),
             EmbedHeads { embed, .. } => format!(
-                "each head gets embed/heads dims; DeiT uses 64 per head ({} heads for embed {embed})",
-                (embed / 64).max(1)
+                "heads must divide embed {embed}; DeiT keeps 64 dims per head (embed 192 → 3 heads)"
             ),
             ImagePatch { .. } => "patches tile the image exactly; change `model.image` or `model.patch`".into(),
             MlpHidden { .. } => "pick a ratio that makes embed × mlp_ratio whole".into(),
@@ -591,8 +600,11 @@ impl ErrorKind {
             SourceClasses { .. } => "remove `data.classes` to take it from the source".into(),
             ClassesUnknown => "set `data.classes`, or point the source at an existing dataset".into(),
             WarmupTooLong { .. } => "shorten `schedule.warmup` or lengthen `schedule.length`".into(),
+            ChannelStats { channels, found: 3, .. } => format!(
+                "give one value per input channel ({channels}); the defaults are ImageNet's RGB statistics"
+            ),
             ChannelStats { channels, .. } => format!("give one value per input channel ({channels})"),
-            EvalHeadNeedsToken { .. } => "use `eval_head = cls`, or set `model.distilled = true`".into(),
+            EvalHeadNeedsToken { .. } => "use `distill.eval_head = cls`, or set `model.distilled = true`".into(),
             ResolutionNeedsInterpolation { .. } => "set `finetune.pos_embed = bicubic`".into(),
             EmptyEpoch { .. } => "lower `train.batch` or use more data".into(),
             VitDistilled => "use `model.family = deit` for a distilled model".into(),
@@ -601,13 +613,22 @@ impl ErrorKind {
             InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
             DistHeadUntrained => "evaluation still averages both heads: set a distill mode, or `distill.eval_head = cls`".into(),
             UnusedTeacher { .. } => "set `distill.mode = hard` or `soft`, or `delete distill.teacher`".into(),
-            DataNotFound { .. } => "`deitc run` needs the data; `check` continues without its size".into(),
+            DataNotFound { .. } => "`deitc run` needs the data here; `check` goes on without reading it".into(),
             FinetuneWithDistill => "the official main.py refuses this combination; deitc allows it".into(),
             MinLrAboveLr { .. } => "lower `schedule.min_lr`".into(),
             RepeatedAugSmall { .. } => "set `augment.repeated = 1` for small datasets".into(),
             Internal { .. } => "this is a bug in deitc; please report it with the recipe".into(),
         };
         Some(h)
+    }
+}
+
+/// `1 head`, `3 heads`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 

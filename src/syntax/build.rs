@@ -155,7 +155,12 @@ impl Builder {
         let ops = pair
             .clone()
             .into_inner()
-            .filter(|p| matches!(p.as_rule(), Rule::add | Rule::sub | Rule::mul | Rule::div))
+            .filter(|p| {
+                matches!(
+                    p.as_rule(),
+                    Rule::add | Rule::sub | Rule::mul | Rule::div | Rule::neg
+                )
+            })
             .count();
         if ops > MAX_OPERATORS {
             return Err(Box::new(Diag::error(

@@ -77,15 +77,16 @@ pub fn to_diag(e: &Error<Rule>, text: &str, file: FileId, cli: bool) -> Box<Diag
         return Box::new(d);
     }
     // At the very end, point at the last character so the label has something to underline.
-    let start = if pos == end && pos == text.len() {
-        text.trim_end().len().saturating_sub(1)
+    let (start, end) = if pos == end && pos == text.len() {
+        let trimmed = text.trim_end();
+        let last = trimmed.chars().next_back().map_or(0, char::len_utf8);
+        (trimmed.len() - last, trimmed.len())
     } else {
-        pos
+        (pos, end)
     };
-    let end = end.max(start + usize::from(!text.is_empty()));
     Box::new(Diag::error(
         syntax(expected, found),
-        Span::new(file, start, end.min(text.len())),
+        Span::new(file, start, end),
     ))
 }
 
@@ -222,10 +223,14 @@ fn missing_value(text: &str, pos: usize) -> Option<usize> {
     if !is_path || line_start == 0 {
         return None;
     }
-    let prev = text[..line_start - 1].trim_end();
-    let prev = prev
-        .rsplit_once("//")
-        .filter(|(code, _)| !code.contains('"'))
-        .map_or(prev, |(code, _)| code.trim_end());
-    prev.ends_with('=').then(|| prev.len() - 1)
+    // The previous non-blank line, without its comment.
+    let above = text[..line_start - 1].trim_end();
+    let prev_start = above.rfind('\n').map_or(0, |i| i + 1);
+    let line = &above[prev_start..];
+    let code = match line.split_once("//") {
+        Some((code, _)) if !code.contains('"') => code,
+        _ => line,
+    }
+    .trim_end();
+    code.ends_with('=').then(|| prev_start + code.len() - 1)
 }
