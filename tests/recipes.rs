@@ -34,24 +34,12 @@ fn check_prints_the_exact_parameter_count_of_all_eight_paper_recipes() {
         assert_eq!(Cost::of(&recipe.model).params, params, "{name}");
         let (code, stdout, _) = run(&["check", &path]);
         assert_eq!(code, 0, "{name}");
-        let grouped = deitc_thousands(params);
+        let grouped = deitc::cli::thousands(params);
         assert!(
             stdout.contains(&format!("params    {grouped}\n")),
             "{name}: {stdout}"
         );
     }
-}
-
-fn deitc_thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[test]

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub use check::thousands;
 pub use report::{Captured, Output};
 
 #[derive(Parser, Debug)]

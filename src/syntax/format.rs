@@ -4,6 +4,7 @@
 //! item that follows them, end-of-line comments after their item.
 
 use super::ast::*;
+use super::scan::{marks, Mark};
 use crate::source::Span;
 
 /// A `//` comment in the source.
@@ -181,33 +182,17 @@ impl Formatter<'_> {
 
 /// Every `//` comment outside strings, with its text trimmed at the end.
 fn comments(text: &str) -> Vec<Comment> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let start = i;
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                out.push(Comment {
-                    start,
-                    end: i,
-                    text: text[start..i].trim_end().to_string(),
-                });
-            }
-            _ => i += 1,
-        }
-    }
-    out
+    marks(text)
+        .into_iter()
+        .filter_map(|m| match m {
+            Mark::Comment(start, end) => Some(Comment {
+                start,
+                end,
+                text: text[start..end].trim_end().to_string(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// An expression on one line, canonically spaced.

@@ -1,6 +1,7 @@
 //! Limits that keep the parser and the evaluator from overflowing the stack on hostile
 //! input (10 000 nested parentheses, a 100 000-term sum): checked before building the AST.
 
+use super::scan::{marks, Mark};
 use crate::diag::{Diag, ErrorKind};
 use crate::source::{FileId, Span};
 
@@ -12,39 +13,19 @@ pub const MAX_OPERATORS: usize = 256;
 /// Scans `text` (skipping strings and comments) and fails at the first bracket that opens
 /// level `MAX_NESTING + 1`.
 pub fn check_nesting(text: &str, file: FileId) -> Result<(), Box<Diag>> {
-    let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'(' | b'[' | b'{' => {
+    for mark in marks(text) {
+        match mark {
+            Mark::Open(i, _) => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    let span = Span::new(file, i, i + 1);
-                    return Err(Box::new(Diag::error(
-                        ErrorKind::TooDeep { max: MAX_NESTING },
-                        span,
-                    )));
+                    let kind = ErrorKind::TooDeep { max: MAX_NESTING };
+                    return Err(Box::new(Diag::error(kind, Span::new(file, i, i + 1))));
                 }
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            Mark::Close(..) => depth = depth.saturating_sub(1),
+            Mark::Comment(..) => {}
         }
-        i += 1;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod grammar;
 mod limits;
 mod pest_error;
 mod rule_name;
+mod scan;
 
 pub use build::{parse_expr, parse_override, parse_recipe};
 pub use limits::{MAX_NESTING, MAX_OPERATORS};

@@ -5,6 +5,7 @@
 
 use super::grammar::Rule;
 use super::rule_name::rule_name;
+use super::scan::{marks, Mark};
 use crate::diag::{Diag, ErrorKind};
 use crate::source::{FileId, Span};
 use pest::error::{Error, ErrorVariant, InputLocation};
@@ -179,31 +180,17 @@ fn is_value(r: Rule) -> bool {
 /// The innermost bracket still open at the end of `text` (strings and comments skipped),
 /// with the bracket that would close it.
 fn unclosed(text: &str) -> Option<(usize, char)> {
-    let bytes = text.as_bytes();
     let mut stack = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'{' => stack.push((i, '}')),
-            b'(' => stack.push((i, ')')),
-            b'[' => stack.push((i, ']')),
-            b'}' | b')' | b']' => {
+    for mark in marks(text) {
+        match mark {
+            Mark::Open(i, b'{') => stack.push((i, '}')),
+            Mark::Open(i, b'(') => stack.push((i, ')')),
+            Mark::Open(i, _) => stack.push((i, ']')),
+            Mark::Close(..) => {
                 stack.pop();
             }
-            _ => {}
+            Mark::Comment(..) => {}
         }
-        i += 1;
     }
     stack.pop()
 }
