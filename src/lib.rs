@@ -10,5 +10,6 @@ pub mod check;
 pub mod cli;
 pub mod diag;
 pub mod ir;
+pub mod model;
 pub mod source;
 pub mod syntax;

@@ -1,0 +1,90 @@
+//! Multi-head self-attention with timm's fused `qkv` projection.
+//!
+//! dfdx's `MultiHeadAttention` has three separate `Linear`s and no dropout, so this is
+//! written from `Linear` and tensor ops: `qkv` `[3D, D]` (rows q | k | v, heads contiguous
+//! inside each), softmax(q kᵀ · head_dim^-0.5) v, heads concatenated back in order, `proj`.
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
+use dfdx::prelude::*;
+
+use super::regularization::dropout;
+use super::{init, linear, Tokens};
+
+/// `blocks.i.attn` of timm. `D3` must be `3 * D` (stable Rust cannot write `{3 * D}` in a
+/// type) and `H` must divide `D`.
+#[derive(Debug, Clone)]
+pub struct Attention<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Storage<E>> {
+    pub qkv: Linear<D, D3, E, Dev>,
+    pub proj: Linear<D, D, E, Dev>,
+}
+
+impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Storage<E>>
+    Attention<D, D3, H, E, Dev>
+{
+    /// Per-head width D / H.
+    pub const HEAD_DIM: usize = {
+        assert!(D3 == 3 * D, "D3 must be 3·D");
+        assert!(H > 0 && D % H == 0, "H must divide D");
+        D / H
+    };
+}
+
+impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
+    TensorCollection<E, Dev> for Attention<D, D3, H, E, Dev>
+{
+    type To<E2: Dtype, D2: Device<E2>> = Attention<D, D3, H, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, E, Dev>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                field!("qkv.weight", qkv.weight, init::trunc_normal()),
+                field!("qkv.bias", qkv.bias, init::zeros()),
+                field!("proj.weight", proj.weight, init::trunc_normal()),
+                field!("proj.bias", proj.bias, init::zeros()),
+            ),
+            |(w_qkv, b_qkv, w_proj, b_proj)| Attention {
+                qkv: linear(w_qkv, b_qkv),
+                proj: linear(w_proj, b_proj),
+            },
+        )
+    }
+}
+
+impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
+    Attention<D, D3, H, E, Dev>
+{
+    /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after `proj`.
+    pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
+        &self,
+        x: Tokens<Tok, D, E, Dev, T>,
+        p: f64,
+    ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
+        let hd = Self::HEAD_DIM;
+        let (b, s, _) = *x.shape();
+        let qkv = self.qkv.try_forward(x)?; // (B, T, 3D)
+                                            // q carries the tape; k and v start empty ones that merge back in the matmuls.
+        let (qkv, tape) = qkv.split_tape();
+        let q = qkv.clone().put_tape(tape).try_slice((.., .., 0..D))?; // (B, T, D)
+        let k = qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?; // (B, T, D)
+        let v = qkv.retaped::<T>().try_slice((.., .., 2 * D..3 * D))?; // (B, T, D)
+        let q = q
+            .try_reshape_like(&(b, s, H, hd))?
+            .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
+        let k = k
+            .try_reshape_like(&(b, s, H, hd))?
+            .try_permute::<_, Axes4<0, 2, 3, 1>>()?; // (B, H, hd, T)
+        let v = v
+            .try_reshape_like(&(b, s, H, hd))?
+            .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
+        let scale = E::from_f64(1.0 / (hd as f64).sqrt()).unwrap_or_default();
+        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?; // (B, H, T, T)
+        let out = attn
+            .try_matmul(v)? // (B, H, T, hd)
+            .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
+            .try_reshape_like(&(b, s, Const::<D>))?; // (B, T, D)
+        dropout(self.proj.try_forward(out)?, p)
+    }
+}

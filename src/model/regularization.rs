@@ -1,0 +1,119 @@
+//! The stochastic parts of a training forward pass: dropout and stochastic depth (DropPath).
+//!
+//! Both are applied only by `Deit::try_forward_train`, whose input carries an `OwnedTape`;
+//! the eval forward passes zero rates, which skip the ops entirely.
+
+use dfdx::prelude::*;
+
+use super::init::SplitMix64;
+use super::Tokens;
+use crate::ir;
+
+/// Rates for one training forward pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Regularization {
+    /// Dropout after the position embedding, after `attn.proj`, after the MLP's GELU and
+    /// after `mlp.fc2` (timm's `drop_rate`; attention-weight dropout is not modelled).
+    pub dropout: f64,
+    /// Stochastic depth of the last block; block i drops with `linspace(0, drop_path,
+    /// depth)[i]`.
+    pub drop_path: f64,
+}
+
+impl Regularization {
+    pub fn of(model: &ir::Model) -> Regularization {
+        Regularization {
+            dropout: model.dropout,
+            drop_path: model.drop_path,
+        }
+    }
+
+    /// `linspace(0, drop_path, depth)[i]`.
+    pub fn drop_path_at(&self, i: usize, depth: usize) -> f64 {
+        if depth <= 1 {
+            0.0
+        } else {
+            self.drop_path * i as f64 / (depth - 1) as f64
+        }
+    }
+}
+
+/// Inverted dropout with probability `p`; the identity when `p == 0`.
+pub(crate) fn dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    p: f64,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    if p > 0.0 {
+        x.try_dropout(p)
+    } else {
+        Ok(x)
+    }
+}
+
+/// Stochastic depth on a residual branch `x` (B, T, D): each sample's whole branch is kept
+/// with probability `1 - rate` and then scaled by `1 / (1 - rate)`, or zeroed (timm's
+/// `drop_path` with `scale_by_keep`). The identity when `rate == 0`.
+pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tokens<Tok, M, E, D, T>,
+    rate: f64,
+) -> Result<Tokens<Tok, M, E, D, T>, D::Err> {
+    if rate <= 0.0 {
+        return Ok(x);
+    }
+    let keep = 1.0 - rate;
+    let shape = *x.shape();
+    let mut rng = SplitMix64::new(x.device().random_u64());
+    let mask: Vec<E> = (0..shape.0)
+        .map(|_| match rng.uniform() < keep {
+            true => E::from_f64(1.0 / keep).unwrap_or_default(),
+            false => E::default(),
+        })
+        .collect();
+    let mask = x.device().try_tensor_from_vec(mask, (shape.0,))?; // (B,)
+    let mask = mask.try_broadcast_like::<_, Axes2<1, 2>>(&shape)?; // (B, T, D)
+    x.try_mul(mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_path_masks_whole_samples_and_keeps_the_mean() {
+        let dev = Cpu::seed_from_u64(0);
+        let b = 4000;
+        let x: Tensor<(usize, usize, Const<3>), f32, _> = dev.ones_like(&(b, 2, Const));
+        let y = drop_path(x.leaky_trace(), 0.25).unwrap();
+        let v = y.as_vec();
+        let mut dropped = 0;
+        for sample in v.chunks(6) {
+            assert!(
+                sample.iter().all(|&s| s == sample[0]),
+                "one mask per sample"
+            );
+            assert!(sample[0] == 0.0 || (sample[0] - 1.0 / 0.75).abs() < 1e-6);
+            dropped += usize::from(sample[0] == 0.0);
+        }
+        let rate = dropped as f64 / b as f64;
+        assert!((rate - 0.25).abs() < 0.03, "{rate}");
+        // The backward pass uses the same mask.
+        let g = y.sum().backward();
+        let gx = g.get(&x).as_vec();
+        assert_eq!(gx, v);
+    }
+
+    #[test]
+    fn zero_rates_are_the_identity() {
+        let dev = Cpu::seed_from_u64(0);
+        let x: Tensor<(usize, usize, Const<3>), f32, _> = dev.sample_normal_like(&(2, 5, Const));
+        assert_eq!(drop_path(x.clone(), 0.0).unwrap().as_vec(), x.as_vec());
+        assert_eq!(dropout(x.clone(), 0.0).unwrap().as_vec(), x.as_vec());
+        let r = Regularization {
+            dropout: 0.0,
+            drop_path: 0.1,
+        };
+        assert_eq!(r.drop_path_at(0, 12), 0.0);
+        assert!((r.drop_path_at(11, 12) - 0.1).abs() < 1e-12);
+        assert_eq!(r.drop_path_at(0, 1), 0.0);
+    }
+}
