@@ -13,3 +13,4 @@ pub mod ir;
 pub mod model;
 pub mod source;
 pub mod syntax;
+pub mod train;
