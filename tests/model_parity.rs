@@ -514,6 +514,7 @@ fn train_mode_drop_path_one_skips_the_last_block() {
     let reg = Regularization {
         dropout: 0.0,
         drop_path: 1.0,
+        seed: 1,
     };
     let train = model.try_forward_train(x.leaky_trace(), reg).unwrap();
     let mut skipped = model.clone();
@@ -532,6 +533,7 @@ fn train_mode_drop_path_one_skips_the_last_block() {
     let reg = Regularization {
         dropout: 0.5,
         drop_path: 0.5,
+        seed: 2,
     };
     let train = model
         .try_forward_train(x.trace(model.alloc_grads()), reg)
@@ -728,4 +730,23 @@ fn a_training_step_with_our_gradients_and_optimizer_reaches_timms_loss() {
         let key = format!("loss_after_step_{variant}");
         check_key(&key, &[loss], &out, &key, Rel::Elementwise, 1e-4);
     }
+}
+
+#[test]
+fn stochastic_depth_masks_depend_only_on_the_step_seed() {
+    let dir = fixture!();
+    let dev = Cpu::default();
+    let model = distilled(&dev, &dir);
+    let run = |seed| {
+        let reg = Regularization {
+            dropout: 0.0,
+            drop_path: 0.5,
+            seed,
+        };
+        let x = input(&dev, &dir).leaky_trace();
+        model.try_forward_train(x, reg).unwrap().cls.as_vec()
+    };
+    assert_eq!(run(11), run(11));
+    let differs = (0..8).any(|s| run(100 + s) != run(11));
+    assert!(differs);
 }

@@ -54,20 +54,22 @@ impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, 
 impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, Dev: Device<E>>
     Block<D, D3, H, F, E, Dev>
 {
-    /// `(B, T, D)` → `(B, T, D)` with dropout `p` and stochastic-depth rate `drop`.
+    /// `(B, T, D)` → `(B, T, D)` with dropout `p` and stochastic-depth rate `drop`; the
+    /// two branches draw their masks from `seed` and `seed + 1`.
     pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
         &self,
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
         drop: f64,
+        seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         let (x, tape) = x.split_tape();
         let y = self.norm1.try_forward(x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.attn.try_forward_with(y, p)?; // (B, T, D)
-        let x = drop_path(y, drop)?.try_add(x)?; // (B, T, D)
+        let x = drop_path(y, drop, seed)?.try_add(x)?; // (B, T, D)
         let (x, tape) = x.split_tape();
         let y = self.norm2.try_forward(x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.mlp.try_forward_with(y, p)?; // (B, T, D)
-        drop_path(y, drop)?.try_add(x) // (B, T, D)
+        drop_path(y, drop, seed.wrapping_add(1))?.try_add(x) // (B, T, D)
     }
 }

@@ -218,7 +218,8 @@ impl<
         let mut x = dropout(x.try_add(pos)?, reg.dropout)?; // (B, T, D)
                                                             // Each block: (B, T, D) → (B, T, D).
         for (i, block) in self.blocks.modules.iter().enumerate() {
-            x = block.try_forward_with(x, reg.dropout, reg.drop_path_at(i, L))?;
+            let seed = reg.seed.wrapping_add(2 * i as u64);
+            x = block.try_forward_with(x, reg.dropout, reg.drop_path_at(i, L), seed)?;
         }
         self.norm.try_forward(x) // (B, T, D)
     }

@@ -18,6 +18,10 @@ pub struct Regularization {
     /// Stochastic depth of the last block; block i drops with `linspace(0, drop_path,
     /// depth)[i]`.
     pub drop_path: f64,
+    /// Where stochastic-depth masks come from: block i's branches use streams `seed + 2i`
+    /// and `seed + 2i + 1`, so a step's masks depend only on this value (set it per step
+    /// for reproducible, resumable training). Dropout uses the device's generator.
+    pub seed: u64,
 }
 
 impl Regularization {
@@ -25,6 +29,7 @@ impl Regularization {
         Regularization {
             dropout: model.dropout,
             drop_path: model.drop_path,
+            seed: 0,
         }
     }
 
@@ -56,13 +61,14 @@ pub(crate) fn dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tokens<Tok, M, E, D, T>,
     rate: f64,
+    seed: u64,
 ) -> Result<Tokens<Tok, M, E, D, T>, D::Err> {
     if rate <= 0.0 {
         return Ok(x);
     }
     let keep = 1.0 - rate;
     let shape = *x.shape();
-    let mut rng = SplitMix64::new(x.device().random_u64());
+    let mut rng = SplitMix64::new(seed);
     let mask: Vec<E> = (0..shape.0)
         .map(|_| match rng.uniform() < keep {
             true => E::from_f64(1.0 / keep).unwrap_or_default(),
@@ -83,7 +89,7 @@ mod tests {
         let dev = Cpu::seed_from_u64(0);
         let b = 4000;
         let x: Tensor<(usize, usize, Const<3>), f32, _> = dev.ones_like(&(b, 2, Const));
-        let y = drop_path(x.leaky_trace(), 0.25).unwrap();
+        let y = drop_path(x.leaky_trace(), 0.25, 7).unwrap();
         let v = y.as_vec();
         let mut dropped = 0;
         for sample in v.chunks(6) {
@@ -106,11 +112,12 @@ mod tests {
     fn zero_rates_are_the_identity() {
         let dev = Cpu::seed_from_u64(0);
         let x: Tensor<(usize, usize, Const<3>), f32, _> = dev.sample_normal_like(&(2, 5, Const));
-        assert_eq!(drop_path(x.clone(), 0.0).unwrap().as_vec(), x.as_vec());
+        assert_eq!(drop_path(x.clone(), 0.0, 0).unwrap().as_vec(), x.as_vec());
         assert_eq!(dropout(x.clone(), 0.0).unwrap().as_vec(), x.as_vec());
         let r = Regularization {
             dropout: 0.0,
             drop_path: 0.1,
+            seed: 0,
         };
         assert_eq!(r.drop_path_at(0, 12), 0.0);
         assert!((r.drop_path_at(11, 12) - 0.1).abs() < 1e-12);

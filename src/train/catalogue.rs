@@ -1,0 +1,109 @@
+//! The compiled-in catalogue: the static shapes deitc can build, and the lookup from a
+//! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` type; a
+//! shape not listed here is reported by `check` with the nearest compiled shapes.
+
+use super::graph::{DeitGraph, Graph};
+use crate::ir::{Model, Recipe};
+use crate::model::{Deit, DistToken, NoDist};
+use dfdx::prelude::Cpu;
+
+/// A compiled shape, as the IR names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub name: &'static str,
+    pub patch: usize,
+    pub image: usize,
+    pub channels: usize,
+    pub embed: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub mlp: usize,
+    pub classes: usize,
+    pub distilled: bool,
+}
+
+impl Shape {
+    /// Whether the IR model has exactly this shape (all compiled graphs have a qkv bias).
+    pub fn fits(&self, m: &Model) -> bool {
+        m.patch == self.patch
+            && m.image == self.image
+            && m.channels == self.channels
+            && m.embed == self.embed
+            && m.depth == self.depth
+            && m.heads == self.heads
+            && m.mlp_hidden() == self.mlp
+            && m.classes == self.classes
+            && m.distilled == self.distilled
+            && m.qkv_bias
+    }
+
+    /// How many of the shape fields differ from `m` (for "nearest shapes").
+    pub fn distance(&self, m: &Model) -> usize {
+        [
+            m.patch != self.patch,
+            m.image != self.image,
+            m.channels != self.channels,
+            m.embed != self.embed,
+            m.depth != self.depth,
+            m.heads != self.heads,
+            m.mlp_hidden() != self.mlp,
+            m.classes != self.classes,
+            m.distilled != self.distilled,
+            !m.qkv_bias,
+        ]
+        .iter()
+        .filter(|d| **d)
+        .count()
+    }
+}
+
+macro_rules! catalogue {
+    ($( $name:literal: patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident; )*) => {
+        /// Every compiled shape.
+        pub const SHAPES: &[Shape] = &[$(Shape {
+            name: $name, patch: $p, image: $img, channels: $c, embed: $d, depth: $l, heads: $h,
+            mlp: $f, classes: $k, distilled: catalogue!(@distilled $dist),
+        }),*];
+
+        /// The graph for `r.model`, freshly initialised from `seed`, or `None` when the shape
+        /// is not compiled in.
+        pub fn build(r: &Recipe, seed: u64) -> Option<Box<dyn Graph>> {
+            $(
+                if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
+                    type M = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Cpu>;
+                    return Some(Box::new(DeitGraph::<M>::new(r, seed)));
+                }
+            )*
+            None
+        }
+    };
+    (@distilled plain) => { false };
+    (@distilled distilled) => { true };
+    (@tokens plain) => { 0 };
+    (@tokens distilled) => { 1 };
+    (@slot plain, $d:literal, $k:literal) => { NoDist };
+    (@slot distilled, $d:literal, $k:literal) => { DistToken<$d, $k, f32, Cpu> };
+}
+
+catalogue! {
+    "deit_tiny_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, plain;
+    "deit_small_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, plain;
+    "deit_base_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain;
+    "deit_tiny_distilled_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, distilled;
+    "deit_small_distilled_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, distilled;
+    "deit_base_distilled_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
+    "deit_base_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain;
+    "deit_base_distilled_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
+    "digits_micro": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, plain;
+    "digits_micro_distilled": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, distilled;
+    "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 5, plain;
+    "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 5, distilled;
+}
+
+/// The compiled shapes nearest to `m`, nearest first.
+pub fn nearest(m: &Model, n: usize) -> Vec<&'static Shape> {
+    let mut v: Vec<&Shape> = SHAPES.iter().collect();
+    v.sort_by_key(|s| s.distance(m));
+    v.truncate(n);
+    v
+}

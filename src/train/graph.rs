@@ -1,0 +1,339 @@
+//! The one trait the training loop talks to, and its implementation for every statically
+//! shaped DeiT: the loop sees runtime buffers (`images` as `B×C×H×W` f32, targets `B×K`),
+//! the implementation turns them into typed dfdx tensors.
+
+use super::losses::{argmax_one_hot, soft_ce, soft_kd};
+use super::optimizer::Optimizer;
+use super::tensor_io::{collect, Named};
+use crate::ir::{DistillMode, EvalHead, Recipe};
+use crate::model::{Deit, DistSlot, LoadError, Regularization, TensorFile};
+use dfdx::nn::{BuildModule, ModelEMA, Module, ZeroGrads};
+use dfdx::prelude::*;
+
+/// Why a step or a load failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GraphError {
+    /// The loss was NaN or infinite.
+    NonFinite {
+        loss: f64,
+    },
+    /// Distillation needs teacher logits that were not given.
+    NoTeacher,
+    Load(String),
+    Device(String),
+}
+
+impl std::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GraphError::NonFinite { loss } => write!(f, "the loss is {loss}"),
+            GraphError::NoTeacher => write!(f, "distillation needs teacher logits"),
+            GraphError::Load(m) => write!(f, "{m}"),
+            GraphError::Device(m) => write!(f, "device error: {m}"),
+        }
+    }
+}
+
+impl From<LoadError> for GraphError {
+    fn from(e: LoadError) -> Self {
+        GraphError::Load(e.to_string())
+    }
+}
+
+/// Losses of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StepStats {
+    pub loss: f64,
+    pub base: f64,
+    pub kd: f64,
+    pub grad_norm: f64,
+}
+
+/// A training batch on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct HostBatch<'a> {
+    /// `B×C×H×W`, normalised.
+    pub images: &'a [f32],
+    /// `B×K` soft targets (smoothing and mixing folded in).
+    pub targets: &'a [f32],
+    pub size: usize,
+}
+
+/// What the loop needs from a model, whatever its static shape.
+pub trait Graph {
+    fn classes(&self) -> usize;
+    /// `(channels, image side)`.
+    fn input(&self) -> (usize, usize);
+    fn num_params(&self) -> usize;
+    /// One optimizer step at learning rate `lr`; `teacher` holds `B×K` teacher logits.
+    fn train_step(
+        &mut self,
+        batch: HostBatch<'_>,
+        teacher: Option<&[f32]>,
+        lr: f64,
+    ) -> Result<StepStats, GraphError>;
+    /// Eval-mode logits `n×K` with the recipe's eval head (of the EMA weights if `ema`).
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32>;
+    fn has_ema(&self) -> bool;
+    /// Model (`model.*`), EMA (`ema.*`) and optimizer (`opt.m.*`, `opt.v.*`) tensors.
+    fn state(&self) -> Vec<Named>;
+    /// Optimizer steps taken.
+    fn steps(&self) -> u64;
+    /// Restores what `state` saved (and the optimizer's step count).
+    fn restore(&mut self, file: &TensorFile, steps: u64) -> Result<(), GraphError>;
+    /// Loads model weights saved under `prefix` (e.g. a teacher checkpoint's `model.`).
+    fn load_weights(&mut self, file: &TensorFile, prefix: &str) -> Result<(), GraphError>;
+}
+
+/// Loss and eval settings taken from the recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hyper {
+    pub mode: DistillMode,
+    pub alpha: f64,
+    pub tau: f64,
+    pub eval_head: EvalHead,
+    pub reg: Regularization,
+    pub ema: Option<f64>,
+}
+
+impl Hyper {
+    pub fn of(r: &Recipe) -> Self {
+        Hyper {
+            mode: r.distill.mode,
+            alpha: r.distill.alpha,
+            tau: r.distill.tau,
+            eval_head: r.distill.eval_head,
+            reg: Regularization::of(&r.model),
+            ema: r.train.ema,
+        }
+    }
+}
+
+/// A DeiT of one static shape with its optimizer and EMA.
+pub struct DeitGraph<M> {
+    pub model: M,
+    pub ema: Option<M>,
+    pub opt: Optimizer,
+    pub hyper: Hyper,
+    dev: Cpu,
+}
+
+type Model<
+    const P: usize,
+    const PD: usize,
+    const D: usize,
+    const D3: usize,
+    const H: usize,
+    const F: usize,
+    const T: usize,
+    const K: usize,
+    const L: usize,
+    Dist,
+> = Deit<P, PD, D, D3, H, F, T, K, L, Dist, f32, Cpu>;
+
+impl<
+        const P: usize,
+        const PD: usize,
+        const D: usize,
+        const D3: usize,
+        const H: usize,
+        const F: usize,
+        const T: usize,
+        const K: usize,
+        const L: usize,
+        Dist,
+    > DeitGraph<Model<P, PD, D, D3, H, F, T, K, L, Dist>>
+where
+    Dist: DistSlot<D, K, f32, Cpu> + Clone,
+    Model<P, PD, D, D3, H, F, T, K, L, Dist>: BuildModule<Cpu, f32> + Clone,
+{
+    /// A freshly initialised model (timm's init) from `seed`.
+    pub fn new(r: &Recipe, seed: u64) -> Self {
+        let dev = Cpu::seed_from_u64(seed);
+        let model = <Model<P, PD, D, D3, H, F, T, K, L, Dist>>::build(&dev);
+        let ema = r.train.ema.map(|_| model.clone());
+        DeitGraph {
+            model,
+            ema,
+            opt: Optimizer::new(&r.optimizer),
+            hyper: Hyper::of(r),
+            dev,
+        }
+    }
+
+    fn images(&self, images: &[f32], n: usize) -> Tensor<(usize, usize, usize, usize), f32, Cpu> {
+        let c = Model::<P, PD, D, D3, H, F, T, K, L, Dist>::CHANNELS;
+        let s = Model::<P, PD, D, D3, H, F, T, K, L, Dist>::IMAGE;
+        self.dev.tensor_from_vec(images.to_vec(), (n, c, s, s))
+    }
+}
+
+impl<
+        const P: usize,
+        const PD: usize,
+        const D: usize,
+        const D3: usize,
+        const H: usize,
+        const F: usize,
+        const T: usize,
+        const K: usize,
+        const L: usize,
+        Dist,
+    > Graph for DeitGraph<Model<P, PD, D, D3, H, F, T, K, L, Dist>>
+where
+    Dist: DistSlot<D, K, f32, Cpu> + Clone,
+    Model<P, PD, D, D3, H, F, T, K, L, Dist>: BuildModule<Cpu, f32> + Clone,
+{
+    fn classes(&self) -> usize {
+        K
+    }
+
+    fn input(&self) -> (usize, usize) {
+        (
+            Model::<P, PD, D, D3, H, F, T, K, L, Dist>::CHANNELS,
+            Model::<P, PD, D, D3, H, F, T, K, L, Dist>::IMAGE,
+        )
+    }
+
+    fn num_params(&self) -> usize {
+        dfdx::nn::NumParams::num_trainable_params(&self.model)
+    }
+
+    fn train_step(
+        &mut self,
+        batch: HostBatch<'_>,
+        teacher: Option<&[f32]>,
+        lr: f64,
+    ) -> Result<StepStats, GraphError> {
+        let dev_err = |e: <Cpu as HasErr>::Err| GraphError::Device(format!("{e:?}"));
+        let b = batch.size;
+        let x = self.images(batch.images, b); // (B, C, H, W)
+        let out = self
+            .model
+            .try_forward_train(x.traced(self.model.alloc_grads()), self.hyper.reg)
+            .map_err(dev_err)?;
+        let targets = self
+            .dev
+            .tensor_from_vec(batch.targets.to_vec(), (b, Const::<K>)); // (B, K)
+        let base = soft_ce(out.cls, targets);
+        let base_value = f64::from(base.array());
+        let alpha = self.hyper.alpha as f32;
+        let (loss, kd_value) = match (self.hyper.mode, out.dist) {
+            (DistillMode::None, _) | (_, None) => (base, 0.0),
+            (mode, Some(dist)) => {
+                let t = teacher.ok_or(GraphError::NoTeacher)?;
+                let kd = match mode {
+                    DistillMode::Soft => soft_kd(
+                        dist,
+                        self.dev.tensor_from_vec(t.to_vec(), (b, Const::<K>)),
+                        self.hyper.tau,
+                    ),
+                    _ => soft_ce(
+                        dist,
+                        self.dev
+                            .tensor_from_vec(argmax_one_hot(t, K), (b, Const::<K>)),
+                    ),
+                };
+                let kd_value = f64::from(kd.array());
+                (base * (1.0 - alpha) + kd * alpha, kd_value)
+            }
+        };
+        let value = f64::from(loss.array());
+        if !value.is_finite() {
+            return Err(GraphError::NonFinite { loss: value });
+        }
+        let grads = loss.backward();
+        let info = self
+            .opt
+            .step(&mut self.model, &grads, lr)
+            .map_err(dev_err)?;
+        if let (Some(ema), Some(decay)) = (&mut self.ema, self.hyper.ema) {
+            ema.try_ema(&self.model, decay).map_err(dev_err)?;
+        }
+        Ok(StepStats {
+            loss: value,
+            base: base_value,
+            kd: kd_value,
+            grad_norm: info.grad_norm,
+        })
+    }
+
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
+        let model = match (&self.ema, ema) {
+            (Some(e), true) => e,
+            _ => &self.model,
+        };
+        let x = self.images(images, n);
+        let logits = match self.hyper.eval_head {
+            EvalHead::Average => model.forward(x),
+            head => {
+                let features = model
+                    .try_forward_features(x)
+                    .and_then(|f| model.try_heads(f));
+                match (features, head) {
+                    (Ok((_, Some(dist))), EvalHead::Dist) => dist,
+                    (Ok((cls, _)), _) => cls,
+                    (Err(_), _) => return vec![f32::NAN; n * K],
+                }
+            }
+        };
+        logits.as_vec()
+    }
+
+    fn has_ema(&self) -> bool {
+        self.ema.is_some()
+    }
+
+    fn state(&self) -> Vec<Named> {
+        let mut out = collect(&self.model, "model.").unwrap_or_default();
+        if let Some(e) = &self.ema {
+            out.extend(collect(e, "ema.").unwrap_or_default());
+        }
+        for (name, s) in &self.opt.state {
+            for (which, data) in [("m", &s.m), ("v", &s.v)] {
+                if !data.is_empty() {
+                    out.push(Named {
+                        name: format!("opt.{which}.{name}"),
+                        shape: vec![data.len()],
+                        data: data.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn steps(&self) -> u64 {
+        self.opt.t
+    }
+
+    fn restore(&mut self, file: &TensorFile, steps: u64) -> Result<(), GraphError> {
+        self.model.load_timm_tensors(file, "model.")?;
+        if let Some(e) = &mut self.ema {
+            e.load_timm_tensors(file, "ema.")?;
+        }
+        self.opt.state.clear();
+        for key in file
+            .keys()
+            .filter(|k| k.starts_with("opt."))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+        {
+            let (_, data) = file.f32s(&key)?;
+            let rest = &key[4..];
+            let (which, name) = rest.split_once('.').unwrap_or(("", rest));
+            let s = self.opt.state.entry(name.to_string()).or_default();
+            match which {
+                "m" => s.m = data,
+                _ => s.v = data,
+            }
+        }
+        self.opt.t = steps;
+        Ok(())
+    }
+
+    fn load_weights(&mut self, file: &TensorFile, prefix: &str) -> Result<(), GraphError> {
+        self.model.load_timm_tensors(file, prefix)?;
+        Ok(())
+    }
+}
