@@ -94,6 +94,8 @@ pub struct Hyper {
     pub eval_head: EvalHead,
     pub reg: Regularization,
     pub ema: Option<f64>,
+    /// `train.seed`: with the step count, it fixes each step's stochastic-depth masks.
+    pub seed: u64,
 }
 
 impl Hyper {
@@ -105,6 +107,7 @@ impl Hyper {
             eval_head: r.distill.eval_head,
             reg: Regularization::of(&r.model),
             ema: r.train.ema,
+            seed: r.train.seed,
         }
     }
 }
@@ -208,9 +211,11 @@ where
         let dev_err = |e: <Cpu as HasErr>::Err| GraphError::Device(format!("{e:?}"));
         let b = batch.size;
         let x = self.images(batch.images, b); // (B, C, H, W)
+        let mut reg = self.hyper.reg;
+        reg.seed = step_seed(self.hyper.seed, self.opt.t);
         let out = self
             .model
-            .try_forward_train(x.traced(self.model.alloc_grads()), self.hyper.reg)
+            .try_forward_train(x.traced(self.model.alloc_grads()), reg)
             .map_err(dev_err)?;
         let targets = self
             .dev
@@ -336,4 +341,12 @@ where
         self.model.load_timm_tensors(file, prefix)?;
         Ok(())
     }
+}
+
+/// A well-mixed seed for optimizer step `step` (SplitMix64's finaliser).
+fn step_seed(seed: u64, step: u64) -> u64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
