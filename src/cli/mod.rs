@@ -4,6 +4,7 @@ mod check;
 mod explain;
 mod fmt;
 mod report;
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -72,6 +73,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ExplainFormat::Ron)]
         format: ExplainFormat,
     },
+    /// Train a recipe: progress bar, metrics, checkpoints, `--resume`.
+    Run {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        opts: run::RunArgs,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -124,5 +132,6 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
         } => check::run(&recipe, message_format, out),
         Command::Explain { recipe, format } => explain::run(&recipe, format, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
+        Command::Run { recipe, opts } => run::run(&recipe, &opts, out),
     }
 }

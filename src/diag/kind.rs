@@ -263,6 +263,40 @@ pub enum ErrorKind {
         samples: usize,
     },
 
+    // ---- running ------------------------------------------------------------------------
+    /// The recipe's model shape has no compiled graph.
+    ShapeNotCompiled {
+        shape: String,
+        nearest: Vec<String>,
+    },
+    /// A dataset could not be loaded.
+    DataLoad {
+        message: String,
+    },
+    /// The loss became NaN or infinite.
+    NonFinite {
+        epoch: u64,
+        step: u64,
+        loss: f64,
+    },
+    /// A checkpoint could not be written or read.
+    Checkpoint {
+        path: String,
+        message: String,
+    },
+    /// The teacher cannot be built or loaded.
+    Teacher {
+        message: String,
+    },
+    /// `--resume` found a run of a different recipe.
+    ResumeMismatch {
+        dir: String,
+    },
+    /// Nothing to resume.
+    NothingToResume {
+        dir: String,
+    },
+
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
     Internal {
@@ -335,6 +369,13 @@ impl ErrorKind {
             MinLrAboveLr { .. } => "deit::lint::min_lr",
             RepeatedAugSmall { .. } => "deit::lint::repeated_aug_small",
             Internal { .. } => "deit::internal",
+            ShapeNotCompiled { .. } => "deit::run::shape_not_compiled",
+            DataLoad { .. } => "deit::run::data",
+            NonFinite { .. } => "deit::run::non_finite",
+            Checkpoint { .. } => "deit::run::checkpoint",
+            Teacher { .. } => "deit::run::teacher",
+            ResumeMismatch { .. } => "deit::run::resume_mismatch",
+            NothingToResume { .. } => "deit::run::nothing_to_resume",
         }
     }
 
@@ -460,6 +501,13 @@ impl ErrorKind {
                 crate::check::show_f64(*lr)
             ),
             Internal { message } => format!("internal error: {message}"),
+            ShapeNotCompiled { shape, .. } => format!("no compiled graph for the shape {shape}"),
+            DataLoad { message } => format!("cannot load the data: {message}"),
+            NonFinite { epoch, step, loss } => format!("the loss became {loss} at epoch {epoch}, step {step}"),
+            Checkpoint { path, message } => format!("checkpoint `{path}`: {message}"),
+            Teacher { message } => format!("teacher: {message}"),
+            ResumeMismatch { dir } => format!("`{dir}` was trained with a different recipe"),
+            NothingToResume { dir } => format!("no checkpoint to resume under `{dir}`"),
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
             ),
@@ -523,6 +571,12 @@ impl ErrorKind {
             MinLrAboveLr { .. } => "min lr".into(),
             RepeatedAugSmall { .. } => "repeated augmentation".into(),
             Internal { .. } => "here".into(),
+            ShapeNotCompiled { .. } => "this model".into(),
+            DataLoad { .. } => "this source".into(),
+            NonFinite { .. } => "here".into(),
+            Checkpoint { .. } => "here".into(),
+            Teacher { .. } => "this teacher".into(),
+            ResumeMismatch { .. } | NothingToResume { .. } => "here".into(),
             FileNotFound { .. }
             | BaseNotFound { .. }
             | IsDirectory { .. }
@@ -618,6 +672,13 @@ impl ErrorKind {
             MinLrAboveLr { .. } => "lower `schedule.min_lr`".into(),
             RepeatedAugSmall { .. } => "set `augment.repeated = 1` for small datasets".into(),
             Internal { .. } => "this is a bug in deitc; please report it with the recipe".into(),
+            ShapeNotCompiled { nearest, .. } => format!("`deitc run` builds compiled shapes only; the nearest are {}", nearest.join(", ")),
+            DataLoad { .. } => "check the data path and its layout (docs/recipes.md)".into(),
+            NonFinite { .. } => "lower `optimizer.lr` or set `optimizer.clip_grad`; the last good checkpoint is kept".into(),
+            Checkpoint { .. } => "checkpoints are written by `deitc run`; pass one of its `.safetensors` files".into(),
+            Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
+            ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
+            NothingToResume { .. } => "run without `--resume` to start a new run".into(),
         };
         Some(h)
     }

@@ -2,8 +2,13 @@
 //! losses, EMA, the loop — as ordinary runtime code over the IR.
 
 pub mod catalogue;
+pub mod checkpoint;
 pub mod graph;
 pub mod losses;
+pub mod metrics;
 pub mod optimizer;
+pub mod run;
+pub mod run_dir;
 pub mod schedule;
+pub mod teacher;
 pub mod tensor_io;

@@ -1,0 +1,115 @@
+//! `deitc run R.deit [--set …] [--resume]`: check the recipe, then train it.
+
+use super::{Output, RecipeArgs};
+use crate::check::check;
+use crate::diag::{Diag, ErrorKind};
+use crate::ir::Device;
+use crate::train::run::{run as train, Progress, RunOptions, STOP};
+
+/// Options of `deitc run` besides the recipe.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Continue the latest run of this recipe from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where to train (overrides `train.device`).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Print nothing but errors and the final line.
+    #[arg(long, conflicts_with = "json")]
+    pub quiet: bool,
+    /// One JSON object per epoch on stdout (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
+    let checked = check(&args.recipe, &args.set);
+    out.diagnostics(&checked.diags, &checked.map, "run");
+    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+        return 1;
+    };
+    let device = match opts.device {
+        Some(DeviceArg::Cuda) => Device::Cuda,
+        Some(DeviceArg::Cpu) => Device::Cpu,
+        None => recipe.train.device,
+    };
+    if device == Device::Cuda {
+        let d = Diag::global(ErrorKind::Internal {
+            message: "this build of deitc trains on the CPU only; pass `--device cpu`".into(),
+        });
+        out.diagnostics(
+            &crate::diag::Diagnostics { items: vec![d] },
+            &checked.map,
+            "run",
+        );
+        return 1;
+    }
+    // Ctrl-C: finish the step, save, stop. A second handler (in tests) is not an error.
+    let _ = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst));
+    let progress = if opts.json {
+        Progress::Json
+    } else if opts.quiet {
+        Progress::Quiet
+    } else {
+        Progress::Bar
+    };
+    let resolved = recipe.to_ron().unwrap_or_default();
+    let run_opts = RunOptions {
+        resume: opts.resume,
+        progress,
+        crash_after_steps: None,
+    };
+    let mut lines = Vec::new();
+    let result = {
+        let mut log = |s: &str| {
+            if progress == Progress::Json {
+                lines.push(s.to_string());
+            } else if progress == Progress::Bar {
+                eprint!("{s}");
+            }
+        };
+        train(recipe, &resolved, &run_opts, &mut log)
+    };
+    for l in lines.iter().filter(|l| l.starts_with('{')) {
+        out.out(l);
+    }
+    match result {
+        Ok(report) => {
+            let top1 = report.final_top1.map_or("-".into(), |v| format!("{v:.4}"));
+            let best = report.best_top1.map_or("-".into(), |v| format!("{v:.4}"));
+            let state = if report.interrupted {
+                "stopped"
+            } else {
+                "done"
+            };
+            let line = format!(
+                "{}: {state} after {} epochs ({} steps) · val top-1 {top1} (best {best}) · {}\n",
+                recipe.name,
+                report.epochs,
+                report.steps,
+                report.dir.display()
+            );
+            if progress == Progress::Json {
+                out.err(&line);
+            } else {
+                out.out(&line);
+            }
+            0
+        }
+        Err(d) => {
+            out.diagnostics(
+                &crate::diag::Diagnostics { items: vec![*d] },
+                &checked.map,
+                "run",
+            );
+            1
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! torchvision's `ImageFolder` layout: `<root>/<class>/<image>.png|jpg|jpeg`.
+//!
+//! * Classes are the sub-folders of `root`, sorted by name (byte order, as Python's
+//!   `sorted` on `str`); label `k` is the `k`-th of them.
+//! * Images are the files directly in a class folder whose extension is `png`, `jpg` or
+//!   `jpeg` in any case, sorted by file name. Other files are ignored; unlike torchvision,
+//!   nested folders inside a class folder are not walked.
+//! * Decoding uses the `image` crate (PNG and JPEG only), in parallel.
+//! * Channels: for `channels = 3` everything becomes RGB (grayscale is replicated, alpha is
+//!   dropped, as PIL's `convert("RGB")`); for `channels = 1` colour becomes luma with PIL's
+//!   `convert("L")` formula (ITU-R 601-2, `(19595 R + 38470 G + 7471 B + 2¹⁵) >> 16`).
+//! * Size: every image that is not already `size × size` is resized to exactly
+//!   `size × size` (aspect ratio not kept) with bicubic interpolation,
+//!   `image::imageops::FilterType::CatmullRom` (a = −0.5, the kernel PIL's BICUBIC uses).
+//!   So the dataset always has one shape; loading is where the resolution is fixed.
+
+use super::{DataError, Dataset};
+use image::imageops::FilterType;
+use image::{DynamicImage, GrayImage, RgbImage};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Loads an ImageFolder split at `root` as `channels` (1 or 3) × `size` × `size` images.
+pub fn load(root: &Path, channels: usize, size: usize) -> Result<Dataset, DataError> {
+    if channels != 1 && channels != 3 {
+        return Err(DataError::Config {
+            field: "model.channels".into(),
+            message: format!("image folders load as 1 or 3 channels, not {channels}"),
+        });
+    }
+    if size == 0 {
+        return Err(DataError::Config {
+            field: "model.image".into(),
+            message: "the image size must be positive".into(),
+        });
+    }
+    let Listing { classes, files } = list(root)?;
+    let per_image = channels * size * size;
+    let decoded: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|(path, _)| decode(path, channels, size))
+        .collect::<Result<_, _>>()?;
+    let mut images = Vec::with_capacity(files.len() * per_image);
+    for d in decoded {
+        images.extend_from_slice(&d);
+    }
+    Ok(Dataset {
+        images,
+        labels: files.iter().map(|(_, l)| *l).collect(),
+        classes,
+        channels,
+        height: size,
+        width: size,
+    })
+}
+
+/// What an ImageFolder root holds, before decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    /// Class names, sorted; label k is `classes[k]`.
+    pub classes: Vec<String>,
+    /// Every image file with its label, class by class, files sorted by name.
+    pub files: Vec<(PathBuf, u16)>,
+}
+
+/// The sorted classes and the `(file, label)` list of an ImageFolder root.
+pub fn list(root: &Path) -> Result<Listing, DataError> {
+    if !root.is_dir() {
+        return Err(DataError::MissingFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    let mut class_dirs: Vec<(String, PathBuf)> = read_dir(root)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .map(|p| (file_name(&p), p))
+        .collect();
+    class_dirs.sort();
+    if class_dirs.is_empty() {
+        return Err(DataError::NoClasses {
+            path: root.to_path_buf(),
+        });
+    }
+    if class_dirs.len() > u16::MAX as usize + 1 {
+        return Err(DataError::TooManyClasses {
+            path: root.to_path_buf(),
+            count: class_dirs.len(),
+        });
+    }
+    let mut files = Vec::new();
+    for (label, (_, dir)) in class_dirs.iter().enumerate() {
+        let mut images: Vec<PathBuf> = read_dir(dir)?
+            .into_iter()
+            .filter(|p| p.is_file() && is_image(p))
+            .collect();
+        if images.is_empty() {
+            return Err(DataError::EmptyClass { path: dir.clone() });
+        }
+        images.sort_by_key(|p| file_name(p));
+        files.extend(images.into_iter().map(|p| (p, label as u16)));
+    }
+    Ok(Listing {
+        classes: class_dirs.into_iter().map(|(n, _)| n).collect(),
+        files,
+    })
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let io = |source| DataError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()).map_err(io))
+        .collect()
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `.png`, `.jpg` or `.jpeg`, any case.
+pub fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// Decodes one file to `channels × size × size` u8 pixels (CHW).
+fn decode(path: &Path, channels: usize, size: usize) -> Result<Vec<u8>, DataError> {
+    let fail = |message: String| DataError::Decode {
+        path: path.to_path_buf(),
+        message,
+    };
+    let img = image::ImageReader::open(path)
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?
+        .decode()
+        .map_err(|e| fail(e.to_string()))?;
+    let s = size as u32;
+    Ok(if channels == 1 {
+        let mut g = luma(&img);
+        if g.dimensions() != (s, s) {
+            g = image::imageops::resize(&g, s, s, FilterType::CatmullRom);
+        }
+        g.into_raw()
+    } else {
+        let mut rgb: RgbImage = img.to_rgb8();
+        if rgb.dimensions() != (s, s) {
+            rgb = image::imageops::resize(&rgb, s, s, FilterType::CatmullRom);
+        }
+        hwc_to_chw(rgb.as_raw(), 3)
+    })
+}
+
+/// PIL's `convert("L")`: grayscale stays as it is, colour uses ITU-R 601-2 luma.
+fn luma(img: &DynamicImage) -> GrayImage {
+    match img {
+        DynamicImage::ImageLuma8(g) => g.clone(),
+        DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_) => img.to_luma8(),
+        _ => {
+            let rgb = img.to_rgb8();
+            let (w, h) = rgb.dimensions();
+            let px = rgb
+                .as_raw()
+                .chunks_exact(3)
+                .map(|p| {
+                    let l = 19595 * u32::from(p[0])
+                        + 38470 * u32::from(p[1])
+                        + 7471 * u32::from(p[2])
+                        + 0x8000;
+                    (l >> 16) as u8
+                })
+                .collect();
+            GrayImage::from_raw(w, h, px).unwrap_or_else(|| GrayImage::new(w, h))
+        }
+    }
+}
+
+/// Interleaved H×W×C to planar C×H×W.
+fn hwc_to_chw(hwc: &[u8], c: usize) -> Vec<u8> {
+    let hw = hwc.len() / c;
+    let mut out = vec![0; hwc.len()];
+    for (i, px) in hwc.chunks_exact(c).enumerate() {
+        for (k, &v) in px.iter().enumerate() {
+            out[k * hw + i] = v;
+        }
+    }
+    out
+}

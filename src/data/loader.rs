@@ -1,0 +1,251 @@
+//! [`Loader`]: shuffled, augmented, mixed training batches and plain eval batches.
+//!
+//! * Training ([`Loader::epoch`]): the order is a Fisher–Yates permutation drawn from
+//!   `(train.seed, epoch)`; batches of `train.batch` drop the last partial one (as the
+//!   official `drop_last=True`). Each sample is transformed
+//!   ([`TrainTransform`]) with its own stream keyed by
+//!   `(seed, epoch, position in the epoch)`, in parallel with rayon over the batch; then the
+//!   batch is mixed ([`Mixer`]) with a stream keyed by `(seed, epoch, batch number)`. Every
+//!   batch is therefore a pure function of `(recipe, epoch, step)`: the same for any number
+//!   of threads.
+//! * Targets are B×K soft targets: mixed and smoothed when `augment.mix` is on, smoothed
+//!   one-hot (`augment.label_smoothing`) otherwise.
+//! * Eval ([`Loader::eval`]): the validation set in order, normalised only, with the last
+//!   partial batch kept and plain one-hot targets (the official eval loss is an unsmoothed
+//!   cross-entropy). The eval batch is `train.batch` (the official code uses 1.5× that; it
+//!   does not change results).
+//! * Repeated augmentation (`augment.repeated > 1`, the official `RASampler`) is not
+//!   implemented: [`Loader::new`] refuses it with [`DataError::Unsupported`].
+
+use super::mix::{smooth_targets, Mixer};
+use super::rng::{Purpose, Stream};
+use super::transform::{Normalize, TrainTransform};
+use super::{source, DataError, Dataset};
+use crate::ir::Recipe;
+use rayon::prelude::*;
+
+/// One batch: `size` images, C×H×W each, f32 normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// size×C×H×W.
+    pub images: Vec<f32>,
+    /// size×K soft targets (each row sums to 1).
+    pub targets: Vec<f32>,
+    /// The true labels (before mixing).
+    pub labels: Vec<u16>,
+    pub size: usize,
+    /// The mixing λ (1 when the batch was not mixed).
+    pub lam: f64,
+}
+
+/// Batches for one recipe: the train and val datasets in memory plus the transforms.
+#[derive(Debug, Clone)]
+pub struct Loader {
+    pub train: Dataset,
+    pub val: Dataset,
+    batch: usize,
+    seed: u64,
+    classes: usize,
+    smoothing: f64,
+    transform: TrainTransform,
+    normalize: Normalize,
+    mixer: Option<Mixer>,
+}
+
+impl Loader {
+    /// Opens `data.train` and `data.val` at `model.channels × model.image²` and builds the
+    /// pipeline. Settings the loader cannot honour are refused before anything is read.
+    pub fn new(recipe: &Recipe) -> Result<Self, DataError> {
+        Pipeline::new(recipe)?;
+        let (c, s) = (recipe.model.channels, recipe.model.image);
+        let train = source::open(&recipe.data.train, c, s)?;
+        let val = source::open(&recipe.data.val, c, s)?;
+        Self::with_datasets(recipe, train, val)
+    }
+
+    /// The pipeline of `recipe` over datasets already in memory.
+    pub fn with_datasets(recipe: &Recipe, train: Dataset, val: Dataset) -> Result<Self, DataError> {
+        let pipeline = Pipeline::new(recipe)?;
+        let (c, s, k) = (
+            recipe.model.channels,
+            recipe.model.image,
+            recipe.model.classes,
+        );
+        for (field, d) in [("data.train", &train), ("data.val", &val)] {
+            if (d.channels, d.height, d.width) != (c, s, s) {
+                return Err(DataError::Config {
+                    field: field.into(),
+                    message: format!(
+                        "images are {}×{}×{}, the model takes {c}×{s}×{s}",
+                        d.channels, d.height, d.width
+                    ),
+                });
+            }
+            if d.classes.len() > k {
+                return Err(DataError::LabelOutOfRange {
+                    what: field.into(),
+                    classes: d.classes.len(),
+                    expected: k,
+                });
+            }
+        }
+        let batch = recipe.train.batch;
+        if train.len() < batch {
+            return Err(DataError::Config {
+                field: "train.batch".into(),
+                message: format!(
+                    "{batch} is more than the {} training images, and training drops the \
+                     last partial batch",
+                    train.len()
+                ),
+            });
+        }
+        Ok(Loader {
+            train,
+            val,
+            batch,
+            seed: recipe.train.seed,
+            classes: k,
+            smoothing: recipe.augment.label_smoothing,
+            transform: pipeline.transform,
+            normalize: pipeline.normalize,
+            mixer: pipeline.mixer,
+        })
+    }
+
+    /// Training steps per epoch, ⌊N / B⌋.
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.len() / self.batch
+    }
+
+    /// Eval batches, ⌈N_val / B⌉.
+    pub fn eval_steps(&self) -> usize {
+        self.val.len().div_ceil(self.batch)
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// K, the width of the targets.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// (C, H, W) of every image in a batch.
+    pub fn image_shape(&self) -> (usize, usize, usize) {
+        (self.train.channels, self.train.height, self.train.width)
+    }
+
+    /// The epoch's sample order (a permutation of the training set).
+    pub fn order(&self, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.train.len()).collect();
+        Stream::new(Purpose::Shuffle, self.seed, epoch, 0).shuffle(&mut order);
+        order
+    }
+
+    /// The training batches of `epoch`, computed lazily.
+    pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Batch> + '_ {
+        let order = self.order(epoch);
+        (0..self.steps_per_epoch()).map(move |step| self.train_batch(epoch, step, &order))
+    }
+
+    /// Training batch `step` of `epoch`, given the epoch's [`order`](Self::order).
+    pub fn train_batch(&self, epoch: u64, step: usize, order: &[usize]) -> Batch {
+        let b = self.batch;
+        let (c, h, w) = self.image_shape();
+        let per = c * h * w;
+        let idx = &order[step * b..(step + 1) * b];
+        let mut images = vec![0f32; b * per];
+        images.par_chunks_mut(per).enumerate().for_each(|(k, out)| {
+            let pos = (step * b + k) as u64;
+            let mut rng = Stream::new(Purpose::Sample, self.seed, epoch, pos);
+            self.transform
+                .apply(self.train.image(idx[k]), h, w, &mut rng, out);
+        });
+        let labels: Vec<u16> = idx.iter().map(|&i| self.train.labels[i]).collect();
+        let unmixed = |labels: &[u16]| smooth_targets(labels, self.classes, self.smoothing);
+        let (targets, lam) = match &self.mixer {
+            Some(m) => {
+                let mut rng = Stream::new(Purpose::Batch, self.seed, epoch, step as u64);
+                match m.apply(&mut images, &labels, (c, h, w), &mut rng) {
+                    Ok(mixed) => (mixed.targets, mixed.lam),
+                    // Unreachable: the constructor checked that the batch is even.
+                    Err(_) => (unmixed(&labels), 1.0),
+                }
+            }
+            None => (unmixed(&labels), 1.0),
+        };
+        Batch {
+            images,
+            targets,
+            labels,
+            size: b,
+            lam,
+        }
+    }
+
+    /// The validation batches in order, the last one possibly smaller.
+    pub fn eval(&self) -> impl Iterator<Item = Batch> + '_ {
+        let per = self.val.image_len();
+        (0..self.eval_steps()).map(move |step| {
+            let lo = step * self.batch;
+            let hi = (lo + self.batch).min(self.val.len());
+            let mut images = vec![0f32; (hi - lo) * per];
+            images
+                .par_chunks_mut(per)
+                .enumerate()
+                .for_each(|(k, out)| self.normalize.apply(self.val.image(lo + k), out));
+            let labels = self.val.labels[lo..hi].to_vec();
+            Batch {
+                images,
+                targets: smooth_targets(&labels, self.classes, 0.0),
+                size: hi - lo,
+                labels,
+                lam: 1.0,
+            }
+        })
+    }
+}
+
+/// What the recipe alone determines: the transforms and the mixer, checked.
+struct Pipeline {
+    transform: TrainTransform,
+    normalize: Normalize,
+    mixer: Option<Mixer>,
+}
+
+impl Pipeline {
+    fn new(recipe: &Recipe) -> Result<Self, DataError> {
+        let a = &recipe.augment;
+        if a.repeated > 1 {
+            return Err(DataError::Unsupported {
+                what: format!("augment.repeated = {}", a.repeated),
+                reason: "repeated augmentation (RASampler) is not implemented by the data \
+                         loader yet; use 1"
+                    .into(),
+            });
+        }
+        let batch = recipe.train.batch;
+        if batch == 0 {
+            return Err(DataError::Config {
+                field: "train.batch".into(),
+                message: "the batch must be positive".into(),
+            });
+        }
+        let mixer = a
+            .mix
+            .as_ref()
+            .and_then(|m| Mixer::new(m, a.label_smoothing, recipe.model.classes));
+        if mixer.is_some() && batch % 2 != 0 {
+            return Err(DataError::OddBatch { batch });
+        }
+        let normalize = Normalize::new(&recipe.data.mean, &recipe.data.std, recipe.model.channels)?;
+        let transform = TrainTransform::new(a, recipe.model.image, normalize.clone())?;
+        Ok(Pipeline {
+            transform,
+            normalize,
+            mixer,
+        })
+    }
+}

@@ -1,0 +1,34 @@
+//! Data: loading images into memory and turning them into augmented, normalised batches.
+//!
+//! The pipeline mirrors the official DeiT code for small inputs (≤ 32 px, §1.2 of the
+//! reference): `RandomCrop(size, padding)` with zero padding → `RandomHorizontalFlip(hflip)` →
+//! `ToTensor` → `Normalize(mean, std)` → `RandomErasing` (timm) per sample, then timm's
+//! `Mixup`/`CutMix` in `batch` mode with label smoothing folded into soft targets.
+//!
+//! * [`source::open`] turns an IR [`Source`](crate::ir::Source) into an in-memory
+//!   [`Dataset`] (u8, N×C×H×W), via [`image_folder`] for folders and the bundled digits,
+//!   or [`synthetic`] for generated data.
+//! * [`transform`] and [`erasing`] are the per-sample steps, [`mix`] the per-batch one.
+//! * [`loader::Loader`] ties them together from a [`Recipe`](crate::ir::Recipe):
+//!   shuffling, batching and parallel augmentation.
+//! * [`rng`] holds the counter-based random streams: every random draw is a function of
+//!   `(train.seed, epoch, sample or batch index)`, so batches do not depend on the number
+//!   of threads or the order in which they run.
+//!
+//! Every failure is a [`DataError`] whose message names the path or recipe field and what
+//! is wrong.
+
+pub mod dataset;
+pub mod erasing;
+pub mod error;
+pub mod image_folder;
+pub mod loader;
+pub mod mix;
+pub mod rng;
+pub mod source;
+pub mod synthetic;
+pub mod transform;
+
+pub use dataset::Dataset;
+pub use error::DataError;
+pub use loader::{Batch, Loader};

@@ -1,0 +1,301 @@
+//! The training loop: epochs of augmented batches through the graph, the lr schedule, the
+//! teacher, periodic evaluation, metrics, atomic checkpoints and `--resume`.
+
+use super::checkpoint::{self, Position};
+use super::graph::{Graph, GraphError, HostBatch};
+use super::metrics::{score, EpochMetrics};
+use super::run_dir;
+use super::schedule::LrSchedule;
+use super::{catalogue, teacher};
+use crate::data::Loader;
+use crate::diag::{Diag, ErrorKind};
+use crate::ir::{Duration, Recipe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Set by Ctrl-C: the loop saves a checkpoint after the current step and stops.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// How the loop reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar and a line per epoch on stderr.
+    Bar,
+    /// One JSON object per epoch on stdout, nothing else.
+    Json,
+    /// Nothing but errors.
+    Quiet,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub resume: bool,
+    pub progress: Progress,
+    /// Stop (without a final checkpoint) after this many optimizer steps: a crash, for tests.
+    pub crash_after_steps: Option<u64>,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub dir: PathBuf,
+    pub epochs: u64,
+    pub steps: u64,
+    pub final_top1: Option<f64>,
+    pub best_top1: Option<f64>,
+    /// Stopped by Ctrl-C (or a simulated crash) before the end.
+    pub interrupted: bool,
+}
+
+fn global(kind: ErrorKind) -> Box<Diag> {
+    Box::new(Diag::global(kind))
+}
+
+/// Trains `recipe` (whose resolved RON is `resolved`) to the end of its schedule.
+pub fn run(
+    recipe: &Recipe,
+    resolved: &str,
+    opts: &RunOptions,
+    log: &mut dyn FnMut(&str),
+) -> Result<RunReport, Box<Diag>> {
+    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
+        let nearest = catalogue::nearest(&recipe.model, 3)
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        return Err(global(ErrorKind::ShapeNotCompiled {
+            shape: format!("of `{}`", recipe.name),
+            nearest,
+        }));
+    };
+    let loader = Loader::new(recipe).map_err(|e| {
+        global(ErrorKind::DataLoad {
+            message: e.to_string(),
+        })
+    })?;
+    let teacher = teacher::build(recipe)?;
+    let hash = run_dir::recipe_hash(resolved);
+    let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
+    let io = |dir: &Path, e: std::io::Error| {
+        global(ErrorKind::Checkpoint {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+
+    let (dir, mut pos) = if opts.resume {
+        let dir = run_dir::existing(&root).pop().ok_or_else(|| {
+            global(ErrorKind::NothingToResume {
+                dir: root.display().to_string(),
+            })
+        })?;
+        if run_dir::recorded_hash(&dir).as_deref() != Some(hash.as_str()) {
+            return Err(global(ErrorKind::ResumeMismatch {
+                dir: dir.display().to_string(),
+            }));
+        }
+        let ckpt = dir.join("checkpoint.safetensors");
+        if !ckpt.exists() {
+            return Err(global(ErrorKind::NothingToResume {
+                dir: dir.display().to_string(),
+            }));
+        }
+        let pos = checkpoint::load(&ckpt, graph.as_mut()).map_err(|message| {
+            global(ErrorKind::Checkpoint {
+                path: ckpt.display().to_string(),
+                message,
+            })
+        })?;
+        (dir, pos)
+    } else {
+        let dir = run_dir::create(&root, resolved).map_err(|e| io(&root, e))?;
+        (
+            dir,
+            Position {
+                recipe_hash: hash.clone(),
+                ..Position::default()
+            },
+        )
+    };
+    log(&format!("run directory {}\n", dir.display()));
+
+    let spe = loader.steps_per_epoch() as u64;
+    let schedule = LrSchedule::new(recipe, spe);
+    let epochs = match recipe.schedule.length {
+        Duration::Epochs(e) => e,
+        Duration::Steps(s) => s.div_ceil(spe.max(1)),
+    };
+    let every = |d: Duration, epoch: u64| match d {
+        Duration::Epochs(n) => epoch % n.max(1) == 0,
+        Duration::Steps(n) => (epoch * spe) / n.max(1) != ((epoch - 1) * spe) / n.max(1),
+    };
+    let bar = progress_bar(opts.progress, spe);
+    let started = Instant::now();
+    let mut last_top1 = None;
+    let mut interrupted = false;
+
+    while pos.epoch < epochs {
+        let epoch = pos.epoch;
+        let t0 = Instant::now();
+        let order = loader.order(epoch);
+        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
+        bar.set_position(pos.step_in_epoch);
+        bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
+        for step in pos.step_in_epoch as usize..loader.steps_per_epoch() {
+            let batch = loader.train_batch(epoch, step, &order);
+            lr = schedule.lr(epoch, step as u64);
+            let teacher_logits = teacher
+                .as_ref()
+                .map(|t| t.eval_logits(&batch.images, batch.size, false));
+            let host = HostBatch {
+                images: &batch.images,
+                targets: &batch.targets,
+                size: batch.size,
+            };
+            let stats = graph
+                .train_step(host, teacher_logits.as_deref(), lr)
+                .map_err(|e| match e {
+                    GraphError::NonFinite { loss } => global(ErrorKind::NonFinite {
+                        epoch: epoch + 1,
+                        step: step as u64 + 1,
+                        loss,
+                    }),
+                    other => global(ErrorKind::Internal {
+                        message: other.to_string(),
+                    }),
+                })?;
+            loss_sum += stats.loss * batch.size as f64;
+            seen += batch.size;
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {}/{epochs} · loss {:.4} · lr {lr:.2e}",
+                epoch + 1,
+                stats.loss
+            ));
+            if opts.crash_after_steps.is_some_and(|n| graph.steps() >= n) {
+                return Ok(RunReport {
+                    dir,
+                    epochs: epoch,
+                    steps: graph.steps(),
+                    final_top1: None,
+                    best_top1: pos.best_top1,
+                    interrupted: true,
+                });
+            }
+            if STOP.load(Ordering::SeqCst) {
+                pos.step_in_epoch = step as u64 + 1;
+                save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                interrupted = true;
+                break;
+            }
+        }
+        if interrupted {
+            log(&format!(
+                "interrupted: saved {} (resume with --resume)\n",
+                dir.join("checkpoint.safetensors").display()
+            ));
+            break;
+        }
+        bar.reset();
+        pos.epoch += 1;
+        pos.step_in_epoch = 0;
+        let train_s = t0.elapsed().as_secs_f64();
+        let last = pos.epoch == epochs;
+        let mut m = EpochMetrics {
+            epoch: pos.epoch,
+            step: graph.steps(),
+            lr,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_top1: None,
+            val_top5: None,
+            val_loss: None,
+            ema_top1: None,
+            img_per_s: seen as f64 / train_s.max(1e-9),
+            wall_s: started.elapsed().as_secs_f64(),
+        };
+        if last || every(recipe.train.eval_every, pos.epoch) {
+            let (t1, t5, l) = evaluate(graph.as_ref(), &loader, false);
+            (m.val_top1, m.val_top5, m.val_loss) = (Some(t1), Some(t5), Some(l));
+            if recipe.train.ema_eval && graph.has_ema() {
+                m.ema_top1 = Some(evaluate(graph.as_ref(), &loader, true).0);
+            }
+            last_top1 = Some(t1);
+            if pos.best_top1.is_none_or(|b| t1 > b) {
+                pos.best_top1 = Some(t1);
+                save(&dir.join("best.safetensors"), graph.as_ref(), &pos)?;
+            }
+        }
+        m.wall_s = started.elapsed().as_secs_f64();
+        m.append(&dir).map_err(|e| io(&dir, e))?;
+        if last || every(recipe.train.checkpoint_every, pos.epoch) {
+            save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+        }
+        report_epoch(opts.progress, &m, epochs, log);
+    }
+    bar.finish_and_clear();
+    Ok(RunReport {
+        dir,
+        epochs: pos.epoch,
+        steps: graph.steps(),
+        final_top1: last_top1,
+        best_top1: pos.best_top1,
+        interrupted,
+    })
+}
+
+fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Box<Diag>> {
+    checkpoint::save(path, graph, pos).map_err(|message| {
+        global(ErrorKind::Checkpoint {
+            path: path.display().to_string(),
+            message,
+        })
+    })
+}
+
+/// Top-1, top-5 and mean cross-entropy on the validation split.
+pub fn evaluate(graph: &dyn Graph, loader: &Loader, ema: bool) -> (f64, f64, f64) {
+    let k = graph.classes();
+    let (mut t1, mut t5, mut loss, mut n) = (0usize, 0usize, 0.0, 0usize);
+    for batch in loader.eval() {
+        let logits = graph.eval_logits(&batch.images, batch.size, ema);
+        let (a, b, l) = score(&logits, &batch.labels, k);
+        (t1, t5, loss, n) = (t1 + a, t5 + b, loss + l, n + batch.size);
+    }
+    let n = n.max(1) as f64;
+    (t1 as f64 / n, t5 as f64 / n, loss / n)
+}
+
+fn progress_bar(p: Progress, steps: u64) -> indicatif::ProgressBar {
+    if p != Progress::Bar {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} · {per_sec} · ETA {eta}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+fn report_epoch(p: Progress, m: &EpochMetrics, epochs: u64, log: &mut dyn FnMut(&str)) {
+    match p {
+        Progress::Json => log(&format!(
+            "{}\n",
+            serde_json::to_string(m).unwrap_or_default()
+        )),
+        Progress::Bar => {
+            let val = match (m.val_top1, m.val_top5) {
+                (Some(a), Some(b)) => format!(" · val top-1 {a:.4} top-5 {b:.4}"),
+                _ => String::new(),
+            };
+            log(&format!(
+                "epoch {}/{epochs} · loss {:.4} · lr {:.2e}{val} · {:.0} img/s · {:.0}s\n",
+                m.epoch, m.train_loss, m.lr, m.img_per_s, m.wall_s
+            ));
+        }
+        Progress::Quiet => {}
+    }
+}

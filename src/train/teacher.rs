@@ -1,0 +1,70 @@
+//! The teacher: any deitc checkpoint of a compiled shape (`arch = deit`, its recipe in
+//! `teacher.recipe`), run without a tape in eval mode on the mixed batch.
+
+use super::catalogue;
+use super::graph::Graph;
+use crate::diag::{Diag, ErrorKind};
+use crate::ir::{DistillMode, Recipe, TeacherArch};
+use crate::model::TensorFile;
+use std::path::Path;
+
+fn fail(message: String) -> Box<Diag> {
+    Box::new(Diag::global(ErrorKind::Teacher { message }))
+}
+
+/// The teacher the recipe distills from, or `None` without distillation.
+pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
+    if r.distill.mode == DistillMode::None {
+        return Ok(None);
+    }
+    let Some(t) = &r.distill.teacher else {
+        return Err(fail("`distill.teacher` is not set".into()));
+    };
+    match t.arch {
+        TeacherArch::Deit => {}
+        TeacherArch::Regnety160 | TeacherArch::Convnet => {
+            let arch = if t.arch == TeacherArch::Convnet {
+                "convnet"
+            } else {
+                "regnety_160"
+            };
+            return Err(fail(format!(
+                "`{arch}` teachers are not built by this version of deitc"
+            )));
+        }
+    }
+    let Some(recipe_path) = &t.recipe else {
+        return Err(fail(
+            "a `deit` teacher needs `distill.teacher.recipe`".into(),
+        ));
+    };
+    let checked = crate::check::check(Path::new(recipe_path), &[]);
+    let Some(tr) = checked.recipe.filter(|_| !checked.diags.has_errors()) else {
+        return Err(fail(format!(
+            "its recipe `{recipe_path}` does not check; run `deitc check {recipe_path}`"
+        )));
+    };
+    let Some(mut graph) = catalogue::build(&tr, tr.train.seed) else {
+        return Err(fail(format!(
+            "its recipe `{recipe_path}` has a shape with no compiled graph"
+        )));
+    };
+    if graph.classes() != r.model.classes {
+        return Err(fail(format!(
+            "it predicts {} classes, the student {}",
+            graph.classes(),
+            r.model.classes
+        )));
+    }
+    let file =
+        TensorFile::read(&t.checkpoint).map_err(|e| fail(format!("`{}`: {e}", t.checkpoint)))?;
+    let prefix = if file.keys().any(|k| k.starts_with("model.")) {
+        "model."
+    } else {
+        ""
+    };
+    graph
+        .load_weights(&file, prefix)
+        .map_err(|e| fail(format!("`{}`: {e}", t.checkpoint)))?;
+    Ok(Some(graph))
+}
