@@ -11,11 +11,11 @@ use deitc::model::TensorFile;
 use deitc::train::run::{run, Progress, RunOptions};
 use std::path::{Path, PathBuf};
 
-/// A recipe for the compiled `test_tiny` shape (16 px, patch 4, embed 64, depth 2, 5 classes).
+/// A recipe for the compiled `test_tiny` shape (16 px, patch 4, embed 64, depth 2, 10 classes).
 fn tiny_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
     let text = format!(
         "model {{\n    patch = 4\n    image = 16\n    embed = 64\n    depth = 2\n    heads = 2\n    drop_path = 0.1\n}}\n\
-         data {{\n    train = synthetic(samples = 160, classes = 5)\n    val = synthetic(samples = 100, classes = 5, seed = 1)\n}}\n\
+         data {{\n    train = synthetic(samples = 200, classes = 10)\n    val = synthetic(samples = 100, classes = 10, seed = 1)\n}}\n\
          augment {{\n    crop {{\n        kind = random\n        padding = 2\n    }}\n    repeated = 1\n}}\n\
          optimizer.lr = 2e-3\n\
          schedule {{\n    length = 4 epochs\n    warmup = 1 epoch\n    unit = steps\n}}\n\
@@ -57,7 +57,7 @@ fn loss_falls_and_accuracy_rises_on_a_tiny_problem() {
     let dir = temp_dir("train");
     let r = tiny_recipe(&dir, &["schedule.length=8epochs", "train.batch=16"]);
     let report = train(&r, false, None);
-    assert_eq!((report.epochs, report.steps), (8, 80));
+    assert_eq!((report.epochs, report.steps), (8, 96));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(report.dir.join("metrics.jsonl"))
         .expect("metrics")
         .lines()
@@ -68,7 +68,7 @@ fn loss_falls_and_accuracy_rises_on_a_tiny_problem() {
     let last = lines[7]["train_loss"].as_f64().expect("loss");
     assert!(last < first * 0.7, "loss {first} → {last}");
     let top1 = report.final_top1.expect("evaluated");
-    assert!(top1 > 0.6, "val top-1 {top1} (chance 0.2)");
+    assert!(top1 > 0.6, "val top-1 {top1} (chance 0.1)");
     for f in [
         "resolved.ron",
         "metrics.csv",

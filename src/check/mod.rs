@@ -176,7 +176,8 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         out.diags
             .extend(rules::check(r, &facts, &rules::Spans { of: &spans }));
     }
-    if let Some(r) = &out.recipe {
+    // Only for an otherwise valid recipe: next to an error it is noise.
+    if let (Some(r), false) = (&out.recipe, out.diags.has_errors()) {
         if let Some(d) = shape_lint(r, &spans) {
             out.diags.push(d);
         }

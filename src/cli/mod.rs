@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, sharing option parsing and report printing.
 
 mod check;
+mod eval;
 mod explain;
 mod fmt;
 mod report;
@@ -80,6 +81,17 @@ pub enum Command {
         #[command(flatten)]
         opts: run::RunArgs,
     },
+    /// Top-1/top-5 of a checkpoint on the recipe's validation split.
+    Eval {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        /// A checkpoint written by `deitc run` (or timm-named weights).
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        /// Evaluate the EMA weights of a `deitc run` checkpoint.
+        #[arg(long)]
+        ema: bool,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -133,5 +145,10 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
         Command::Explain { recipe, format } => explain::run(&recipe, format, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
         Command::Run { recipe, opts } => run::run(&recipe, &opts, out),
+        Command::Eval {
+            recipe,
+            checkpoint,
+            ema,
+        } => eval::run(&recipe, &checkpoint, ema, out),
     }
 }

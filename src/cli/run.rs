@@ -41,9 +41,7 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
         None => recipe.train.device,
     };
     if device == Device::Cuda {
-        let d = Diag::global(ErrorKind::Internal {
-            message: "this build of deitc trains on the CPU only; pass `--device cpu`".into(),
-        });
+        let d = Diag::global(ErrorKind::NoCuda);
         out.diagnostics(
             &crate::diag::Diagnostics { items: vec![d] },
             &checked.map,

@@ -296,6 +296,8 @@ pub enum ErrorKind {
     NothingToResume {
         dir: String,
     },
+    /// `--device cuda` on a build without the `cuda` feature.
+    NoCuda,
 
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
@@ -376,6 +378,7 @@ impl ErrorKind {
             Teacher { .. } => "deit::run::teacher",
             ResumeMismatch { .. } => "deit::run::resume_mismatch",
             NothingToResume { .. } => "deit::run::nothing_to_resume",
+            NoCuda => "deit::run::no_cuda",
         }
     }
 
@@ -508,6 +511,7 @@ impl ErrorKind {
             Teacher { message } => format!("teacher: {message}"),
             ResumeMismatch { dir } => format!("`{dir}` was trained with a different recipe"),
             NothingToResume { dir } => format!("no checkpoint to resume under `{dir}`"),
+            NoCuda => "this build of deitc has no CUDA support".to_string(),
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
             ),
@@ -576,7 +580,7 @@ impl ErrorKind {
             NonFinite { .. } => "here".into(),
             Checkpoint { .. } => "here".into(),
             Teacher { .. } => "this teacher".into(),
-            ResumeMismatch { .. } | NothingToResume { .. } => "here".into(),
+            ResumeMismatch { .. } | NothingToResume { .. } | NoCuda => "here".into(),
             FileNotFound { .. }
             | BaseNotFound { .. }
             | IsDirectory { .. }
@@ -679,6 +683,7 @@ impl ErrorKind {
             Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
             NothingToResume { .. } => "run without `--resume` to start a new run".into(),
+            NoCuda => "build with `cargo build --release --features cuda`, or pass `--device cpu`".into(),
         };
         Some(h)
     }

@@ -96,8 +96,8 @@ catalogue! {
     "deit_base_distilled_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
     "digits_micro": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, plain;
     "digits_micro_distilled": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, distilled;
-    "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 5, plain;
-    "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 5, distilled;
+    "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, plain;
+    "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled;
 }
 
 /// The compiled shapes nearest to `m`, nearest first.

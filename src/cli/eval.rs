@@ -1,0 +1,86 @@
+//! `deitc eval R.deit --checkpoint F`: top-1/top-5 of a checkpoint on the recipe's val split.
+
+use super::{Output, RecipeArgs};
+use crate::check::check;
+use crate::data::Loader;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::model::TensorFile;
+use crate::train::catalogue;
+use crate::train::run::evaluate;
+use std::path::PathBuf;
+
+pub fn run(args: &RecipeArgs, checkpoint: &PathBuf, ema: bool, out: &mut Output) -> u8 {
+    let checked = check(&args.recipe, &args.set);
+    out.diagnostics(&checked.diags, &checked.map, "eval");
+    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+        return 1;
+    };
+    let fail = |out: &mut Output, kind: ErrorKind| {
+        out.diagnostics(
+            &Diagnostics {
+                items: vec![Diag::global(kind)],
+            },
+            &checked.map,
+            "eval",
+        );
+        1
+    };
+    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
+        let nearest = catalogue::nearest(&recipe.model, 3)
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        return fail(
+            out,
+            ErrorKind::ShapeNotCompiled {
+                shape: format!("of `{}`", recipe.name),
+                nearest,
+            },
+        );
+    };
+    let path = checkpoint.display().to_string();
+    let file = match TensorFile::read(checkpoint) {
+        Ok(f) => f,
+        Err(e) => {
+            return fail(
+                out,
+                ErrorKind::Checkpoint {
+                    path,
+                    message: e.to_string(),
+                },
+            )
+        }
+    };
+    let prefix = match (ema, file.keys().any(|k| k.starts_with("model."))) {
+        (true, _) => "ema.",
+        (false, true) => "model.",
+        (false, false) => "",
+    };
+    if let Err(e) = graph.load_weights(&file, prefix) {
+        return fail(
+            out,
+            ErrorKind::Checkpoint {
+                path,
+                message: e.to_string(),
+            },
+        );
+    }
+    let loader = match Loader::new(recipe) {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                out,
+                ErrorKind::DataLoad {
+                    message: e.to_string(),
+                },
+            )
+        }
+    };
+    let (top1, top5, loss) = evaluate(graph.as_ref(), &loader, false);
+    out.out(&format!(
+        "{}: val top-1 {top1:.4} · top-5 {top5:.4} · loss {loss:.4} ({} images)\n",
+        recipe.name,
+        loader.val.len()
+    ));
+    0
+}
