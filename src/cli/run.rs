@@ -64,20 +64,15 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
         progress,
         crash_after_steps: None,
     };
-    let mut lines = Vec::new();
+    // Epoch lines stream as they come: JSON objects to stdout, the rest to stderr.
     let result = {
-        let mut log = |s: &str| {
-            if progress == Progress::Json {
-                lines.push(s.to_string());
-            } else if progress == Progress::Bar {
-                eprint!("{s}");
-            }
+        let mut log = |s: &str| match progress {
+            Progress::Json if s.starts_with('{') => out.out(s),
+            Progress::Json | Progress::Bar => out.err(s),
+            Progress::Quiet => {}
         };
         train(recipe, &resolved, &run_opts, &mut log)
     };
-    for l in lines.iter().filter(|l| l.starts_with('{')) {
-        out.out(l);
-    }
     match result {
         Ok(report) => {
             let top1 = report.final_top1.map_or("-".into(), |v| format!("{v:.4}"));

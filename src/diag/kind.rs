@@ -683,7 +683,7 @@ impl ErrorKind {
             Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
             NothingToResume { .. } => "run without `--resume` to start a new run".into(),
-            NoCuda => "build with `cargo build --release --features cuda`, or pass `--device cpu`".into(),
+            NoCuda => "pass `--device cpu` (or set `train.device = cpu`)".into(),
         };
         Some(h)
     }
