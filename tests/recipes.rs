@@ -213,7 +213,7 @@ fn check_reports_dataset_size_and_steps_for_the_bundled_data() {
     let (code, stdout, stderr) = run(&["check", "recipes/digits_vit.deit"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("train 1,437 · val 360 images · 22 steps per epoch"),
+        stdout.contains("train 1,437 · val 360 images · 44 steps per epoch"),
         "{stdout}"
     );
     let (code, stdout, _) = run(&[
@@ -226,5 +226,5 @@ fn check_reports_dataset_size_and_steps_for_the_bundled_data() {
     let summary: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
     assert_eq!(summary["params"], 202_186);
-    assert_eq!(summary["steps_per_epoch"], 22);
+    assert_eq!(summary["steps_per_epoch"], 44);
 }
