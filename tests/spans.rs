@@ -36,7 +36,8 @@ impl Drop for Scratch {
 /// A valid base recipe (125 bytes); cases extend it and add one mistake.
 const BASE: &str = "model {\n    embed = 64\n    depth = 2\n    heads = 2\n}\n\
                     data {\n    train = synthetic()\n    val = synthetic()\n}\n\
-                    train.batch = 64\n";
+                    train.batch = 64\n\
+                    model.patch = 4\nmodel.image = 16\n"; // the compiled `test_tiny` shape
 
 /// Checks `files[0]` (with the others beside it) and `--set` overrides.
 fn run(files: &[(&str, &str)], overrides: &[&str]) -> (Scratch, Checked) {

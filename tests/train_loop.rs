@@ -55,7 +55,16 @@ fn model_tensors(path: &PathBuf) -> Vec<(String, Vec<f32>)> {
 #[test]
 fn loss_falls_and_accuracy_rises_on_a_tiny_problem() {
     let dir = temp_dir("train");
-    let r = tiny_recipe(&dir, &["schedule.length=8epochs", "train.batch=16"]);
+    let r = tiny_recipe(
+        &dir,
+        &[
+            "schedule.length=8epochs",
+            "train.batch=16",
+            "augment.crop.kind=none",
+            "model.drop_path=0",
+            "optimizer.lr=3e-3",
+        ],
+    );
     let report = train(&r, false, None);
     assert_eq!((report.epochs, report.steps), (8, 96));
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(report.dir.join("metrics.jsonl"))
