@@ -37,7 +37,8 @@ impl Drop for Scratch {
 const BASE: &str = "model {\n    embed = 64\n    depth = 2\n    heads = 2\n}\n\
                     data {\n    train = synthetic()\n    val = synthetic()\n}\n\
                     train.batch = 64\n\
-                    model.patch = 4\nmodel.image = 16\n"; // the compiled `test_tiny` shape
+                    model.patch = 4\nmodel.image = 16\n\
+                    augment.crop.kind = none\naugment.repeated = 1\n"; // compiled and trainable
 
 /// Checks `files[0]` (with the others beside it) and `--set` overrides.
 fn run(files: &[(&str, &str)], overrides: &[&str]) -> (Scratch, Checked) {

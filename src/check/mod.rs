@@ -181,6 +181,8 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         if let Some(d) = shape_lint(r, &spans) {
             out.diags.push(d);
         }
+        out.diags
+            .extend(rules::trainability(r, &rules::Spans { of: &spans }));
     }
     out.facts = Some(facts);
     finish(out, &loaded)

@@ -334,6 +334,7 @@ fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
                 ErrorKind::EmptyEpoch {
                     samples: epoch,
                     batch: r.train.batch,
+                    repeated: r.augment.repeated > 1,
                 },
                 &[
                     ("train.batch", ""),
@@ -420,6 +421,68 @@ fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
             );
         }
     }
+}
+
+/// Warnings about what `deitc run` cannot do with an otherwise valid recipe.
+pub fn trainability(r: &Recipe, spans: &Spans<'_>) -> Vec<Diag> {
+    let mut out = Out {
+        spans,
+        diags: Vec::new(),
+    };
+    not_trainable(r, &mut out);
+    out.diags
+}
+
+/// One warning listing the settings `deitc run` refuses today, at the first of them.
+fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
+    let a = &r.augment;
+    let cifar = |s: &Source| matches!(s, Source::Cifar10 { .. } | Source::Cifar100 { .. });
+    let teacher = r
+        .distill
+        .teacher
+        .as_ref()
+        .filter(|t| t.arch != TeacherArch::Deit && r.distill.mode != DistillMode::None);
+    let cases: [(bool, &str, &str); 8] = [
+        (
+            a.crop.kind == CropKind::RandomResized,
+            "RandomResizedCrop",
+            "augment.crop.kind",
+        ),
+        (
+            a.rand_augment.is_some(),
+            "RandAugment",
+            "augment.rand_augment",
+        ),
+        (
+            a.auto_augment.is_some(),
+            "AutoAugment",
+            "augment.auto_augment",
+        ),
+        (
+            a.color_jitter.is_some(),
+            "color jitter",
+            "augment.color_jitter",
+        ),
+        (a.repeated > 1, "repeated augmentation", "augment.repeated"),
+        (
+            cifar(&r.data.train) || cifar(&r.data.val),
+            "CIFAR sources",
+            "data.train",
+        ),
+        (
+            teacher.is_some(),
+            "convnet/RegNetY teachers",
+            "distill.teacher.arch",
+        ),
+        (r.train.device == Device::Cuda, "CUDA", "train.device"),
+    ];
+    let found: Vec<&(bool, &str, &str)> = cases.iter().filter(|c| c.0).collect();
+    if found.is_empty() {
+        return;
+    }
+    let features = found.iter().map(|c| c.1.to_string()).collect();
+    let at: Vec<(&str, &str)> = found.iter().map(|c| (c.2, "")).take(1).collect();
+    out.report(ErrorKind::NotTrainable { features }, &at);
 }
 
 fn mode_name(m: DistillMode) -> &'static str {

@@ -236,6 +236,8 @@ pub enum ErrorKind {
     EmptyEpoch {
         samples: usize,
         batch: usize,
+        /// Repeated augmentation is on (it rounds the epoch down to a multiple of 256).
+        repeated: bool,
     },
     TwoPolicies,
     VitDistilled,
@@ -248,6 +250,10 @@ pub enum ErrorKind {
         reason: String,
     },
     DistHeadUntrained,
+    /// Settings `deitc run` does not implement yet.
+    NotTrainable {
+        features: Vec<String>,
+    },
     UnusedTeacher {
         mode: String,
     },
@@ -365,6 +371,7 @@ impl ErrorKind {
             InertColorJitter => "deit::lint::inert_color_jitter",
             InertField { .. } => "deit::lint::inert_field",
             DistHeadUntrained => "deit::lint::dist_head_untrained",
+            NotTrainable { .. } => "deit::lint::not_trainable",
             UnusedTeacher { .. } => "deit::lint::unused_teacher",
             DataNotFound { .. } => "deit::lint::data_not_found",
             FinetuneWithDistill => "deit::lint::finetune_distill",
@@ -388,6 +395,7 @@ impl ErrorKind {
             InertColorJitter
             | InertField { .. }
             | DistHeadUntrained
+            | NotTrainable { .. }
             | UnusedTeacher { .. }
             | DataNotFound { .. }
             | FinetuneWithDistill
@@ -483,13 +491,16 @@ impl ErrorKind {
             ResolutionNeedsInterpolation { from, to } => format!(
                 "fine-tuning from {from} px to {to} px needs position-embedding interpolation"
             ),
-            EmptyEpoch { samples, batch } => {
+            EmptyEpoch { samples, batch, .. } => {
                 format!("an epoch of {samples} samples holds no full batch of {batch}")
             }
             TwoPolicies => "RandAugment and AutoAugment are both enabled".to_string(),
             VitDistilled => "a `vit` has no distillation token".to_string(),
             InertColorJitter => "`augment.color_jitter` has no effect".to_string(),
             InertField { path, reason } => format!("`{path}` has no effect {reason}"),
+            NotTrainable { features } => {
+                format!("`deitc run` cannot train this recipe yet: {}", features.join(", "))
+            }
             DistHeadUntrained => {
                 "the distillation head gets no training signal without distillation".to_string()
             }
@@ -569,6 +580,7 @@ impl ErrorKind {
             InertColorJitter => "ignored".into(),
             InertField { .. } => "never read".into(),
             DistHeadUntrained => "distillation token".into(),
+            NotTrainable { .. } => "not implemented by the trainer yet".into(),
             UnusedTeacher { .. } => "never used".into(),
             DataNotFound { .. } => "not found".into(),
             FinetuneWithDistill => "fine-tuning".into(),
@@ -664,11 +676,13 @@ impl ErrorKind {
             ChannelStats { channels, .. } => format!("give one value per input channel ({channels})"),
             EvalHeadNeedsToken { .. } => "use `distill.eval_head = cls`, or set `model.distilled = true`".into(),
             ResolutionNeedsInterpolation { .. } => "set `finetune.pos_embed = bicubic`".into(),
+            EmptyEpoch { repeated: true, .. } => "repeated augmentation keeps ⌊N/256⌋·256 samples per epoch, as the official sampler: set `augment.repeated = 1`, or lower `train.batch`".into(),
             EmptyEpoch { .. } => "lower `train.batch` or use more data".into(),
             VitDistilled => "use `model.family = deit` for a distilled model".into(),
             TwoPolicies => "keep one: `delete augment.rand_augment` or `augment.auto_augment = none`".into(),
             InertField { path, .. } => format!("remove `{path}`, or change the setting that makes it unused"),
             InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
+            NotTrainable { .. } => "`check`, `explain` and `fmt` are unaffected; docs/training.md lists what trains today".into(),
             DistHeadUntrained => "evaluation still averages both heads: set a distill mode, or `distill.eval_head = cls`".into(),
             UnusedTeacher { .. } => "set `distill.mode = hard` or `soft`, or `delete distill.teacher`".into(),
             DataNotFound { .. } => "`deitc run` needs the data here; `check` goes on without reading it".into(),
@@ -678,7 +692,7 @@ impl ErrorKind {
             Internal { .. } => "this is a bug in deitc; please report it with the recipe".into(),
             ShapeNotCompiled { nearest, .. } => format!("`deitc run` builds compiled shapes only; the nearest are {}", nearest.join(", ")),
             DataLoad { .. } => "check the data path and its layout (docs/recipes.md)".into(),
-            NonFinite { .. } => "lower `optimizer.lr` or set `optimizer.clip_grad`; the last good checkpoint is kept".into(),
+            NonFinite { .. } => "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; checkpoints already written are kept".into(),
             Checkpoint { .. } => "checkpoints are written by `deitc run`; pass one of its `.safetensors` files".into(),
             Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
