@@ -161,3 +161,20 @@ fn a_diverging_run_stops_with_a_diagnostic_naming_the_step() {
     let err = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("diverges");
     assert_eq!(err.code(), "deit::run::non_finite", "{:?}", err.kind);
 }
+
+#[test]
+fn bench_reports_throughput_for_a_compiled_shape() {
+    let (code, stdout, stderr) = common::run(&[
+        "bench",
+        "recipes/digits_vit.deit",
+        "--steps",
+        "1",
+        "--batch",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("train step") && stdout.contains("img/s"),
+        "{stdout}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, sharing option parsing and report printing.
 
+mod bench;
 mod check;
 mod eval;
 mod explain;
@@ -81,6 +82,13 @@ pub enum Command {
         #[command(flatten)]
         opts: run::RunArgs,
     },
+    /// Training-step and eval throughput of the recipe's graph on this machine.
+    Bench {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        opts: bench::BenchArgs,
+    },
     /// Top-1/top-5 of a checkpoint on the recipe's validation split.
     Eval {
         #[command(flatten)]
@@ -145,6 +153,7 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
         Command::Explain { recipe, format } => explain::run(&recipe, format, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
         Command::Run { recipe, opts } => run::run(&recipe, &opts, out),
+        Command::Bench { recipe, opts } => bench::run(&recipe, &opts, out),
         Command::Eval {
             recipe,
             checkpoint,

@@ -94,6 +94,7 @@ catalogue! {
     "deit_base_distilled_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
     "deit_base_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain;
     "deit_base_distilled_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
+    "deit_tiny_patch4_32": patch 4, image 32, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 10, plain;
     "digits_micro": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, plain;
     "digits_micro_distilled": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, distilled;
     "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, plain;

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""PyTorch + timm reference for `deitc bench`: the same model shape, batch and step.
+
+Times one AdamW training step (forward, soft-target cross-entropy, backward, update) and
+one eval forward on random inputs, reporting the median over --steps after 2 warm-up steps,
+like `deitc bench`. Run it on the same machine as `deitc bench` for side-by-side numbers:
+
+    pip install torch timm
+    python bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 \
+        --classes 1000 --batch 8 --threads 2          # DeiT-Ti 224/16, batch 8
+    python bench/torch_reference.py --image 32 --patch 4 --embed 192 --depth 12 --heads 3 \
+        --classes 10 --batch 64 --threads 2           # DeiT-Ti 32/4, batch 64
+    python bench/torch_reference.py --image 8 --patch 2 --channels 1 --embed 64 --depth 4 \
+        --heads 2 --classes 10 --batch 32 --threads 2 # the bundled digits_vit
+
+deitc never needs PyTorch; this script is for people who have it.
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import timm  # noqa: F401  (VisionTransformer lives in timm.models)
+from timm.models.vision_transformer import VisionTransformer
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--image", type=int, default=224)
+    p.add_argument("--patch", type=int, default=16)
+    p.add_argument("--channels", type=int, default=3)
+    p.add_argument("--embed", type=int, default=192)
+    p.add_argument("--depth", type=int, default=12)
+    p.add_argument("--heads", type=int, default=3)
+    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = VisionTransformer(
+        img_size=a.image, patch_size=a.patch, in_chans=a.channels, num_classes=a.classes,
+        embed_dim=a.embed, depth=a.depth, num_heads=a.heads, mlp_ratio=4.0, qkv_bias=True,
+        drop_path_rate=0.1,
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+    x = torch.rand(a.batch, a.channels, a.image, a.image) * 2 - 1
+    y = torch.nn.functional.one_hot(torch.arange(a.batch) % a.classes, a.classes).float()
+
+    def step():
+        model.train()
+        loss = torch.sum(-y * torch.log_softmax(model(x), dim=-1), dim=-1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    def evaluate():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    for name, fn in [("train step", step), ("eval", evaluate)]:
+        times = []
+        for i in range(a.steps + 2):
+            t0 = time.perf_counter()
+            fn()
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        t = statistics.median(times)
+        print(f"{name:11} {t * 1e3:.1f} ms median of {a.steps} · {a.batch / t:.1f} img/s")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"params {params:,} · torch {torch.__version__} · {torch.get_num_threads()} threads")
+
+
+if __name__ == "__main__":
+    main()

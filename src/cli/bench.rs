@@ -1,0 +1,118 @@
+//! `deitc bench R.deit [--steps N] [--batch B]`: training-step and eval throughput of the
+//! recipe's graph on this machine, on random inputs of the model's shape (a benchmark, not
+//! a test: numbers go to docs/performance.md, never into assertions).
+
+use super::{Output, RecipeArgs};
+use crate::check::check;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::train::catalogue;
+use crate::train::graph::HostBatch;
+use std::time::Instant;
+
+/// Options of `deitc bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Timed steps (after 2 warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Batch size (default: the recipe's `train.batch`).
+    #[arg(long)]
+    pub batch: Option<usize>,
+}
+
+pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
+    let checked = check(&args.recipe, &args.set);
+    let errors = Diagnostics {
+        items: checked
+            .diags
+            .items
+            .iter()
+            .filter(|d| d.is_error())
+            .cloned()
+            .collect(),
+    };
+    out.diagnostics(&errors, &checked.map, "bench");
+    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+        return 1;
+    };
+    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
+        let nearest = catalogue::nearest(&recipe.model, 3)
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        let d = Diag::global(ErrorKind::ShapeNotCompiled {
+            shape: format!("of `{}`", recipe.name),
+            nearest,
+        });
+        out.diagnostics(&Diagnostics { items: vec![d] }, &checked.map, "bench");
+        return 1;
+    };
+    let b = opts.batch.unwrap_or(recipe.train.batch).max(1);
+    let (c, s) = graph.input();
+    let k = graph.classes();
+    // Deterministic pseudo-random inputs and one-hot targets.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let images: Vec<f32> = (0..b * c * s * s)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect();
+    let targets: Vec<f32> = (0..b * k)
+        .map(|i| f32::from(u8::from(i % k == (i / k) % k)))
+        .collect();
+    let batch = HostBatch {
+        images: &images,
+        targets: &targets,
+        size: b,
+    };
+    let teacher = vec![0.0f32; b * k];
+    let steps = opts.steps.max(1);
+    let mut train = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        if let Err(e) = graph.train_step(batch, Some(&teacher), 1e-4) {
+            out.err(&format!("error: bench step failed: {e}\n"));
+            return 1;
+        }
+        if i >= 2 {
+            train.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let mut eval = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        let logits = graph.eval_logits(&images, b, false);
+        std::hint::black_box(logits);
+        if i >= 2 {
+            eval.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let (train_s, eval_s) = (median(&mut train), median(&mut eval));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    out.out(&format!(
+        "{}: batch {b} · {c}×{s}×{s} · {} params · {threads} threads\n  train step  {:.1} ms median of {steps} · {:.1} img/s\n  eval        {:.1} ms median of {steps} · {:.1} img/s\n  peak memory {}\n",
+        recipe.name,
+        super::thousands(graph.num_params() as u64),
+        train_s * 1e3,
+        b as f64 / train_s,
+        eval_s * 1e3,
+        b as f64 / eval_s,
+        peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
+    ));
+    0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The process's peak resident set size in KiB (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
