@@ -178,3 +178,95 @@ fn bench_reports_throughput_for_a_compiled_shape() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_deitc_checkpoint_teaches_a_distilled_student_hard_and_soft() {
+    let dir = temp_dir("distill");
+    // The teacher: a plain `test_tiny`, trained briefly.
+    let teacher = tiny_recipe(
+        &dir,
+        &[
+            "schedule.length=3epochs",
+            "augment.crop.kind=none",
+            "model.drop_path=0",
+            "optimizer.lr=3e-3",
+        ],
+    );
+    let taught = train(&teacher, false, None);
+    let ckpt = taught.dir.join("checkpoint.safetensors");
+    for mode in ["hard", "soft"] {
+        let student_dir = dir.join(mode);
+        std::fs::create_dir_all(&student_dir).expect("dir");
+        let student = tiny_recipe(
+            &student_dir,
+            &[
+                "model.distilled=true",
+                &format!("distill.mode={mode}"),
+                "distill.teacher.arch=deit",
+                &format!(
+                    "distill.teacher.recipe=\"{}\"",
+                    dir.join("tiny.deit").display()
+                ),
+                &format!("distill.teacher.checkpoint=\"{}\"", ckpt.display()),
+                "schedule.length=2epochs",
+            ],
+        );
+        let report = train(&student, false, None);
+        assert_eq!(report.epochs, 2, "{mode}");
+        let metrics = std::fs::read_to_string(report.dir.join("metrics.jsonl")).expect("metrics");
+        assert_eq!(metrics.lines().count(), 2, "{mode}");
+    }
+}
+
+#[test]
+fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
+    use deitc::train::catalogue;
+    use deitc::train::graph::HostBatch;
+    let dir = temp_dir("alpha");
+    for (mode, alpha) in [("hard", 0.5), ("soft", 0.1)] {
+        let r = tiny_recipe(
+            &dir,
+            &[
+                "model.distilled=true",
+                &format!("distill.mode={mode}"),
+                &format!("distill.alpha={alpha}"),
+                "distill.tau=3",
+                "distill.teacher.arch=deit",
+                "distill.teacher.checkpoint=\"unused\"",
+            ],
+        );
+        let mut g = catalogue::build(&r, 1).expect("test_tiny_distilled is compiled in");
+        let b = 4;
+        let images: Vec<f32> = (0..b * 3 * 16 * 16)
+            .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+            .collect();
+        let targets: Vec<f32> = (0..b * 10)
+            .map(|i| {
+                if i % 10 == (i / 10) * 3 % 10 {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let teacher: Vec<f32> = (0..b * 10).map(|i| ((i * 31) % 17) as f32 / 4.0).collect();
+        let s = g
+            .train_step(
+                HostBatch {
+                    images: &images,
+                    targets: &targets,
+                    size: b,
+                },
+                Some(&teacher),
+                1e-3,
+            )
+            .expect("step");
+        assert!(s.kd > 0.0 && s.base > 0.0, "{mode}: {s:?}");
+        let want = (1.0 - alpha) * s.base + alpha * s.kd;
+        assert!(
+            (s.loss - want).abs() < 1e-5 * want.max(1.0),
+            "{mode}: {} vs {want}",
+            s.loss
+        );
+    }
+}
