@@ -270,3 +270,59 @@ fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
         );
     }
 }
+
+#[test]
+fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
+    use deitc::train::catalogue;
+    use deitc::train::graph::HostBatch;
+    let dir = temp_dir("ema");
+    let r = tiny_recipe(&dir, &["train.ema=0.9"]);
+    let mut g = catalogue::build(&r, 2).expect("compiled");
+    let named = |g: &dyn deitc::train::graph::Graph, prefix: &str| -> Vec<(String, Vec<f32>)> {
+        let mut v: Vec<(String, Vec<f32>)> = g
+            .state()
+            .into_iter()
+            .filter(|t| t.name.starts_with(prefix))
+            .map(|t| (t.name[prefix.len()..].to_string(), t.data))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let before = named(g.as_ref(), "model.");
+    assert_eq!(
+        before,
+        named(g.as_ref(), "ema."),
+        "the EMA starts as a copy"
+    );
+    let b = 4;
+    let images: Vec<f32> = (0..b * 3 * 16 * 16)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let targets: Vec<f32> = (0..b * 10)
+        .map(|i| f32::from(u8::from(i % 10 == i / 10)))
+        .collect();
+    g.train_step(
+        HostBatch {
+            images: &images,
+            targets: &targets,
+            size: b,
+        },
+        None,
+        1e-3,
+    )
+    .expect("step");
+    let (after, ema) = (named(g.as_ref(), "model."), named(g.as_ref(), "ema."));
+    let mut moved = false;
+    for (((name, w0), (_, w1)), (_, e)) in before.iter().zip(&after).zip(&ema) {
+        for i in 0..w0.len() {
+            let want = 0.9 * w0[i] + 0.1 * w1[i];
+            assert!(
+                (e[i] - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{name}[{i}]: {} vs {want}",
+                e[i]
+            );
+            moved |= w0[i] != w1[i];
+        }
+    }
+    assert!(moved);
+}
