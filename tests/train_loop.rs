@@ -326,3 +326,48 @@ fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
     }
     assert!(moved);
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let dir = temp_dir("sigint");
+    tiny_recipe(&dir, &[]); // writes and checks tiny.deit
+    let recipe = dir.join("tiny.deit");
+    let bin = env!("CARGO_BIN_EXE_deitc");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "run",
+            &recipe.to_string_lossy(),
+            "--quiet",
+            "--set",
+            "schedule.length=400epochs",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn deitc");
+    // Wait until training is under way (the first checkpoint exists), then interrupt.
+    let ckpt = dir.join("runs/tiny/001/checkpoint.safetensors");
+    let t0 = std::time::Instant::now();
+    while !ckpt.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(ckpt.exists(), "no checkpoint after 60 s");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stopped after"), "{stdout}");
+    let file = TensorFile::read(&ckpt).expect("a readable checkpoint");
+    assert_eq!(
+        file.metadata().get("format").map(String::as_str),
+        Some("deitc-checkpoint-1")
+    );
+}
