@@ -333,7 +333,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
     tiny_recipe(&dir, &[]); // writes and checks tiny.deit
     let recipe = dir.join("tiny.deit");
     let bin = env!("CARGO_BIN_EXE_deitc");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .args([
             "run",
             &recipe.to_string_lossy(),
