@@ -163,6 +163,28 @@ fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
             ],
         );
     }
+    let files = [
+        (
+            "distill.teacher.checkpoint",
+            r.distill.teacher.as_ref().map(|t| t.checkpoint.clone()),
+        ),
+        (
+            "distill.teacher.recipe",
+            r.distill.teacher.as_ref().and_then(|t| t.recipe.clone()),
+        ),
+        ("finetune.from", r.finetune.as_ref().map(|f| f.from.clone())),
+    ];
+    for (field, path) in files {
+        if let Some(path) = path.filter(|p| !std::path::Path::new(p).exists()) {
+            out.report(
+                ErrorKind::FileMissing {
+                    field: field.into(),
+                    path,
+                },
+                &[(field, "")],
+            );
+        }
+    }
     for (path, f) in [("data.train", &facts.train), ("data.val", &facts.val)] {
         if let Some(missing) = &f.missing {
             out.report(

@@ -250,6 +250,11 @@ pub enum ErrorKind {
         reason: String,
     },
     DistHeadUntrained,
+    /// A checkpoint or recipe the recipe names does not exist here.
+    FileMissing {
+        field: String,
+        path: String,
+    },
     /// Settings `deitc run` does not implement yet.
     NotTrainable {
         features: Vec<String>,
@@ -372,6 +377,7 @@ impl ErrorKind {
             InertField { .. } => "deit::lint::inert_field",
             DistHeadUntrained => "deit::lint::dist_head_untrained",
             NotTrainable { .. } => "deit::lint::not_trainable",
+            FileMissing { .. } => "deit::lint::file_missing",
             UnusedTeacher { .. } => "deit::lint::unused_teacher",
             DataNotFound { .. } => "deit::lint::data_not_found",
             FinetuneWithDistill => "deit::lint::finetune_distill",
@@ -396,6 +402,7 @@ impl ErrorKind {
             | InertField { .. }
             | DistHeadUntrained
             | NotTrainable { .. }
+            | FileMissing { .. }
             | UnusedTeacher { .. }
             | DataNotFound { .. }
             | FinetuneWithDistill
@@ -498,6 +505,7 @@ impl ErrorKind {
             VitDistilled => "a `vit` has no distillation token".to_string(),
             InertColorJitter => "`augment.color_jitter` has no effect".to_string(),
             InertField { path, reason } => format!("`{path}` has no effect {reason}"),
+            FileMissing { field, path } => format!("`{field}` names `{path}`, which does not exist here"),
             NotTrainable { features } => {
                 format!("`deitc run` cannot train this recipe yet: {}", features.join(", "))
             }
@@ -581,6 +589,7 @@ impl ErrorKind {
             InertField { .. } => "never read".into(),
             DistHeadUntrained => "distillation token".into(),
             NotTrainable { .. } => "not implemented by the trainer yet".into(),
+            FileMissing { .. } => "not found".into(),
             UnusedTeacher { .. } => "never used".into(),
             DataNotFound { .. } => "not found".into(),
             FinetuneWithDistill => "fine-tuning".into(),
@@ -682,6 +691,7 @@ impl ErrorKind {
             TwoPolicies => "keep one: `delete augment.rand_augment` or `augment.auto_augment = none`".into(),
             InertField { path, .. } => format!("remove `{path}`, or change the setting that makes it unused"),
             InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
+            FileMissing { .. } => "`deitc run` needs it; paths are relative to the directory deitc runs in".into(),
             NotTrainable { .. } => "`check`, `explain` and `fmt` are unaffected; docs/training.md lists what trains today".into(),
             DistHeadUntrained => "evaluation still averages both heads: set a distill mode, or `distill.eval_head = cls`".into(),
             UnusedTeacher { .. } => "set `distill.mode = hard` or `soft`, or `delete distill.teacher`".into(),
