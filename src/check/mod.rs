@@ -190,25 +190,11 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
 
 /// A warning when `deitc run` has no compiled graph for the recipe's model shape.
 fn shape_lint(r: &Recipe, spans: &HashMap<&'static str, Span>) -> Option<Diag> {
-    use crate::train::catalogue::{nearest, SHAPES};
+    use crate::train::catalogue::{not_compiled, SHAPES};
     if SHAPES.iter().any(|s| s.fits(&r.model)) {
         return None;
     }
-    let m = &r.model;
-    let shape = format!(
-        "patch {} · {} px · {} ch · embed {} · depth {} · {} heads · mlp {} · {} classes{}",
-        m.patch,
-        m.image,
-        m.channels,
-        m.embed,
-        m.depth,
-        m.heads,
-        m.mlp_hidden(),
-        m.classes,
-        if m.distilled { " · distilled" } else { "" }
-    );
-    let nearest = nearest(m, 3).iter().map(|s| s.name.to_string()).collect();
-    let kind = ErrorKind::ShapeNotCompiled { shape, nearest };
+    let kind = not_compiled(&r.model);
     let mut d = match spans.get("model") {
         Some(s) => Diag::error(kind, *s),
         None => Diag::global(kind),

@@ -4,7 +4,7 @@
 
 use super::{Output, RecipeArgs};
 use crate::check::check;
-use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::diag::{Diag, Diagnostics};
 use crate::train::catalogue;
 use crate::train::graph::HostBatch;
 use std::time::Instant;
@@ -36,14 +36,7 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         return 1;
     };
     let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        let nearest = catalogue::nearest(&recipe.model, 3)
-            .iter()
-            .map(|s| s.name.to_string())
-            .collect();
-        let d = Diag::global(ErrorKind::ShapeNotCompiled {
-            shape: format!("of `{}`", recipe.name),
-            nearest,
-        });
+        let d = Diag::global(catalogue::not_compiled(&recipe.model));
         out.diagnostics(&Diagnostics { items: vec![d] }, &checked.map, "bench");
         return 1;
     };

@@ -26,17 +26,7 @@ pub fn run(args: &RecipeArgs, checkpoint: &PathBuf, ema: bool, out: &mut Output)
         1
     };
     let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        let nearest = catalogue::nearest(&recipe.model, 3)
-            .iter()
-            .map(|s| s.name.to_string())
-            .collect();
-        return fail(
-            out,
-            ErrorKind::ShapeNotCompiled {
-                shape: format!("of `{}`", recipe.name),
-                nearest,
-            },
-        );
+        return fail(out, catalogue::not_compiled(&recipe.model));
     };
     let path = checkpoint.display().to_string();
     let file = match TensorFile::read(checkpoint) {

@@ -101,6 +101,25 @@ catalogue! {
     "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled;
 }
 
+/// The diagnostic for a model shape with no compiled graph: the shape and the three
+/// compiled shapes nearest to it.
+pub fn not_compiled(m: &Model) -> crate::diag::ErrorKind {
+    let shape = format!(
+        "patch {} · {} px · {} ch · embed {} · depth {} · {} heads · mlp {} · {} classes{}",
+        m.patch,
+        m.image,
+        m.channels,
+        m.embed,
+        m.depth,
+        m.heads,
+        m.mlp_hidden(),
+        m.classes,
+        if m.distilled { " · distilled" } else { "" }
+    );
+    let nearest = nearest(m, 3).iter().map(|s| s.name.to_string()).collect();
+    crate::diag::ErrorKind::ShapeNotCompiled { shape, nearest }
+}
+
 /// The compiled shapes nearest to `m`, nearest first.
 pub fn nearest(m: &Model, n: usize) -> Vec<&'static Shape> {
     let mut v: Vec<&Shape> = SHAPES.iter().collect();

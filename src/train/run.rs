@@ -60,14 +60,7 @@ pub fn run(
     log: &mut dyn FnMut(&str),
 ) -> Result<RunReport, Box<Diag>> {
     let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        let nearest = catalogue::nearest(&recipe.model, 3)
-            .iter()
-            .map(|s| s.name.to_string())
-            .collect();
-        return Err(global(ErrorKind::ShapeNotCompiled {
-            shape: format!("of `{}`", recipe.name),
-            nearest,
-        }));
+        return Err(global(catalogue::not_compiled(&recipe.model)));
     };
     let loader = Loader::new(recipe).map_err(|e| {
         global(ErrorKind::DataLoad {
