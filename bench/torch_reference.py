@@ -36,6 +36,9 @@ def main():
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"],
+                   help="autocast dtype for forward and loss (GPU); weights stay fp32")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -45,21 +48,31 @@ def main():
         embed_dim=a.embed, depth=a.depth, num_heads=a.heads, mlp_ratio=4.0, qkv_bias=True,
         drop_path_rate=0.1,
     )
+    dev = torch.device(a.device)
+    model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
-    x = torch.rand(a.batch, a.channels, a.image, a.image) * 2 - 1
-    y = torch.nn.functional.one_hot(torch.arange(a.batch) % a.classes, a.classes).float()
+    x = (torch.rand(a.batch, a.channels, a.image, a.image) * 2 - 1).to(dev)
+    y = torch.nn.functional.one_hot(torch.arange(a.batch) % a.classes, a.classes).float().to(dev)
+    amp = a.amp == "bf16"
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         model.train()
-        loss = torch.sum(-y * torch.log_softmax(model(x), dim=-1), dim=-1).mean()
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            loss = torch.sum(-y * torch.log_softmax(model(x).float(), dim=-1), dim=-1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync()
 
     def evaluate():
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             model(x)
+        sync()
 
     for name, fn in [("train step", step), ("eval", evaluate)]:
         times = []
@@ -71,7 +84,10 @@ def main():
         t = statistics.median(times)
         print(f"{name:11} {t * 1e3:.1f} ms median of {a.steps} · {a.batch / t:.1f} img/s")
     params = sum(p.numel() for p in model.parameters())
-    print(f"params {params:,} · torch {torch.__version__} · {torch.get_num_threads()} threads")
+    where = torch.cuda.get_device_name() if dev.type == "cuda" else f"{torch.get_num_threads()} threads"
+    if dev.type == "cuda":
+        where += f" · peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    print(f"params {params:,} · torch {torch.__version__} · {a.device} {a.amp} · {where}")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 //! recipe's graph on this machine, on random inputs of the model's shape (a benchmark, not
 //! a test: numbers go to docs/performance.md, never into assertions).
 
-use super::{Output, RecipeArgs};
+use super::{DeviceArg, Output, RecipeArgs};
 use crate::check::check;
 use crate::diag::{Diag, Diagnostics};
+use crate::ir::{Device, Recipe};
+use crate::model::TensorFile;
 use crate::train::catalogue;
-use crate::train::graph::HostBatch;
+use crate::train::graph::{Graph, HostBatch};
+use crate::train::tensor_io::to_bytes;
 use std::time::Instant;
 
 /// Options of `deitc bench`.
@@ -18,6 +21,13 @@ pub struct BenchArgs {
     /// Batch size (default: the recipe's `train.batch`).
     #[arg(long)]
     pub batch: Option<usize>,
+    /// Where to run (overrides `train.device`).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Before timing, check the device against the CPU on the same weights and batch: eval
+    /// logits, one training step's loss, and the logits after that step.
+    #[arg(long)]
+    pub compare_cpu: bool,
 }
 
 pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
@@ -35,10 +45,14 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
-    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        let d = Diag::global(catalogue::not_compiled(&recipe.model));
-        out.diagnostics(&Diagnostics { items: vec![d] }, &checked.map, "bench");
-        return 1;
+    let recipe = &DeviceArg::apply(opts.device, recipe);
+    let mut graph = match catalogue::build(recipe, recipe.train.seed, recipe.train.device) {
+        Ok(g) => g,
+        Err(kind) => {
+            let d = Diag::global(kind);
+            out.diagnostics(&Diagnostics { items: vec![d] }, &checked.map, "bench");
+            return 1;
+        }
     };
     let b = opts.batch.unwrap_or(recipe.train.batch).max(1);
     let (c, s) = graph.input();
@@ -62,6 +76,15 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         size: b,
     };
     let teacher = vec![0.0f32; b * k];
+    if opts.compare_cpu {
+        match compare_cpu(recipe, graph.as_mut(), batch, &teacher) {
+            Ok(report) => out.out(&report),
+            Err(e) => {
+                out.err(&format!("error: CPU comparison failed: {e}\n"));
+                return 1;
+            }
+        }
+    }
     let steps = opts.steps.max(1);
     let mut train = Vec::new();
     for i in 0..steps + 2 {
@@ -86,9 +109,10 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
     let (train_s, eval_s) = (median(&mut train), median(&mut eval));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     out.out(&format!(
-        "{}: batch {b} · {c}×{s}×{s} · {} params · {threads} threads\n  train step  {:.1} ms median of {steps} · {:.1} img/s\n  eval        {:.1} ms median of {steps} · {:.1} img/s\n  peak memory {}\n",
+        "{}: batch {b} · {c}×{s}×{s} · {} params · {} · {threads} threads\n  train step  {:.1} ms median of {steps} · {:.1} img/s\n  eval        {:.1} ms median of {steps} · {:.1} img/s\n  peak memory {}\n",
         recipe.name,
         super::thousands(graph.num_params() as u64),
+        graph.device(),
         train_s * 1e3,
         b as f64 / train_s,
         eval_s * 1e3,
@@ -96,6 +120,58 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
     ));
     0
+}
+
+/// Copies a CPU graph's fresh weights into `graph`, then compares eval logits, one training
+/// step's loss and the logits after it. Errors when a relative difference exceeds 1e-4.
+fn compare_cpu(
+    recipe: &Recipe,
+    graph: &mut dyn Graph,
+    batch: HostBatch<'_>,
+    teacher: &[f32],
+) -> Result<String, String> {
+    let mut cpu =
+        catalogue::build(recipe, recipe.train.seed, Device::Cpu).map_err(|k| k.message())?;
+    let bytes = to_bytes(&cpu.state(), Default::default())?;
+    let file = TensorFile::parse(bytes).map_err(|e| e.to_string())?;
+    graph.restore(&file, 0).map_err(|e| e.to_string())?;
+    let n = batch.size;
+    let logits = |g: &dyn Graph| g.eval_logits(batch.images, n, false);
+    let before = rel_diff(&logits(graph), &logits(cpu.as_ref()));
+    let step = |g: &mut dyn Graph| g.train_step(batch, Some(teacher), 1e-4).map(|s| s.loss);
+    let (loss_dev, loss_cpu) = (
+        step(graph).map_err(|e| e.to_string())?,
+        step(cpu.as_mut()).map_err(|e| e.to_string())?,
+    );
+    let loss = (loss_dev - loss_cpu).abs() / loss_cpu.abs().max(1e-12);
+    let after = rel_diff(&logits(graph), &logits(cpu.as_ref()));
+    let verdict = if before.max(after).max(loss) <= 1e-4 {
+        "ok"
+    } else {
+        "MISMATCH"
+    };
+    let text = format!(
+        "  {} vs cpu: logits rel. diff {before:.2e} · step loss {loss_dev:.6} vs {loss_cpu:.6} (rel. {loss:.2e}) · logits after the step {after:.2e} · {verdict}\n",
+        graph.device()
+    );
+    if verdict == "ok" {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// `max |a − b| / max |b|`.
+fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max(f64::from((x - y).abs())));
+    if a.len() != b.len() || !diff.is_finite() {
+        return f64::INFINITY;
+    }
+    diff / scale.max(1e-12)
 }
 
 fn median(v: &mut [f64]) -> f64 {

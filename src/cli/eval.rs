@@ -1,6 +1,6 @@
 //! `deitc eval R.deit --checkpoint F`: top-1/top-5 of a checkpoint on the recipe's val split.
 
-use super::{Output, RecipeArgs};
+use super::{DeviceArg, Output, RecipeArgs};
 use crate::check::check;
 use crate::data::Loader;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
@@ -9,7 +9,13 @@ use crate::train::catalogue;
 use crate::train::run::evaluate;
 use std::path::PathBuf;
 
-pub fn run(args: &RecipeArgs, checkpoint: &PathBuf, ema: bool, out: &mut Output) -> u8 {
+pub fn run(
+    args: &RecipeArgs,
+    checkpoint: &PathBuf,
+    ema: bool,
+    device: Option<DeviceArg>,
+    out: &mut Output,
+) -> u8 {
     let checked = check(&args.recipe, &args.set);
     out.diagnostics(&checked.diags, &checked.map, "eval");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
@@ -25,8 +31,10 @@ pub fn run(args: &RecipeArgs, checkpoint: &PathBuf, ema: bool, out: &mut Output)
         );
         1
     };
-    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        return fail(out, catalogue::not_compiled(&recipe.model));
+    let recipe = &DeviceArg::apply(device, recipe);
+    let mut graph = match catalogue::build(recipe, recipe.train.seed, recipe.train.device) {
+        Ok(g) => g,
+        Err(kind) => return fail(out, kind),
     };
     let path = checkpoint.display().to_string();
     let file = match TensorFile::read(checkpoint) {

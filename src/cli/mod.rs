@@ -48,6 +48,26 @@ pub enum ExplainFormat {
     Json,
 }
 
+/// `--device cpu|cuda`: where to run (overrides the recipe's `train.device`).
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+impl DeviceArg {
+    /// `recipe` with `train.device` replaced by `arg`, when given.
+    pub fn apply(arg: Option<DeviceArg>, recipe: &crate::ir::Recipe) -> crate::ir::Recipe {
+        let mut r = recipe.clone();
+        match arg {
+            Some(DeviceArg::Cpu) => r.train.device = crate::ir::Device::Cpu,
+            Some(DeviceArg::Cuda) => r.train.device = crate::ir::Device::Cuda,
+            None => {}
+        }
+        r
+    }
+}
+
 /// The recipe and its overrides, shared by every subcommand that resolves a recipe.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RecipeArgs {
@@ -99,6 +119,9 @@ pub enum Command {
         /// Evaluate the EMA weights of a `deitc run` checkpoint.
         #[arg(long)]
         ema: bool,
+        /// Where to evaluate (overrides `train.device`).
+        #[arg(long, value_enum)]
+        device: Option<DeviceArg>,
     },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
@@ -158,6 +181,7 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
             recipe,
             checkpoint,
             ema,
-        } => eval::run(&recipe, &checkpoint, ema, out),
+            device,
+        } => eval::run(&recipe, &checkpoint, ema, device, out),
     }
 }

@@ -1,9 +1,7 @@
 //! `deitc run R.deit [--set …] [--resume]`: check the recipe, then train it.
 
-use super::{Output, RecipeArgs};
+use super::{DeviceArg, Output, RecipeArgs};
 use crate::check::check;
-use crate::diag::{Diag, ErrorKind};
-use crate::ir::Device;
 use crate::train::run::{run as train, Progress, RunOptions, STOP};
 
 /// Options of `deitc run` besides the recipe.
@@ -23,32 +21,13 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-#[derive(Copy, Clone, Debug, clap::ValueEnum, PartialEq, Eq)]
-pub enum DeviceArg {
-    Cpu,
-    Cuda,
-}
-
 pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
     let checked = check(&args.recipe, &args.set);
     out.diagnostics(&checked.diags, &checked.map, "run");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
-    let device = match opts.device {
-        Some(DeviceArg::Cuda) => Device::Cuda,
-        Some(DeviceArg::Cpu) => Device::Cpu,
-        None => recipe.train.device,
-    };
-    if device == Device::Cuda {
-        let d = Diag::global(ErrorKind::NoCuda);
-        out.diagnostics(
-            &crate::diag::Diagnostics { items: vec![d] },
-            &checked.map,
-            "run",
-        );
-        return 1;
-    }
+    let recipe = &DeviceArg::apply(opts.device, recipe);
     // Ctrl-C: finish the step, save, stop. A second handler (in tests) is not an error.
     let _ = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst));
     let progress = if opts.json {

@@ -309,6 +309,11 @@ pub enum ErrorKind {
     },
     /// `--device cuda` on a build without the `cuda` feature.
     NoCuda,
+    /// The device exists in this build but could not be opened (no GPU, no driver).
+    DeviceUnavailable {
+        device: String,
+        message: String,
+    },
 
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
@@ -392,6 +397,7 @@ impl ErrorKind {
             ResumeMismatch { .. } => "deit::run::resume_mismatch",
             NothingToResume { .. } => "deit::run::nothing_to_resume",
             NoCuda => "deit::run::no_cuda",
+            DeviceUnavailable { .. } => "deit::run::device_unavailable",
         }
     }
 
@@ -531,6 +537,9 @@ impl ErrorKind {
             ResumeMismatch { dir } => format!("`{dir}` was trained with a different recipe"),
             NothingToResume { dir } => format!("no checkpoint to resume under `{dir}`"),
             NoCuda => "this build of deitc has no CUDA support".to_string(),
+            DeviceUnavailable { device, message } => {
+                format!("cannot open the `{device}` device: {message}")
+            }
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
             ),
@@ -601,7 +610,9 @@ impl ErrorKind {
             NonFinite { .. } => "here".into(),
             Checkpoint { .. } => "here".into(),
             Teacher { .. } => "this teacher".into(),
-            ResumeMismatch { .. } | NothingToResume { .. } | NoCuda => "here".into(),
+            ResumeMismatch { .. } | NothingToResume { .. } | NoCuda | DeviceUnavailable { .. } => {
+                "here".into()
+            }
             FileNotFound { .. }
             | BaseNotFound { .. }
             | IsDirectory { .. }
@@ -707,7 +718,10 @@ impl ErrorKind {
             Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
             NothingToResume { .. } => "run without `--resume` to start a new run".into(),
-            NoCuda => "pass `--device cpu` (or set `train.device = cpu`)".into(),
+            NoCuda => "build with `cargo build --release --features cuda`, or pass `--device cpu`".into(),
+            DeviceUnavailable { .. } => {
+                "check the GPU and its driver (`nvidia-smi`), or pass `--device cpu`".into()
+            }
         };
         Some(h)
     }

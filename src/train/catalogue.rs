@@ -2,10 +2,50 @@
 //! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` type; a
 //! shape not listed here is reported by `check` with the nearest compiled shapes.
 
-use super::graph::{DeitGraph, Graph};
-use crate::ir::{Model, Recipe};
+use super::graph::{Graph, NetGraph};
+use super::net::Net;
+use crate::diag::ErrorKind;
+use crate::ir::{Device, Model, Recipe};
 use crate::model::{Deit, DistToken, NoDist};
 use dfdx::prelude::Cpu;
+
+/// Builds a graph of net type `N` (its CPU instance) on `device`; `cuda` builds the CUDA
+/// instance (or, in a build without the `cuda` feature, says why not).
+fn on_device<N: Net<K, Cpu>, const K: usize>(
+    r: &Recipe,
+    seed: u64,
+    device: Device,
+    cuda: impl FnOnce(&Recipe, u64) -> Result<Box<dyn Graph>, String>,
+) -> Result<Box<dyn Graph>, ErrorKind> {
+    let unavailable = |message| ErrorKind::DeviceUnavailable {
+        device: "cuda".into(),
+        message,
+    };
+    match device {
+        Device::Cpu => {
+            boxed::<N, Cpu, K>(r, seed).map_err(|message| ErrorKind::DeviceUnavailable {
+                device: "cpu".into(),
+                message,
+            })
+        }
+        Device::Cuda if !super::device::available(Device::Cuda) => Err(ErrorKind::NoCuda),
+        Device::Cuda => cuda(r, seed).map_err(unavailable),
+    }
+}
+
+/// A fresh graph of net `N` on device `Dev`, type-erased.
+fn boxed<N: Net<K, Dev>, Dev: super::device::Backend, const K: usize>(
+    r: &Recipe,
+    seed: u64,
+) -> Result<Box<dyn Graph>, String> {
+    Ok(Box::new(NetGraph::<N, Dev, K>::new(r, seed)?))
+}
+
+/// The CUDA constructor of a build without CUDA (never called: `on_device` checks first).
+#[cfg(not(feature = "cuda"))]
+fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
+    Err("this build of deitc has no CUDA support".into())
+}
 
 /// A compiled shape, as the IR names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,16 +105,21 @@ macro_rules! catalogue {
             mlp: $f, classes: $k, distilled: catalogue!(@distilled $dist),
         }),*];
 
-        /// The graph for `r.model`, freshly initialised from `seed`, or `None` when the shape
-        /// is not compiled in.
-        pub fn build(r: &Recipe, seed: u64) -> Option<Box<dyn Graph>> {
+        /// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when
+        /// the shape is not compiled in or the device cannot be opened.
+        pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
             $(
                 if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
-                    type M = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Cpu>;
-                    return Some(Box::new(DeitGraph::<M>::new(r, seed)));
+                    type M<Dev> = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Dev>;
+                    return on_device::<M<Cpu>, $k>(r, seed, device, {
+                        #[cfg(feature = "cuda")]
+                        { boxed::<M<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k> }
+                        #[cfg(not(feature = "cuda"))]
+                        { no_cuda }
+                    });
                 }
             )*
-            None
+            Err(not_compiled(&r.model))
         }
     };
     (@distilled plain) => { false };
@@ -82,7 +127,7 @@ macro_rules! catalogue {
     (@tokens plain) => { 0 };
     (@tokens distilled) => { 1 };
     (@slot plain, $d:literal, $k:literal) => { NoDist };
-    (@slot distilled, $d:literal, $k:literal) => { DistToken<$d, $k, f32, Cpu> };
+    (@slot distilled, $d:literal, $k:literal) => { DistToken<$d, $k, f32, Dev> };
 }
 
 catalogue! {

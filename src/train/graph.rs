@@ -2,12 +2,14 @@
 //! shaped DeiT: the loop sees runtime buffers (`images` as `B×C×H×W` f32, targets `B×K`),
 //! the implementation turns them into typed dfdx tensors.
 
+use super::device::Backend;
 use super::losses::{argmax_one_hot, soft_ce, soft_kd};
+use super::net::{Images, Net};
 use super::optimizer::Optimizer;
 use super::tensor_io::{collect, Named};
 use crate::ir::{DistillMode, EvalHead, Recipe};
-use crate::model::{Deit, DistSlot, LoadError, Regularization, TensorFile};
-use dfdx::nn::{BuildModule, ModelEMA, Module, ZeroGrads};
+use crate::model::{LoadError, Regularization, TensorFile};
+use dfdx::nn::{ModelEMA, ZeroGrads};
 use dfdx::prelude::*;
 
 /// Why a step or a load failed.
@@ -64,6 +66,8 @@ pub trait Graph {
     fn classes(&self) -> usize;
     /// `(channels, image side)`.
     fn input(&self) -> (usize, usize);
+    /// The device it runs on (`cpu`, `cuda`).
+    fn device(&self) -> &'static str;
     fn num_params(&self) -> usize;
     /// One optimizer step at learning rate `lr`; `teacher` holds `B×K` teacher logits.
     fn train_step(
@@ -112,90 +116,47 @@ impl Hyper {
     }
 }
 
-/// A DeiT of one static shape with its optimizer and EMA.
-pub struct DeitGraph<M> {
-    pub model: M,
-    pub ema: Option<M>,
+/// A network of one static shape on one device, with its optimizer and EMA.
+pub struct NetGraph<N, Dev, const K: usize> {
+    pub model: N,
+    pub ema: Option<N>,
     pub opt: Optimizer,
     pub hyper: Hyper,
-    dev: Cpu,
+    dev: Dev,
 }
 
-type Model<
-    const P: usize,
-    const PD: usize,
-    const D: usize,
-    const D3: usize,
-    const H: usize,
-    const F: usize,
-    const T: usize,
-    const K: usize,
-    const L: usize,
-    Dist,
-> = Deit<P, PD, D, D3, H, F, T, K, L, Dist, f32, Cpu>;
-
-impl<
-        const P: usize,
-        const PD: usize,
-        const D: usize,
-        const D3: usize,
-        const H: usize,
-        const F: usize,
-        const T: usize,
-        const K: usize,
-        const L: usize,
-        Dist,
-    > DeitGraph<Model<P, PD, D, D3, H, F, T, K, L, Dist>>
-where
-    Dist: DistSlot<D, K, f32, Cpu> + Clone,
-    Model<P, PD, D, D3, H, F, T, K, L, Dist>: BuildModule<Cpu, f32> + Clone,
-{
-    /// A freshly initialised model (timm's init) from `seed`.
-    pub fn new(r: &Recipe, seed: u64) -> Self {
-        let dev = Cpu::seed_from_u64(seed);
-        let model = <Model<P, PD, D, D3, H, F, T, K, L, Dist>>::build(&dev);
+impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
+    /// A freshly initialised model (timm's init) from `seed` on a newly opened device.
+    pub fn new(r: &Recipe, seed: u64) -> Result<Self, String> {
+        let dev = Dev::open(seed)?;
+        let model = N::build(&dev);
         let ema = r.train.ema.map(|_| model.clone());
-        DeitGraph {
+        Ok(NetGraph {
             model,
             ema,
             opt: Optimizer::new(&r.optimizer),
             hyper: Hyper::of(r),
             dev,
-        }
+        })
     }
 
-    fn images(&self, images: &[f32], n: usize) -> Tensor<(usize, usize, usize, usize), f32, Cpu> {
-        let c = Model::<P, PD, D, D3, H, F, T, K, L, Dist>::CHANNELS;
-        let s = Model::<P, PD, D, D3, H, F, T, K, L, Dist>::IMAGE;
+    fn images(&self, images: &[f32], n: usize) -> Images<Dev> {
+        let (c, s) = (N::CHANNELS, N::IMAGE);
         self.dev.tensor_from_vec(images.to_vec(), (n, c, s, s))
     }
 }
 
-impl<
-        const P: usize,
-        const PD: usize,
-        const D: usize,
-        const D3: usize,
-        const H: usize,
-        const F: usize,
-        const T: usize,
-        const K: usize,
-        const L: usize,
-        Dist,
-    > Graph for DeitGraph<Model<P, PD, D, D3, H, F, T, K, L, Dist>>
-where
-    Dist: DistSlot<D, K, f32, Cpu> + Clone,
-    Model<P, PD, D, D3, H, F, T, K, L, Dist>: BuildModule<Cpu, f32> + Clone,
-{
+impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K> {
     fn classes(&self) -> usize {
         K
     }
 
     fn input(&self) -> (usize, usize) {
-        (
-            Model::<P, PD, D, D3, H, F, T, K, L, Dist>::CHANNELS,
-            Model::<P, PD, D, D3, H, F, T, K, L, Dist>::IMAGE,
-        )
+        (N::CHANNELS, N::IMAGE)
+    }
+
+    fn device(&self) -> &'static str {
+        Dev::NAME
     }
 
     fn num_params(&self) -> usize {
@@ -208,14 +169,14 @@ where
         teacher: Option<&[f32]>,
         lr: f64,
     ) -> Result<StepStats, GraphError> {
-        let dev_err = |e: <Cpu as HasErr>::Err| GraphError::Device(format!("{e:?}"));
+        let dev_err = |e: Dev::Err| GraphError::Device(format!("{e:?}"));
         let b = batch.size;
         let x = self.images(batch.images, b); // (B, C, H, W)
         let mut reg = self.hyper.reg;
         reg.seed = step_seed(self.hyper.seed, self.opt.t);
         let out = self
             .model
-            .try_forward_train(x.traced(self.model.alloc_grads()), reg)
+            .forward_train(x.traced(self.model.alloc_grads()), reg)
             .map_err(dev_err)?;
         let targets = self
             .dev
@@ -268,21 +229,10 @@ where
             (Some(e), true) => e,
             _ => &self.model,
         };
-        let x = self.images(images, n);
-        let logits = match self.hyper.eval_head {
-            EvalHead::Average => model.forward(x),
-            head => {
-                let features = model
-                    .try_forward_features(x)
-                    .and_then(|f| model.try_heads(f));
-                match (features, head) {
-                    (Ok((_, Some(dist))), EvalHead::Dist) => dist,
-                    (Ok((cls, _)), _) => cls,
-                    (Err(_), _) => return vec![f32::NAN; n * K],
-                }
-            }
-        };
-        logits.as_vec()
+        match model.forward_eval(self.images(images, n), self.hyper.eval_head) {
+            Ok(logits) => logits.as_vec(),
+            Err(_) => vec![f32::NAN; n * K],
+        }
     }
 
     fn has_ema(&self) -> bool {
@@ -313,9 +263,9 @@ where
     }
 
     fn restore(&mut self, file: &TensorFile, steps: u64) -> Result<(), GraphError> {
-        self.model.load_timm_tensors(file, "model.")?;
+        self.model.load(file, "model.")?;
         if let Some(e) = &mut self.ema {
-            e.load_timm_tensors(file, "ema.")?;
+            e.load(file, "ema.")?;
         }
         self.opt.state.clear();
         for key in file
@@ -338,7 +288,7 @@ where
     }
 
     fn load_weights(&mut self, file: &TensorFile, prefix: &str) -> Result<(), GraphError> {
-        self.model.load_timm_tensors(file, prefix)?;
+        self.model.load(file, prefix)?;
         Ok(())
     }
 }

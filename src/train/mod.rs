@@ -3,9 +3,11 @@
 
 pub mod catalogue;
 pub mod checkpoint;
+pub mod device;
 pub mod graph;
 pub mod losses;
 pub mod metrics;
+pub mod net;
 pub mod optimizer;
 pub mod run;
 pub mod run_dir;

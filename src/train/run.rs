@@ -59,9 +59,8 @@ pub fn run(
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<RunReport, Box<Diag>> {
-    let Some(mut graph) = catalogue::build(recipe, recipe.train.seed) else {
-        return Err(global(catalogue::not_compiled(&recipe.model)));
-    };
+    let mut graph =
+        catalogue::build(recipe, recipe.train.seed, recipe.train.device).map_err(global)?;
     let loader = Loader::new(recipe).map_err(|e| {
         global(ErrorKind::DataLoad {
             message: e.to_string(),

@@ -44,10 +44,15 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
             "its recipe `{recipe_path}` does not check; run `deitc check {recipe_path}`"
         )));
     };
-    let Some(mut graph) = catalogue::build(&tr, tr.train.seed) else {
-        return Err(fail(format!(
-            "its recipe `{recipe_path}` has a shape with no compiled graph"
-        )));
+    // The teacher runs where the student does.
+    let mut graph = match catalogue::build(&tr, tr.train.seed, r.train.device) {
+        Ok(g) => g,
+        Err(ErrorKind::ShapeNotCompiled { .. }) => {
+            return Err(fail(format!(
+                "its recipe `{recipe_path}` has a shape with no compiled graph"
+            )))
+        }
+        Err(kind) => return Err(Box::new(Diag::global(kind))),
     };
     if graph.classes() != r.model.classes {
         return Err(fail(format!(

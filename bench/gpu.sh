@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/gpu.sh — one prepared run on a GPU machine (see docs/performance.md, "CUDA").
+#
+# Build on any Linux x86-64 machine (no GPU needed) with the CUDA kit, then copy the
+# project with its .gpu/ folder to the GPU machine and run this from the project root:
+#   CARGO_TARGET_DIR=target/cuda GPU_BINS=deitc <kit>/build.sh --bin deitc && strip .gpu/deitc
+#   bench/gpu.sh            # on the GPU machine: needs python3 with torch (cu130) and timm
+#
+# In order, each part time-boxed so a slow part cannot starve the rest:
+#   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it)
+#   2. `deitc run` end to end on CUDA (the bundled digits, 3 epochs)
+#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 beside timm fp32 and timm bf16 (AMP)
+#   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
+# Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log).
+set -u
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.gpu/deitc}
+RUN=.gpu/run.sh
+LOG=${OUT:-/tmp}/gpu.log
+exec > >(tee -a "$LOG") 2>&1
+part() { echo; echo "== $* ($(date +%T))"; }
+# t SECONDS cmd…: run with a time limit and say how it ended.
+t() { local s=$1; shift; timeout "$s" "$@"; local rc=$?; [ $rc = 0 ] || echo "[exit $rc]"; }
+# gpu_mem cmd…: run and print the peak GPU memory nvidia-smi saw meanwhile.
+gpu_mem() {
+  local f; f=$(mktemp)
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$f" 2>/dev/null &
+  local pid=$!
+  "$@"
+  kill $pid 2>/dev/null; wait $pid 2>/dev/null
+  echo "  peak GPU memory (nvidia-smi, whole card) $(sort -n "$f" | tail -1) MiB"; rm -f "$f"
+}
+TIMM="python3 bench/torch_reference.py --device cuda --classes 1000 --image 224 --patch 16"
+
+part "machine"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+lscpu | grep -E "Model name|^CPU\(s\)"
+python3 -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"
+t 120 $RUN true
+
+part "1. GPU vs CPU, same weights and batch"
+t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5
+t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare-cpu --batch 8 --steps 3
+
+part "2. deitc run on CUDA (digits_vit, 3 epochs)"
+t 120 $RUN $BIN run recipes/digits_vit.deit --device cuda --quiet \
+  --set 'schedule.length=3 epochs' --set 'train.output="target/gpu-runs"'
+
+part "3. training throughput at 224 (deitc fp32 | timm fp32 | timm bf16)"
+for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
+  set -- $shape
+  echo "-- DeiT-$1 224/16, batch $4"
+  gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
+done
+
+part "4. CPU side by side: 2 pinned cores, 2 threads"
+export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+PIN="taskset -c 0,1"
+echo "-- digits_vit, batch 32"
+t 60 $RUN $PIN $BIN bench recipes/digits_vit.deit --device cpu --steps 20
+t 60 $PIN python3 bench/torch_reference.py --image 8 --patch 2 --channels 1 --embed 64 --depth 4 --heads 2 --classes 10 --batch 32 --threads 2 --steps 20
+echo "-- DeiT-Ti 32/4, batch 64"
+t 90 $RUN $PIN $BIN bench recipes/deit_tiny_patch16_224.deit --device cpu --set model.image=32 --set model.patch=4 --set data.classes=10 --batch 64 --steps 5
+t 90 $PIN python3 bench/torch_reference.py --image 32 --patch 4 --embed 192 --depth 12 --heads 3 --classes 10 --batch 64 --threads 2 --steps 5
+echo "-- DeiT-Ti 224/16, batch 8"
+t 90 $RUN $PIN $BIN bench recipes/deit_tiny_patch16_224.deit --device cpu --batch 8 --steps 3
+t 90 $PIN python3 bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 --classes 1000 --batch 8 --threads 2 --steps 3
+part "done"

@@ -1,0 +1,36 @@
+//! Where a graph runs: dfdx's `Cpu`, or its `Cuda` device when deitc is built with
+//! `--features cuda`. The loop never names a device; [`Backend`] is the one seam.
+
+use crate::ir::Device as DeviceIr;
+use dfdx::prelude::*;
+
+/// A dfdx device deitc can train on.
+pub trait Backend: Device<f32> + TensorToArray<(), f32, Array = f32> + Clone + 'static {
+    /// The device's name as the language spells it (`train.device`).
+    const NAME: &'static str;
+    /// Opens the device with its random generator seeded from `seed`.
+    fn open(seed: u64) -> Result<Self, String>;
+}
+
+impl Backend for Cpu {
+    const NAME: &'static str = "cpu";
+    fn open(seed: u64) -> Result<Self, String> {
+        Ok(Cpu::seed_from_u64(seed))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl Backend for Cuda {
+    const NAME: &'static str = "cuda";
+    fn open(seed: u64) -> Result<Self, String> {
+        Cuda::try_build(0, seed).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Whether this build of deitc can run on `device`.
+pub fn available(device: DeviceIr) -> bool {
+    match device {
+        DeviceIr::Cpu => true,
+        DeviceIr::Cuda => cfg!(feature = "cuda"),
+    }
+}
