@@ -235,7 +235,7 @@ fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
                 "distill.teacher.checkpoint=\"unused\"",
             ],
         );
-        let mut g = catalogue::build(&r, 1).expect("test_tiny_distilled is compiled in");
+        let mut g = catalogue::build(&r, 1, r.train.device).expect("test_tiny_distilled is compiled in");
         let b = 4;
         let images: Vec<f32> = (0..b * 3 * 16 * 16)
             .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
@@ -277,7 +277,7 @@ fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
     use deitc::train::graph::HostBatch;
     let dir = temp_dir("ema");
     let r = tiny_recipe(&dir, &["train.ema=0.9"]);
-    let mut g = catalogue::build(&r, 2).expect("compiled");
+    let mut g = catalogue::build(&r, 2, r.train.device).expect("compiled");
     let named = |g: &dyn deitc::train::graph::Graph, prefix: &str| -> Vec<(String, Vec<f32>)> {
         let mut v: Vec<(String, Vec<f32>)> = g
             .state()

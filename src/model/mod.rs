@@ -11,6 +11,8 @@
 //! `block` (pre-norm), `dist` (the optional distillation token), `deit` (the whole model),
 //! `regularization` (dropout, stochastic depth), `init` (timm's init), `tensor_file` (a
 //! safetensors reader), `load_timm` and `load_error` (timm `state_dict` → model).
+//! [`ConvNet`] is a small convolutional network driven the same way; `conv` builds its 3×3
+//! convolution (im2col by one gather + matmul) and poolings from dfdx ops.
 
 /// One tensor field of a `TensorCollection` impl: `field!("timm.name", path.to.tensor,
 /// options)` is `Self::tensor(name, |s| &s.path, |s| &mut s.path, options)`.
@@ -22,6 +24,8 @@ macro_rules! field {
 
 mod attention;
 mod block;
+mod conv;
+mod convnet;
 mod deit;
 mod dist;
 mod gelu;
@@ -35,6 +39,11 @@ mod tensor_file;
 
 pub use attention::Attention;
 pub use block::Block;
+pub use conv::{
+    avg_pool2x2, conv3x3, global_avg_pool, to_channels_first, to_channels_last, Conv3x3,
+    FeatureMap, NchwMap, Pooled,
+};
+pub use convnet::{ConvNet, ConvStage};
 pub use deit::{Deit, Logits, TrainLogits};
 pub use dist::{DistParts, DistSlot, DistToken, NoDist};
 pub use load_error::LoadError;
