@@ -371,3 +371,88 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
         Some("deitc-checkpoint-1")
     );
 }
+
+/// A recipe for the compiled `test_convnet` shape (16 px, 3 channels, width 8, 10 classes).
+fn convnet_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
+    let text = format!(
+        "model {{\n    family = convnet\n    image = 16\n    width = 8\n}}\n\
+         data {{\n    train = synthetic(samples = 200, classes = 10)\n    val = synthetic(samples = 100, classes = 10, seed = 1)\n}}\n\
+         augment {{\n    crop.kind = none\n    repeated = 1\n}}\n\
+         optimizer.lr = 1e-2\n\
+         schedule {{\n    length = 12 epochs\n    warmup = 1 epoch\n    unit = steps\n}}\n\
+         train {{\n    batch = 16\n    ema = none\n    output = \"{}\"\n}}\n",
+        dir.join("runs").display()
+    );
+    let path = dir.join("convnet.deit");
+    std::fs::write(&path, text).expect("write recipe");
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let c = check(&path, &overrides);
+    assert!(c.ok() && c.diags.items.is_empty(), "{:?}", c.diags.items);
+    c.recipe.expect("recipe")
+}
+
+#[test]
+fn a_convnet_trains_and_teaches_a_distilled_deit() {
+    let dir = temp_dir("convnet");
+    let teacher = convnet_recipe(&dir, &[]);
+    let report = train(&teacher, false, None);
+    assert_eq!((report.epochs, report.steps), (12, 144));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(report.dir.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let first = lines[0]["train_loss"].as_f64().expect("loss");
+    let last = lines[11]["train_loss"].as_f64().expect("loss");
+    assert!(last < first * 0.7, "loss {first} → {last}");
+    let top1 = report.final_top1.expect("evaluated");
+    assert!(top1 > 0.5, "val top-1 {top1} (chance 0.1)");
+    let ckpt = report.dir.join("checkpoint.safetensors");
+    let names: Vec<String> = TensorFile::read(&ckpt)
+        .expect("checkpoint")
+        .keys()
+        .filter(|k| k.starts_with("model."))
+        .map(str::to_string)
+        .collect();
+    assert!(names.contains(&"model.stages.0.0.weight".to_string()), "{names:?}");
+
+    // A distilled DeiT learns from it (hard distillation, the teacher on the student's batch).
+    let student_dir = dir.join("student");
+    std::fs::create_dir_all(&student_dir).expect("dir");
+    let teach = |arch: &str| {
+        tiny_recipe(
+            &student_dir,
+            &[
+                "model.distilled=true",
+                "distill.mode=hard",
+                &format!("distill.teacher.arch={arch}"),
+                &format!(
+                    "distill.teacher.recipe=\"{}\"",
+                    dir.join("convnet.deit").display()
+                ),
+                &format!("distill.teacher.checkpoint=\"{}\"", ckpt.display()),
+                "schedule.length=2epochs",
+            ],
+        )
+    };
+    let report = train(&teach("convnet"), false, None);
+    assert_eq!(report.epochs, 2);
+    let metrics = std::fs::read_to_string(report.dir.join("metrics.jsonl")).expect("metrics");
+    let losses = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .map(|v| v["train_loss"].as_f64().unwrap_or(f64::NAN))
+        .collect::<Vec<_>>();
+    assert!(losses.iter().all(|v| v.is_finite() && *v > 0.0), "{metrics}");
+
+    // A teacher whose `arch` disagrees with its recipe is refused before training.
+    let r = teach("deit");
+    let opts = RunOptions {
+        resume: false,
+        progress: Progress::Quiet,
+        crash_after_steps: None,
+    };
+    let err = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("mismatch");
+    let text = err.kind.message();
+    assert!(text.contains("describes a convnet"), "{text}");
+}

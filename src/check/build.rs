@@ -126,20 +126,24 @@ pub struct Classes {
 
 pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
     let present = |b: &str| (v.present)(b);
+    let family: Family = v.sym("model.family")?;
+    let convnet = family == Family::Convnet;
     let model = Model {
-        family: v.sym("model.family")?,
+        family,
         patch: v.usize("model.patch")?,
         image: v.usize("model.image")?,
         channels: v.usize("model.channels")?,
-        embed: v.usize("model.embed")?,
-        depth: v.usize("model.depth")?,
-        heads: v.usize("model.heads")?,
+        // A convnet has no transformer dimensions: 0 when unset.
+        embed: v.usize("model.embed").or(convnet.then_some(0))?,
+        depth: v.usize("model.depth").or(convnet.then_some(0))?,
+        heads: v.usize("model.heads").or(convnet.then_some(0))?,
         mlp_ratio: v.f64("model.mlp_ratio")?,
         qkv_bias: v.bool("model.qkv_bias")?,
         drop_path: v.f64("model.drop_path")?,
         dropout: v.f64("model.dropout")?,
         distilled: v.bool("model.distilled")?,
         classes: v.opt_usize("model.classes")?.unwrap_or(classes.data),
+        width: v.usize("model.width")?,
     };
     let data = Data {
         train: v.source("data.train")?,

@@ -13,6 +13,9 @@ pub struct Cost {
 
 impl Cost {
     pub fn of(m: &Model) -> Cost {
+        if !m.is_transformer() {
+            return Cost::convnet(m);
+        }
         let d = m.embed as u64;
         let h = m.mlp_hidden() as u64;
         let c = m.channels as u64;
@@ -29,6 +32,17 @@ impl Cost {
         let macs = n * c * p2 * d + m.depth as u64 * block_macs + t * d * k;
         Cost { params, macs }
     }
+
+    /// The convnet: 3×3 convolutions C→W, W→W at full size, W→2W, 2W→2W at half size,
+    /// each with a bias, and the linear head.
+    fn convnet(m: &Model) -> Cost {
+        let (c, w, k) = (m.channels as u64, m.width as u64, m.classes as u64);
+        let (full, half) = ((m.image * m.image) as u64, (m.image / 2).pow(2) as u64);
+        let convs = [(c, w, full), (w, w, full), (w, 2 * w, half), (2 * w, 2 * w, half)];
+        let params = convs.iter().map(|(i, o, _)| 9 * i * o + o).sum::<u64>() + 2 * w * k + k;
+        let macs = convs.iter().map(|(i, o, px)| px * 9 * i * o).sum::<u64>() + 2 * w * k;
+        Cost { params, macs }
+    }
 }
 
 /// Bytes of f32 state and activations one training step holds, roughly: weights, gradients,
@@ -36,6 +50,14 @@ impl Cost {
 pub fn train_memory_bytes(m: &Model, batch: usize, ema: bool) -> u64 {
     let params = Cost::of(m).params;
     let copies = 4 + u64::from(ema);
+    if !m.is_transformer() {
+        // Per pixel and stage: the im2col matrix (9 × input channels) and two output maps
+        // (before and after ReLU) for each convolution.
+        let (c, w) = (m.channels as u64, m.width as u64);
+        let (full, half) = ((m.image * m.image) as u64, (m.image / 2).pow(2) as u64);
+        let acts = full * (9 * (c + w) + 4 * w) + half * (9 * 3 * w + 8 * w);
+        return 4 * (params * copies + batch as u64 * acts);
+    }
     let (d, h, s) = (m.embed as u64, m.mlp_hidden() as u64, m.tokens() as u64);
     let per_token = 12 * d + 2 * h + 2 * m.heads as u64 * s;
     let acts =

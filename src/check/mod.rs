@@ -72,7 +72,15 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
     let mut failed = false;
     {
         let mut ev = eval::Evaluator::new(&mut out.map, tree, &mut out.diags);
+        // A convnet needs none of the transformer's required dimensions.
+        let convnet = matches!(
+            tree.fields.get("model.family").map(|e| &e.expr.kind),
+            Some(crate::syntax::ast::ExprKind::Symbol(name)) if name == "convnet"
+        );
         for f in schema::FIELDS.iter().filter(|f| in_present_block(f)) {
+            if convnet && TRANSFORMER_ONLY.contains(&f.path) && !tree.fields.contains_key(f.path) {
+                continue;
+            }
             if f.default.is_none() && !tree.fields.contains_key(f.path) {
                 let block = schema::parent(f.path);
                 let deleted = tree
@@ -190,8 +198,8 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
 
 /// A warning when `deitc run` has no compiled graph for the recipe's model shape.
 fn shape_lint(r: &Recipe, spans: &HashMap<&'static str, Span>) -> Option<Diag> {
-    use crate::train::catalogue::{not_compiled, SHAPES};
-    if SHAPES.iter().any(|s| s.fits(&r.model)) {
+    use crate::train::catalogue::{compiled, not_compiled};
+    if compiled(&r.model) {
         return None;
     }
     let kind = not_compiled(&r.model);
@@ -282,6 +290,9 @@ fn finish(mut out: Checked, loaded: &inherit::Loaded) -> Checked {
     out.diags = std::mem::take(&mut out.diags).sorted();
     out
 }
+
+/// Required fields of a transformer that a `convnet` model does without.
+const TRANSFORMER_ONLY: [&str; 3] = ["model.embed", "model.depth", "model.heads"];
 
 /// A value to suggest for a required field.
 fn example(path: &str) -> &'static str {

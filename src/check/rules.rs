@@ -81,6 +81,37 @@ pub fn check(r: &Recipe, facts: &Facts, spans: &Spans<'_>) -> Vec<Diag> {
 
 fn model_rules(r: &Recipe, out: &mut Out<'_>) {
     let m = &r.model;
+    if m.classes != r.data.classes {
+        let data = format!("{} classes", r.data.classes);
+        out.report(
+            ErrorKind::ModelClasses {
+                model: m.classes,
+                data: r.data.classes,
+            },
+            &[
+                ("model.classes", ""),
+                ("data.classes", &data),
+                ("data.train", &data),
+            ],
+        );
+    }
+    if m.family == Family::Convnet {
+        if m.image % 2 != 0 {
+            out.report(
+                ErrorKind::ConvnetImage { image: m.image },
+                &[("model.image", ""), ("model.family", "convnet")],
+            );
+        }
+        if m.distilled {
+            out.report(
+                ErrorKind::VitDistilled {
+                    family: "convnet".into(),
+                },
+                &[("model.distilled", ""), ("model.family", "convnet")],
+            );
+        }
+        return;
+    }
     if m.embed % m.heads != 0 {
         let embed = format!("embed {}", m.embed);
         out.report(
@@ -113,22 +144,10 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
     }
     if m.family == Family::Vit && m.distilled {
         out.report(
-            ErrorKind::VitDistilled,
-            &[("model.distilled", ""), ("model.family", "vit")],
-        );
-    }
-    if m.classes != r.data.classes {
-        let data = format!("{} classes", r.data.classes);
-        out.report(
-            ErrorKind::ModelClasses {
-                model: m.classes,
-                data: r.data.classes,
+            ErrorKind::VitDistilled {
+                family: "vit".into(),
             },
-            &[
-                ("model.classes", ""),
-                ("data.classes", &data),
-                ("data.train", &data),
-            ],
+            &[("model.distilled", ""), ("model.family", "vit")],
         );
     }
 }
@@ -376,7 +395,8 @@ fn schedule_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
 /// Fields a recipe sets explicitly that its other settings make unused.
 fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
     let sgd = r.optimizer.kind == OptimizerKind::Sgd;
-    let cases: [(&str, bool, &str, &str); 9] = [
+    let convnet = r.model.family == Family::Convnet;
+    let mut cases: Vec<(&str, bool, &str, &str)> = vec![
         (
             "optimizer.momentum",
             !sgd,
@@ -432,6 +452,23 @@ fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
             "augment.crop.kind",
         ),
     ];
+    for path in [
+        "model.patch",
+        "model.embed",
+        "model.depth",
+        "model.heads",
+        "model.mlp_ratio",
+        "model.qkv_bias",
+        "model.drop_path",
+    ] {
+        cases.push((path, convnet, "with `model.family = convnet`", "model.family"));
+    }
+    cases.push((
+        "model.width",
+        !convnet,
+        "unless `model.family = convnet`",
+        "model.family",
+    ));
     for (path, inert, reason, cause) in cases {
         if inert && out.spans.of.contains_key(path) {
             out.report(
@@ -463,7 +500,7 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
         .distill
         .teacher
         .as_ref()
-        .filter(|t| t.arch != TeacherArch::Deit && r.distill.mode != DistillMode::None);
+        .filter(|t| t.arch == TeacherArch::Regnety160 && r.distill.mode != DistillMode::None);
     let cases: [(bool, &str, &str); 8] = [
         (
             a.crop.kind == CropKind::RandomResized,
@@ -493,10 +530,15 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
         ),
         (
             teacher.is_some(),
-            "convnet/RegNetY teachers",
+            "RegNetY teachers",
             "distill.teacher.arch",
         ),
-        (r.train.device == Device::Cuda, "CUDA", "train.device"),
+        (
+            r.train.device == Device::Cuda
+                && !crate::train::device::available(Device::Cuda),
+            "CUDA (a build without the `cuda` feature)",
+            "train.device",
+        ),
     ];
     let found: Vec<&(bool, &str, &str)> = cases.iter().filter(|c| c.0).collect();
     if found.is_empty() {

@@ -199,7 +199,7 @@ pub static BLOCKS: &[Block] = &[
 
 pub static FIELDS: &[Field] = &[
     // ---- model ----
-    Field { path: "model.family", ty: Ty::Enum(&["deit", "vit"]), default: Some("deit"), doc: "Architecture family; only `deit` may carry a distillation token." },
+    Field { path: "model.family", ty: Ty::Enum(&["deit", "vit", "convnet"]), default: Some("deit"), doc: "Architecture family; only `deit` may carry a distillation token; `convnet` is the small convolutional teacher (its fields: `image`, `channels`, `width`, `dropout`, `classes`)." },
     Field { path: "model.patch", ty: int(1, 1024), default: Some("16"), doc: "Patch side P; the patch embedding is a stride-P P×P convolution." },
     Field { path: "model.image", ty: int(1, 4096), default: Some("224"), doc: "Input image side in pixels (square)." },
     Field { path: "model.channels", ty: int(1, 64), default: Some("3"), doc: "Input channels." },
@@ -212,6 +212,7 @@ pub static FIELDS: &[Field] = &[
     Field { path: "model.dropout", ty: half_open(0.0, 1.0), default: Some("0.0"), doc: "Dropout after the position embedding and in the MLP (`--drop 0.0`)." },
     Field { path: "model.distilled", ty: Ty::Bool, default: Some("false"), doc: "Add a distillation token (index 1) and `head_dist`." },
     Field { path: "model.classes", ty: OPT_CLASSES, default: Some("none"), doc: "Output classes; `none` takes `data.classes`." },
+    Field { path: "model.width", ty: int(1, 4096), default: Some("32"), doc: "`convnet` only: channels of the first stage of 3×3 convolutions; the second stage has twice as many." },
     // ---- data ----
     Field { path: "data.train", ty: Ty::Source, default: None, doc: "Training source." },
     Field { path: "data.val", ty: Ty::Source, default: None, doc: "Validation source." },

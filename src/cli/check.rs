@@ -29,12 +29,19 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
     let mem = train_memory_bytes(m, r.train.batch, r.train.ema.is_some());
     let kind = if m.distilled { "distilled" } else { "plain" };
     let mut s = format!("{}: ok\n", r.name);
-    s += &format!(
+    if !m.is_transformer() {
+        s += &format!(
+            "  model     convnet · 3×3 convolutions {} → {} → pool → {} → {} · {} px · {} ch · {} classes\n",
+            m.width, m.width, 2 * m.width, 2 * m.width, m.image, m.channels, m.classes
+        );
+    } else {
+        s += &format!(
         "  model     {:?} ({kind}) · depth {} · embed {} · {} heads · mlp {} · patch {} · {} px · {} tokens · {} classes\n",
         m.family, m.depth, m.embed, m.heads, m.mlp_hidden(), m.patch, m.image, m.tokens(), m.classes
     )
     .replace("Deit", "DeiT")
     .replace("Vit", "ViT");
+    }
     s += &format!("  params    {}\n", thousands(cost.params));
     s += &format!(
         "  compute   {}MACs ({}FLOPs) per image, forward\n",

@@ -240,7 +240,13 @@ pub enum ErrorKind {
         repeated: bool,
     },
     TwoPolicies,
-    VitDistilled,
+    VitDistilled {
+        family: String,
+    },
+    /// A convnet halves its image once: the side must be even.
+    ConvnetImage {
+        image: usize,
+    },
 
     // ---- warnings -----------------------------------------------------------------------
     InertColorJitter,
@@ -377,7 +383,8 @@ impl ErrorKind {
             ResolutionNeedsInterpolation { .. } => "deit::rule::resolution",
             EmptyEpoch { .. } => "deit::rule::empty_epoch",
             TwoPolicies => "deit::rule::two_policies",
-            VitDistilled => "deit::rule::vit_distilled",
+            VitDistilled { .. } => "deit::rule::vit_distilled",
+            ConvnetImage { .. } => "deit::rule::convnet_image",
             InertColorJitter => "deit::lint::inert_color_jitter",
             InertField { .. } => "deit::lint::inert_field",
             DistHeadUntrained => "deit::lint::dist_head_untrained",
@@ -508,7 +515,8 @@ impl ErrorKind {
                 format!("an epoch of {samples} samples holds no full batch of {batch}")
             }
             TwoPolicies => "RandAugment and AutoAugment are both enabled".to_string(),
-            VitDistilled => "a `vit` has no distillation token".to_string(),
+            VitDistilled { family } => format!("a `{family}` has no distillation token"),
+            ConvnetImage { image } => format!("a convnet needs an even image side, not {image}"),
             InertColorJitter => "`augment.color_jitter` has no effect".to_string(),
             InertField { path, reason } => format!("`{path}` has no effect {reason}"),
             FileMissing { field, path } => format!("`{field}` names `{path}`, which does not exist here"),
@@ -593,7 +601,8 @@ impl ErrorKind {
             ResolutionNeedsInterpolation { .. } => "interpolation disabled".into(),
             EmptyEpoch { .. } => "this batch".into(),
             TwoPolicies => "RandAugment".into(),
-            VitDistilled => "distillation token".into(),
+            VitDistilled { .. } => "distillation token".into(),
+            ConvnetImage { .. } => "odd".into(),
             InertColorJitter => "ignored".into(),
             InertField { .. } => "never read".into(),
             DistHeadUntrained => "distillation token".into(),
@@ -698,7 +707,8 @@ impl ErrorKind {
             ResolutionNeedsInterpolation { .. } => "set `finetune.pos_embed = bicubic`".into(),
             EmptyEpoch { repeated: true, .. } => "repeated augmentation keeps ⌊N/256⌋·256 samples per epoch, as the official sampler: set `augment.repeated = 1`, or lower `train.batch`".into(),
             EmptyEpoch { .. } => "lower `train.batch` or use more data".into(),
-            VitDistilled => "use `model.family = deit` for a distilled model".into(),
+            VitDistilled { .. } => "use `model.family = deit` for a distilled model".into(),
+            ConvnetImage { .. } => "its 2×2 average pool halves the image; use an even `model.image` (resize the data to match)".into(),
             TwoPolicies => "keep one: `delete augment.rand_augment` or `augment.auto_augment = none`".into(),
             InertField { path, .. } => format!("remove `{path}`, or change the setting that makes it unused"),
             InertColorJitter => "timm applies ColorJitter only without RandAugment/AutoAugment; remove it or set it to none".into(),
@@ -715,7 +725,7 @@ impl ErrorKind {
             DataLoad { .. } => "check the data path and its layout (docs/recipes.md)".into(),
             NonFinite { .. } => "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; checkpoints already written are kept".into(),
             Checkpoint { .. } => "checkpoints are written by `deitc run`; pass one of its `.safetensors` files".into(),
-            Teacher { .. } => "teachers are deitc checkpoints of a compiled shape (`arch = deit` with `recipe`)".into(),
+            Teacher { .. } => "teachers are deitc checkpoints of a compiled shape: `arch = deit` or `convnet`, with the `recipe` that trained them".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
             NothingToResume { .. } => "run without `--resume` to start a new run".into(),
             NoCuda => "build with `cargo build --release --features cuda`, or pass `--device cpu`".into(),

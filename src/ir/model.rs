@@ -9,6 +9,9 @@ pub enum Family {
     Deit,
     /// Plain ViT.
     Vit,
+    /// A small convolutional network (teachers for small data): two stages of two 3×3
+    /// convolutions, `width` then `2 × width` channels.
+    Convnet,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,9 +34,16 @@ pub struct Model {
     /// A distillation token (index 1) and `head_dist`.
     pub distilled: bool,
     pub classes: usize,
+    /// Convnet only: channels of the first stage (the second has twice as many).
+    pub width: usize,
 }
 
 impl Model {
+    /// Whether this is a vision transformer (`deit`, `vit`) rather than a convnet.
+    pub fn is_transformer(&self) -> bool {
+        self.family != Family::Convnet
+    }
+
     /// Number of patches, `(image / patch)²`.
     pub fn patches(&self) -> usize {
         (self.image / self.patch.max(1)).pow(2)

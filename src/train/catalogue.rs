@@ -6,7 +6,7 @@ use super::graph::{Graph, NetGraph};
 use super::net::Net;
 use crate::diag::ErrorKind;
 use crate::ir::{Device, Model, Recipe};
-use crate::model::{Deit, DistToken, NoDist};
+use crate::model::{ConvNet, Deit, DistToken, NoDist};
 use dfdx::prelude::Cpu;
 
 /// Builds a graph of net type `N` (its CPU instance) on `device`; `cuda` builds the CUDA
@@ -47,7 +47,7 @@ fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
     Err("this build of deitc has no CUDA support".into())
 }
 
-/// A compiled shape, as the IR names it.
+/// A compiled transformer shape, as the IR names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     pub name: &'static str,
@@ -65,7 +65,8 @@ pub struct Shape {
 impl Shape {
     /// Whether the IR model has exactly this shape (all compiled graphs have a qkv bias).
     pub fn fits(&self, m: &Model) -> bool {
-        m.patch == self.patch
+        m.is_transformer()
+            && m.patch == self.patch
             && m.image == self.image
             && m.channels == self.channels
             && m.embed == self.embed
@@ -105,9 +106,8 @@ macro_rules! catalogue {
             mlp: $f, classes: $k, distilled: catalogue!(@distilled $dist),
         }),*];
 
-        /// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when
-        /// the shape is not compiled in or the device cannot be opened.
-        pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
+        /// The transformer graph for `r.model` on `device` (see [`build`]).
+        fn build_transformer(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
             $(
                 if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
                     type M<Dev> = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Dev>;
@@ -146,9 +146,93 @@ catalogue! {
     "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled;
 }
 
+/// A compiled convnet shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub name: &'static str,
+    pub image: usize,
+    pub channels: usize,
+    pub width: usize,
+    pub classes: usize,
+}
+
+impl ConvShape {
+    pub fn fits(&self, m: &Model) -> bool {
+        !m.is_transformer() && self.distance(m) == 0
+    }
+
+    pub fn distance(&self, m: &Model) -> usize {
+        [
+            m.is_transformer(),
+            m.image != self.image,
+            m.channels != self.channels,
+            m.width != self.width,
+            m.classes != self.classes,
+        ]
+        .iter()
+        .filter(|d| **d)
+        .count()
+    }
+}
+
+macro_rules! convnets {
+    ($( $name:literal: image $img:literal, channels $c:literal, width $w:literal, classes $k:literal; )*) => {
+        /// Every compiled convnet shape.
+        pub const CONV_SHAPES: &[ConvShape] = &[$(ConvShape {
+            name: $name, image: $img, channels: $c, width: $w, classes: $k,
+        }),*];
+
+        /// The convnet graph for `r.model` on `device` (see [`build`]).
+        fn build_convnet(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
+            $(
+                if CONV_SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
+                    type M<Dev> = ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
+                    return on_device::<M<Cpu>, $k>(r, seed, device, {
+                        #[cfg(feature = "cuda")]
+                        { boxed::<M<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k> }
+                        #[cfg(not(feature = "cuda"))]
+                        { no_cuda }
+                    });
+                }
+            )*
+            Err(not_compiled(&r.model))
+        }
+    };
+}
+
+convnets! {
+    "digits_convnet": image 8, channels 1, width 32, classes 10;
+    "test_convnet": image 16, channels 3, width 8, classes 10;
+}
+
+/// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when the
+/// shape is not compiled in or the device cannot be opened.
+pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
+    if r.model.is_transformer() {
+        build_transformer(r, seed, device)
+    } else {
+        build_convnet(r, seed, device)
+    }
+}
+
+/// Whether `m`'s shape has a compiled graph.
+pub fn compiled(m: &Model) -> bool {
+    SHAPES.iter().any(|s| s.fits(m)) || CONV_SHAPES.iter().any(|s| s.fits(m))
+}
+
 /// The diagnostic for a model shape with no compiled graph: the shape and the three
 /// compiled shapes nearest to it.
 pub fn not_compiled(m: &Model) -> crate::diag::ErrorKind {
+    if !m.is_transformer() {
+        let shape = format!(
+            "convnet · {} px · {} ch · width {} · {} classes",
+            m.image, m.channels, m.width, m.classes
+        );
+        let mut v: Vec<&ConvShape> = CONV_SHAPES.iter().collect();
+        v.sort_by_key(|s| s.distance(m));
+        let nearest = v.iter().take(3).map(|s| s.name.to_string()).collect();
+        return crate::diag::ErrorKind::ShapeNotCompiled { shape, nearest };
+    }
     let shape = format!(
         "patch {} · {} px · {} ch · embed {} · depth {} · {} heads · mlp {} · {} classes{}",
         m.patch,

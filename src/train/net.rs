@@ -1,10 +1,12 @@
 //! What the trainer needs from a statically shaped network, whatever its architecture: a
 //! train-mode forward (both heads), an eval-mode forward with the recipe's eval head, and
-//! loading named weights. [`Deit`] implements it here; other architectures do the same.
+//! loading named weights. [`Deit`] and [`ConvNet`] implement it here.
 
 use super::device::Backend;
 use crate::ir::EvalHead;
-use crate::model::{Deit, DistSlot, LoadError, Logits, Regularization, TensorFile, TrainLogits};
+use crate::model::{
+    ConvNet, Deit, DistSlot, LoadError, Logits, Regularization, TensorFile, TrainLogits,
+};
 use dfdx::nn::{BuildModule, Module, TensorCollection};
 use dfdx::prelude::*;
 
@@ -77,6 +79,33 @@ where
             (EvalHead::Dist, Some(dist)) => dist,
             _ => cls,
         })
+    }
+
+    fn load(&mut self, file: &TensorFile, prefix: &str) -> Result<(), LoadError> {
+        self.load_timm_tensors(file, prefix)
+    }
+}
+
+impl<const C: usize, const IMG: usize, const W1: usize, const W2: usize, const K: usize, Dev>
+    Net<K, Dev> for ConvNet<C, IMG, W1, W2, K, f32, Dev>
+where
+    Dev: Backend,
+    Self: BuildModule<Dev, f32> + Clone,
+{
+    const CHANNELS: usize = Self::CHANNELS;
+    const IMAGE: usize = Self::IMAGE;
+
+    fn forward_train(
+        &self,
+        x: Images<Dev, OwnedTape<f32, Dev>>,
+        reg: Regularization,
+    ) -> Result<TrainLogits<K, f32, Dev>, Dev::Err> {
+        self.try_forward_train(x, reg)
+    }
+
+    /// One head: every eval head reads the same logits.
+    fn forward_eval(&self, x: Images<Dev>, _: EvalHead) -> Result<Logits<K, f32, Dev>, Dev::Err> {
+        self.try_forward(x)
     }
 
     fn load(&mut self, file: &TensorFile, prefix: &str) -> Result<(), LoadError> {

@@ -1,5 +1,6 @@
-//! The teacher: any deitc checkpoint of a compiled shape (`arch = deit`, its recipe in
-//! `teacher.recipe`), run without a tape in eval mode on the mixed batch.
+//! The teacher: any deitc checkpoint of a compiled shape — a DeiT (`arch = deit`) or the
+//! small convnet (`arch = convnet`), its recipe in `teacher.recipe` — run without a tape in
+//! eval mode on the mixed batch, on the student's device.
 
 use super::catalogue;
 use super::graph::Graph;
@@ -20,23 +21,19 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
     let Some(t) = &r.distill.teacher else {
         return Err(fail("`distill.teacher` is not set".into()));
     };
-    match t.arch {
-        TeacherArch::Deit => {}
-        TeacherArch::Regnety160 | TeacherArch::Convnet => {
-            let arch = if t.arch == TeacherArch::Convnet {
-                "convnet"
-            } else {
-                "regnety_160"
-            };
-            return Err(fail(format!(
-                "`{arch}` teachers are not built by this version of deitc"
-            )));
+    let arch = match t.arch {
+        TeacherArch::Deit => "deit",
+        TeacherArch::Convnet => "convnet",
+        TeacherArch::Regnety160 => {
+            return Err(fail(
+                "`regnety_160` teachers are not built by this version of deitc".into(),
+            ));
         }
-    }
+    };
     let Some(recipe_path) = &t.recipe else {
-        return Err(fail(
-            "a `deit` teacher needs `distill.teacher.recipe`".into(),
-        ));
+        return Err(fail(format!(
+            "a `{arch}` teacher needs `distill.teacher.recipe`"
+        )));
     };
     let checked = crate::check::check(Path::new(recipe_path), &[]);
     let Some(tr) = checked.recipe.filter(|_| !checked.diags.has_errors()) else {
@@ -44,6 +41,12 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
             "its recipe `{recipe_path}` does not check; run `deitc check {recipe_path}`"
         )));
     };
+    if tr.model.is_transformer() != (t.arch == TeacherArch::Deit) {
+        return Err(fail(format!(
+            "`arch = {arch}`, but its recipe `{recipe_path}` describes a {}",
+            if tr.model.is_transformer() { "transformer" } else { "convnet" }
+        )));
+    }
     // The teacher runs where the student does.
     let mut graph = match catalogue::build(&tr, tr.train.seed, r.train.device) {
         Ok(g) => g,
