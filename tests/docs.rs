@@ -20,7 +20,7 @@ fn readme_names_the_commands_ci_runs() {
     let ci = std::fs::read_to_string(".ci/run").expect(".ci/run");
     for command in [
         "cargo test",
-        "cargo run --release -- run recipes/digits_vit.deit",
+        "cargo run --release -- run recipes/digits_deit_distilled.deit",
     ] {
         assert!(readme.contains(command), "README lacks `{command}`");
         assert!(ci.contains(command), ".ci/run lacks `{command}`");

@@ -351,6 +351,7 @@ fn fixture_ir(distilled: bool) -> Model {
         dropout: 0.0,
         distilled,
         classes: 5,
+        width: 32,
     }
 }
 

@@ -235,7 +235,8 @@ fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
                 "distill.teacher.checkpoint=\"unused\"",
             ],
         );
-        let mut g = catalogue::build(&r, 1, r.train.device).expect("test_tiny_distilled is compiled in");
+        let mut g =
+            catalogue::build(&r, 1, r.train.device).expect("test_tiny_distilled is compiled in");
         let b = 4;
         let images: Vec<f32> = (0..b * 3 * 16 * 16)
             .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
@@ -414,7 +415,10 @@ fn a_convnet_trains_and_teaches_a_distilled_deit() {
         .filter(|k| k.starts_with("model."))
         .map(str::to_string)
         .collect();
-    assert!(names.contains(&"model.stages.0.0.weight".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"model.stages.0.0.weight".to_string()),
+        "{names:?}"
+    );
 
     // A distilled DeiT learns from it (hard distillation, the teacher on the student's batch).
     let student_dir = dir.join("student");
@@ -443,7 +447,10 @@ fn a_convnet_trains_and_teaches_a_distilled_deit() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
         .map(|v| v["train_loss"].as_f64().unwrap_or(f64::NAN))
         .collect::<Vec<_>>();
-    assert!(losses.iter().all(|v| v.is_finite() && *v > 0.0), "{metrics}");
+    assert!(
+        losses.iter().all(|v| v.is_finite() && *v > 0.0),
+        "{metrics}"
+    );
 
     // A teacher whose `arch` disagrees with its recipe is refused before training.
     let r = teach("deit");

@@ -38,7 +38,12 @@ impl Cost {
     fn convnet(m: &Model) -> Cost {
         let (c, w, k) = (m.channels as u64, m.width as u64, m.classes as u64);
         let (full, half) = ((m.image * m.image) as u64, (m.image / 2).pow(2) as u64);
-        let convs = [(c, w, full), (w, w, full), (w, 2 * w, half), (2 * w, 2 * w, half)];
+        let convs = [
+            (c, w, full),
+            (w, w, full),
+            (w, 2 * w, half),
+            (2 * w, 2 * w, half),
+        ];
         let params = convs.iter().map(|(i, o, _)| 9 * i * o + o).sum::<u64>() + 2 * w * k + k;
         let macs = convs.iter().map(|(i, o, px)| px * 9 * i * o).sum::<u64>() + 2 * w * k;
         Cost { params, macs }
@@ -85,7 +90,27 @@ mod tests {
             dropout: 0.0,
             distilled,
             classes: 1000,
+            width: 32,
         }
+    }
+
+    #[test]
+    fn convnet_params_and_macs_are_the_closed_form() {
+        let m = Model {
+            family: Family::Convnet,
+            image: 8,
+            channels: 1,
+            classes: 10,
+            width: 32,
+            ..deit(0, 0, 8, false)
+        };
+        let c = Cost::of(&m);
+        // Convolutions 1→32, 32→32 at 8×8 and 32→64, 64→64 at 4×4, then the 64→10 head.
+        let params = (9 * 32 + 32) + (9 * 32 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64);
+        assert_eq!(c.params, params + 64 * 10 + 10);
+        assert_eq!(c.params, 65_642);
+        let macs = 64 * 9 * (32 + 32 * 32) + 16 * 9 * (32 * 64 + 64 * 64) + 64 * 10;
+        assert_eq!(c.macs, macs);
     }
 
     #[test]

@@ -461,7 +461,12 @@ fn inert_fields(r: &Recipe, out: &mut Out<'_>) {
         "model.qkv_bias",
         "model.drop_path",
     ] {
-        cases.push((path, convnet, "with `model.family = convnet`", "model.family"));
+        cases.push((
+            path,
+            convnet,
+            "with `model.family = convnet`",
+            "model.family",
+        ));
     }
     cases.push((
         "model.width",
@@ -534,8 +539,7 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
             "distill.teacher.arch",
         ),
         (
-            r.train.device == Device::Cuda
-                && !crate::train::device::available(Device::Cuda),
+            r.train.device == Device::Cuda && !crate::train::device::available(Device::Cuda),
             "CUDA (a build without the `cuda` feature)",
             "train.device",
         ),

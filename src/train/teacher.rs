@@ -44,7 +44,11 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
     if tr.model.is_transformer() != (t.arch == TeacherArch::Deit) {
         return Err(fail(format!(
             "`arch = {arch}`, but its recipe `{recipe_path}` describes a {}",
-            if tr.model.is_transformer() { "transformer" } else { "convnet" }
+            if tr.model.is_transformer() {
+                "transformer"
+            } else {
+                "convnet"
+            }
         )));
     }
     // The teacher runs where the student does.
