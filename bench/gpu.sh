@@ -8,10 +8,10 @@
 #
 # In order, each part time-boxed so a slow part cannot starve the rest:
 #   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it)
-#   2. `deitc run` end to end on CUDA (the bundled digits, 3 epochs)
+#   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
 #   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 beside timm fp32 and timm bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
-# Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log).
+# Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.gpu/deitc}
@@ -30,6 +30,8 @@ gpu_mem() {
   kill $pid 2>/dev/null; wait $pid 2>/dev/null
   echo "  peak GPU memory (nvidia-smi, whole card) $(sort -n "$f" | tail -1) MiB"; rm -f "$f"
 }
+PARTS=${PARTS:-1 2 3 4}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 TIMM="python3 bench/torch_reference.py --device cuda --classes 1000 --image 224 --patch 16"
 
 part "machine"
@@ -38,14 +40,21 @@ lscpu | grep -E "Model name|^CPU\(s\)"
 python3 -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__version__)"
 t 120 $RUN true
 
+if want 1; then
 part "1. GPU vs CPU, same weights and batch"
 t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5
+t 60 $RUN $BIN bench recipes/digits_convnet.deit --device cuda --compare-cpu --steps 5
+t 60 $RUN $BIN bench recipes/digits_deit_distilled.deit --device cuda --compare-cpu --steps 5
 t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare-cpu --batch 8 --steps 3
+fi
 
-part "2. deitc run on CUDA (digits_vit, 3 epochs)"
-t 120 $RUN $BIN run recipes/digits_vit.deit --device cuda --quiet \
-  --set 'schedule.length=3 epochs' --set 'train.output="target/gpu-runs"'
+if want 2; then
+part "2. deitc run on CUDA: the bundled default (convnet teacher, distilled student)"
+t 240 $RUN $BIN run recipes/digits_deit_distilled.deit --device cuda --quiet \
+  --set 'train.output="target/gpu-runs"'
+fi
 
+if want 3; then
 part "3. training throughput at 224 (deitc fp32 | timm fp32 | timm bf16)"
 for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   set -- $shape
@@ -55,6 +64,9 @@ for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
 done
 
+fi
+
+if want 4; then
 part "4. CPU side by side: 2 pinned cores, 2 threads"
 export RAYON_NUM_THREADS=2 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 PIN="taskset -c 0,1"
@@ -67,4 +79,5 @@ t 90 $PIN python3 bench/torch_reference.py --image 32 --patch 4 --embed 192 --de
 echo "-- DeiT-Ti 224/16, batch 8"
 t 90 $RUN $PIN $BIN bench recipes/deit_tiny_patch16_224.deit --device cpu --batch 8 --steps 3
 t 90 $PIN python3 bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 --classes 1000 --batch 8 --threads 2 --steps 3
+fi
 part "done"
