@@ -87,14 +87,21 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
     }
     let steps = opts.steps.max(1);
     let mut train = Vec::new();
+    let (mut fwd, mut bwd, mut upd) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        if let Err(e) = graph.train_step(batch, Some(&teacher), 1e-4) {
-            out.err(&format!("error: bench step failed: {e}\n"));
-            return 1;
-        }
+        let stats = match graph.train_step(batch, Some(&teacher), 1e-4) {
+            Ok(s) => s,
+            Err(e) => {
+                out.err(&format!("error: bench step failed: {e}\n"));
+                return 1;
+            }
+        };
         if i >= 2 {
             train.push(t0.elapsed().as_secs_f64());
+            fwd.push(stats.forward_s);
+            bwd.push(stats.backward_s);
+            upd.push(stats.optimizer_s);
         }
     }
     let mut eval = Vec::new();
@@ -107,6 +114,12 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         }
     }
     let (train_s, eval_s) = (median(&mut train), median(&mut eval));
+    let split = format!(
+        "  of which    forward + loss {:.1} ms · backward {:.1} ms · optimizer + EMA {:.1} ms (medians)\n",
+        median(&mut fwd) * 1e3,
+        median(&mut bwd) * 1e3,
+        median(&mut upd) * 1e3
+    );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     out.out(&format!(
         "{}: batch {b} · {c}×{s}×{s} · {} params · {} · {threads} threads\n  train step  {:.1} ms median of {steps} · {:.1} img/s\n  eval        {:.1} ms median of {steps} · {:.1} img/s\n  peak memory {}\n",
@@ -118,7 +131,8 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         eval_s * 1e3,
         b as f64 / eval_s,
         peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
-    ));
+    ).replacen("\n  eval", &format!("\n{split}  eval"), 1));
+    out.out(&data_throughput(recipe, b, steps));
     0
 }
 
@@ -172,6 +186,35 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
         return f64::INFINITY;
     }
     diff / scale.max(1e-12)
+}
+
+/// The data pipeline alone: median seconds per training batch of the recipe's loader (decode
+/// is done at load time; this is sampling, augmentation, normalisation and mixing), or why
+/// it could not be measured.
+fn data_throughput(recipe: &Recipe, batch: usize, steps: usize) -> String {
+    let mut r = recipe.clone();
+    r.train.batch = batch;
+    let loader = match crate::data::Loader::new(&r) {
+        Ok(l) => l,
+        Err(e) => return format!("  data        not measured: {e}\n"),
+    };
+    let order = loader.order(0);
+    let per_epoch = loader.steps_per_epoch().max(1);
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        std::hint::black_box(loader.train_batch(0, i % per_epoch, &order));
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let t = median(&mut times);
+    format!(
+        "  data        {:.2} ms per batch · {:.0} img/s (the recipe's loader and augmentations, {} threads)\n",
+        t * 1e3,
+        batch as f64 / t,
+        rayon::current_num_threads()
+    )
 }
 
 fn median(v: &mut [f64]) -> f64 {

@@ -11,6 +11,7 @@ use crate::ir::{DistillMode, EvalHead, Recipe};
 use crate::model::{LoadError, Regularization, TensorFile};
 use dfdx::nn::{ModelEMA, ZeroGrads};
 use dfdx::prelude::*;
+use std::time::Instant;
 
 /// Why a step or a load failed.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,12 @@ pub struct StepStats {
     pub base: f64,
     pub kd: f64,
     pub grad_norm: f64,
+    /// Wall seconds of the forward pass with the losses, the backward pass, and the
+    /// optimizer step with the EMA (each ends with a device-to-host read, so on CUDA the
+    /// queued kernels are included).
+    pub forward_s: f64,
+    pub backward_s: f64,
+    pub optimizer_s: f64,
 }
 
 /// A training batch on the host.
@@ -170,6 +177,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         lr: f64,
     ) -> Result<StepStats, GraphError> {
         let dev_err = |e: Dev::Err| GraphError::Device(format!("{e:?}"));
+        let t0 = Instant::now();
         let b = batch.size;
         let x = self.images(batch.images, b); // (B, C, H, W)
         let mut reg = self.hyper.reg;
@@ -208,7 +216,11 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         if !value.is_finite() {
             return Err(GraphError::NonFinite { loss: value });
         }
+        let forward_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
         let grads = loss.backward();
+        let backward_s = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
         let info = self
             .opt
             .step(&mut self.model, &grads, lr)
@@ -221,6 +233,9 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             base: base_value,
             kd: kd_value,
             grad_norm: info.grad_norm,
+            forward_s,
+            backward_s,
+            optimizer_s: t2.elapsed().as_secs_f64(),
         })
     }
 
