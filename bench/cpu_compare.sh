@@ -13,11 +13,11 @@ echo "== digits_vit (batch 32)"
 run "$bin" bench recipes/digits_vit.deit --steps 20 2>/dev/null
 run python3 bench/torch_reference.py --image 8 --patch 2 --channels 1 --embed 64 --depth 4 --heads 2 --classes 10 --batch 32 --threads 2 --steps 20
 echo "== DeiT-Ti 32/4 (batch 64)"
-run "$bin" bench recipes/deit_tiny_patch16_224.deit --set model.image=32 --set model.patch=4 --set data.classes=10 --batch 64 --steps 5 2>/dev/null
+run "$bin" bench recipes/deit_tiny_patch16_224.deit --device cpu --set model.image=32 --set model.patch=4 --set data.classes=10 --batch 64 --steps 5 2>/dev/null
 run python3 bench/torch_reference.py --image 32 --patch 4 --embed 192 --depth 12 --heads 3 --classes 10 --batch 64 --threads 2 --steps 5
 echo "== DeiT-Ti 224/16 (batch 8)"
-run "$bin" bench recipes/deit_tiny_patch16_224.deit --batch 8 --steps 5 2>/dev/null
+run "$bin" bench recipes/deit_tiny_patch16_224.deit --device cpu --batch 8 --steps 5 2>/dev/null
 run python3 bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 --classes 1000 --batch 8 --threads 2 --steps 5
 echo "== DeiT-S 224/16 (batch 8)"
-run "$bin" bench recipes/deit_small_patch16_224.deit --batch 8 --steps 3 2>/dev/null
+run "$bin" bench recipes/deit_small_patch16_224.deit --device cpu --batch 8 --steps 3 2>/dev/null
 run python3 bench/torch_reference.py --image 224 --patch 16 --embed 384 --depth 12 --heads 6 --classes 1000 --batch 8 --threads 2 --steps 3
