@@ -9,11 +9,11 @@
 use std::path::Path;
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::{Module, ModuleVisitor, RecursiveWalker, TensorCollection};
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
 use super::conv::{avg_pool2x2, global_avg_pool, to_channels_last, Conv3x3, FeatureMap};
-use super::load_timm::TimmLoader;
+use super::load_timm::load_strict;
 use super::regularization::dropout;
 use super::{init, linear, LoadError, Logits, Regularization, TensorFile, TrainLogits};
 
@@ -146,26 +146,7 @@ impl<
     /// Strict: a missing key, a shape or dtype mismatch, or a key under `prefix` the model
     /// lacks is an error, and then nothing has been written.
     pub fn load_timm_tensors(&mut self, file: &TensorFile, prefix: &str) -> Result<(), LoadError> {
-        let mut loader = TimmLoader {
-            file,
-            prefix,
-            channels: C,
-            // Only used for `patch_embed.proj.weight`, which this model does not have.
-            patch: 0,
-            write: false,
-            used: Default::default(),
-        };
-        Self::iter_tensors(&mut RecursiveWalker {
-            m: (&mut *self, String::new()),
-            f: &mut loader,
-        })?;
-        loader.unexpected()?;
-        loader.write = true;
-        Self::iter_tensors(&mut RecursiveWalker {
-            m: (self, String::new()),
-            f: &mut loader,
-        })?;
-        Ok(())
+        load_strict(self, file, prefix, C, 0)
     }
 }
 

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use dfdx::nn::modules::{LayerNorm1D, Linear, Repeated};
-use dfdx::nn::{Module, ModuleVisitor, RecursiveWalker, TensorCollection};
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::load_timm::TimmLoader;
+use super::load_timm::load_strict;
 use super::regularization::dropout;
 use super::{
     init, layer_norm, linear, Block, DistSlot, LoadError, PatchEmbed, Regularization, TensorFile,
@@ -233,25 +233,7 @@ impl<
     /// Strict: a missing key, a shape or dtype mismatch, or a key under `prefix` the model
     /// lacks is an error, and then nothing has been written.
     pub fn load_timm_tensors(&mut self, file: &TensorFile, prefix: &str) -> Result<(), LoadError> {
-        let mut loader = TimmLoader {
-            file,
-            prefix,
-            channels: Self::CHANNELS,
-            patch: P,
-            write: false,
-            used: Default::default(),
-        };
-        Self::iter_tensors(&mut RecursiveWalker {
-            m: (&mut *self, String::new()),
-            f: &mut loader,
-        })?;
-        loader.unexpected()?;
-        loader.write = true;
-        Self::iter_tensors(&mut RecursiveWalker {
-            m: (self, String::new()),
-            f: &mut loader,
-        })?;
-        Ok(())
+        load_strict(self, file, prefix, Self::CHANNELS, P)
     }
 }
 

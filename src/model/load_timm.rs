@@ -93,3 +93,40 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for TimmLoader<'_> {
         Ok(None)
     }
 }
+
+/// Copies `file[prefix + name]` into every tensor of `model` (timm names; `channels` and
+/// `patch` spell the patch-embedding kernel). Strict and all-or-nothing: a first pass checks
+/// every key, shape and dtype, and rejects keys under `prefix` the model lacks; only then a
+/// second pass writes.
+pub(crate) fn load_strict<M, E, D>(
+    model: &mut M,
+    file: &TensorFile,
+    prefix: &str,
+    channels: usize,
+    patch: usize,
+) -> Result<(), LoadError>
+where
+    M: dfdx::nn::TensorCollection<E, D>,
+    E: Dtype,
+    D: Device<E>,
+{
+    let mut loader = TimmLoader {
+        file,
+        prefix,
+        channels,
+        patch,
+        write: false,
+        used: Default::default(),
+    };
+    M::iter_tensors(&mut dfdx::nn::RecursiveWalker {
+        m: (&mut *model, String::new()),
+        f: &mut loader,
+    })?;
+    loader.unexpected()?;
+    loader.write = true;
+    M::iter_tensors(&mut dfdx::nn::RecursiveWalker {
+        m: (model, String::new()),
+        f: &mut loader,
+    })?;
+    Ok(())
+}
