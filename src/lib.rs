@@ -3,13 +3,14 @@
 //! The pipeline, one module per phase:
 //! `source` (files and spans) → `syntax` (pest → AST) → `check` (inheritance, overrides,
 //! evaluation, schema and rule validation) → `ir` (the typed, resolved `Recipe`) → later
-//! phases consume only the IR. `diag` holds the diagnostics every phase reports, and `cli`
-//! the subcommands.
+//! phases consume only the IR. `diag` holds the diagnostics every phase reports, `interop`
+//! reads and writes timm checkpoints, and `cli` the subcommands.
 
 pub mod check;
 pub mod cli;
 pub mod data;
 pub mod diag;
+pub mod interop;
 pub mod ir;
 pub mod model;
 pub mod source;

@@ -506,7 +506,17 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
         .teacher
         .as_ref()
         .filter(|t| t.arch == TeacherArch::Regnety160 && r.distill.mode != DistillMode::None);
-    let cases: [(bool, &str, &str); 8] = [
+    // `finetune.train_mode = false` fine-tunes in eval mode, where a distilled model's
+    // forward returns the average of its two heads and the loss is taken on that average:
+    // deitc trains the class head on its own, so it cannot reproduce that.
+    let eval_mode_distilled =
+        r.model.distilled && r.finetune.as_ref().is_some_and(|f| !f.train_mode);
+    let train_mode_at = if out.spans.of.contains_key("finetune.train_mode") {
+        "finetune.train_mode"
+    } else {
+        "finetune"
+    };
+    let cases: [(bool, &str, &str); 9] = [
         (
             a.crop.kind == CropKind::RandomResized,
             "RandomResizedCrop",
@@ -542,6 +552,11 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
             r.train.device == Device::Cuda && !crate::train::device::available(Device::Cuda),
             "CUDA (a build without the `cuda` feature)",
             "train.device",
+        ),
+        (
+            eval_mode_distilled,
+            "eval-mode fine-tuning of a distilled model (`finetune.train_mode = false`)",
+            train_mode_at,
         ),
     ];
     let found: Vec<&(bool, &str, &str)> = cases.iter().filter(|c| c.0).collect();

@@ -4,7 +4,9 @@ mod bench;
 mod check;
 mod eval;
 mod explain;
+mod export;
 mod fmt;
+mod import;
 mod report;
 mod run;
 
@@ -123,6 +125,16 @@ pub enum Command {
         #[arg(long, value_enum)]
         device: Option<DeviceArg>,
     },
+    /// Convert timm weights (safetensors or `.pth`) into a deitc checkpoint for a recipe.
+    Import {
+        #[command(flatten)]
+        args: import::ImportArgs,
+    },
+    /// Write a deitc checkpoint's weights as a timm `state_dict` (safetensors).
+    Export {
+        #[command(flatten)]
+        args: export::ExportArgs,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -183,5 +195,7 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
             ema,
             device,
         } => eval::run(&recipe, &checkpoint, ema, device, out),
+        Command::Import { args } => import::run(&args, out),
+        Command::Export { args } => export::run(&args, out),
     }
 }

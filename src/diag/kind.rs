@@ -321,6 +321,78 @@ pub enum ErrorKind {
         message: String,
     },
 
+    // ---- interop (import, export, finetune.from) -----------------------------------------
+    /// A weight file that cannot be read (missing, a directory, not safetensors).
+    WeightsUnreadable {
+        path: String,
+        message: String,
+    },
+    /// A PyTorch `.pth` file this reader cannot take (legacy format, unusual pickle).
+    Pth {
+        path: String,
+        reason: String,
+    },
+    /// A tensor that is not floating point.
+    WeightsDtype {
+        path: String,
+        key: String,
+        found: String,
+    },
+    /// Tensors the model needs that the file lacks (`keys` as `name [shape]`).
+    WeightsMissing {
+        path: String,
+        keys: Vec<String>,
+        /// The model has a distillation token and the file none.
+        plain_into_distilled: bool,
+    },
+    /// Same key, another shape (both in timm's layout).
+    WeightsShape {
+        path: String,
+        key: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+        /// The model's patch side and prefix tokens, to explain a `pos_embed` grid.
+        patch: usize,
+        prefix: usize,
+        /// Reported while preparing `finetune.from` (rather than by import/export).
+        finetune: bool,
+    },
+    /// Tensors of the file the model does not have.
+    WeightsUnexpected {
+        path: String,
+        keys: Vec<String>,
+    },
+    /// A checkpoint with `dist_token` for a model without one.
+    DistilledIntoPlain {
+        path: String,
+    },
+    /// `finetune.reset_head = never` and the class count differs.
+    HeadClasses {
+        path: String,
+        key: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    /// `finetune.from_image` disagrees with the checkpoint's position-embedding grid.
+    FromImage {
+        path: String,
+        from_image: usize,
+        grid: usize,
+        patch: usize,
+    },
+    /// `import`/`export` of a convnet recipe.
+    ConvnetInterop,
+    /// `export` of a file that is not a deitc checkpoint, or `--ema` without EMA weights.
+    NotACheckpoint {
+        path: String,
+        what: String,
+    },
+    /// The converted file could not be written.
+    WriteWeights {
+        path: String,
+        message: String,
+    },
+
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
     Internal {
@@ -405,6 +477,18 @@ impl ErrorKind {
             NothingToResume { .. } => "deit::run::nothing_to_resume",
             NoCuda => "deit::run::no_cuda",
             DeviceUnavailable { .. } => "deit::run::device_unavailable",
+            WeightsUnreadable { .. } => "deit::interop::unreadable",
+            Pth { .. } => "deit::interop::pth",
+            WeightsDtype { .. } => "deit::interop::dtype",
+            WeightsMissing { .. } => "deit::interop::missing_key",
+            WeightsShape { .. } => "deit::interop::shape",
+            WeightsUnexpected { .. } => "deit::interop::unexpected_key",
+            DistilledIntoPlain { .. } => "deit::interop::distilled_into_plain",
+            HeadClasses { .. } => "deit::interop::head_classes",
+            FromImage { .. } => "deit::interop::from_image",
+            ConvnetInterop => "deit::interop::convnet",
+            NotACheckpoint { .. } => "deit::interop::not_a_checkpoint",
+            WriteWeights { .. } => "deit::interop::write",
         }
     }
 
@@ -551,6 +635,37 @@ impl ErrorKind {
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
             ),
+            WeightsUnreadable { path, message } => format!("cannot read the weights in `{path}`: {message}"),
+            Pth { path, reason } => format!("cannot read `{path}` directly: {reason}"),
+            WeightsDtype { path, key, found } => {
+                format!("`{key}` in `{path}` has dtype {found}; model weights must be floating point")
+            }
+            WeightsMissing { path, keys, .. } => format!(
+                "`{path}` lacks {} the model needs: {}",
+                plural(keys.len(), "tensor"),
+                first_few(keys)
+            ),
+            WeightsShape { path, key, found, expected, .. } => {
+                format!("`{key}` is {found:?} in `{path}`, but the model needs {expected:?}")
+            }
+            WeightsUnexpected { path, keys } => format!(
+                "`{path}` has {} the model lacks: {}",
+                plural(keys.len(), "tensor"),
+                first_few(keys)
+            ),
+            DistilledIntoPlain { path } => format!(
+                "`{path}` is a distilled checkpoint (`dist_token`, `head_dist`), but the model has no distillation token"
+            ),
+            HeadClasses { key, found, expected, .. } => format!(
+                "`{key}` is {found:?} in the checkpoint but the model needs {expected:?}, and `finetune.reset_head = never`"
+            ),
+            FromImage { path, from_image, grid, patch } => format!(
+                "`finetune.from_image = {from_image}`, but the position embedding in `{path}` has a {grid}×{grid} grid ({} px at patch {patch})",
+                grid * patch
+            ),
+            ConvnetInterop => "timm has no counterpart of deitc's `convnet`".to_string(),
+            NotACheckpoint { path, what } => format!("`{path}` holds no {what} of a deitc checkpoint"),
+            WriteWeights { path, message } => format!("cannot write `{path}`: {message}"),
         }
     }
 
@@ -622,6 +737,18 @@ impl ErrorKind {
             ResumeMismatch { .. } | NothingToResume { .. } | NoCuda | DeviceUnavailable { .. } => {
                 "here".into()
             }
+            WeightsUnreadable { .. }
+            | Pth { .. }
+            | WeightsDtype { .. }
+            | WeightsMissing { .. }
+            | WeightsShape { .. }
+            | WeightsUnexpected { .. }
+            | DistilledIntoPlain { .. }
+            | HeadClasses { .. }
+            | FromImage { .. }
+            | ConvnetInterop
+            | NotACheckpoint { .. }
+            | WriteWeights { .. } => "here".into(),
             FileNotFound { .. }
             | BaseNotFound { .. }
             | IsDirectory { .. }
@@ -732,9 +859,73 @@ impl ErrorKind {
             DeviceUnavailable { .. } => {
                 "check the GPU and its driver (`nvidia-smi`), or pass `--device cpu`".into()
             }
+            WeightsUnreadable { .. } => "deitc reads safetensors files (timm's `safetensors.torch.save_file(model.state_dict(), …)`, deitc checkpoints) and PyTorch `.pth` zip files".into(),
+            Pth { .. } => format!("convert it once with PyTorch: {PTH_TO_SAFETENSORS}"),
+            WeightsDtype { .. } => "save the state dict as float32 (`{k: v.float() for k, v in sd.items()}`)".into(),
+            WeightsMissing { plain_into_distilled: true, .. } => "the checkpoint has no distillation token: set `model.distilled = false`, or start from a distilled checkpoint".into(),
+            WeightsMissing { .. } => "is this a checkpoint of this architecture? docs/interop.md lists the names deitc expects".into(),
+            WeightsShape { key, found, expected, patch, prefix, finetune, .. } => shape_help(key, found, expected, *patch, *prefix, *finetune),
+            WeightsUnexpected { .. } => "is this a checkpoint of this architecture? docs/interop.md lists the names deitc expects".into(),
+            DistilledIntoPlain { .. } => "set `model.distilled = true` (e.g. a `deit_*_distilled_*` recipe), or start from a plain checkpoint".into(),
+            HeadClasses { .. } => "set `finetune.reset_head = auto` to start the heads afresh for the new classes".into(),
+            FromImage { grid, patch, .. } => format!("set `finetune.from_image = {}`, or remove it: the grid is read from the checkpoint", grid * patch),
+            ConvnetInterop => "`deitc import` and `export` convert DeiT and ViT models (`model.family = deit` or `vit`)".into(),
+            NotACheckpoint { .. } => "`deitc export` takes a checkpoint written by `deitc run` or `deitc import` (`--ema` needs a run with `train.ema`)".into(),
+            WriteWeights { .. } => "check that the output folder can be created and written".into(),
         };
         Some(h)
     }
+}
+
+/// How to turn a timm `.pth` into a safetensors file deitc reads.
+pub const PTH_TO_SAFETENSORS: &str = "python -c \"import sys, torch, safetensors.torch as st; sd = torch.load(sys.argv[1], map_location='cpu'); sd = sd.get('model', sd); st.save_file({k: v.float().contiguous() for k, v in sd.items()}, sys.argv[2])\" IN.pth OUT.safetensors";
+
+/// At most four names, then how many more.
+fn first_few(keys: &[String]) -> String {
+    let shown: Vec<String> = keys.iter().take(4).map(|k| format!("`{k}`")).collect();
+    match keys.len().saturating_sub(4) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// The help of a shape mismatch: the heads (class count), the position embedding (grid),
+/// or the model's shape.
+fn shape_help(
+    key: &str,
+    found: &[usize],
+    expected: &[usize],
+    patch: usize,
+    prefix: usize,
+    finetune: bool,
+) -> String {
+    use crate::interop::{names::is_head, pos_embed::grid_side};
+    let same_width = found.last() == expected.last();
+    if is_head(key) && same_width && !finetune {
+        return format!(
+            "the checkpoint predicts {} classes and the model {}: to train on these classes, start from it with `finetune {{ from = \"…\" }}`, which re-initialises the heads",
+            found.first().copied().unwrap_or(0),
+            expected.first().copied().unwrap_or(0)
+        );
+    }
+    if key == "pos_embed" && found.len() == 3 && expected.len() == 3 && same_width {
+        let want = grid_side(expected[1], prefix).unwrap_or(0);
+        return match grid_side(found[1], prefix) {
+            Some(g) if finetune => format!(
+                "the checkpoint's patch grid is {g}×{g} ({} px at patch {patch}) and the model's {want}×{want}: set `finetune.pos_embed = bicubic` to interpolate it",
+                g * patch
+            ),
+            Some(g) => format!(
+                "the checkpoint's patch grid is {g}×{g} ({} px at patch {patch}) and the model's {want}×{want}: start from it with `finetune {{ from = \"…\" }}`, which interpolates the position embedding",
+                g * patch
+            ),
+            None => format!(
+                "a position embedding holds {} and a square patch grid; this one does not",
+                plural(prefix, "prefix token")
+            ),
+        };
+    }
+    "the model must have the checkpoint's shape: compare `model.embed`, `depth`, `heads`, `mlp_ratio`, `patch` and `channels` with it".into()
 }
 
 /// `1 head`, `3 heads`.

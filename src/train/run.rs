@@ -59,8 +59,13 @@ pub fn run(
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<RunReport, Box<Diag>> {
-    let mut graph =
-        catalogue::build(recipe, recipe.train.seed, recipe.train.device).map_err(global)?;
+    let trained = eval_mode_finetune(recipe);
+    let mut graph = catalogue::build(
+        trained.as_ref().unwrap_or(recipe),
+        recipe.train.seed,
+        recipe.train.device,
+    )
+    .map_err(global)?;
     let loader = Loader::new(recipe).map_err(|e| {
         global(ErrorKind::DataLoad {
             message: e.to_string(),
@@ -74,6 +79,19 @@ pub fn run(
             path: dir.display().to_string(),
             message: e.to_string(),
         })
+    };
+
+    // `finetune { from = … }`: a fresh run starts from those weights (a resumed one from its
+    // own checkpoint). Loaded before the run directory exists, so a bad file leaves none.
+    let finetuned = match (&recipe.finetune, opts.resume) {
+        (Some(ft), false) => Some(
+            crate::interop::finetune::apply(graph.as_mut(), recipe, ft).map_err(|kinds| {
+                global(kinds.into_iter().next().unwrap_or(ErrorKind::Internal {
+                    message: "fine-tuning failed without a reason".into(),
+                }))
+            })?,
+        ),
+        _ => None,
     };
 
     let (dir, mut pos) = if opts.resume {
@@ -111,6 +129,14 @@ pub fn run(
         )
     };
     log(&format!("run directory {}\n", dir.display()));
+    if let Some(loaded) = &finetuned {
+        let mode = if trained.is_some() {
+            " · eval mode (no drop-path, no dropout: `finetune.train_mode = false`)"
+        } else {
+            ""
+        };
+        log(&format!("{}{mode}\n", loaded.describe()));
+    }
 
     let spe = loader.steps_per_epoch() as u64;
     let schedule = LrSchedule::new(recipe, spe);
@@ -234,6 +260,20 @@ pub fn run(
         best_top1: pos.best_top1,
         interrupted,
     })
+}
+
+/// With `finetune.train_mode = false`, the recipe the graph is built from: DeiT-I fine-tuned
+/// with the model in eval mode, i.e. without stochastic depth and dropout. `None` when that
+/// changes nothing.
+fn eval_mode_finetune(r: &Recipe) -> Option<Recipe> {
+    let ft = r.finetune.as_ref()?;
+    if ft.train_mode || (r.model.drop_path == 0.0 && r.model.dropout == 0.0) {
+        return None;
+    }
+    let mut r = r.clone();
+    r.model.drop_path = 0.0;
+    r.model.dropout = 0.0;
+    Some(r)
 }
 
 fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Box<Diag>> {

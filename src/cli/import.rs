@@ -1,0 +1,65 @@
+//! `deitc import FILE --recipe R.deit -o OUT`: a timm `state_dict` (safetensors or `.pth`)
+//! checked against the recipe's model and written as a deitc checkpoint.
+
+use super::{thousands, Output};
+use crate::check::check;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::train::tensor_io::write_atomically;
+use std::path::PathBuf;
+
+/// Arguments of `deitc import`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
+    /// timm weights: a safetensors file with timm's names, or a PyTorch `.pth`.
+    pub file: PathBuf,
+    /// The recipe whose model the weights are for.
+    #[arg(long)]
+    pub recipe: PathBuf,
+    /// Override a field of the recipe (repeatable; later wins).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Where to write the deitc checkpoint.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+}
+
+pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
+    let checked = check(&args.recipe, &args.set);
+    out.diagnostics(&checked.diags, &checked.map, "import");
+    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+        return 1;
+    };
+    let converted = match crate::interop::import(&args.file, recipe) {
+        Ok(c) => c,
+        Err(kinds) => return fail(out, &checked.map, kinds, "import"),
+    };
+    if let Err(e) = write_atomically(&args.output, &converted.bytes) {
+        let kind = ErrorKind::WriteWeights {
+            path: args.output.display().to_string(),
+            message: e.to_string(),
+        };
+        return fail(out, &checked.map, vec![kind], "import");
+    }
+    out.out(&format!(
+        "{}: imported {} ({}): {} tensors, {} parameters → {}\n",
+        recipe.name,
+        args.file.display(),
+        converted.from.describe(),
+        converted.tensors,
+        thousands(converted.params as u64),
+        args.output.display()
+    ));
+    0
+}
+
+/// Prints `kinds` as diagnostics without a source; returns the exit code 1.
+pub(super) fn fail(
+    out: &mut Output,
+    map: &crate::source::SourceMap,
+    kinds: Vec<ErrorKind>,
+    what: &str,
+) -> u8 {
+    let items = kinds.into_iter().map(Diag::global).collect();
+    out.diagnostics(&Diagnostics { items }, map, what);
+    1
+}
