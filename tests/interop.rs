@@ -348,7 +348,7 @@ fn mismatched_files_are_diagnostics_that_name_keys_and_shapes() {
 }
 
 #[test]
-fn a_convnet_or_a_timm_file_cannot_be_exported() {
+fn a_timm_file_cannot_be_exported() {
     let dir = temp_dir("interop-export");
     let (recipe, _) = fixture_recipe(&dir, true, "");
     let out = dir.join("x.safetensors").display().to_string();

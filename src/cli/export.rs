@@ -2,11 +2,10 @@
 //! a timm `state_dict` in safetensors (timm's names and layouts), for
 //! `model.load_state_dict(safetensors.torch.load_file(OUT))`.
 
-use super::import::fail;
+use super::import::{fail, write_output};
 use super::{thousands, Output};
 use crate::check::check;
 use crate::diag::ErrorKind;
-use crate::train::tensor_io::write_atomically;
 use std::path::PathBuf;
 
 /// Arguments of `deitc export`.
@@ -29,7 +28,12 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    let mut checked = check(&args.recipe, &args.set);
+    // Converting needs no compiled graph: the warning that `deitc run` lacks one is moot.
+    checked
+        .diags
+        .items
+        .retain(|d| d.code() != "deit::run::shape_not_compiled");
     out.diagnostics(&checked.diags, &checked.map, "export");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
@@ -38,10 +42,10 @@ pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
         Ok(c) => c,
         Err(kinds) => return fail(out, &checked.map, kinds, "export"),
     };
-    if let Err(e) = write_atomically(&args.output, &converted.bytes) {
+    if let Err(message) = write_output(&args.output, &converted.bytes) {
         let kind = ErrorKind::WriteWeights {
             path: args.output.display().to_string(),
-            message: e.to_string(),
+            message,
         };
         return fail(out, &checked.map, vec![kind], "export");
     }

@@ -5,6 +5,7 @@ use super::{thousands, Output};
 use crate::check::check;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::train::tensor_io::write_atomically;
+use std::path::Path;
 use std::path::PathBuf;
 
 /// Arguments of `deitc import`.
@@ -24,7 +25,12 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    let mut checked = check(&args.recipe, &args.set);
+    // Converting needs no compiled graph: the warning that `deitc run` lacks one is moot.
+    checked
+        .diags
+        .items
+        .retain(|d| d.code() != "deit::run::shape_not_compiled");
     out.diagnostics(&checked.diags, &checked.map, "import");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
@@ -33,10 +39,10 @@ pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
         Ok(c) => c,
         Err(kinds) => return fail(out, &checked.map, kinds, "import"),
     };
-    if let Err(e) = write_atomically(&args.output, &converted.bytes) {
+    if let Err(message) = write_output(&args.output, &converted.bytes) {
         let kind = ErrorKind::WriteWeights {
             path: args.output.display().to_string(),
-            message: e.to_string(),
+            message,
         };
         return fail(out, &checked.map, vec![kind], "import");
     }
@@ -62,4 +68,15 @@ pub(super) fn fail(
     let items = kinds.into_iter().map(Diag::global).collect();
     out.diagnostics(&Diagnostics { items }, map, what);
     1
+}
+
+/// Writes a converted file atomically; a parent that is a file is named as such.
+pub(super) fn write_output(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = parent.and_then(|p| p.ancestors().find(|a| a.exists())) {
+        if !p.is_dir() {
+            return Err(format!("`{}` is not a directory", p.display()));
+        }
+    }
+    write_atomically(path, bytes).map_err(|e| e.to_string())
 }

@@ -901,7 +901,7 @@ fn shape_help(
 ) -> String {
     use crate::interop::{names::is_head, pos_embed::grid_side};
     let same_width = found.last() == expected.last();
-    if is_head(key) && same_width && !finetune {
+    if is_head(key) && (same_width || found.len() == 1) && !finetune {
         return format!(
             "the checkpoint predicts {} classes and the model {}: to train on these classes, start from it with `finetune {{ from = \"…\" }}`, which re-initialises the heads",
             found.first().copied().unwrap_or(0),
