@@ -225,7 +225,8 @@ fn image_folder_errors_name_the_path() {
         32,
     )
     .expect_err("cifar");
-    assert!(matches!(e, DataError::Unsupported { .. }), "{e}");
+    assert!(matches!(e, DataError::MissingFolder { .. }), "{e}");
+    assert!(e.to_string().contains("data/cifar"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -247,6 +248,7 @@ fn random_crop_and_flip_pick_a_padded_window() {
             size,
             crop: Crop::Random { padding: pad },
             hflip,
+            color_jitter: None,
             normalize: normalize.clone(),
             erasing: None,
         };
@@ -606,14 +608,23 @@ fn loader_refuses_what_it_cannot_do() {
     assert!(matches!(e, DataError::OddBatch { batch: 63 }), "{e}");
 
     let mut r = digits_recipe();
-    r.augment.repeated = 3;
-    let e = Loader::new(&r).expect_err("repeated");
-    assert!(e.to_string().contains("augment.repeated"), "{e}");
+    r.augment.rand_augment = Some(deitc::ir::RandAugment {
+        ops: 2,
+        magnitude: 9.0,
+        magnitude_std: 0.5,
+        increasing: true,
+        prob: 0.5,
+    });
+    let e = Loader::new(&r).expect_err("rand augment");
+    assert!(matches!(e, DataError::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("augment.rand_augment"), "{e}");
 
+    // Repeated augmentation keeps 1437 // 256 · 256 = 1280 samples per epoch.
     let mut r = digits_recipe();
-    r.augment.crop.kind = deitc::ir::CropKind::RandomResized;
-    let e = Loader::new(&r).expect_err("random resized");
-    assert!(e.to_string().contains("random_resized"), "{e}");
+    r.augment.repeated = 3;
+    r.train.batch = 1300;
+    let e = Loader::new(&r).expect_err("epoch smaller than the batch");
+    assert!(e.to_string().contains("1280 samples"), "{e}");
 
     let mut r = digits_recipe();
     r.model.classes = 5;

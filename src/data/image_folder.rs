@@ -9,49 +9,49 @@
 //! * Channels: for `channels = 3` everything becomes RGB (grayscale is replicated, alpha is
 //!   dropped, as PIL's `convert("RGB")`); for `channels = 1` colour becomes luma with PIL's
 //!   `convert("L")` formula (ITU-R 601-2, `(19595 R + 38470 G + 7471 B + 2¹⁵) >> 16`).
-//! * Size: every image that is not already `size × size` is resized to exactly
-//!   `size × size` (aspect ratio not kept) with bicubic interpolation,
-//!   `image::imageops::FilterType::CatmullRom` (a = −0.5, the kernel PIL's BICUBIC uses).
-//!   So the dataset always has one shape; loading is where the resolution is fixed.
+//! * Size: see [`Fit`]. With `Fit::Square(size)` (what [`load`] uses) every image that is
+//!   not already `size × size` is resized to exactly `size × size` (aspect ratio not kept)
+//!   with PIL's bicubic ([`resample`](super::resample)), so the dataset has one shape;
+//!   `Fit::Native` keeps each image's own size (RandomResizedCrop crops the original), and
+//!   `Fit::Eval` applies the official eval resize and center crop while loading.
 
+use super::source::Fit;
 use super::{DataError, Dataset};
-use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, RgbImage};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Loads an ImageFolder split at `root` as `channels` (1 or 3) × `size` × `size` images.
 pub fn load(root: &Path, channels: usize, size: usize) -> Result<Dataset, DataError> {
+    load_fit(root, channels, Fit::Square(size))
+}
+
+/// Loads an ImageFolder split at `root` as `channels` (1 or 3) images sized by `fit`.
+pub fn load_fit(root: &Path, channels: usize, fit: Fit) -> Result<Dataset, DataError> {
     if channels != 1 && channels != 3 {
         return Err(DataError::Config {
             field: "model.channels".into(),
             message: format!("image folders load as 1 or 3 channels, not {channels}"),
         });
     }
-    if size == 0 {
-        return Err(DataError::Config {
-            field: "model.image".into(),
-            message: "the image size must be positive".into(),
-        });
-    }
+    fit.check()?;
     let Listing { classes, files } = list(root)?;
-    let per_image = channels * size * size;
-    let decoded: Vec<Vec<u8>> = files
+    let decoded: Vec<(Vec<u8>, (usize, usize))> = files
         .par_iter()
-        .map(|(path, _)| decode(path, channels, size))
-        .collect::<Result<_, _>>()?;
-    let mut images = Vec::with_capacity(files.len() * per_image);
-    for d in decoded {
-        images.extend_from_slice(&d);
-    }
-    Ok(Dataset {
+        .map(|(path, _)| {
+            let (img, h, w) = decode(path, channels)?;
+            Ok(fit.apply(&img, (channels, h, w)))
+        })
+        .collect::<Result<_, DataError>>()?;
+    let sizes: Vec<(usize, usize)> = decoded.iter().map(|d| d.1).collect();
+    let images = decoded.into_iter().map(|d| d.0).collect();
+    Ok(Dataset::from_images(
         images,
-        labels: files.iter().map(|(_, l)| *l).collect(),
+        &sizes,
+        files.iter().map(|(_, l)| *l).collect(),
         classes,
         channels,
-        height: size,
-        width: size,
-    })
+    ))
 }
 
 /// What an ImageFolder root holds, before decoding.
@@ -129,8 +129,8 @@ pub fn is_image(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
 }
 
-/// Decodes one file to `channels × size × size` u8 pixels (CHW).
-fn decode(path: &Path, channels: usize, size: usize) -> Result<Vec<u8>, DataError> {
+/// Decodes one file to `channels × h × w` u8 pixels (CHW) at its own size.
+fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, usize, usize), DataError> {
     let fail = |message: String| DataError::Decode {
         path: path.to_path_buf(),
         message,
@@ -144,19 +144,15 @@ fn decode(path: &Path, channels: usize, size: usize) -> Result<Vec<u8>, DataErro
         .map_err(|e| fail(e.to_string()))?
         .decode()
         .map_err(|e| fail(e.to_string()))?;
-    let s = size as u32;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(fail("the image is empty".into()));
+    }
     Ok(if channels == 1 {
-        let mut g = luma(&img);
-        if g.dimensions() != (s, s) {
-            g = image::imageops::resize(&g, s, s, FilterType::CatmullRom);
-        }
-        g.into_raw()
+        (luma(&img).into_raw(), h, w)
     } else {
-        let mut rgb: RgbImage = img.to_rgb8();
-        if rgb.dimensions() != (s, s) {
-            rgb = image::imageops::resize(&rgb, s, s, FilterType::CatmullRom);
-        }
-        hwc_to_chw(rgb.as_raw(), 3)
+        let rgb: RgbImage = img.to_rgb8();
+        (hwc_to_chw(rgb.as_raw(), 3), h, w)
     })
 }
 

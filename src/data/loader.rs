@@ -1,7 +1,9 @@
 //! [`Loader`]: shuffled, augmented, mixed training batches and plain eval batches.
 //!
 //! * Training ([`Loader::epoch`]): the order is a Fisher–Yates permutation drawn from
-//!   `(train.seed, epoch)`; batches of `train.batch` drop the last partial one (as the
+//!   `(train.seed, epoch)`, turned into the official `RASampler` order when
+//!   `augment.repeated > 1` ([`sampler`](super::sampler): each index repeated, the epoch cut
+//!   to `N // 256 · 256`); batches of `train.batch` drop the last partial one (as the
 //!   official `drop_last=True`). Each sample is transformed
 //!   ([`TrainTransform`]) with its own stream keyed by
 //!   `(seed, epoch, position in the epoch)`, in parallel with rayon over the batch; then the
@@ -10,17 +12,21 @@
 //!   of threads.
 //! * Targets are B×K soft targets: mixed and smoothed when `augment.mix` is on, smoothed
 //!   one-hot (`augment.label_smoothing`) otherwise.
-//! * Eval ([`Loader::eval`]): the validation set in order, normalised only, with the last
+//! * Images: the train split is loaded at `model.image` (`Fit::Square`), or at its own
+//!   resolution for RandomResizedCrop (`Fit::Native`); the val split with the official eval
+//!   transform (`Fit::eval`: resize the short side to `int(image / eval_crop)` and
+//!   center-crop, above 32 px).
+//! * Eval ([`Loader::eval`]): the validation set in order, normalised, with the last
 //!   partial batch kept and plain one-hot targets (the official eval loss is an unsmoothed
 //!   cross-entropy). The eval batch is `train.batch` (the official code uses 1.5× that; it
 //!   does not change results).
-//! * Repeated augmentation (`augment.repeated > 1`, the official `RASampler`) is not
-//!   implemented: [`Loader::new`] refuses it with [`DataError::Unsupported`].
 
 use super::mix::{smooth_targets, Mixer};
 use super::rng::{Purpose, Stream};
-use super::transform::{Normalize, TrainTransform};
-use super::{source, DataError, Dataset};
+use super::sampler;
+use super::source::{self, Fit};
+use super::transform::{Crop, Normalize, TrainTransform};
+use super::{DataError, Dataset};
 use crate::ir::Recipe;
 use rayon::prelude::*;
 
@@ -46,6 +52,10 @@ pub struct Loader {
     batch: usize,
     seed: u64,
     classes: usize,
+    /// Model input (channels, side).
+    input: (usize, usize),
+    /// `augment.repeated` (1: no repeated augmentation).
+    repeats: usize,
     smoothing: f64,
     transform: TrainTransform,
     normalize: Normalize,
@@ -53,17 +63,25 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Opens `data.train` and `data.val` at `model.channels × model.image²` and builds the
-    /// pipeline. Settings the loader cannot honour are refused before anything is read.
+    /// Opens `data.train` and `data.val` for `model.channels × model.image²` inputs and
+    /// builds the pipeline. Settings the loader cannot honour are refused before anything
+    /// is read.
     pub fn new(recipe: &Recipe) -> Result<Self, DataError> {
-        Pipeline::new(recipe)?;
+        let pipeline = Pipeline::new(recipe)?;
         let (c, s) = (recipe.model.channels, recipe.model.image);
-        let train = source::open(&recipe.data.train, c, s)?;
-        let val = source::open(&recipe.data.val, c, s)?;
+        let train_fit = match pipeline.transform.crop {
+            Crop::RandomResized { .. } => Fit::Native,
+            Crop::Random { .. } | Crop::None => Fit::Square(s),
+        };
+        let val_fit = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
+        let train = source::open_fit(&recipe.data.train, c, s, train_fit)?;
+        let val = source::open_fit(&recipe.data.val, c, s, val_fit)?;
         Self::with_datasets(recipe, train, val)
     }
 
-    /// The pipeline of `recipe` over datasets already in memory.
+    /// The pipeline of `recipe` over datasets already in memory, as [`Loader::new`] loads
+    /// them: the val images `model.image`-sized (already eval-transformed), the train
+    /// images too, except for RandomResizedCrop, which takes any size.
     pub fn with_datasets(recipe: &Recipe, train: Dataset, val: Dataset) -> Result<Self, DataError> {
         let pipeline = Pipeline::new(recipe)?;
         let (c, s, k) = (
@@ -71,14 +89,24 @@ impl Loader {
             recipe.model.image,
             recipe.model.classes,
         );
+        let any_size = matches!(pipeline.transform.crop, Crop::RandomResized { .. });
         for (field, d) in [("data.train", &train), ("data.val", &val)] {
-            if (d.channels, d.height, d.width) != (c, s, s) {
+            let sized = any_size && field == "data.train";
+            if d.channels != c || (!sized && (!d.is_uniform() || (d.height, d.width) != (s, s))) {
                 return Err(DataError::Config {
                     field: field.into(),
-                    message: format!(
-                        "images are {}×{}×{}, the model takes {c}×{s}×{s}",
-                        d.channels, d.height, d.width
-                    ),
+                    message: if d.is_uniform() {
+                        format!(
+                            "images are {}×{}×{}, the model takes {c}×{s}×{s}",
+                            d.channels, d.height, d.width
+                        )
+                    } else {
+                        format!(
+                            "images of {} channel(s) and different sizes, the model takes \
+                             {c}×{s}×{s}",
+                            d.channels
+                        )
+                    },
                 });
             }
             if d.classes.len() > k {
@@ -90,14 +118,26 @@ impl Loader {
             }
         }
         let batch = recipe.train.batch;
-        if train.len() < batch {
-            return Err(DataError::Config {
-                field: "train.batch".into(),
-                message: format!(
+        let repeats = recipe.augment.repeated.max(1);
+        let epoch = epoch_len(train.len(), repeats);
+        if epoch < batch {
+            let message = if repeats > 1 {
+                format!(
+                    "{batch} is more than the {epoch} samples of an epoch (repeated \
+                     augmentation keeps ⌊N/256⌋·256 of the {} training images, as the \
+                     official RASampler), and training drops the last partial batch",
+                    train.len()
+                )
+            } else {
+                format!(
                     "{batch} is more than the {} training images, and training drops the \
                      last partial batch",
                     train.len()
-                ),
+                )
+            };
+            return Err(DataError::Config {
+                field: "train.batch".into(),
+                message,
             });
         }
         Ok(Loader {
@@ -106,6 +146,8 @@ impl Loader {
             batch,
             seed: recipe.train.seed,
             classes: k,
+            input: (c, s),
+            repeats,
             smoothing: recipe.augment.label_smoothing,
             transform: pipeline.transform,
             normalize: pipeline.normalize,
@@ -113,9 +155,10 @@ impl Loader {
         })
     }
 
-    /// Training steps per epoch, ⌊N / B⌋.
+    /// Training steps per epoch, ⌊E / B⌋ for an epoch of E samples (E = N, or
+    /// `N // 256 · 256` with repeated augmentation).
     pub fn steps_per_epoch(&self) -> usize {
-        self.train.len() / self.batch
+        epoch_len(self.train.len(), self.repeats) / self.batch
     }
 
     /// Eval batches, ⌈N_val / B⌉.
@@ -134,14 +177,19 @@ impl Loader {
 
     /// (C, H, W) of every image in a batch.
     pub fn image_shape(&self) -> (usize, usize, usize) {
-        (self.train.channels, self.train.height, self.train.width)
+        (self.input.0, self.input.1, self.input.1)
     }
 
-    /// The epoch's sample order (a permutation of the training set).
+    /// The epoch's sample order: a permutation of the training set, or with
+    /// `augment.repeated > 1` the `RASampler` indices built from it.
     pub fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.train.len()).collect();
         Stream::new(Purpose::Shuffle, self.seed, epoch, 0).shuffle(&mut order);
-        order
+        if self.repeats > 1 {
+            sampler::ra_indices(&order, self.repeats, 1, 0)
+        } else {
+            order
+        }
     }
 
     /// The training batches of `epoch`, computed lazily.
@@ -160,8 +208,9 @@ impl Loader {
         images.par_chunks_mut(per).enumerate().for_each(|(k, out)| {
             let pos = (step * b + k) as u64;
             let mut rng = Stream::new(Purpose::Sample, self.seed, epoch, pos);
+            let (ih, iw) = self.train.size(idx[k]);
             self.transform
-                .apply(self.train.image(idx[k]), h, w, &mut rng, out);
+                .apply(self.train.image(idx[k]), ih, iw, &mut rng, out);
         });
         let labels: Vec<u16> = idx.iter().map(|&i| self.train.labels[i]).collect();
         let unmixed = |labels: &[u16]| smooth_targets(labels, self.classes, self.smoothing);
@@ -218,14 +267,6 @@ struct Pipeline {
 impl Pipeline {
     fn new(recipe: &Recipe) -> Result<Self, DataError> {
         let a = &recipe.augment;
-        if a.repeated > 1 {
-            return Err(DataError::Unsupported {
-                what: format!("augment.repeated = {}", a.repeated),
-                reason: "repeated augmentation (RASampler) is not implemented by the data \
-                         loader yet; use 1"
-                    .into(),
-            });
-        }
         let batch = recipe.train.batch;
         if batch == 0 {
             return Err(DataError::Config {
@@ -247,5 +288,14 @@ impl Pipeline {
             normalize,
             mixer,
         })
+    }
+}
+
+/// Samples per epoch: N, or `N // 256 · 256` with repeated augmentation.
+fn epoch_len(n: usize, repeats: usize) -> usize {
+    if repeats > 1 {
+        sampler::ra_epoch_len(n)
+    } else {
+        n
     }
 }

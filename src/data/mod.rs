@@ -18,13 +18,17 @@
 //! Every failure is a [`DataError`] whose message names the path or recipe field and what
 //! is wrong.
 
+pub mod cifar;
+pub mod color;
 pub mod dataset;
 pub mod erasing;
 pub mod error;
 pub mod image_folder;
 pub mod loader;
 pub mod mix;
+pub mod resample;
 pub mod rng;
+pub mod sampler;
 pub mod source;
 pub mod synthetic;
 pub mod transform;

@@ -72,14 +72,14 @@ pub fn generate(
             }
         }
     }
-    Ok(Dataset {
+    Ok(Dataset::uniform(
         images,
         labels,
-        classes: (0..classes).map(|k| k.to_string()).collect(),
+        (0..classes).map(|k| k.to_string()).collect(),
         channels,
-        height: size,
-        width: size,
-    })
+        size,
+        size,
+    ))
 }
 
 #[cfg(test)]

@@ -1,25 +1,40 @@
 //! Per-sample transforms on u8 C×H×W images, producing normalised f32 C×H×W.
 //!
-//! Train (the official pipeline for inputs ≤ 32 px): `RandomCrop(size, padding)` with zero
-//! padding (torchvision: pad, then `top ~ randint(0, H+2p−size)`, `left ~ randint(0,
-//! W+2p−size)`, inclusive) → horizontal flip with probability `hflip` → `ToTensor`
-//! (`v / 255`) → `Normalize` (`(x − mean) / std`, all in f32 as torch does) →
-//! [`Erasing`] if `augment.random_erasing` is set. Padded pixels
-//! are 0 before normalisation, so `−mean/std` after it.
+//! Train, in timm's order (`transforms_imagenet_train`, with the official ≤ 32 px swap):
 //!
-//! Not implemented here: `crop.kind = random_resized` (RandomResizedCrop needs the images
-//! at their original resolution; the loader keeps them at `model.image`), RandAugment,
-//! AutoAugment and ColorJitter. [`TrainTransform::new`] refuses them with
-//! [`DataError::Unsupported`] rather than silently skipping them.
+//! 1. the geometric stage ([`Crop`]):
+//!    * `random`: `RandomCrop(size, padding)` with zero padding (torchvision: pad, then
+//!      `top ~ randint(0, H+2p−size)`, `left ~ randint(0, W+2p−size)`, inclusive), the
+//!      official choice for inputs ≤ 32 px;
+//!    * `random_resized`: timm's `RandomResizedCropAndInterpolation` ([`rrc_box`]) on the
+//!      image at its own resolution, then PIL's resize of the box to `size × size`
+//!      ([`resample`](super::resample)). timm 0.3.2 maps any interpolation name other than
+//!      `bicubic` (and lanczos/hamming) to bilinear, so `nearest` resizes bilinearly here too;
+//!    * `none`: the image as loaded (already `size × size`);
+//! 2. horizontal flip with probability `hflip`;
+//! 3. [`ColorJitter`] when `augment.color_jitter` is set (timm adds it only without an
+//!    auto-augmentation policy, which this loader refuses anyway);
+//! 4. `ToTensor` (`v / 255`) → `Normalize` (`(x − mean) / std`, in f32 as torch does);
+//! 5. [`Erasing`] if `augment.random_erasing` is set.
 //!
-//! Eval: `ToTensor` → `Normalize` only, for images already at `model.image`. The official
-//! `Resize(image / eval_crop)` → `CenterCrop(image)` is not applied yet (for the digits at
-//! 8 px it would resize to 9 and crop back to 8).
+//! Stages 1–3 work on u8 pixels, as PIL does; padded pixels are 0 before normalisation.
+//! The draws come from the sample's stream in that order: the crop, the flip, the jitter,
+//! the erasing.
+//!
+//! RandAugment and AutoAugment are not implemented: [`TrainTransform::new`] refuses them
+//! with [`DataError::Unsupported`] rather than silently skipping them.
+//!
+//! Eval is done while loading (`source::Fit::eval`): above 32 px the official
+//! `Resize(int(size / eval_crop))` → `CenterCrop(size)`; at 32 px and below nothing (the
+//! official `build_transform` resizes only when `input_size > 32`). The loader then only
+//! normalises ([`Normalize`]).
 
+use super::color::{ColorJitter, ColorOp};
 use super::erasing::Erasing;
+use super::resample::{self, Filter, Rect};
 use super::rng::Stream;
 use super::DataError;
-use crate::ir::{Augment, CropKind};
+use crate::ir::{Augment, CropKind, Interpolation};
 
 /// `ToTensor` + `Normalize` as one lookup table per channel (exactly torch's f32 result).
 #[derive(Debug, Clone, PartialEq)]
@@ -79,20 +94,91 @@ impl Normalize {
 }
 
 /// The geometric part of the train transform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Crop {
     /// `RandomCrop(size, padding)`, zero padding.
     Random { padding: usize },
+    /// timm's `RandomResizedCropAndInterpolation(size, scale, ratio, interpolation)`.
+    RandomResized {
+        /// Area fraction range.
+        scale: (f64, f64),
+        /// Aspect-ratio (w/h) range, sampled log-uniformly.
+        ratio: (f64, f64),
+        filter: Filter,
+    },
     /// The image is already `size × size`: no crop.
     None,
 }
 
+/// timm 0.3.2's `RandomResizedCropAndInterpolation.get_params` on an `h × w` image: the
+/// box `(top, left, height, width)` and whether the central fallback was taken.
+///
+/// Up to 10 attempts: `area = h·w·U(scale)`, `r = exp(U(ln ratio.0, ln ratio.1))`,
+/// `cw = round(√(area·r))`, `ch = round(√(area/r))` (round half to even, as Python);
+/// accepted when `1 ≤ cw ≤ w` and `1 ≤ ch ≤ h`, then `top ~ randint(0, h−ch)`,
+/// `left ~ randint(0, w−cw)`. (timm tests only `cw ≤ w and ch ≤ h`; an empty box, possible
+/// only with a scale range reaching almost 0, would fail in PIL, so it is rejected like
+/// torchvision does.) Fallback, the central crop: with `in = w/h`, `in < min(ratio)` →
+/// `cw = w`, `ch = round(cw / min(ratio))`; `in > max(ratio)` → `ch = h`,
+/// `cw = round(ch·max(ratio))`; otherwise the whole image; `top = (h−ch)//2`,
+/// `left = (w−cw)//2`.
+pub fn rrc_box(
+    (h, w): (usize, usize),
+    scale: (f64, f64),
+    ratio: (f64, f64),
+    rng: &mut Stream,
+) -> (Rect, bool) {
+    let area = (h * w) as f64;
+    let log_ratio = (ratio.0.ln(), ratio.1.ln());
+    for _ in 0..10 {
+        let target = rng.uniform_in(scale.0, scale.1) * area;
+        let aspect = rng.uniform_in(log_ratio.0, log_ratio.1).exp();
+        let cw = (target * aspect).sqrt().round_ties_even();
+        let ch = (target / aspect).sqrt().round_ties_even();
+        if cw >= 1.0 && ch >= 1.0 && cw <= w as f64 && ch <= h as f64 {
+            let (cw, ch) = (cw as usize, ch as usize);
+            let top = rng.int_inclusive(0, h - ch);
+            let left = rng.int_inclusive(0, w - cw);
+            let r = Rect {
+                top,
+                left,
+                height: ch,
+                width: cw,
+            };
+            return (r, false);
+        }
+    }
+    let (lo, hi) = (ratio.0.min(ratio.1), ratio.0.max(ratio.1));
+    let in_ratio = w as f64 / h as f64;
+    let (ch, cw) = if in_ratio < lo {
+        (((w as f64 / lo).round_ties_even() as usize).min(h), w)
+    } else if in_ratio > hi {
+        (h, ((h as f64 * hi).round_ties_even() as usize).min(w))
+    } else {
+        (h, w)
+    };
+    let r = Rect {
+        top: (h - ch) / 2,
+        left: (w - cw) / 2,
+        height: ch,
+        width: cw,
+    };
+    (r, true)
+}
+
 /// What [`TrainTransform::apply`] drew for one sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Drawn {
-    /// Crop offset in the padded image (top, left).
+    /// Crop offset (top, left): in the padded image for `random`, in the source image for
+    /// `random_resized`.
     pub offset: (usize, usize),
+    /// The cropped box (height, width) before resizing (`size × size` for `random`).
+    pub crop: (usize, usize),
+    /// `random_resized` fell back to the central crop.
+    pub fallback: bool,
     pub flipped: bool,
+    /// ColorJitter's ops in the order applied, with their factors.
+    pub jitter: Option<[(ColorOp, f64); 3]>,
     /// Number of erased boxes.
     pub erased: usize,
 }
@@ -104,6 +190,7 @@ pub struct TrainTransform {
     pub size: usize,
     pub crop: Crop,
     pub hflip: f64,
+    pub color_jitter: Option<ColorJitter>,
     pub normalize: Normalize,
     pub erasing: Option<Erasing>,
 }
@@ -121,34 +208,91 @@ impl TrainTransform {
         if augment.auto_augment.is_some() {
             return Err(unsupported("augment.auto_augment"));
         }
-        if augment.color_jitter.is_some() {
-            return Err(unsupported("augment.color_jitter"));
-        }
-        let crop = match augment.crop.kind {
-            CropKind::Random => Crop::Random {
-                padding: augment.crop.padding,
-            },
+        let c = &augment.crop;
+        let crop = match c.kind {
+            CropKind::Random => Crop::Random { padding: c.padding },
             CropKind::None => Crop::None,
             CropKind::RandomResized => {
-                return Err(DataError::Unsupported {
-                    what: "augment.crop.kind = random_resized".into(),
-                    reason: "RandomResizedCrop is not implemented by the data loader yet; \
-                             use `random` (pad and crop, the official choice for ≤ 32 px)"
-                        .into(),
-                })
+                if !(c.ratio.lo > 0.0 && c.ratio.hi > 0.0) {
+                    return Err(DataError::Config {
+                        field: "augment.crop.ratio".into(),
+                        message: "aspect ratios must be positive".into(),
+                    });
+                }
+                Crop::RandomResized {
+                    scale: (c.scale.lo, c.scale.hi),
+                    ratio: (c.ratio.lo, c.ratio.hi),
+                    filter: match c.interpolation {
+                        Interpolation::Bicubic => Filter::Bicubic,
+                        // timm 0.3.2's `_pil_interp`: anything else is bilinear.
+                        Interpolation::Bilinear | Interpolation::Nearest => Filter::Bilinear,
+                    },
+                }
             }
         };
         Ok(TrainTransform {
             size,
             crop,
             hflip: augment.hflip,
+            color_jitter: augment.color_jitter.and_then(ColorJitter::new),
             normalize,
             erasing: augment.random_erasing.as_ref().map(Erasing::new),
         })
     }
 
-    /// Transforms `img` (C×H×W u8, C = the normalisation's channels) into `out`
-    /// (C×size×size f32). Pixels outside the padded source read as 0.
+    /// The u8 stages (crop, flip, jitter) of `img` (C×`height`×`width` u8, C = the
+    /// normalisation's channels): the C×size×size result and what was drawn.
+    pub fn augment_u8(
+        &self,
+        img: &[u8],
+        height: usize,
+        width: usize,
+        rng: &mut Stream,
+    ) -> (Vec<u8>, Drawn) {
+        let (s, c) = (self.size, self.normalize.channels());
+        let mut drawn = Drawn {
+            offset: (0, 0),
+            crop: (s, s),
+            fallback: false,
+            flipped: false,
+            jitter: None,
+            erased: 0,
+        };
+        let mut px = match self.crop {
+            Crop::Random { padding } => {
+                let top = rng.int_inclusive(0, (height + 2 * padding).saturating_sub(s));
+                let left = rng.int_inclusive(0, (width + 2 * padding).saturating_sub(s));
+                drawn.offset = (top, left);
+                let shift = |v: usize| v as i64 - padding as i64;
+                resample::crop(img, (c, height, width), (shift(top), shift(left)), (s, s))
+            }
+            Crop::RandomResized {
+                scale,
+                ratio,
+                filter,
+            } => {
+                let (r, fallback) = rrc_box((height, width), scale, ratio, rng);
+                drawn.offset = (r.top, r.left);
+                drawn.crop = (r.height, r.width);
+                drawn.fallback = fallback;
+                resample::resize_region(img, (c, height, width), r, (s, s), filter)
+            }
+            Crop::None if (height, width) == (s, s) => img[..c * s * s].to_vec(),
+            Crop::None => resample::resize(img, (c, height, width), (s, s), Filter::Bicubic),
+        };
+        drawn.flipped = rng.uniform() < self.hflip;
+        if drawn.flipped {
+            for row in px.chunks_exact_mut(s.max(1)) {
+                row.reverse();
+            }
+        }
+        if let Some(j) = &self.color_jitter {
+            drawn.jitter = Some(j.apply(&mut px, c, rng));
+        }
+        (px, drawn)
+    }
+
+    /// Transforms `img` (C×`height`×`width` u8) into `out` (C×size×size f32).
     pub fn apply(
         &self,
         img: &[u8],
@@ -158,44 +302,13 @@ impl TrainTransform {
         out: &mut [f32],
     ) -> Drawn {
         let (s, c) = (self.size, self.normalize.channels());
-        let pad = match self.crop {
-            Crop::Random { padding } => padding,
-            Crop::None => 0,
-        };
-        let (top, left) = match self.crop {
-            Crop::Random { .. } => {
-                let top = rng.int_inclusive(0, (height + 2 * pad).saturating_sub(s));
-                let left = rng.int_inclusive(0, (width + 2 * pad).saturating_sub(s));
-                (top, left)
-            }
-            Crop::None => (0, 0),
-        };
-        let flipped = rng.uniform() < self.hflip;
-        for ch in 0..c {
-            let src = &img[ch * height * width..(ch + 1) * height * width];
-            let zero = self.normalize.value(ch, 0);
-            for y in 0..s {
-                let sy = (y + top).checked_sub(pad).filter(|&v| v < height);
-                let row = &mut out[(ch * s + y) * s..(ch * s + y + 1) * s];
-                for (x, o) in row.iter_mut().enumerate() {
-                    let xc = if flipped { s - 1 - x } else { x };
-                    let sx = (xc + left).checked_sub(pad).filter(|&v| v < width);
-                    *o = match (sy, sx) {
-                        (Some(sy), Some(sx)) => self.normalize.value(ch, src[sy * width + sx]),
-                        _ => zero,
-                    };
-                }
-            }
-        }
-        let erased = self
+        let (px, mut drawn) = self.augment_u8(img, height, width, rng);
+        self.normalize.apply(&px, out);
+        drawn.erased = self
             .erasing
             .as_ref()
             .map_or(0, |e| e.apply(out, c, s, s, rng).len());
-        Drawn {
-            offset: (top, left),
-            flipped,
-            erased,
-        }
+        drawn
     }
 }
 
@@ -220,6 +333,7 @@ mod tests {
             size: 4,
             crop: Crop::Random { padding: 0 },
             hflip: 0.0,
+            color_jitter: None,
             normalize: n,
             erasing: None,
         };
