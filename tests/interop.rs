@@ -348,6 +348,23 @@ fn mismatched_files_are_diagnostics_that_name_keys_and_shapes() {
 }
 
 #[test]
+fn a_header_whose_sizes_overflow_is_refused_not_a_panic() {
+    let dir = temp_dir("interop-overflow");
+    for header in [
+        r#"{"cls_token":{"dtype":"F32","shape":[8589934592,8589934592],"data_offsets":[0,4]}}"#,
+        r#"{"cls_token":{"dtype":"F32","shape":[1],"data_offsets":[18446744073709551615,4]}}"#,
+    ] {
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        let path = dir.join("overflow.safetensors");
+        std::fs::write(&path, bytes).expect("write");
+        let e = weights::read(&path, Pick::Model).expect_err("refused");
+        assert_eq!(e.code(), "deit::interop::unreadable", "{e:?}");
+    }
+}
+
+#[test]
 fn a_timm_file_cannot_be_exported() {
     let dir = temp_dir("interop-export");
     let (recipe, _) = fixture_recipe(&dir, true, "");

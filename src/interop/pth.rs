@@ -181,6 +181,11 @@ impl TensorRef {
                     .ok_or("its strides overflow")?;
             }
         }
+        if numel > available {
+            return Err(format!(
+                "its view of {numel} elements repeats elements of a storage of {available}"
+            ));
+        }
         if numel > 0 && last >= available {
             return Err(format!(
                 "its view reaches element {last} of a storage of {available}"
@@ -794,6 +799,25 @@ mod tests {
         p.push(b'.');
         let out = Machine::default().run(&p);
         assert!(out.is_ok());
+    }
+
+    #[test]
+    fn every_single_byte_change_of_a_real_pickle_is_read_or_refused_without_panicking() {
+        let bytes = std::fs::read("tests/fixtures/interop/vit_plain.pth").expect("fixture");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..])).expect("zip");
+        let program = entry(&mut zip, "archive/data.pkl", MAX_PICKLE).expect("pickle");
+        let top = Machine::default().run(&program).expect("the fixture reads");
+        assert_eq!(state_dict(&top).map(|d| d.len()), Some(32));
+        for i in 0..program.len() {
+            for b in [0x00, 0x2e, 0x80, 0xff, program[i] ^ 0x01] {
+                let mut p = program.clone();
+                p[i] = b;
+                if let Ok(top) = Machine::default().run(&p) {
+                    let _ = state_dict(&top);
+                }
+            }
+            let _ = Machine::default().run(&program[..i]);
+        }
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
             reason: "it is a PyTorch file in the legacy (pre-1.6, non-zip) format".into(),
         });
     }
+    if let Err(reason) = sane_header(&bytes) {
+        return Err(unreadable(format!("not a safetensors file: {reason}")));
+    }
     let file = TensorFile::parse(bytes).map_err(|e| match e {
         LoadError::Format { .. } if pickle => ErrorKind::Pth {
             path: shown.clone(),
@@ -252,4 +255,48 @@ pub fn conform(
 /// The timm layout of a recipe's model, or the diagnostic for a convnet.
 pub fn specs(m: &Model) -> Result<Vec<Spec>, ErrorKind> {
     names::layout(m).ok_or(ErrorKind::ConvnetInterop)
+}
+
+/// Refuses a safetensors header whose sizes overflow before it is parsed in full: shapes
+/// whose element count, or data offsets whose sum with the header, does not fit in memory.
+/// (Headers that do not parse are left to the parser, which says why.)
+fn sane_header(bytes: &[u8]) -> Result<(), String> {
+    let Some(len) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+        return Ok(());
+    };
+    let Some(end) = usize::try_from(u64::from_le_bytes(len))
+        .ok()
+        .and_then(|n| n.checked_add(8))
+        .filter(|&e| e <= bytes.len())
+    else {
+        return Ok(());
+    };
+    let Ok(header) = serde_json::from_slice::<BTreeMap<String, serde_json::Value>>(&bytes[8..end])
+    else {
+        return Ok(());
+    };
+    for (key, v) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dims: Vec<u64> = match v.get("shape").and_then(|s| s.as_array()) {
+            Some(dims) => dims.iter().filter_map(serde_json::Value::as_u64).collect(),
+            None => continue,
+        };
+        let numel = dims.iter().try_fold(1usize, |acc, &d| {
+            usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+        });
+        let offsets = v
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let fits = offsets.iter().all(|o| {
+            o.as_u64()
+                .and_then(|o| usize::try_from(o).ok())
+                .and_then(|o| o.checked_add(end))
+                .is_some()
+        });
+        if numel.and_then(|n| n.checked_mul(8)).is_none() || !fits {
+            return Err(format!("`{key}`: its shape or data offsets overflow"));
+        }
+    }
+    Ok(())
 }
