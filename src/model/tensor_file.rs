@@ -68,9 +68,22 @@ impl TensorFile {
             let info: TensorInfo =
                 serde_json::from_value(value).map_err(|e| bad(format!("`{key}`: {e}")))?;
             let [begin, end] = info.data_offsets;
-            let numel: usize = info.shape.iter().product();
-            let want = dtype_size(&info.dtype).map(|s| s * numel);
-            if begin > end || start + end > data.len() || want.is_some_and(|w| w != end - begin) {
+            // Checked: a hostile header may name shapes or offsets whose product overflows.
+            let numel = info.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            let want = match (dtype_size(&info.dtype), numel) {
+                (Some(size), Some(n)) => Some(size.checked_mul(n)),
+                (Some(_), None) => Some(None),
+                (None, _) => None,
+            };
+            let in_file = start.checked_add(end).is_some_and(|e| e <= data.len());
+            let sized = begin <= end
+                && match want {
+                    Some(Some(w)) => w == end - begin,
+                    Some(None) => false,
+                    None => true,
+                };
+            if !in_file || !sized {
+                let numel = numel.map_or("too many".to_string(), |n| n.to_string());
                 return Err(bad(format!(
                     "`{key}`: data offsets {begin}..{end} do not hold {numel} {} values",
                     info.dtype
@@ -205,5 +218,17 @@ mod tests {
         let header = r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
         let err = TensorFile::parse(file(header, &[0; 8])).unwrap_err();
         assert!(err.to_string().contains("`a`"), "{err}");
+    }
+
+    #[test]
+    fn rejects_headers_whose_sizes_overflow() {
+        for header in [
+            r#"{"a":{"dtype":"F32","shape":[8589934592,8589934592],"data_offsets":[0,8]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#,
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}}"#,
+        ] {
+            let err = TensorFile::parse(file(header, &[0; 8])).unwrap_err();
+            assert!(err.to_string().contains("`a`"), "{err}");
+        }
     }
 }
