@@ -1,5 +1,6 @@
 //! What `check` can learn about a data source without loading it: class count and size.
 
+use crate::data::cifar::{self, Cifar};
 use crate::ir::{Source, Split};
 use std::path::Path;
 
@@ -30,21 +31,40 @@ pub fn facts(source: &Source) -> SourceFacts {
         Source::Synthetic {
             samples, classes, ..
         } => known(*classes, *samples),
-        Source::Cifar10 { path, split } => file_backed(path, 10, *split),
-        Source::Cifar100 { path, split } => file_backed(path, 100, *split),
+        Source::Cifar10 { path, split } => cifar(path, Cifar::Ten, *split),
+        Source::Cifar100 { path, split } => cifar(path, Cifar::Hundred, *split),
         Source::ImageFolder { path } => image_folder(Path::new(path)),
     }
 }
 
-fn file_backed(path: &str, classes: usize, split: Split) -> SourceFacts {
-    let samples = match split {
+/// A CIFAR split: the record count of its files when they are here (in the folder named or
+/// its `cifar-10-batches-bin` / `cifar-100-binary` sub-folder), else the official size
+/// (50,000 train, 10,000 val) and the path that is missing.
+fn cifar(path: &str, which: Cifar, split: Split) -> SourceFacts {
+    let root = Path::new(path);
+    let official = match split {
         Split::Train => 50_000,
         Split::Val => 10_000,
     };
+    let (samples, missing) = if !root.is_dir() {
+        (Some(official), Some(path.to_string()))
+    } else if cifar::split_files(root, which, split).is_some() {
+        // None when a file is not a whole number of records: the loader says which.
+        (cifar::count(root, which, split), None)
+    } else {
+        let dir = cifar::resolve(root, which, split).unwrap_or_else(|| root.to_path_buf());
+        let absent = which
+            .files(split)
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|f| !f.is_file())
+            .unwrap_or(dir);
+        (Some(official), Some(absent.display().to_string()))
+    };
     SourceFacts {
-        classes: Some(classes),
-        samples: Some(samples),
-        missing: (!Path::new(path).is_dir()).then(|| path.to_string()),
+        classes: Some(which.classes()),
+        samples,
+        missing,
     }
 }
 

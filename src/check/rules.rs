@@ -500,7 +500,6 @@ pub fn trainability(r: &Recipe, spans: &Spans<'_>) -> Vec<Diag> {
 /// One warning listing the settings `deitc run` refuses today, at the first of them.
 fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
     let a = &r.augment;
-    let cifar = |s: &Source| matches!(s, Source::Cifar10 { .. } | Source::Cifar100 { .. });
     let teacher = r
         .distill
         .teacher
@@ -516,12 +515,7 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
     } else {
         "finetune"
     };
-    let cases: [(bool, &str, &str); 9] = [
-        (
-            a.crop.kind == CropKind::RandomResized,
-            "RandomResizedCrop",
-            "augment.crop.kind",
-        ),
+    let cases: [(bool, &str, &str); 5] = [
         (
             a.rand_augment.is_some(),
             "RandAugment",
@@ -531,17 +525,6 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
             a.auto_augment.is_some(),
             "AutoAugment",
             "augment.auto_augment",
-        ),
-        (
-            a.color_jitter.is_some(),
-            "color jitter",
-            "augment.color_jitter",
-        ),
-        (a.repeated > 1, "repeated augmentation", "augment.repeated"),
-        (
-            cifar(&r.data.train) || cifar(&r.data.val),
-            "CIFAR sources",
-            "data.train",
         ),
         (
             teacher.is_some(),
