@@ -478,6 +478,11 @@ fn loader_applies_the_eval_transform_above_32_px() {
     let want = resample::resize_center_crop(raw.image(0), (3, 40, 40), 45, 40, Filter::Bicubic);
     assert_eq!(loader.val.image(0), &want[..]);
     assert_ne!(loader.val.image(0), raw.image(0));
+    // A ratio near 0 is refused rather than resizing to gigapixels.
+    let mut tiny = synthetic_recipe(40, 32);
+    tiny.data.eval_crop = 0.01;
+    let e = Loader::new(&tiny).expect_err("eval_crop 0.01");
+    assert!(e.to_string().contains("data.eval_crop"), "{e}");
     // At 32 px and below the eval images are the source images.
     let small = Loader::new(&synthetic_recipe(16, 32)).expect("loader");
     let raw = source::open(&synthetic_recipe(16, 32).data.val, 3, 16).expect("raw");

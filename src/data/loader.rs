@@ -74,6 +74,7 @@ impl Loader {
             Crop::Random { .. } | Crop::None => Fit::Square(s),
         };
         let val_fit = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
+        val_fit.check()?;
         let train = source::open_fit(&recipe.data.train, c, s, train_fit)?;
         let val = source::open_fit(&recipe.data.val, c, s, val_fit)?;
         Self::with_datasets(recipe, train, val)

@@ -296,19 +296,19 @@ pub fn crop(
     if src.len() < c * h * w {
         return out;
     }
+    // The columns of the box that fall inside the source: x in [x0, x1).
+    let x0 = (-left).clamp(0, width as i64) as usize;
+    let x1 = (w as i64 - left).clamp(x0 as i64, width as i64) as usize;
     for ch in 0..c {
         for y in 0..height {
             let sy = top + y as i64;
-            if sy < 0 || sy >= h as i64 {
+            if sy < 0 || sy >= h as i64 || x0 == x1 {
                 continue;
             }
-            for x in 0..width {
-                let sx = left + x as i64;
-                if sx >= 0 && sx < w as i64 {
-                    out[(ch * height + y) * width + x] =
-                        src[(ch * h + sy as usize) * w + sx as usize];
-                }
-            }
+            let row = (ch * h + sy as usize) * w;
+            let from = (left + x0 as i64) as usize;
+            out[(ch * height + y) * width + x0..(ch * height + y) * width + x1]
+                .copy_from_slice(&src[row + from..row + from + (x1 - x0)]);
         }
     }
     out

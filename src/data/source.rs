@@ -40,7 +40,8 @@ impl Fit {
         }
     }
 
-    /// Refuses sizes of 0.
+    /// Refuses sizes of 0, and an eval resize to more than 16 times the input side (a
+    /// `data.eval_crop` close to 0 would ask for gigapixel images).
     pub fn check(self) -> Result<(), DataError> {
         let zero = match self {
             Fit::Square(s) => s == 0,
@@ -52,6 +53,17 @@ impl Fit {
                 field: "model.image".into(),
                 message: "the image size must be positive".into(),
             });
+        }
+        if let Fit::Eval { short, side, .. } = self {
+            if short > 16 * side {
+                return Err(DataError::Config {
+                    field: "data.eval_crop".into(),
+                    message: format!(
+                        "evaluation would resize the short side to {short} px for a {side} px \
+                         input; use a ratio of at least 1/16"
+                    ),
+                });
+            }
         }
         Ok(())
     }
