@@ -234,7 +234,12 @@ impl TrainTransform {
             size,
             crop,
             hflip: augment.hflip,
-            color_jitter: augment.color_jitter.and_then(ColorJitter::new),
+            // timm: `if auto_augment: … elif color_jitter is not None: ColorJitter`. (The
+            // policies are refused above; this keeps the rule when they are implemented.)
+            color_jitter: augment
+                .color_jitter
+                .filter(|_| augment.rand_augment.is_none() && augment.auto_augment.is_none())
+                .and_then(ColorJitter::new),
             normalize,
             erasing: augment.random_erasing.as_ref().map(Erasing::new),
         })
