@@ -32,3 +32,33 @@ pub fn shipped() -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// `recipes/digits_vit.deit` with the settings the data tests rely on pinned: 8×8×1 digits,
+/// batch 64, seed 0, a 1-pixel random crop, label smoothing 0.1, no other augmentation.
+pub fn digits_recipe() -> deitc::ir::Recipe {
+    use deitc::ir::{CropKind, Source, Split};
+    let checked = deitc::check::check(std::path::Path::new("recipes/digits_vit.deit"), &[]);
+    let mut r = checked.recipe.expect("recipes/digits_vit.deit checks");
+    r.model.image = 8;
+    r.model.channels = 1;
+    r.model.classes = 10;
+    r.data.train = Source::Digits {
+        split: Split::Train,
+    };
+    r.data.val = Source::Digits { split: Split::Val };
+    r.data.mean = vec![0.3054];
+    r.data.std = vec![0.3760];
+    r.train.batch = 64;
+    r.train.seed = 0;
+    r.augment.crop.kind = CropKind::Random;
+    r.augment.crop.padding = 1;
+    r.augment.hflip = 0.0;
+    r.augment.label_smoothing = 0.1;
+    r.augment.repeated = 1;
+    r.augment.rand_augment = None;
+    r.augment.auto_augment = None;
+    r.augment.color_jitter = None;
+    r.augment.random_erasing = None;
+    r.augment.mix = None;
+    r
+}

@@ -2,6 +2,10 @@
 //! official algorithms written out here: RandomResizedCrop, PIL resampling, the eval
 //! resize + center crop, RASampler, the CIFAR binary sources and ColorJitter.
 
+mod common;
+
+use common::temp_dir;
+
 use deitc::data::cifar::{self, Cifar};
 use deitc::data::color::{self, ColorJitter, ColorOp};
 use deitc::data::resample::{self, coefficients, Filter, Rect};
@@ -11,43 +15,10 @@ use deitc::data::source::{self, Fit};
 use deitc::data::transform::{rrc_box, Crop, Normalize, TrainTransform};
 use deitc::data::{Batch, DataError, Loader};
 use deitc::ir::{CropKind, EraseMode, Interpolation, RandomErasing, Range, Recipe, Source, Split};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("deitc-augment-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// The digits recipe with every augmentation off.
+/// The pinned digits recipe: a 1-pixel random crop and label smoothing, nothing else.
 fn plain_recipe() -> Recipe {
-    let checked = deitc::check::check(Path::new("recipes/digits_vit.deit"), &[]);
-    let mut r = checked.recipe.expect("recipes/digits_vit.deit checks");
-    r.model.image = 8;
-    r.model.channels = 1;
-    r.model.classes = 10;
-    r.data.train = Source::Digits {
-        split: Split::Train,
-    };
-    r.data.val = Source::Digits { split: Split::Val };
-    r.data.mean = vec![0.3054];
-    r.data.std = vec![0.3760];
-    r.train.batch = 64;
-    r.train.seed = 0;
-    r.augment.crop.kind = CropKind::Random;
-    r.augment.crop.padding = 1;
-    r.augment.hflip = 0.0;
-    r.augment.repeated = 1;
-    r.augment.rand_augment = None;
-    r.augment.auto_augment = None;
-    r.augment.color_jitter = None;
-    r.augment.random_erasing = None;
-    r.augment.mix = None;
-    r
+    common::digits_recipe()
 }
 
 /// A 3-channel synthetic recipe at `image` px.

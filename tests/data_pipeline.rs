@@ -1,6 +1,10 @@
 //! The data pipeline: the bundled digits, ImageFolder loading, the per-sample transforms,
 //! mixup/cutmix, the random streams and the loader's determinism.
 
+mod common;
+
+use common::{digits_recipe, temp_dir};
+
 use deitc::data::erasing::Erasing;
 use deitc::data::image_folder;
 use deitc::data::mix::{mixed_targets, Mixer};
@@ -9,50 +13,12 @@ use deitc::data::source;
 use deitc::data::transform::{Crop, Normalize, TrainTransform};
 use deitc::data::{Batch, DataError, Dataset, Loader};
 use deitc::ir::{EraseMode, Mix, RandomErasing, Range, Recipe, Source, Split};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Instant;
 
 /// Per-class counts of the npz split (printed by data/digits/convert.py).
 const DIGITS_TRAIN_HIST: [usize; 10] = [142, 146, 142, 146, 145, 145, 145, 143, 139, 144];
 const DIGITS_VAL_HIST: [usize; 10] = [36, 36, 35, 37, 36, 37, 36, 36, 35, 36];
-
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = std::env::temp_dir().join(format!("deitc-data-{tag}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// The digits recipe with the settings these tests rely on pinned.
-fn digits_recipe() -> Recipe {
-    let checked = deitc::check::check(Path::new("recipes/digits_vit.deit"), &[]);
-    let mut r = checked.recipe.expect("recipes/digits_vit.deit checks");
-    r.model.image = 8;
-    r.model.channels = 1;
-    r.model.classes = 10;
-    r.data.train = Source::Digits {
-        split: Split::Train,
-    };
-    r.data.val = Source::Digits { split: Split::Val };
-    r.data.mean = vec![0.3054];
-    r.data.std = vec![0.3760];
-    r.train.batch = 64;
-    r.train.seed = 0;
-    r.augment.crop.kind = deitc::ir::CropKind::Random;
-    r.augment.crop.padding = 1;
-    r.augment.hflip = 0.0;
-    r.augment.label_smoothing = 0.1;
-    r.augment.repeated = 1;
-    r.augment.rand_augment = None;
-    r.augment.auto_augment = None;
-    r.augment.color_jitter = None;
-    r.augment.random_erasing = None;
-    r.augment.mix = None;
-    r
-}
 
 /// The digits recipe with every random step on: flip, erasing, mixup and cutmix.
 fn all_random_recipe() -> Recipe {
