@@ -1,6 +1,7 @@
 //! The compiled-in catalogue: the static shapes deitc can build, and the lookup from a
-//! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` type; a
-//! shape not listed here is reported by `check` with the nearest compiled shapes.
+//! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` or `ConvNet`
+//! type, instantiated for the CPU and, with the `cuda` feature, for CUDA; a shape not listed
+//! here is reported by `check` with the nearest compiled shapes.
 
 use super::graph::{Graph, NetGraph};
 use super::net::Net;
