@@ -11,10 +11,7 @@ use deitc::model::{
     LoadError, Regularization, TensorFile,
 };
 use deitc::train::tensor_io::{collect, to_bytes};
-use dfdx::nn::{
-    BuildModule, ModelEMA, Module, NumParams, RecursiveWalker, TensorCollection, TensorOptions,
-    TensorVisitor, ViewTensorName, ViewTensorRef, ZeroGrads,
-};
+use dfdx::nn::{BuildModule, ModelEMA, Module, NumParams, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use dfdx::prelude::*;
 
@@ -255,26 +252,6 @@ fn model_input_gradient_matches_finite_differences() {
     });
 }
 
-/// Names and shapes of every tensor, in visiting order.
-struct Names(Vec<(String, Vec<usize>)>);
-
-impl TensorVisitor<f32, Cpu> for Names {
-    type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = std::convert::Infallible;
-    type E2 = f32;
-    type D2 = Cpu;
-
-    fn visit<S: Shape>(
-        &mut self,
-        _: TensorOptions<S, f32, Cpu>,
-        (t, name): (&Tensor<S, f32, Cpu>, String),
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        self.0
-            .push((name, t.shape().concrete().into_iter().collect()));
-        Ok(None)
-    }
-}
-
 #[test]
 fn model_shapes_names_and_parameter_count() {
     const C: usize = 3;
@@ -312,12 +289,11 @@ fn model_shapes_names_and_parameter_count() {
         .zip(&m)
         .all(|((a, b), m)| (0.5 * (a + b) - m).abs() < 1e-7));
 
-    let mut names = Names(Vec::new());
-    Net::iter_tensors(&mut RecursiveWalker {
-        m: (&model, String::new()),
-        f: &mut names,
-    })
-    .unwrap();
+    let names: Vec<(String, Vec<usize>)> = collect(&model, "")
+        .expect("collect")
+        .into_iter()
+        .map(|t| (t.name, t.shape))
+        .collect();
     let want: Vec<(String, Vec<usize>)> = [
         ("stages.0.0.weight", vec![W1, C, 3, 3]),
         ("stages.0.0.bias", vec![W1]),
@@ -333,7 +309,7 @@ fn model_shapes_names_and_parameter_count() {
     .into_iter()
     .map(|(n, s)| (n.to_string(), s))
     .collect();
-    assert_eq!(names.0, want);
+    assert_eq!(names, want);
 
     // Init: conv weights N(0, 2 / (Cout·9)), zero biases, head trunc-normal 0.02.
     let std = |v: Vec<f32>| {

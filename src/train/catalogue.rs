@@ -99,6 +99,21 @@ impl Shape {
     }
 }
 
+/// The CUDA constructor of net type `$m<Cuda>` with `$k` classes, or [`no_cuda`] in a build
+/// without the `cuda` feature.
+macro_rules! cuda_ctor {
+    ($m:ident, $k:literal) => {{
+        #[cfg(feature = "cuda")]
+        {
+            boxed::<$m<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k>
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            no_cuda
+        }
+    }};
+}
+
 macro_rules! catalogue {
     ($( $name:literal: patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident; )*) => {
         /// Every compiled shape.
@@ -112,12 +127,7 @@ macro_rules! catalogue {
             $(
                 if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
                     type M<Dev> = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, {
-                        #[cfg(feature = "cuda")]
-                        { boxed::<M<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k> }
-                        #[cfg(not(feature = "cuda"))]
-                        { no_cuda }
-                    });
+                    return on_device::<M<Cpu>, $k>(r, seed, device, cuda_ctor!(M, $k));
                 }
             )*
             Err(not_compiled(&r.model))
@@ -188,12 +198,7 @@ macro_rules! convnets {
             $(
                 if CONV_SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
                     type M<Dev> = ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, {
-                        #[cfg(feature = "cuda")]
-                        { boxed::<M<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k> }
-                        #[cfg(not(feature = "cuda"))]
-                        { no_cuda }
-                    });
+                    return on_device::<M<Cpu>, $k>(r, seed, device, cuda_ctor!(M, $k));
                 }
             )*
             Err(not_compiled(&r.model))
