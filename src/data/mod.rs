@@ -9,6 +9,7 @@
 //!   [`Dataset`] (u8, N×C×H×W), via [`image_folder`] for folders and the bundled digits,
 //!   or [`synthetic`] for generated data.
 //! * [`transform`] and [`erasing`] are the per-sample steps, [`mix`] the per-batch one.
+//! * [`pil_ops`] holds the image ops of timm's AutoAugment/RandAugment, bit-exact to Pillow.
 //! * [`loader::Loader`] ties them together from a [`Recipe`](crate::ir::Recipe):
 //!   shuffling, batching and parallel augmentation.
 //! * [`rng`] holds the counter-based random streams: every random draw is a function of
@@ -26,6 +27,7 @@ pub mod error;
 pub mod image_folder;
 pub mod loader;
 pub mod mix;
+pub mod pil_ops;
 pub mod resample;
 pub mod rng;
 pub mod sampler;
