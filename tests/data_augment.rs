@@ -47,6 +47,7 @@ fn plain_transform(size: usize, channels: usize, crop: Crop) -> TrainTransform {
         size,
         crop,
         hflip: 0.0,
+        policy: None,
         color_jitter: None,
         normalize: Normalize::new(&vec![0.0; channels], &vec![1.0; channels], channels)
             .expect("normalize"),

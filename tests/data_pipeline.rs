@@ -214,6 +214,7 @@ fn random_crop_and_flip_pick_a_padded_window() {
             size,
             crop: Crop::Random { padding: pad },
             hflip,
+            policy: None,
             color_jitter: None,
             normalize: normalize.clone(),
             erasing: None,
@@ -581,9 +582,11 @@ fn loader_refuses_what_it_cannot_do() {
         increasing: true,
         prob: 0.5,
     });
-    let e = Loader::new(&r).expect_err("rand augment");
+    Loader::new(&r).expect("RandAugment with bicubic resampling");
+    r.augment.crop.interpolation = deitc::ir::Interpolation::Bilinear;
+    let e = Loader::new(&r).expect_err("RandAugment with bilinear resampling");
     assert!(matches!(e, DataError::Unsupported { .. }), "{e}");
-    assert!(e.to_string().contains("augment.rand_augment"), "{e}");
+    assert!(e.to_string().contains("augment.crop.interpolation"), "{e}");
 
     // Repeated augmentation keeps 1437 // 256 · 256 = 1280 samples per epoch.
     let mut r = digits_recipe();

@@ -152,6 +152,7 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
         mean: v.floats("data.mean")?,
         std: v.floats("data.std")?,
         eval_crop: v.f64("data.eval_crop")?,
+        skip_unreadable: v.bool("data.skip_unreadable")?,
         interpolation: v.sym("data.interpolation")?,
     };
     let augment = Augment {

@@ -515,16 +515,15 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
     } else {
         "finetune"
     };
-    let cases: [(bool, &str, &str); 5] = [
+    // timm resamples the policies' rotate/shear/translate with the train interpolation;
+    // deitc implements them bicubically only (the official recipe's choice).
+    let policy_interp = (a.rand_augment.is_some() || a.auto_augment.is_some())
+        && a.crop.interpolation != Interpolation::Bicubic;
+    let cases: [(bool, &str, &str); 4] = [
         (
-            a.rand_augment.is_some(),
-            "RandAugment",
-            "augment.rand_augment",
-        ),
-        (
-            a.auto_augment.is_some(),
-            "AutoAugment",
-            "augment.auto_augment",
+            policy_interp,
+            "RandAugment/AutoAugment with non-bicubic interpolation",
+            "augment.crop.interpolation",
         ),
         (
             teacher.is_some(),

@@ -7,6 +7,7 @@ mod explain;
 mod export;
 mod fmt;
 mod import;
+mod preview;
 mod report;
 mod run;
 
@@ -135,6 +136,13 @@ pub enum Command {
         #[command(flatten)]
         args: export::ExportArgs,
     },
+    /// Write a PNG grid of augmented training samples, as the model will see them.
+    Preview {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+        #[command(flatten)]
+        opts: preview::PreviewArgs,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -195,6 +203,7 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
             ema,
             device,
         } => eval::run(&recipe, &checkpoint, ema, device, out),
+        Command::Preview { recipe, opts } => preview::run(&recipe, &opts, out),
         Command::Import { args } => import::run(&args, out),
         Command::Export { args } => export::run(&args, out),
     }

@@ -61,8 +61,12 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
             } else {
                 "done"
             };
+            let skipped = match report.skipped {
+                0 => String::new(),
+                n => format!(" · {n} unreadable image(s) skipped"),
+            };
             let line = format!(
-                "{}: {state} after {} epochs ({} steps) · val top-1 {top1} (best {best}) · {}\n",
+                "{}: {state} after {} epochs ({} steps) · val top-1 {top1} (best {best}){skipped} · {}\n",
                 recipe.name,
                 report.epochs,
                 report.steps,

@@ -30,6 +30,9 @@ pub struct Dataset {
     pub width: usize,
     /// Per-image shapes when the sizes vary; empty when every image is `height × width`.
     pub shapes: Vec<Shape>,
+    /// Files left out because they could not be read or decoded (`data.skip_unreadable`),
+    /// with the reason.
+    pub skipped: Vec<(std::path::PathBuf, String)>,
 }
 
 impl Dataset {
@@ -50,6 +53,7 @@ impl Dataset {
             height,
             width,
             shapes: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 
@@ -85,6 +89,7 @@ impl Dataset {
             height,
             width,
             shapes,
+            skipped: Vec::new(),
         }
     }
 

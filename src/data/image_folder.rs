@@ -23,11 +23,20 @@ use std::path::{Path, PathBuf};
 
 /// Loads an ImageFolder split at `root` as `channels` (1 or 3) × `size` × `size` images.
 pub fn load(root: &Path, channels: usize, size: usize) -> Result<Dataset, DataError> {
-    load_fit(root, channels, Fit::Square(size))
+    load_fit(root, channels, Fit::Square(size), false)
 }
 
 /// Loads an ImageFolder split at `root` as `channels` (1 or 3) images sized by `fit`.
-pub fn load_fit(root: &Path, channels: usize, fit: Fit) -> Result<Dataset, DataError> {
+///
+/// A file that cannot be read or decoded stops the load with an error naming it, unless
+/// `skip_unreadable`: then it is left out and listed in [`Dataset::skipped`]. A class whose
+/// files are all unreadable is still an error ([`DataError::EmptyClass`]).
+pub fn load_fit(
+    root: &Path,
+    channels: usize,
+    fit: Fit,
+    skip_unreadable: bool,
+) -> Result<Dataset, DataError> {
     if channels != 1 && channels != 3 {
         return Err(DataError::Config {
             field: "model.channels".into(),
@@ -36,23 +45,44 @@ pub fn load_fit(root: &Path, channels: usize, fit: Fit) -> Result<Dataset, DataE
     }
     fit.check()?;
     let Listing { classes, files } = list(root)?;
-    let decoded: Vec<(Vec<u8>, (usize, usize))> = files
+    let results: Vec<Result<Fitted, DataError>> = files
         .par_iter()
         .map(|(path, _)| {
             let (img, h, w) = decode(path, channels)?;
             Ok(fit.apply(&img, (channels, h, w)))
         })
-        .collect::<Result<_, DataError>>()?;
-    let sizes: Vec<(usize, usize)> = decoded.iter().map(|d| d.1).collect();
-    let images = decoded.into_iter().map(|d| d.0).collect();
-    Ok(Dataset::from_images(
-        images,
-        &sizes,
-        files.iter().map(|(_, l)| *l).collect(),
-        classes,
-        channels,
-    ))
+        .collect();
+    let (mut images, mut sizes, mut labels, mut skipped) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut readable = vec![0usize; classes.len()];
+    for ((path, label), r) in files.iter().zip(results) {
+        match r {
+            Ok((img, size)) => {
+                images.push(img);
+                sizes.push(size);
+                labels.push(*label);
+                if let Some(n) = readable.get_mut(usize::from(*label)) {
+                    *n += 1;
+                }
+            }
+            Err(e @ (DataError::Decode { .. } | DataError::Io { .. })) if skip_unreadable => {
+                skipped.push((path.clone(), e.to_string()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(k) = readable.iter().position(|&n| n == 0) {
+        return Err(DataError::EmptyClass {
+            path: root.join(classes.get(k).map_or("", String::as_str)),
+        });
+    }
+    let mut d = Dataset::from_images(images, &sizes, labels, classes, channels);
+    d.skipped = skipped;
+    Ok(d)
 }
+
+/// One decoded image after its fit: the pixels and `(height, width)`.
+type Fitted = (Vec<u8>, (usize, usize));
 
 /// What an ImageFolder root holds, before decoding.
 #[derive(Debug, Clone, PartialEq)]

@@ -21,11 +21,11 @@
 //!   cross-entropy). The eval batch is `train.batch` (the official code uses 1.5× that; it
 //!   does not change results).
 
-use super::mix::{smooth_targets, Mixer};
+use super::mix::{smooth_targets, CutBox, Mixer};
 use super::rng::{Purpose, Stream};
 use super::sampler;
 use super::source::{self, Fit};
-use super::transform::{Crop, Normalize, TrainTransform};
+use super::transform::{self, Crop, Normalize, TrainTransform};
 use super::{DataError, Dataset};
 use crate::ir::Recipe;
 use rayon::prelude::*;
@@ -42,6 +42,18 @@ pub struct Batch {
     pub size: usize,
     /// The mixing λ (1 when the batch was not mixed).
     pub lam: f64,
+}
+
+/// A training batch with everything drawn to make it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drawn {
+    pub batch: Batch,
+    /// The dataset index of each sample.
+    pub indices: Vec<usize>,
+    /// Per sample: the crop, flip, policy ops, jitter and erasing drawn.
+    pub samples: Vec<transform::Drawn>,
+    /// The cutmix box, when the batch was cut-mixed (mixup when `lam < 1` without a box).
+    pub cutmix: Option<CutBox>,
 }
 
 /// Batches for one recipe: the train and val datasets in memory plus the transforms.
@@ -75,8 +87,9 @@ impl Loader {
         };
         let val_fit = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
         val_fit.check()?;
-        let train = source::open_fit(&recipe.data.train, c, s, train_fit)?;
-        let val = source::open_fit(&recipe.data.val, c, s, val_fit)?;
+        let skip = recipe.data.skip_unreadable;
+        let train = source::open_fit(&recipe.data.train, c, s, train_fit, skip)?;
+        let val = source::open_fit(&recipe.data.val, c, s, val_fit, skip)?;
         Self::with_datasets(recipe, train, val)
     }
 
@@ -201,37 +214,52 @@ impl Loader {
 
     /// Training batch `step` of `epoch`, given the epoch's [`order`](Self::order).
     pub fn train_batch(&self, epoch: u64, step: usize, order: &[usize]) -> Batch {
+        self.train_batch_drawn(epoch, step, order).batch
+    }
+
+    /// [`train_batch`](Self::train_batch) with what was drawn for each sample and for the
+    /// batch: what `deitc preview` shows.
+    pub fn train_batch_drawn(&self, epoch: u64, step: usize, order: &[usize]) -> Drawn {
         let b = self.batch;
         let (c, h, w) = self.image_shape();
         let per = c * h * w;
         let idx = &order[step * b..(step + 1) * b];
         let mut images = vec![0f32; b * per];
-        images.par_chunks_mut(per).enumerate().for_each(|(k, out)| {
-            let pos = (step * b + k) as u64;
-            let mut rng = Stream::new(Purpose::Sample, self.seed, epoch, pos);
-            let (ih, iw) = self.train.size(idx[k]);
-            self.transform
-                .apply(self.train.image(idx[k]), ih, iw, &mut rng, out);
-        });
+        let samples: Vec<transform::Drawn> = images
+            .par_chunks_mut(per)
+            .enumerate()
+            .map(|(k, out)| {
+                let pos = (step * b + k) as u64;
+                let mut rng = Stream::new(Purpose::Sample, self.seed, epoch, pos);
+                let (ih, iw) = self.train.size(idx[k]);
+                self.transform
+                    .apply(self.train.image(idx[k]), ih, iw, &mut rng, out)
+            })
+            .collect();
         let labels: Vec<u16> = idx.iter().map(|&i| self.train.labels[i]).collect();
         let unmixed = |labels: &[u16]| smooth_targets(labels, self.classes, self.smoothing);
-        let (targets, lam) = match &self.mixer {
+        let (targets, lam, cutmix) = match &self.mixer {
             Some(m) => {
                 let mut rng = Stream::new(Purpose::Batch, self.seed, epoch, step as u64);
                 match m.apply(&mut images, &labels, (c, h, w), &mut rng) {
-                    Ok(mixed) => (mixed.targets, mixed.lam),
+                    Ok(mixed) => (mixed.targets, mixed.lam, mixed.cutmix),
                     // Unreachable: the constructor checked that the batch is even.
-                    Err(_) => (unmixed(&labels), 1.0),
+                    Err(_) => (unmixed(&labels), 1.0, None),
                 }
             }
-            None => (unmixed(&labels), 1.0),
+            None => (unmixed(&labels), 1.0, None),
         };
-        Batch {
-            images,
-            targets,
-            labels,
-            size: b,
-            lam,
+        Drawn {
+            batch: Batch {
+                images,
+                targets,
+                labels,
+                size: b,
+                lam,
+            },
+            indices: idx.to_vec(),
+            samples,
+            cutmix,
         }
     }
 

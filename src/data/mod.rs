@@ -1,15 +1,18 @@
 //! Data: loading images into memory and turning them into augmented, normalised batches.
 //!
-//! The pipeline mirrors the official DeiT code for small inputs (≤ 32 px, §1.2 of the
-//! reference): `RandomCrop(size, padding)` with zero padding → `RandomHorizontalFlip(hflip)` →
-//! `ToTensor` → `Normalize(mean, std)` → `RandomErasing` (timm) per sample, then timm's
-//! `Mixup`/`CutMix` in `batch` mode with label smoothing folded into soft targets.
+//! The pipeline mirrors timm 0.3.2's `transforms_imagenet_train` as the official DeiT code
+//! builds it: `RandomResizedCrop` (or, at ≤ 32 px, `RandomCrop(size, padding)`) →
+//! `RandomHorizontalFlip(hflip)` → RandAugment/AutoAugment (or ColorJitter) → `ToTensor` →
+//! `Normalize(mean, std)` → `RandomErasing` per sample, then `Mixup`/`CutMix` in `batch`
+//! mode with label smoothing folded into soft targets.
 //!
 //! * [`source::open`] turns an IR [`Source`](crate::ir::Source) into an in-memory
 //!   [`Dataset`] (u8, N×C×H×W), via [`image_folder`] for folders and the bundled digits,
 //!   or [`synthetic`] for generated data.
 //! * [`transform`] and [`erasing`] are the per-sample steps, [`mix`] the per-batch one.
-//! * [`pil_ops`] holds the image ops of timm's AutoAugment/RandAugment, bit-exact to Pillow.
+//! * [`pil_ops`] holds the image ops of timm's AutoAugment/RandAugment, bit-exact to Pillow;
+//!   [`policy`] samples them as RandAugment and AutoAugment do.
+//! * [`preview`] draws a contact sheet of augmented samples for `deitc preview`.
 //! * [`loader::Loader`] ties them together from a [`Recipe`](crate::ir::Recipe):
 //!   shuffling, batching and parallel augmentation.
 //! * [`rng`] holds the counter-based random streams: every random draw is a function of
@@ -28,6 +31,8 @@ pub mod image_folder;
 pub mod loader;
 pub mod mix;
 pub mod pil_ops;
+pub mod policy;
+pub mod preview;
 pub mod resample;
 pub mod rng;
 pub mod sampler;

@@ -119,10 +119,12 @@ impl Fit {
 
 /// Loads `source` as `channels × image × image` u8 images (`Fit::Square(image)`).
 pub fn open(source: &Source, channels: usize, image: usize) -> Result<Dataset, DataError> {
-    open_fit(source, channels, image, Fit::Square(image))
+    open_fit(source, channels, image, Fit::Square(image), false)
 }
 
-/// Loads `source` with `channels` channels, sized by `fit`.
+/// Loads `source` with `channels` channels, sized by `fit`. With `skip_unreadable`, image
+/// files that cannot be decoded are left out (listed in [`Dataset::skipped`]) instead of
+/// stopping the load.
 ///
 /// * `digits()`: the bundled ImageFolder copy in `data/digits/<train|val>`, looked up in the
 ///   crate's directory as it was at compile time (`CARGO_MANIFEST_DIR`), else relative to
@@ -136,11 +138,16 @@ pub fn open_fit(
     channels: usize,
     image: usize,
     fit: Fit,
+    skip_unreadable: bool,
 ) -> Result<Dataset, DataError> {
     fit.check()?;
     match source {
-        Source::Digits { split } => image_folder::load_fit(&digits_dir(*split), channels, fit),
-        Source::ImageFolder { path } => image_folder::load_fit(Path::new(path), channels, fit),
+        Source::Digits { split } => {
+            image_folder::load_fit(&digits_dir(*split), channels, fit, skip_unreadable)
+        }
+        Source::ImageFolder { path } => {
+            image_folder::load_fit(Path::new(path), channels, fit, skip_unreadable)
+        }
         Source::Synthetic {
             samples,
             classes,

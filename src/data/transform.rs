@@ -12,17 +12,15 @@
 //!      `bicubic` (and lanczos/hamming) to bilinear, so `nearest` resizes bilinearly here too;
 //!    * `none`: the image as loaded (already `size × size`);
 //! 2. horizontal flip with probability `hflip`;
-//! 3. [`ColorJitter`] when `augment.color_jitter` is set (timm adds it only without an
-//!    auto-augmentation policy, which this loader refuses anyway);
+//! 3. the auto-augmentation [`Policy`] (RandAugment or AutoAugment, [`policy`](super::policy))
+//!    when one is set, otherwise [`ColorJitter`] when `augment.color_jitter` is set (timm's
+//!    `if auto_augment: … elif color_jitter: …`);
 //! 4. `ToTensor` (`v / 255`) → `Normalize` (`(x − mean) / std`, in f32 as torch does);
 //! 5. [`Erasing`] if `augment.random_erasing` is set.
 //!
 //! Stages 1–3 work on u8 pixels, as PIL does; padded pixels are 0 before normalisation.
-//! The draws come from the sample's stream in that order: the crop, the flip, the jitter,
-//! the erasing.
-//!
-//! RandAugment and AutoAugment are not implemented: [`TrainTransform::new`] refuses them
-//! with [`DataError::Unsupported`] rather than silently skipping them.
+//! The draws come from the sample's stream in that order: the crop, the flip, the policy
+//! or the jitter, the erasing.
 //!
 //! Eval is done while loading (`source::Fit::eval`): above 32 px the official
 //! `Resize(int(size / eval_crop))` → `CenterCrop(size)`; at 32 px and below nothing (the
@@ -31,6 +29,7 @@
 
 use super::color::{ColorJitter, ColorOp};
 use super::erasing::Erasing;
+use super::policy::{Applied, Policy};
 use super::resample::{self, Filter, Rect};
 use super::rng::Stream;
 use super::DataError;
@@ -40,6 +39,9 @@ use crate::ir::{Augment, CropKind, Interpolation};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalize {
     lut: Vec<[f32; 256]>,
+    /// The mean in u8, `min(255, round(255·mean))` (round half to even, as Python): the
+    /// fill colour of the policies' geometric ops, (124, 116, 104) for ImageNet.
+    fill: Vec<u8>,
 }
 
 impl Normalize {
@@ -69,7 +71,16 @@ impl Normalize {
                 std::array::from_fn(|v| (v as f32 / 255.0 - m) / s)
             })
             .collect();
-        Ok(Normalize { lut })
+        let fill = mean
+            .iter()
+            .map(|m| (255.0 * m).round_ties_even().clamp(0.0, 255.0) as u8)
+            .collect();
+        Ok(Normalize { lut, fill })
+    }
+
+    /// The mean as u8 pixels, one per channel.
+    pub fn fill(&self) -> &[u8] {
+        &self.fill
     }
 
     /// The normalised value of pixel `v` in channel `c`.
@@ -167,7 +178,7 @@ pub fn rrc_box(
 }
 
 /// What [`TrainTransform::apply`] drew for one sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Drawn {
     /// Crop offset (top, left): in the padded image for `random`, in the source image for
     /// `random_resized`.
@@ -177,6 +188,8 @@ pub struct Drawn {
     /// `random_resized` fell back to the central crop.
     pub fallback: bool,
     pub flipped: bool,
+    /// The auto-augmentation ops applied, in order.
+    pub policy: Vec<Applied>,
     /// ColorJitter's ops in the order applied, with their factors.
     pub jitter: Option<[(ColorOp, f64); 3]>,
     /// Number of erased boxes.
@@ -190,6 +203,8 @@ pub struct TrainTransform {
     pub size: usize,
     pub crop: Crop,
     pub hflip: f64,
+    /// RandAugment or AutoAugment.
+    pub policy: Option<Policy>,
     pub color_jitter: Option<ColorJitter>,
     pub normalize: Normalize,
     pub erasing: Option<Erasing>,
@@ -198,17 +213,21 @@ pub struct TrainTransform {
 impl TrainTransform {
     /// From `augment`, the output side and the normalisation; refuses what it cannot do.
     pub fn new(augment: &Augment, size: usize, normalize: Normalize) -> Result<Self, DataError> {
-        let unsupported = |what: &str| DataError::Unsupported {
-            what: what.to_string(),
-            reason: "not implemented by the data loader yet".into(),
+        let policy = match (&augment.rand_augment, augment.auto_augment) {
+            (Some(ra), _) => Some(Policy::rand(ra)),
+            (None, Some(aa)) => Some(Policy::auto(aa)),
+            (None, None) => None,
         };
-        if augment.rand_augment.is_some() {
-            return Err(unsupported("augment.rand_augment"));
-        }
-        if augment.auto_augment.is_some() {
-            return Err(unsupported("augment.auto_augment"));
-        }
         let c = &augment.crop;
+        if policy.is_some() && c.interpolation != Interpolation::Bicubic {
+            // timm resamples the policies' geometric ops with the train interpolation.
+            return Err(DataError::Unsupported {
+                what: "augment.crop.interpolation".into(),
+                reason: "RandAugment/AutoAugment rotate, shear and translate only with \
+                         bicubic resampling (the official recipe's)"
+                    .into(),
+            });
+        }
         let crop = match c.kind {
             CropKind::Random => Crop::Random { padding: c.padding },
             CropKind::None => Crop::None,
@@ -234,12 +253,12 @@ impl TrainTransform {
             size,
             crop,
             hflip: augment.hflip,
-            // timm: `if auto_augment: … elif color_jitter is not None: ColorJitter`. (The
-            // policies are refused above; this keeps the rule when they are implemented.)
+            // timm: `if auto_augment: … elif color_jitter is not None: ColorJitter`.
             color_jitter: augment
                 .color_jitter
-                .filter(|_| augment.rand_augment.is_none() && augment.auto_augment.is_none())
+                .filter(|_| policy.is_none())
                 .and_then(ColorJitter::new),
+            policy,
             normalize,
             erasing: augment.random_erasing.as_ref().map(Erasing::new),
         })
@@ -260,6 +279,7 @@ impl TrainTransform {
             crop: (s, s),
             fallback: false,
             flipped: false,
+            policy: Vec::new(),
             jitter: None,
             erased: 0,
         };
@@ -291,7 +311,9 @@ impl TrainTransform {
                 row.reverse();
             }
         }
-        if let Some(j) = &self.color_jitter {
+        if let Some(p) = &self.policy {
+            drawn.policy = p.apply(&mut px, (c, s, s), self.normalize.fill(), rng);
+        } else if let Some(j) = &self.color_jitter {
             drawn.jitter = Some(j.apply(&mut px, c, rng));
         }
         (px, drawn)
@@ -338,6 +360,7 @@ mod tests {
             size: 4,
             crop: Crop::Random { padding: 0 },
             hflip: 0.0,
+            policy: None,
             color_jitter: None,
             normalize: n,
             erasing: None,

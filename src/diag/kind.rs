@@ -392,6 +392,11 @@ pub enum ErrorKind {
         path: String,
         message: String,
     },
+    /// An output file (e.g. `deitc preview`'s PNG) cannot be written.
+    WriteOutput {
+        path: String,
+        message: String,
+    },
 
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
@@ -489,6 +494,7 @@ impl ErrorKind {
             ConvnetInterop => "deit::interop::convnet",
             NotACheckpoint { .. } => "deit::interop::not_a_checkpoint",
             WriteWeights { .. } => "deit::interop::write",
+            WriteOutput { .. } => "deit::io::write",
         }
     }
 
@@ -665,7 +671,9 @@ impl ErrorKind {
             ),
             ConvnetInterop => "timm has no counterpart of deitc's `convnet`".to_string(),
             NotACheckpoint { path, what } => format!("`{path}` holds no {what} of a deitc checkpoint"),
-            WriteWeights { path, message } => format!("cannot write `{path}`: {message}"),
+            WriteWeights { path, message } | WriteOutput { path, message } => {
+                format!("cannot write `{path}`: {message}")
+            }
         }
     }
 
@@ -748,7 +756,8 @@ impl ErrorKind {
             | FromImage { .. }
             | ConvnetInterop
             | NotACheckpoint { .. }
-            | WriteWeights { .. } => "here".into(),
+            | WriteWeights { .. }
+            | WriteOutput { .. } => "here".into(),
             FileNotFound { .. }
             | BaseNotFound { .. }
             | IsDirectory { .. }
@@ -871,7 +880,9 @@ impl ErrorKind {
             FromImage { grid, patch, .. } => format!("set `finetune.from_image = {}`, or remove it: the grid is read from the checkpoint", grid * patch),
             ConvnetInterop => "`deitc import` and `export` convert DeiT and ViT models (`model.family = deit` or `vit`)".into(),
             NotACheckpoint { .. } => "`deitc export` takes a checkpoint written by `deitc run` or `deitc import` (`--ema` needs a run with `train.ema`)".into(),
-            WriteWeights { .. } => "check that the output folder can be created and written".into(),
+            WriteWeights { .. } | WriteOutput { .. } => {
+                "check that the output folder can be created and written".into()
+            }
         };
         Some(h)
     }

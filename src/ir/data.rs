@@ -49,4 +49,8 @@ pub struct Data {
     pub eval_crop: f64,
     /// Eval resize interpolation.
     pub interpolation: Interpolation,
+    /// Leave out image files that cannot be decoded (counted and reported) instead of
+    /// stopping.
+    #[serde(default)]
+    pub skip_unreadable: bool,
 }

@@ -46,6 +46,8 @@ pub struct RunReport {
     pub best_top1: Option<f64>,
     /// Stopped by Ctrl-C (or a simulated crash) before the end.
     pub interrupted: bool,
+    /// Image files left out as unreadable (`data.skip_unreadable`), train and val.
+    pub skipped: usize,
 }
 
 fn global(kind: ErrorKind) -> Box<Diag> {
@@ -129,6 +131,16 @@ pub fn run(
         )
     };
     log(&format!("run directory {}\n", dir.display()));
+    let skipped = loader.train.skipped.len() + loader.val.skipped.len();
+    for (split, d) in [("train", &loader.train), ("val", &loader.val)] {
+        if let Some((_, why)) = d.skipped.first() {
+            log(&format!(
+                "warning: skipped {} unreadable {split} image(s) (`data.skip_unreadable`); \
+                 the first: {why}\n",
+                d.skipped.len(),
+            ));
+        }
+    }
     if let Some(loaded) = &finetuned {
         let mode = if trained.is_some() {
             " · eval mode (no drop-path, no dropout: `finetune.train_mode = false`)"
@@ -199,6 +211,7 @@ pub fn run(
                     final_top1: None,
                     best_top1: pos.best_top1,
                     interrupted: true,
+                    skipped,
                 });
             }
             if STOP.load(Ordering::SeqCst) {
@@ -259,6 +272,7 @@ pub fn run(
         final_top1: last_top1,
         best_top1: pos.best_top1,
         interrupted,
+        skipped,
     })
 }
 
