@@ -8,7 +8,8 @@ auto_augment="rand-m9-mstd0.5-inc1", interpolation="bicubic", re_prob=0.25,
 re_mode="pixel", re_count=1)` — RandomResizedCrop, flip, RandAugment, ToTensor, Normalize,
 RandomErasing, exactly the official DeiT train transform — over the decoded images, plus
 the batch collation (`torch.stack`, batches of 64). One process, one torch thread: images
-per second per core. Needs torch, timm 0.3.2 and Pillow.
+per second per core. Needs torch, timm 0.3.2 and Pillow (Posterize with 0 bits, which
+RandAugment reaches at magnitude 10, is patched to the black image older Pillow gave).
 """
 import glob
 import os
@@ -20,7 +21,18 @@ import torch
 from PIL import Image
 
 torch.set_num_threads(1)
+from PIL import ImageOps  # noqa: E402
 from timm.data import create_transform  # noqa: E402
+
+_posterize = ImageOps.posterize
+
+
+def posterize(img, bits):
+    # Pillow >= 10 refuses 0 bits; the Pillow timm 0.3.2 ran on returned a black image.
+    return Image.new(img.mode, img.size) if bits == 0 else _posterize(img, bits)
+
+
+ImageOps.posterize = posterize
 
 
 def main():

@@ -28,6 +28,11 @@ pub struct BenchArgs {
     /// logits, one training step's loss, and the logits after that step.
     #[arg(long)]
     pub compare_cpu: bool,
+    /// Measure only the data pipeline: decoding at load time, then the recipe's train
+    /// transforms and mixing per batch (no model is built). With `RAYON_NUM_THREADS=1` the
+    /// figures are per core.
+    #[arg(long)]
+    pub data_only: bool,
 }
 
 pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
@@ -46,6 +51,12 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         return 1;
     };
     let recipe = &DeviceArg::apply(opts.device, recipe);
+    if opts.data_only {
+        let b = opts.batch.unwrap_or(recipe.train.batch).max(1);
+        out.out(&format!("{}: data pipeline only\n", recipe.name));
+        out.out(&data_throughput(recipe, b, opts.steps.max(1)));
+        return 0;
+    }
     let mut graph = match catalogue::build(recipe, recipe.train.seed, recipe.train.device) {
         Ok(g) => g,
         Err(kind) => {
@@ -194,10 +205,13 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
 fn data_throughput(recipe: &Recipe, batch: usize, steps: usize) -> String {
     let mut r = recipe.clone();
     r.train.batch = batch;
+    let t0 = Instant::now();
     let loader = match crate::data::Loader::new(&r) {
         Ok(l) => l,
         Err(e) => return format!("  data        not measured: {e}\n"),
     };
+    let load_s = t0.elapsed().as_secs_f64();
+    let loaded = loader.train.len() + loader.val.len();
     let order = loader.order(0);
     let per_epoch = loader.steps_per_epoch().max(1);
     let mut times = Vec::new();
@@ -210,7 +224,10 @@ fn data_throughput(recipe: &Recipe, batch: usize, steps: usize) -> String {
     }
     let t = median(&mut times);
     format!(
-        "  data        {:.2} ms per batch · {:.0} img/s (the recipe's loader and augmentations, {} threads)\n",
+        "  load        {loaded} images decoded and fitted in {:.2} s · {:.0} img/s ({} threads)\n  data        {:.2} ms per batch · {:.0} img/s (the recipe's train transforms and mixing, {} threads)\n",
+        load_s,
+        loaded as f64 / load_s.max(1e-9),
+        rayon::current_num_threads(),
         t * 1e3,
         batch as f64 / t,
         rayon::current_num_threads()
