@@ -9,7 +9,8 @@
 //!   `(seed, epoch, position in the epoch)`, in parallel with rayon over the batch; then the
 //!   batch is mixed ([`Mixer`]) with a stream keyed by `(seed, epoch, batch number)`. Every
 //!   batch is therefore a pure function of `(recipe, epoch, step)`: the same for any number
-//!   of threads.
+//!   of threads, and `deitc run` builds the next batches on a second thread while the
+//!   current one trains (`train::run`) without changing any result.
 //! * Targets are B×K soft targets: mixed and smoothed when `augment.mix` is on, smoothed
 //!   one-hot (`augment.label_smoothing`) otherwise.
 //! * Images: the train split is loaded at `model.image` (`Fit::Square`), or at its own

@@ -50,6 +50,16 @@ pub struct RunReport {
     pub skipped: usize,
 }
 
+/// How an epoch's step loop ended.
+enum Flow {
+    /// Every step ran.
+    Continue,
+    /// Ctrl-C: the checkpoint is saved.
+    Stop,
+    /// `crash_after_steps` was reached (tests): nothing is saved.
+    Crash,
+}
+
 fn global(kind: ErrorKind) -> Box<Diag> {
     Box::new(Diag::global(kind))
 }
@@ -172,38 +182,70 @@ pub fn run(
         let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
         bar.set_position(pos.step_in_epoch);
         bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
-        for step in pos.step_in_epoch as usize..loader.steps_per_epoch() {
-            let batch = loader.train_batch(epoch, step, &order);
-            lr = schedule.lr(epoch, step as u64);
-            let teacher_logits = teacher
-                .as_ref()
-                .map(|t| t.eval_logits(&batch.images, batch.size, false));
-            let host = HostBatch {
-                images: &batch.images,
-                targets: &batch.targets,
-                size: batch.size,
-            };
-            let stats = graph
-                .train_step(host, teacher_logits.as_deref(), lr)
-                .map_err(|e| match e {
-                    GraphError::NonFinite { loss } => global(ErrorKind::NonFinite {
-                        epoch: epoch + 1,
-                        step: step as u64 + 1,
-                        loss,
-                    }),
-                    other => global(ErrorKind::Internal {
-                        message: other.to_string(),
-                    }),
+        // The next batches are built on a second thread while this one trains (at most two
+        // ahead); every batch is a pure function of (seed, epoch, step), so prefetching
+        // changes nothing but the wall time.
+        let first = pos.step_in_epoch as usize;
+        let flow = std::thread::scope(|scope| -> Result<Flow, Box<Diag>> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let (loader, order) = (&loader, &order);
+            scope.spawn(move || {
+                for step in first..loader.steps_per_epoch() {
+                    if tx.send(loader.train_batch(epoch, step, order)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for step in first..loader.steps_per_epoch() {
+                let batch = rx.recv().map_err(|_| {
+                    global(ErrorKind::Internal {
+                        message: "the data thread stopped early".into(),
+                    })
                 })?;
-            loss_sum += stats.loss * batch.size as f64;
-            seen += batch.size;
-            bar.inc(1);
-            bar.set_message(format!(
-                "epoch {}/{epochs} · loss {:.4} · lr {lr:.2e}",
-                epoch + 1,
-                stats.loss
-            ));
-            if opts.crash_after_steps.is_some_and(|n| graph.steps() >= n) {
+                lr = schedule.lr(epoch, step as u64);
+                let teacher_logits = teacher
+                    .as_ref()
+                    .map(|t| t.eval_logits(&batch.images, batch.size, false));
+                let host = HostBatch {
+                    images: &batch.images,
+                    targets: &batch.targets,
+                    size: batch.size,
+                };
+                let stats = graph
+                    .train_step(host, teacher_logits.as_deref(), lr)
+                    .map_err(|e| match e {
+                        GraphError::NonFinite { loss } => global(ErrorKind::NonFinite {
+                            epoch: epoch + 1,
+                            step: step as u64 + 1,
+                            loss,
+                        }),
+                        other => global(ErrorKind::Internal {
+                            message: other.to_string(),
+                        }),
+                    })?;
+                loss_sum += stats.loss * batch.size as f64;
+                seen += batch.size;
+                bar.inc(1);
+                bar.set_message(format!(
+                    "epoch {}/{epochs} · loss {:.4} · lr {lr:.2e}",
+                    epoch + 1,
+                    stats.loss
+                ));
+                if opts.crash_after_steps.is_some_and(|n| graph.steps() >= n) {
+                    return Ok(Flow::Crash);
+                }
+                if STOP.load(Ordering::SeqCst) {
+                    pos.step_in_epoch = step as u64 + 1;
+                    save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                    return Ok(Flow::Stop);
+                }
+            }
+            Ok(Flow::Continue)
+        })?;
+        match flow {
+            Flow::Continue => {}
+            Flow::Stop => interrupted = true,
+            Flow::Crash => {
                 return Ok(RunReport {
                     dir,
                     epochs: epoch,
@@ -212,13 +254,7 @@ pub fn run(
                     best_top1: pos.best_top1,
                     interrupted: true,
                     skipped,
-                });
-            }
-            if STOP.load(Ordering::SeqCst) {
-                pos.step_in_epoch = step as u64 + 1;
-                save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
-                interrupted = true;
-                break;
+                })
             }
         }
         if interrupted {
