@@ -353,6 +353,39 @@ fn random_erasing_p0_is_identity_and_p1_erases_one_box_in_bounds() {
 // ---------------------------------------------------------------------------------------
 // Mixup / CutMix
 
+#[test]
+fn erased_boxes_follow_the_area_and_log_aspect_distributions() {
+    // timm's draws on a 200×200 image: area ~ U(0.02, 1/3) of the image, ln(aspect) ~
+    // U(ln 0.3, ln 1/0.3), sides rounded, boxes that do not fit redrawn. Simulating that
+    // algorithm (2·10⁵ draws) gives an area fraction of mean 0.1759, sd 0.0901 and a
+    // ln(h/w) of mean 0, sd 0.692.
+    let e = Erasing::new(&erasing(1.0, EraseMode::Const));
+    let (n, side) = (4000, 200);
+    let mut img = vec![0f32; side * side];
+    let (mut areas, mut logs) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let mut rng = Stream::new(Purpose::Sample, 11, 0, i);
+        let boxes = e.apply(&mut img, 1, side, side, &mut rng);
+        assert_eq!(boxes.len(), 1);
+        let b = boxes[0];
+        assert!(b.top + b.height <= side && b.left + b.width <= side);
+        areas.push((b.height * b.width) as f64 / (side * side) as f64);
+        logs.push((b.height as f64 / b.width as f64).ln());
+    }
+    let stats = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+        (m, sd)
+    };
+    let (am, asd) = stats(&areas);
+    let (lm, lsd) = stats(&logs);
+    assert!((am - 0.1759).abs() < 0.006, "area mean {am}");
+    assert!((asd - 0.0901).abs() < 0.006, "area sd {asd}");
+    assert!(lm.abs() < 0.05, "log-aspect mean {lm}");
+    assert!((lsd - 0.692).abs() < 0.03, "log-aspect sd {lsd}");
+    assert!(areas.iter().all(|&a| (0.019..=0.34).contains(&a)));
+}
+
 fn batch_of(b: usize, per: usize, seed: u64) -> Vec<f32> {
     let mut rng = Stream::new(Purpose::Synthetic, seed, 0, 0);
     (0..b * per).map(|_| rng.normal() as f32).collect()
