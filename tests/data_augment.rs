@@ -528,7 +528,7 @@ fn loader_repeats_each_image_with_independent_augmentations() {
         assert!(t.iter().all(|&i| i == t[0]), "{t:?}");
     }
     assert_ne!(order, loader.order(1));
-    let b = loader.train_batch(0, 0, &order);
+    let b = loader.train_batch(0, 0, &order).expect("batch");
     // Positions 3t, 3t+1, 3t+2 are the same image with three augmentation streams.
     let per = 64;
     let distinct = (0..21)
@@ -614,7 +614,10 @@ fn cifar10_reads_the_binary_release() {
     r.augment.crop.padding = 4;
     let loader = Loader::new(&r).expect("cifar loader");
     assert_eq!(loader.steps_per_epoch(), 2);
-    assert_eq!(loader.eval().map(|b| b.size).sum::<usize>(), 3);
+    assert_eq!(
+        loader.eval().map(|b| b.expect("eval").size).sum::<usize>(),
+        3
+    );
 
     // Truncated, out-of-range and missing files are errors naming the file.
     std::fs::write(dir.join("test_batch.bin"), &record(&[1], 0)[..3000]).expect("write");
@@ -828,7 +831,8 @@ fn augmented_batches_do_not_depend_on_the_thread_count() {
             .num_threads(threads)
             .build()
             .expect("pool");
-        pool.install(|| loader.epoch(1).take(3).collect())
+        pool.install(|| loader.epoch(1).take(3).collect::<Result<Vec<_>, _>>())
+            .expect("batches")
     };
     let one = run(1);
     assert_eq!(one, run(2));
@@ -836,7 +840,15 @@ fn augmented_batches_do_not_depend_on_the_thread_count() {
     assert!(one
         .iter()
         .all(|b| b.images.len() == 16 * 3 * 40 * 40 && b.images.iter().all(|v| v.is_finite())));
-    assert_ne!(one[0].images, loader.epoch(2).next().expect("batch").images);
+    assert_ne!(
+        one[0].images,
+        loader
+            .epoch(2)
+            .next()
+            .expect("batch")
+            .expect("batch")
+            .images
+    );
 
     // The same (seed, epoch, position) gives the same image, whichever batch asks.
     let t = TrainTransform::new(
@@ -894,7 +906,7 @@ fn random_resized_crop_reads_images_at_their_own_size() {
     assert_eq!(loader.train.size(3), (45, 50));
     assert!(loader.val.is_uniform());
     assert_eq!((loader.val.height, loader.val.width), (16, 16));
-    let b = loader.epoch(0).next().expect("batch");
+    let b = loader.epoch(0).next().expect("batch").expect("batch");
     assert_eq!(b.images.len(), 2 * 3 * 16 * 16);
     // With crop.kind = random the same folder is resized to 16×16 when loaded.
     r.augment.crop.kind = CropKind::Random;

@@ -519,7 +519,11 @@ fn beta_sampler_has_the_right_moments() {
 // The loader
 
 fn batches(loader: &Loader, epoch: u64, n: usize) -> Vec<Batch> {
-    loader.epoch(epoch).take(n).collect()
+    loader
+        .epoch(epoch)
+        .take(n)
+        .collect::<Result<_, _>>()
+        .expect("batches")
 }
 
 #[test]
@@ -565,7 +569,7 @@ fn loader_is_deterministic_and_thread_count_independent() {
 #[test]
 fn loader_without_mix_uses_smoothed_one_hot_and_eval_keeps_order() {
     let loader = Loader::new(&digits_recipe()).expect("loader");
-    let b = loader.epoch(0).next().expect("a batch");
+    let b = loader.epoch(0).next().expect("a batch").expect("a batch");
     for (i, row) in b.targets.chunks(10).enumerate() {
         for (k, &v) in row.iter().enumerate() {
             let want = if k == b.labels[i] as usize {
@@ -578,7 +582,7 @@ fn loader_without_mix_uses_smoothed_one_hot_and_eval_keeps_order() {
     }
     assert_eq!(loader.epoch(0).count(), 22);
 
-    let eval: Vec<Batch> = loader.eval().collect();
+    let eval: Vec<Batch> = loader.eval().collect::<Result<_, _>>().expect("eval");
     assert_eq!(eval.len(), 6);
     assert_eq!(
         eval.iter().map(|b| b.size).collect::<Vec<_>>(),
@@ -659,9 +663,12 @@ fn synthetic_source_feeds_the_loader() {
     r.train.batch = 32;
     let loader = Loader::new(&r).expect("synthetic loader");
     assert_eq!(loader.image_shape(), (3, 16, 16));
-    let b = loader.epoch(0).next().expect("a batch");
+    let b = loader.epoch(0).next().expect("a batch").expect("a batch");
     assert_eq!(b.images.len(), 32 * 3 * 256);
-    assert_eq!(loader.eval().map(|b| b.size).sum::<usize>(), 50);
+    assert_eq!(
+        loader.eval().map(|b| b.expect("eval").size).sum::<usize>(),
+        50
+    );
     let d: &Dataset = &loader.train;
     assert_eq!(d.histogram(), vec![20; 10]);
 }
@@ -698,7 +705,12 @@ fn train_transform_throughput() {
         let t0 = Instant::now();
         let images: usize = pool.install(|| {
             (0..epochs)
-                .map(|e| loader.epoch(e).map(|b| b.size).sum::<usize>())
+                .map(|e| {
+                    loader
+                        .epoch(e)
+                        .map(|b| b.expect("batch").size)
+                        .sum::<usize>()
+                })
                 .sum()
         });
         let s = t0.elapsed().as_secs_f64();

@@ -251,6 +251,7 @@ fn policy_batches_do_not_depend_on_the_thread_count() {
             .expect("pool");
         let order = loader.order(2);
         pool.install(|| loader.train_batch_drawn(2, 1, &order))
+            .expect("batch")
     };
     let one = run(1);
     assert_eq!(one, run(2));

@@ -153,6 +153,7 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
         std: v.floats("data.std")?,
         eval_crop: v.f64("data.eval_crop")?,
         skip_unreadable: v.bool("data.skip_unreadable")?,
+        preload: v.sym("data.preload")?,
         interpolation: v.sym("data.interpolation")?,
     };
     let augment = Augment {

@@ -221,6 +221,7 @@ pub static FIELDS: &[Field] = &[
     Field { path: "data.std", ty: Ty::Floats { len: None, min: 1e-12, max: INF }, default: Some("[0.229, 0.224, 0.225]"), doc: "Per-channel normalisation std." },
     Field { path: "data.eval_crop", ty: positive(1.0), default: Some("0.875"), doc: "Eval resizes the short side to image/eval_crop, then center-crops (`--eval-crop-ratio`)." },
     Field { path: "data.skip_unreadable", ty: Ty::Bool, default: Some("false"), doc: "Leave out image files that cannot be decoded, with a count at the end of the run, instead of stopping at the first." },
+    Field { path: "data.preload", ty: Ty::Enum(&["auto", "always", "never"]), default: Some("auto"), doc: "Image folders: decode every image into memory before training (`always`), read each from disk when a batch needs it (`never`), or preload when the decoded split fits in 2 GiB (`auto`)." },
     Field { path: "data.interpolation", ty: INTERP, default: Some("bicubic"), doc: "Eval resize interpolation." },
     // ---- augment ----
     Field { path: "augment.crop.kind", ty: Ty::Enum(&["random_resized", "random", "none"]), default: Some("random_resized"), doc: "RandomResizedCrop; the official code uses `random` (pad 4) for images ≤ 32 px." },

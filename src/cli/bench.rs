@@ -199,9 +199,9 @@ fn rel_diff(a: &[f32], b: &[f32]) -> f64 {
     diff / scale.max(1e-12)
 }
 
-/// The data pipeline alone: median seconds per training batch of the recipe's loader (decode
-/// is done at load time; this is sampling, augmentation, normalisation and mixing), or why
-/// it could not be measured.
+/// The data pipeline alone: median seconds per training batch of the recipe's loader
+/// (sampling, augmentation, normalisation and mixing; decoding too when the split is
+/// streamed, else it is done at load time), or why it could not be measured.
 fn data_throughput(recipe: &Recipe, batch: usize, steps: usize) -> String {
     let mut r = recipe.clone();
     r.train.batch = batch;
@@ -217,20 +217,36 @@ fn data_throughput(recipe: &Recipe, batch: usize, steps: usize) -> String {
     let mut times = Vec::new();
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        std::hint::black_box(loader.train_batch(0, i % per_epoch, &order));
+        if let Err(e) = std::hint::black_box(loader.train_batch(0, i % per_epoch, &order)) {
+            return format!("  data        not measured: {e}\n");
+        }
         if i >= 2 {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
     let t = median(&mut times);
+    let threads = rayon::current_num_threads();
+    let load = if loader.train.is_streamed() {
+        format!(
+            "  load        {loaded} files listed in {load_s:.2} s (streamed: `data.preload`; \
+             decoding is part of each batch)\n"
+        )
+    } else {
+        format!(
+            "  load        {loaded} images decoded and fitted in {load_s:.2} s · {:.0} img/s \
+             ({threads} threads)\n",
+            loaded as f64 / load_s.max(1e-9),
+        )
+    };
+    let what = if loader.train.is_streamed() {
+        "reading, decoding, the recipe's train transforms and mixing"
+    } else {
+        "the recipe's train transforms and mixing"
+    };
     format!(
-        "  load        {loaded} images decoded and fitted in {:.2} s · {:.0} img/s ({} threads)\n  data        {:.2} ms per batch · {:.0} img/s (the recipe's train transforms and mixing, {} threads)\n",
-        load_s,
-        loaded as f64 / load_s.max(1e-9),
-        rayon::current_num_threads(),
+        "{load}  data        {:.2} ms per batch · {:.0} img/s ({what}, {threads} threads)\n",
         t * 1e3,
         batch as f64 / t,
-        rayon::current_num_threads()
     )
 }
 

@@ -74,7 +74,17 @@ pub fn run(
             )
         }
     };
-    let (top1, top5, loss) = evaluate(graph.as_ref(), &loader, false);
+    let (top1, top5, loss) = match evaluate(graph.as_ref(), &loader, false) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                out,
+                ErrorKind::DataLoad {
+                    message: e.to_string(),
+                },
+            )
+        }
+    };
     out.out(&format!(
         "{}: val top-1 {top1:.4} · top-5 {top5:.4} · loss {loss:.4} ({} images)\n",
         recipe.name,

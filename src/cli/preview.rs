@@ -54,9 +54,16 @@ pub fn run(args: &RecipeArgs, opts: &PreviewArgs, out: &mut Output) -> u8 {
     }
     let wanted = usize::from(opts.samples);
     let order = loader.order(opts.epoch);
-    let batches: Vec<Drawn> = (0..wanted.div_ceil(loader.batch_size()).min(steps))
+    let batches: Result<Vec<Drawn>, _> = (0..wanted.div_ceil(loader.batch_size()).min(steps))
         .map(|step| loader.train_batch_drawn(opts.epoch, step, &order))
         .collect();
+    let batches = match batches {
+        Ok(b) => b,
+        Err(e) => {
+            let message = e.to_string();
+            return fail(out, ErrorKind::DataLoad { message });
+        }
+    };
     let (channels, side, _) = loader.image_shape();
     let name = |label: u16| {
         loader

@@ -1,4 +1,9 @@
-//! [`Dataset`]: labelled images held in memory as u8, C×H×W each.
+//! [`Dataset`]: labelled images as u8, C×H×W each, held in memory or streamed from disk.
+
+use super::stream::Streamed;
+use super::DataError;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Where one image of a dataset with varying sizes lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,7 +14,12 @@ pub struct Shape {
     pub width: usize,
 }
 
-/// An in-memory image dataset. Pixels are u8 (0..=255), channel-major per image.
+/// An image dataset. Pixels are u8 (0..=255), channel-major per image.
+///
+/// Most datasets are held in memory in `images`. A streamed image folder
+/// (`data.preload`) keeps `images` empty and reads each image from disk in
+/// [`pixels`](Self::pixels) instead; its `height`/`width` are the fitted size (0 for
+/// images kept at their own size).
 ///
 /// Usually every image has the same size, `height × width`
 /// (`images[((n·C + c)·H + y)·W + x]`). A dataset loaded at the images' own resolution
@@ -33,6 +43,17 @@ pub struct Dataset {
     /// Files left out because they could not be read or decoded (`data.skip_unreadable`),
     /// with the reason.
     pub skipped: Vec<(std::path::PathBuf, String)>,
+    /// The files, when the images are read from disk as they are needed.
+    pub stream: Option<Arc<Streamed>>,
+}
+
+/// The pixels of one image: borrowed from memory or freshly decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pixels<'a> {
+    /// C×H×W.
+    pub data: Cow<'a, [u8]>,
+    pub height: usize,
+    pub width: usize,
 }
 
 impl Dataset {
@@ -54,6 +75,7 @@ impl Dataset {
             width,
             shapes: Vec::new(),
             skipped: Vec::new(),
+            stream: None,
         }
     }
 
@@ -90,6 +112,7 @@ impl Dataset {
             width,
             shapes,
             skipped: Vec::new(),
+            stream: None,
         }
     }
 
@@ -102,9 +125,81 @@ impl Dataset {
         self.labels.is_empty()
     }
 
+    /// A dataset read from disk as needed: `files[i]` has label `labels[i]`, and is decoded
+    /// and fitted to `fit` on each [`pixels`](Self::pixels).
+    pub fn streamed(
+        files: Vec<std::path::PathBuf>,
+        labels: Vec<u16>,
+        classes: Vec<String>,
+        channels: usize,
+        fit: super::source::Fit,
+        skip_unreadable: bool,
+    ) -> Self {
+        let (height, width) = match fit {
+            super::source::Fit::Square(s) | super::source::Fit::Eval { side: s, .. } => (s, s),
+            super::source::Fit::Native => (0, 0),
+        };
+        Dataset {
+            images: Vec::new(),
+            labels,
+            classes,
+            channels,
+            height,
+            width,
+            shapes: Vec::new(),
+            skipped: Vec::new(),
+            stream: Some(Arc::new(Streamed::new(
+                files,
+                fit,
+                channels,
+                skip_unreadable,
+            ))),
+        }
+    }
+
+    /// Whether the images are read from disk as they are needed.
+    pub fn is_streamed(&self) -> bool {
+        self.stream.is_some()
+    }
+
     /// Whether every image has the same size.
     pub fn is_uniform(&self) -> bool {
-        self.shapes.is_empty()
+        self.shapes.is_empty() && !(self.is_streamed() && self.height == 0)
+    }
+
+    /// Image `i` with its size: a view into memory, or read and decoded from disk for a
+    /// streamed dataset (which can fail: the file may have become unreadable).
+    pub fn pixels(&self, i: usize) -> Result<Pixels<'_>, DataError> {
+        if let Some(s) = &self.stream {
+            let (data, (height, width)) = s.load(i)?;
+            return Ok(Pixels {
+                data: Cow::Owned(data),
+                height,
+                width,
+            });
+        }
+        if i >= self.len() {
+            return Err(DataError::Config {
+                field: "data".into(),
+                message: format!("sample {i} is past the {} images", self.len()),
+            });
+        }
+        let (height, width) = self.size(i);
+        Ok(Pixels {
+            data: Cow::Borrowed(self.image(i)),
+            height,
+            width,
+        })
+    }
+
+    /// Every file left out or passed over as unreadable (`data.skip_unreadable`): at load
+    /// time, and for a streamed dataset those found so far.
+    pub fn unreadable(&self) -> Vec<(std::path::PathBuf, String)> {
+        let mut all = self.skipped.clone();
+        if let Some(s) = &self.stream {
+            all.extend(s.unreadable());
+        }
+        all
     }
 
     /// Values per image, C·H·W, for a uniform dataset (0 when the sizes vary).
@@ -120,7 +215,8 @@ impl Dataset {
         }
     }
 
-    /// The C×H×W pixels of image `i`. Panics if `i >= len()`, like slice indexing.
+    /// The C×H×W pixels of image `i` of an in-memory dataset. Panics if `i >= len()`, like
+    /// slice indexing, and for a streamed dataset (use [`pixels`](Self::pixels)).
     pub fn image(&self, i: usize) -> &[u8] {
         match self.shapes.get(i) {
             Some(s) => &self.images[s.offset..s.offset + self.channels * s.height * s.width],

@@ -14,9 +14,13 @@
 //!   with PIL's bicubic ([`resample`](super::resample)), so the dataset has one shape;
 //!   `Fit::Native` keeps each image's own size (RandomResizedCrop crops the original), and
 //!   `Fit::Eval` applies the official eval resize and center crop while loading.
+//! * Preloading: [`load_fit`] decodes every image up front; [`open`] may instead return a
+//!   streamed dataset ([`stream`](super::stream)) that decodes each image when needed.
 
 use super::source::Fit;
+use super::stream::{decoded_bytes, PRELOAD_LIMIT};
 use super::{DataError, Dataset};
+use crate::ir::Preload;
 use image::{DynamicImage, GrayImage, RgbImage};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -44,7 +48,58 @@ pub fn load_fit(
         });
     }
     fit.check()?;
-    let Listing { classes, files } = list(root)?;
+    preload(root, list(root)?, channels, fit, skip_unreadable)
+}
+
+/// Opens an ImageFolder split at `root` as [`load_fit`] does, or with `preload` saying so
+/// (`Never`, or `Auto` above [`PRELOAD_LIMIT`] decoded), as a streamed dataset that reads
+/// each image when a batch needs it. Listing errors (missing folder, empty class) are
+/// reported now either way; a streamed file that cannot be decoded is reported when it is
+/// needed.
+pub fn open(
+    root: &Path,
+    channels: usize,
+    fit: Fit,
+    skip_unreadable: bool,
+    mode: Preload,
+) -> Result<Dataset, DataError> {
+    if channels != 1 && channels != 3 {
+        return load_fit(root, channels, fit, skip_unreadable);
+    }
+    fit.check()?;
+    let listing = list(root)?;
+    let stream = match mode {
+        Preload::Always => false,
+        Preload::Never => true,
+        Preload::Auto => {
+            let paths: Vec<PathBuf> = listing.files.iter().map(|(p, _)| p.clone()).collect();
+            decoded_bytes(&paths, channels, fit) > PRELOAD_LIMIT
+        }
+    };
+    if !stream {
+        return preload(root, listing, channels, fit, skip_unreadable);
+    }
+    let Listing { classes, files } = listing;
+    let (files, labels) = files.into_iter().unzip();
+    Ok(Dataset::streamed(
+        files,
+        labels,
+        classes,
+        channels,
+        fit,
+        skip_unreadable,
+    ))
+}
+
+/// Decodes and fits every file of `listing` in parallel.
+fn preload(
+    root: &Path,
+    listing: Listing,
+    channels: usize,
+    fit: Fit,
+    skip_unreadable: bool,
+) -> Result<Dataset, DataError> {
+    let Listing { classes, files } = listing;
     let results: Vec<Result<Fitted, DataError>> = files
         .par_iter()
         .map(|(path, _)| {
@@ -159,8 +214,8 @@ pub fn is_image(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
 }
 
-/// Decodes one file to `channels × h × w` u8 pixels (CHW) at its own size.
-fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, usize, usize), DataError> {
+/// Decodes one file (PNG or JPEG, whatever its extension) to `channels × h × w` u8 pixels (CHW) at its own size.
+pub fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, usize, usize), DataError> {
     let fail = |message: String| DataError::Decode {
         path: path.to_path_buf(),
         message,

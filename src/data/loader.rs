@@ -16,16 +16,20 @@
 //! * Images: the train split is loaded at `model.image` (`Fit::Square`), or at its own
 //!   resolution for RandomResizedCrop (`Fit::Native`); the val split with the official eval
 //!   transform (`Fit::eval`: resize the short side to `int(image / eval_crop)` and
-//!   center-crop, above 32 px).
+//!   center-crop, above 32 px). Image folders too large to preload are streamed
+//!   (`data.preload`, [`stream`](super::stream)): each image is read and decoded by the
+//!   thread that transforms it, with the same result.
 //! * Eval ([`Loader::eval`]): the validation set in order, normalised, with the last
 //!   partial batch kept and plain one-hot targets (the official eval loss is an unsmoothed
 //!   cross-entropy). The eval batch is `train.batch` (the official code uses 1.5× that; it
 //!   does not change results).
 
+use super::dataset::Pixels;
 use super::mix::{smooth_targets, CutBox, Mixer};
 use super::rng::{Purpose, Stream};
 use super::sampler;
 use super::source::{self, Fit};
+use super::stream;
 use super::transform::{self, Crop, Normalize, TrainTransform};
 use super::{DataError, Dataset};
 use crate::ir::Recipe;
@@ -57,7 +61,8 @@ pub struct Drawn {
     pub cutmix: Option<CutBox>,
 }
 
-/// Batches for one recipe: the train and val datasets in memory plus the transforms.
+/// Batches for one recipe: the train and val datasets (in memory or streamed) plus the
+/// transforms.
 #[derive(Debug, Clone)]
 pub struct Loader {
     pub train: Dataset,
@@ -88,9 +93,12 @@ impl Loader {
         };
         let val_fit = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
         val_fit.check()?;
-        let skip = recipe.data.skip_unreadable;
-        let train = source::open_fit(&recipe.data.train, c, s, train_fit, skip)?;
-        let val = source::open_fit(&recipe.data.val, c, s, val_fit, skip)?;
+        let load = source::Load {
+            skip_unreadable: recipe.data.skip_unreadable,
+            preload: recipe.data.preload,
+        };
+        let train = source::open_fit(&recipe.data.train, c, s, train_fit, &load)?;
+        let val = source::open_fit(&recipe.data.val, c, s, val_fit, &load)?;
         Self::with_datasets(recipe, train, val)
     }
 
@@ -208,36 +216,55 @@ impl Loader {
     }
 
     /// The training batches of `epoch`, computed lazily.
-    pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Batch> + '_ {
+    pub fn epoch(&self, epoch: u64) -> impl Iterator<Item = Result<Batch, DataError>> + '_ {
         let order = self.order(epoch);
         (0..self.steps_per_epoch()).map(move |step| self.train_batch(epoch, step, &order))
     }
 
-    /// Training batch `step` of `epoch`, given the epoch's [`order`](Self::order).
-    pub fn train_batch(&self, epoch: u64, step: usize, order: &[usize]) -> Batch {
-        self.train_batch_drawn(epoch, step, order).batch
+    /// Training batch `step` of `epoch`, given the epoch's [`order`](Self::order). Fails only
+    /// for a streamed split whose file cannot be read (without `data.skip_unreadable`).
+    pub fn train_batch(
+        &self,
+        epoch: u64,
+        step: usize,
+        order: &[usize],
+    ) -> Result<Batch, DataError> {
+        self.train_batch_drawn(epoch, step, order).map(|d| d.batch)
     }
 
     /// [`train_batch`](Self::train_batch) with what was drawn for each sample and for the
     /// batch: what `deitc preview` shows.
-    pub fn train_batch_drawn(&self, epoch: u64, step: usize, order: &[usize]) -> Drawn {
+    pub fn train_batch_drawn(
+        &self,
+        epoch: u64,
+        step: usize,
+        order: &[usize],
+    ) -> Result<Drawn, DataError> {
         let b = self.batch;
         let (c, h, w) = self.image_shape();
         let per = c * h * w;
-        let idx = &order[step * b..(step + 1) * b];
+        let idx = order
+            .get(step * b..(step + 1) * b)
+            .ok_or_else(|| DataError::Config {
+                field: "train.batch".into(),
+                message: format!("step {step} is past the end of the epoch"),
+            })?;
         let mut images = vec![0f32; b * per];
-        let samples: Vec<transform::Drawn> = images
+        let drawn: Vec<(usize, transform::Drawn)> = images
             .par_chunks_mut(per)
             .enumerate()
             .map(|(k, out)| {
                 let pos = (step * b + k) as u64;
                 let mut rng = Stream::new(Purpose::Sample, self.seed, epoch, pos);
-                let (ih, iw) = self.train.size(idx[k]);
-                self.transform
-                    .apply(self.train.image(idx[k]), ih, iw, &mut rng, out)
+                let (used, px) = self.fetch(idx[k])?;
+                let d = self
+                    .transform
+                    .apply(&px.data, px.height, px.width, &mut rng, out);
+                Ok((used, d))
             })
-            .collect();
-        let labels: Vec<u16> = idx.iter().map(|&i| self.train.labels[i]).collect();
+            .collect::<Result<_, DataError>>()?;
+        let (indices, samples): (Vec<usize>, Vec<transform::Drawn>) = drawn.into_iter().unzip();
+        let labels: Vec<u16> = indices.iter().map(|&i| self.train.labels[i]).collect();
         let unmixed = |labels: &[u16]| smooth_targets(labels, self.classes, self.smoothing);
         let (targets, lam, cutmix) = match &self.mixer {
             Some(m) => {
@@ -250,7 +277,7 @@ impl Loader {
             }
             None => (unmixed(&labels), 1.0, None),
         };
-        Drawn {
+        Ok(Drawn {
             batch: Batch {
                 images,
                 targets,
@@ -258,32 +285,81 @@ impl Loader {
                 size: b,
                 lam,
             },
-            indices: idx.to_vec(),
+            indices,
             samples,
             cutmix,
+        })
+    }
+
+    /// Training image `i` and the index it came from: `i` itself, or for a streamed split
+    /// with `data.skip_unreadable`, the next readable one after it (wrapping around), so a
+    /// batch keeps its size and stays a function of `(recipe, epoch, step)`.
+    fn fetch(&self, i: usize) -> Result<(usize, Pixels<'_>), DataError> {
+        let n = self.train.len();
+        let skip = self.train.stream.as_ref().is_some_and(|s| s.skip);
+        let mut first = None;
+        for j in 0..n {
+            let k = (i + j) % n;
+            match self.train.pixels(k) {
+                Ok(px) => return Ok((k, px)),
+                Err(e) if skip && stream::is_unreadable(&e) => {
+                    first.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
+        Err(first.unwrap_or(DataError::Config {
+            field: "data.train".into(),
+            message: "the split has no images".into(),
+        }))
     }
 
     /// The validation batches in order, the last one possibly smaller.
-    pub fn eval(&self) -> impl Iterator<Item = Batch> + '_ {
-        let per = self.val.image_len();
-        (0..self.eval_steps()).map(move |step| {
-            let lo = step * self.batch;
-            let hi = (lo + self.batch).min(self.val.len());
-            let mut images = vec![0f32; (hi - lo) * per];
-            images
-                .par_chunks_mut(per)
-                .enumerate()
-                .for_each(|(k, out)| self.normalize.apply(self.val.image(lo + k), out));
-            let labels = self.val.labels[lo..hi].to_vec();
-            Batch {
-                images,
-                targets: smooth_targets(&labels, self.classes, 0.0),
-                size: hi - lo,
-                labels,
-                lam: 1.0,
-            }
+    pub fn eval(&self) -> impl Iterator<Item = Result<Batch, DataError>> + '_ {
+        (0..self.eval_steps()).map(move |step| self.eval_batch(step))
+    }
+
+    /// Validation batch `step`. For a streamed split with `data.skip_unreadable`, images
+    /// that cannot be read are left out of the batch (and of the accuracy).
+    pub fn eval_batch(&self, step: usize) -> Result<Batch, DataError> {
+        let (c, h, w) = self.image_shape();
+        let per = c * h * w;
+        let skip = self.val.stream.as_ref().is_some_and(|s| s.skip);
+        let lo = (step * self.batch).min(self.val.len());
+        let hi = (lo + self.batch).min(self.val.len());
+        let done: Vec<Option<(Vec<f32>, u16)>> = (lo..hi)
+            .into_par_iter()
+            .map(|i| match self.val.pixels(i) {
+                Ok(px) => {
+                    let mut out = vec![0f32; per];
+                    self.normalize.apply(&px.data, &mut out);
+                    Ok(Some((out, self.val.labels[i])))
+                }
+                Err(e) if skip && stream::is_unreadable(&e) => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect::<Result<_, DataError>>()?;
+        let mut images = Vec::with_capacity((hi - lo) * per);
+        let mut labels = Vec::with_capacity(hi - lo);
+        for (img, label) in done.into_iter().flatten() {
+            images.extend_from_slice(&img);
+            labels.push(label);
+        }
+        Ok(Batch {
+            images,
+            targets: smooth_targets(&labels, self.classes, 0.0),
+            size: labels.len(),
+            labels,
+            lam: 1.0,
         })
+    }
+
+    /// Every image file left out or passed over as unreadable so far
+    /// (`data.skip_unreadable`), train then val.
+    pub fn unreadable(&self) -> Vec<(std::path::PathBuf, String)> {
+        let mut all = self.train.unreadable();
+        all.extend(self.val.unreadable());
+        all
     }
 }
 

@@ -6,9 +6,11 @@
 //! `Normalize(mean, std)` → `RandomErasing` per sample, then `Mixup`/`CutMix` in `batch`
 //! mode with label smoothing folded into soft targets.
 //!
-//! * [`source::open`] turns an IR [`Source`](crate::ir::Source) into an in-memory
-//!   [`Dataset`] (u8, N×C×H×W), via [`image_folder`] for folders and the bundled digits,
+//! * [`source::open`] turns an IR [`Source`](crate::ir::Source) into a [`Dataset`]
+//!   (u8, N×C×H×W, in memory or streamed), via [`image_folder`] for folders and the bundled digits,
 //!   or [`synthetic`] for generated data.
+//! * [`stream`] reads image folders too large to preload from disk as batches need them
+//!   (`data.preload`).
 //! * [`transform`] and [`erasing`] are the per-sample steps, [`mix`] the per-batch one.
 //! * [`pil_ops`] holds the image ops of timm's AutoAugment/RandAugment, bit-exact to Pillow;
 //!   [`policy`] samples them as RandAugment and AutoAugment do.
@@ -37,6 +39,7 @@ pub mod resample;
 pub mod rng;
 pub mod sampler;
 pub mod source;
+pub mod stream;
 pub mod synthetic;
 pub mod transform;
 

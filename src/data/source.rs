@@ -3,7 +3,7 @@
 use super::cifar::{self, Cifar};
 use super::resample::{self, Filter};
 use super::{image_folder, synthetic, DataError, Dataset};
-use crate::ir::{Source, Split};
+use crate::ir::{Preload, Source, Split};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -119,12 +119,27 @@ impl Fit {
 
 /// Loads `source` as `channels × image × image` u8 images (`Fit::Square(image)`).
 pub fn open(source: &Source, channels: usize, image: usize) -> Result<Dataset, DataError> {
-    open_fit(source, channels, image, Fit::Square(image), false)
+    open_fit(
+        source,
+        channels,
+        image,
+        Fit::Square(image),
+        &Load::default(),
+    )
 }
 
-/// Loads `source` with `channels` channels, sized by `fit`. With `skip_unreadable`, image
-/// files that cannot be decoded are left out (listed in [`Dataset::skipped`]) instead of
-/// stopping the load.
+/// How [`open_fit`] loads image folders: `data.skip_unreadable` and `data.preload`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    pub skip_unreadable: bool,
+    pub preload: Preload,
+}
+
+/// Loads `source` with `channels` channels, sized by `fit`. With `load.skip_unreadable`,
+/// image files that cannot be decoded are left out (listed in [`Dataset::skipped`], or for
+/// a streamed folder passed over when met) instead of stopping the load. Image folders
+/// (and the bundled digits) are preloaded or streamed as `load.preload` says; the other
+/// sources are always in memory.
 ///
 /// * `digits()`: the bundled ImageFolder copy in `data/digits/<train|val>`, looked up in the
 ///   crate's directory as it was at compile time (`CARGO_MANIFEST_DIR`), else relative to
@@ -138,16 +153,14 @@ pub fn open_fit(
     channels: usize,
     image: usize,
     fit: Fit,
-    skip_unreadable: bool,
+    load: &Load,
 ) -> Result<Dataset, DataError> {
     fit.check()?;
+    let folder =
+        |root: &Path| image_folder::open(root, channels, fit, load.skip_unreadable, load.preload);
     match source {
-        Source::Digits { split } => {
-            image_folder::load_fit(&digits_dir(*split), channels, fit, skip_unreadable)
-        }
-        Source::ImageFolder { path } => {
-            image_folder::load_fit(Path::new(path), channels, fit, skip_unreadable)
-        }
+        Source::Digits { split } => folder(&digits_dir(*split)),
+        Source::ImageFolder { path } => folder(Path::new(path)),
         Source::Synthetic {
             samples,
             classes,

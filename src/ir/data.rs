@@ -37,6 +37,20 @@ pub enum Interpolation {
     Nearest,
 }
 
+/// `data.preload`: whether image-folder splits are decoded into memory before training
+/// or read from disk as the batches need them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preload {
+    /// Preload when the decoded split is estimated to fit in 2 GiB, stream otherwise.
+    #[default]
+    Auto,
+    /// Always decode the whole split into memory first.
+    Always,
+    /// Always read and decode each image when a batch needs it.
+    Never,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Data {
     pub train: Source,
@@ -53,4 +67,7 @@ pub struct Data {
     /// stopping.
     #[serde(default)]
     pub skip_unreadable: bool,
+    /// Decode image folders into memory up front or stream them from disk.
+    #[serde(default)]
+    pub preload: Preload,
 }

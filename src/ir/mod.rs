@@ -16,7 +16,7 @@ mod train;
 pub use augment::{
     Augment, AutoAugment, Crop, CropKind, EraseMode, Mix, RandAugment, RandomErasing,
 };
-pub use data::{Data, Interpolation, Source, Split};
+pub use data::{Data, Interpolation, Preload, Source, Split};
 pub use distill::{Distill, DistillMode, EvalHead, Teacher, TeacherArch};
 pub use model::{Family, Model};
 pub use optimizer::{NoDecay, Optimizer, OptimizerKind};

@@ -7,7 +7,7 @@ use super::metrics::{score, EpochMetrics};
 use super::run_dir;
 use super::schedule::LrSchedule;
 use super::{catalogue, teacher};
-use crate::data::Loader;
+use crate::data::{DataError, Loader};
 use crate::diag::{Diag, ErrorKind};
 use crate::ir::{Duration, Recipe};
 use std::path::{Path, PathBuf};
@@ -141,8 +141,13 @@ pub fn run(
         )
     };
     log(&format!("run directory {}\n", dir.display()));
-    let skipped = loader.train.skipped.len() + loader.val.skipped.len();
     for (split, d) in [("train", &loader.train), ("val", &loader.val)] {
+        if d.is_streamed() {
+            log(&format!(
+                "streaming the {split} split from disk ({} images; `data.preload`)\n",
+                d.len()
+            ));
+        }
         if let Some((_, why)) = d.skipped.first() {
             log(&format!(
                 "warning: skipped {} unreadable {split} image(s) (`data.skip_unreadable`); \
@@ -191,7 +196,9 @@ pub fn run(
             let (loader, order) = (&loader, &order);
             scope.spawn(move || {
                 for step in first..loader.steps_per_epoch() {
-                    if tx.send(loader.train_batch(epoch, step, order)).is_err() {
+                    let batch = loader.train_batch(epoch, step, order);
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
                         break;
                     }
                 }
@@ -202,6 +209,23 @@ pub fn run(
                         message: "the data thread stopped early".into(),
                     })
                 })?;
+                let batch = match batch {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // Keep the steps trained so far: fix or skip the file, then resume.
+                        pos.step_in_epoch = step as u64;
+                        save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                        return Err(global(ErrorKind::DataLoad {
+                            message: format!(
+                                "{e} (stopped at epoch {}, step {}, with the steps before it \
+                                 saved: replace or remove the file, then run again with \
+                                 --resume)",
+                                epoch + 1,
+                                step + 1
+                            ),
+                        }));
+                    }
+                };
                 lr = schedule.lr(epoch, step as u64);
                 let teacher_logits = teacher
                     .as_ref()
@@ -253,7 +277,7 @@ pub fn run(
                     final_top1: None,
                     best_top1: pos.best_top1,
                     interrupted: true,
-                    skipped,
+                    skipped: loader.unreadable().len(),
                 })
             }
         }
@@ -282,10 +306,14 @@ pub fn run(
             wall_s: started.elapsed().as_secs_f64(),
         };
         if last || every(recipe.train.eval_every, pos.epoch) {
-            let (t1, t5, l) = evaluate(graph.as_ref(), &loader, false);
+            let (t1, t5, l) = evaluate(graph.as_ref(), &loader, false).map_err(data_load)?;
             (m.val_top1, m.val_top5, m.val_loss) = (Some(t1), Some(t5), Some(l));
             if recipe.train.ema_eval && graph.has_ema() {
-                m.ema_top1 = Some(evaluate(graph.as_ref(), &loader, true).0);
+                m.ema_top1 = Some(
+                    evaluate(graph.as_ref(), &loader, true)
+                        .map_err(data_load)?
+                        .0,
+                );
             }
             last_top1 = Some(t1);
             if pos.best_top1.is_none_or(|b| t1 > b) {
@@ -301,6 +329,16 @@ pub fn run(
         report_epoch(opts.progress, &m, epochs, log);
     }
     bar.finish_and_clear();
+    let skipped = loader.unreadable();
+    let streamed = loader.train.is_streamed() || loader.val.is_streamed();
+    if let (true, Some((_, why))) = (streamed, skipped.first()) {
+        log(&format!(
+            "warning: passed over {} unreadable image(s) (`data.skip_unreadable`); the \
+             first: {why}\n",
+            skipped.len()
+        ));
+    }
+    let skipped = skipped.len();
     Ok(RunReport {
         dir,
         epochs: pos.epoch,
@@ -335,17 +373,29 @@ fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Box<Diag>>
     })
 }
 
-/// Top-1, top-5 and mean cross-entropy on the validation split.
-pub fn evaluate(graph: &dyn Graph, loader: &Loader, ema: bool) -> (f64, f64, f64) {
+fn data_load(e: DataError) -> Box<Diag> {
+    global(ErrorKind::DataLoad {
+        message: e.to_string(),
+    })
+}
+
+/// Top-1, top-5 and mean cross-entropy on the validation split. Fails only when a
+/// streamed validation image cannot be read.
+pub fn evaluate(
+    graph: &dyn Graph,
+    loader: &Loader,
+    ema: bool,
+) -> Result<(f64, f64, f64), DataError> {
     let k = graph.classes();
     let (mut t1, mut t5, mut loss, mut n) = (0usize, 0usize, 0.0, 0usize);
     for batch in loader.eval() {
+        let batch = batch?;
         let logits = graph.eval_logits(&batch.images, batch.size, ema);
         let (a, b, l) = score(&logits, &batch.labels, k);
         (t1, t5, loss, n) = (t1 + a, t5 + b, loss + l, n + batch.size);
     }
     let n = n.max(1) as f64;
-    (t1 as f64 / n, t5 as f64 / n, loss / n)
+    Ok((t1 as f64 / n, t5 as f64 / n, loss / n))
 }
 
 fn progress_bar(p: Progress, steps: u64) -> indicatif::ProgressBar {
