@@ -529,28 +529,20 @@ pub fn affine(
             let by = fy as i64 - 1;
             let cols = [xclip(bx), xclip(bx + 1), xclip(bx + 2), xclip(bx + 3)];
             // Row 0 is clamped; rows 1..3 outside the image repeat the previous row.
-            let rows = [
-                Some(by.clamp(0, hi - 1) as usize),
-                (0..hi).contains(&(by + 1)).then_some((by + 1) as usize),
-                (0..hi).contains(&(by + 2)).then_some((by + 2) as usize),
-                (0..hi).contains(&(by + 3)).then_some((by + 3) as usize),
-            ];
-            for (src, dst) in img.chunks_exact(plane).zip(out.chunks_exact_mut(plane)) {
-                let px =
-                    |r: usize, c: usize| f64::from(src.get(r * width + c).copied().unwrap_or(0));
-                let row = |r: usize| {
-                    let [c0, c1, c2, c3] = cols;
-                    cubic(px(r, c0), px(r, c1), px(r, c2), px(r, c3), dx)
+            let mut rows = [by.clamp(0, hi - 1) as usize * width; 4];
+            for k in 1..4 {
+                let r = by + k as i64;
+                rows[k] = if (0..hi).contains(&r) {
+                    r as usize * width
+                } else {
+                    rows[k - 1]
                 };
-                let mut v = [0.0f64; 4];
-                let mut prev = 0.0;
-                for (vi, r) in v.iter_mut().zip(rows) {
-                    prev = match r {
-                        Some(r) => row(r),
-                        None => prev,
-                    };
-                    *vi = prev;
-                }
+            }
+            for (src, dst) in img.chunks_exact(plane).zip(out.chunks_exact_mut(plane)) {
+                let v = rows.map(|r| {
+                    let px = |c: usize| f64::from(src[r + c]);
+                    cubic(px(cols[0]), px(cols[1]), px(cols[2]), px(cols[3]), dx)
+                });
                 let [v1, v2, v3, v4] = v;
                 let value = cubic(v1, v2, v3, v4, dy);
                 let value = if value <= 0.0 {

@@ -130,7 +130,10 @@ pub fn coefficients(input: usize, output: usize, filter: Filter) -> Vec<(Taps, V
         .collect()
 }
 
-fn clip8(acc: i64) -> u8 {
+/// ½ in fixed point: the rounding offset every sum starts from.
+const HALF: i32 = 1 << (PRECISION_BITS - 1);
+
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
@@ -206,10 +209,10 @@ fn resize_plane(
         return;
     }
     // The source region as a plain image.
-    let region: Vec<u8> = (0..r.height)
-        .flat_map(|y| (0..r.width).map(move |x| (y, x)))
-        .map(|(y, x)| at(y, x))
-        .collect();
+    let mut region = Vec::with_capacity(r.height * r.width);
+    for y in r.top..r.top + r.height {
+        region.extend_from_slice(&plane[y * stride + r.left..y * stride + r.left + r.width]);
+    }
     let (h, w) = (r.height, r.width);
     let out = if vertical_first((h, w), (out_h, out_w)) {
         let tmp = vertical_pass(&region, (h, w), out_h, filter);
@@ -235,37 +238,41 @@ fn horizontal_pass(src: &[u8], (h, w): (usize, usize), out_w: usize, filter: Fil
     if out_w == w {
         return src.to_vec();
     }
-    let half = 1i64 << (PRECISION_BITS - 1);
     let taps = coefficients(w, out_w, filter);
     let mut out = vec![0u8; h * out_w];
-    for y in 0..h {
-        let row = &src[y * w..(y + 1) * w];
-        for (xx, (t, _)) in taps.iter().enumerate() {
-            let mut acc = half;
-            for (&v, &k) in row[t.first..].iter().zip(&t.weights) {
-                acc += i64::from(v) * i64::from(k);
-            }
-            out[y * out_w + xx] = clip8(acc);
+    // i32 sums as PIL's `ImagingResampleHorizontal_8bpc` (they cannot overflow: the
+    // weights sum to 2²² and |weights| to less than 2²³).
+    for (row, dst) in src.chunks_exact(w).zip(out.chunks_exact_mut(out_w)) {
+        for ((t, _), d) in taps.iter().zip(dst.iter_mut()) {
+            let acc = row[t.first..]
+                .iter()
+                .zip(&t.weights)
+                .fold(HALF, |acc, (&v, &k)| acc + i32::from(v) * k);
+            *d = clip8(acc);
         }
     }
     out
 }
 
-/// One vertical pass: `h × w` to `out_h × w` (a copy when the height is kept).
+/// One vertical pass: `h × w` to `out_h × w` (a copy when the height is kept). Each output
+/// row accumulates whole source rows, so the inner loop runs along memory.
 fn vertical_pass(src: &[u8], (h, w): (usize, usize), out_h: usize, filter: Filter) -> Vec<u8> {
     if out_h == h {
         return src.to_vec();
     }
-    let half = 1i64 << (PRECISION_BITS - 1);
     let taps = coefficients(h, out_h, filter);
     let mut out = vec![0u8; out_h * w];
-    for (yy, (t, _)) in taps.iter().enumerate() {
-        for x in 0..w {
-            let mut acc = half;
-            for (i, &k) in t.weights.iter().enumerate() {
-                acc += i64::from(src[(t.first + i) * w + x]) * i64::from(k);
+    let mut acc = vec![0i32; w];
+    for ((t, _), dst) in taps.iter().zip(out.chunks_exact_mut(w)) {
+        acc.fill(HALF);
+        for (i, &k) in t.weights.iter().enumerate() {
+            let row = &src[(t.first + i) * w..(t.first + i + 1) * w];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += i32::from(v) * k;
             }
-            out[yy * w + x] = clip8(acc);
+        }
+        for (d, &a) in dst.iter_mut().zip(&acc) {
+            *d = clip8(a);
         }
     }
     out
