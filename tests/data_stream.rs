@@ -6,6 +6,7 @@ mod common;
 
 use common::temp_dir;
 use deitc::check::check;
+use deitc::data::loader::residency;
 use deitc::data::source::Fit;
 use deitc::data::stream::{decoded_bytes, PRELOAD_LIMIT};
 use deitc::data::{Batch, DataError, Loader};
@@ -108,6 +109,20 @@ fn auto_preloads_what_fits_and_estimates_sizes_from_headers() {
     // 24 files: the header sample is every file, so the estimate is exact up to rounding.
     let est = decoded_bytes(&files, 3, Fit::Native);
     assert!(est.abs_diff(exact) <= 3 * 24, "{est} vs {exact}");
+    // What `deitc check` reports, before anything is decoded.
+    for (preload, streamed) in [(Preload::Always, false), (Preload::Never, true)] {
+        let r = recipe(&root, CropKind::RandomResized, preload);
+        let held = residency(&r);
+        assert_eq!(held.len(), 2);
+        assert_eq!(held[0].0, "train");
+        assert!(held.iter().all(|(_, h)| h.streamed == streamed));
+        assert_eq!(held[0].1.bytes, est);
+        assert_eq!(
+            held[1].1.bytes,
+            24 * 3 * 16 * 16,
+            "val: eval-cropped at 16 px"
+        );
+    }
     // ImageNet's train split at 224² would not be preloaded.
     let many = vec![files[0].clone(); 1_281_167];
     assert!(decoded_bytes(&many, 3, Fit::Square(224)) > PRELOAD_LIMIT);

@@ -71,6 +71,21 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
         };
         s += &format!("  data      {sizes}{steps}\n");
     }
+    let held = crate::data::loader::residency(r);
+    if held.iter().any(|(_, h)| h.streamed || h.bytes >= 64 << 20) {
+        let parts: Vec<String> = held
+            .iter()
+            .map(|(split, h)| {
+                let how = if h.streamed {
+                    "streamed from disk"
+                } else {
+                    "preloaded"
+                };
+                format!("{split} {} decoded, {how}", bytes(h.bytes))
+            })
+            .collect();
+        s += &format!("            {} (`data.preload`)\n", parts.join(" · "));
+    }
     let sched = &r.schedule;
     let kind = match sched.kind {
         ScheduleKind::Cosine => "cosine",

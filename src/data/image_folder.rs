@@ -18,7 +18,7 @@
 //!   streamed dataset ([`stream`](super::stream)) that decodes each image when needed.
 
 use super::source::Fit;
-use super::stream::{decoded_bytes, PRELOAD_LIMIT};
+use super::stream::{decoded_bytes, streams};
 use super::{DataError, Dataset};
 use crate::ir::Preload;
 use image::{DynamicImage, GrayImage, RgbImage};
@@ -52,7 +52,7 @@ pub fn load_fit(
 }
 
 /// Opens an ImageFolder split at `root` as [`load_fit`] does, or with `preload` saying so
-/// (`Never`, or `Auto` above [`PRELOAD_LIMIT`] decoded), as a streamed dataset that reads
+/// (`Never`, or `Auto` above [`PRELOAD_LIMIT`](super::stream::PRELOAD_LIMIT) decoded), as a streamed dataset that reads
 /// each image when a batch needs it. Listing errors (missing folder, empty class) are
 /// reported now either way; a streamed file that cannot be decoded is reported when it is
 /// needed.
@@ -71,10 +71,7 @@ pub fn open(
     let stream = match mode {
         Preload::Always => false,
         Preload::Never => true,
-        Preload::Auto => {
-            let paths: Vec<PathBuf> = listing.files.iter().map(|(p, _)| p.clone()).collect();
-            decoded_bytes(&paths, channels, fit) > PRELOAD_LIMIT
-        }
+        Preload::Auto => streams(mode, decoded_bytes(&listing.paths(), channels, fit)),
     };
     if !stream {
         return preload(root, listing, channels, fit, skip_unreadable);
@@ -146,6 +143,13 @@ pub struct Listing {
     pub classes: Vec<String>,
     /// Every image file with its label, class by class, files sorted by name.
     pub files: Vec<(PathBuf, u16)>,
+}
+
+impl Listing {
+    /// The image files, in order.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|(p, _)| p.clone()).collect()
+    }
 }
 
 /// The sorted classes and the `(file, label)` list of an ImageFolder root.

@@ -32,7 +32,7 @@ use super::source::{self, Fit};
 use super::stream;
 use super::transform::{self, Crop, Normalize, TrainTransform};
 use super::{DataError, Dataset};
-use crate::ir::Recipe;
+use crate::ir::{CropKind, Recipe, Source};
 use rayon::prelude::*;
 
 /// One batch: `size` images, C×H×W each, f32 normalised.
@@ -85,13 +85,9 @@ impl Loader {
     /// builds the pipeline. Settings the loader cannot honour are refused before anything
     /// is read.
     pub fn new(recipe: &Recipe) -> Result<Self, DataError> {
-        let pipeline = Pipeline::new(recipe)?;
+        Pipeline::new(recipe)?;
         let (c, s) = (recipe.model.channels, recipe.model.image);
-        let train_fit = match pipeline.transform.crop {
-            Crop::RandomResized { .. } => Fit::Native,
-            Crop::Random { .. } | Crop::None => Fit::Square(s),
-        };
-        let val_fit = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
+        let (train_fit, val_fit) = fits(recipe);
         val_fit.check()?;
         let load = source::Load {
             skip_unreadable: recipe.data.skip_unreadable,
@@ -395,6 +391,53 @@ impl Pipeline {
             mixer,
         })
     }
+}
+
+/// How the train and val images are sized when they are loaded: the train split at
+/// `model.image` (`Fit::Square`), or at its own resolution for RandomResizedCrop
+/// (`Fit::Native`); the val split with the official eval transform (`Fit::eval`).
+pub fn fits(recipe: &Recipe) -> (Fit, Fit) {
+    let s = recipe.model.image;
+    let train = match recipe.augment.crop.kind {
+        CropKind::RandomResized => Fit::Native,
+        CropKind::Random | CropKind::None => Fit::Square(s),
+    };
+    let val = Fit::eval(s, recipe.data.eval_crop, recipe.data.interpolation.into());
+    (train, val)
+}
+
+/// Where a split's images will live during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residency {
+    /// Decoded size in bytes (estimated for images kept at their own size).
+    pub bytes: u64,
+    /// Read from disk as batches need them rather than preloaded.
+    pub streamed: bool,
+}
+
+/// For each image-folder split of `recipe` (`"train"`, `"val"`), its decoded size and
+/// whether `data.preload` streams it; the other sources and unlistable folders are left
+/// out. Reads only folder listings and, for RandomResizedCrop, 64 image headers.
+pub fn residency(recipe: &Recipe) -> Vec<(&'static str, Residency)> {
+    let (train_fit, val_fit) = fits(recipe);
+    let c = recipe.model.channels;
+    [
+        ("train", &recipe.data.train, train_fit),
+        ("val", &recipe.data.val, val_fit),
+    ]
+    .into_iter()
+    .filter_map(|(split, src, fit)| {
+        let root = match src {
+            Source::ImageFolder { path } => std::path::PathBuf::from(path),
+            Source::Digits { split } => source::digits_dir(*split),
+            _ => return None,
+        };
+        let listing = super::image_folder::list(&root).ok()?;
+        let bytes = stream::decoded_bytes(&listing.paths(), c, fit);
+        let streamed = stream::streams(recipe.data.preload, bytes);
+        Some((split, Residency { bytes, streamed }))
+    })
+    .collect()
 }
 
 /// Samples per epoch: N, or `N // 256 · 256` with repeated augmentation.

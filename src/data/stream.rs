@@ -16,6 +16,7 @@
 use super::image_folder;
 use super::source::Fit;
 use super::DataError;
+use crate::ir::Preload;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -90,6 +91,15 @@ impl Streamed {
             .lock()
             .map(|m| m.iter().map(|(p, w)| (p.clone(), w.clone())).collect())
             .unwrap_or_default()
+    }
+}
+
+/// Whether a split of `bytes` decoded is streamed under `preload`.
+pub fn streams(preload: Preload, bytes: u64) -> bool {
+    match preload {
+        Preload::Always => false,
+        Preload::Never => true,
+        Preload::Auto => bytes > PRELOAD_LIMIT,
     }
 }
 
