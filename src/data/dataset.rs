@@ -1,5 +1,6 @@
 //! [`Dataset`]: labelled images as u8, C×H×W each, held in memory or streamed from disk.
 
+use super::source::Fit;
 use super::stream::Streamed;
 use super::DataError;
 use std::borrow::Cow;
@@ -132,28 +133,17 @@ impl Dataset {
         labels: Vec<u16>,
         classes: Vec<String>,
         channels: usize,
-        fit: super::source::Fit,
+        fit: Fit,
         skip_unreadable: bool,
     ) -> Self {
         let (height, width) = match fit {
-            super::source::Fit::Square(s) | super::source::Fit::Eval { side: s, .. } => (s, s),
-            super::source::Fit::Native => (0, 0),
+            Fit::Square(s) | Fit::Eval { side: s, .. } => (s, s),
+            Fit::Native => (0, 0),
         };
+        let stream = Streamed::new(files, fit, channels, skip_unreadable);
         Dataset {
-            images: Vec::new(),
-            labels,
-            classes,
-            channels,
-            height,
-            width,
-            shapes: Vec::new(),
-            skipped: Vec::new(),
-            stream: Some(Arc::new(Streamed::new(
-                files,
-                fit,
-                channels,
-                skip_unreadable,
-            ))),
+            stream: Some(Arc::new(stream)),
+            ..Self::uniform(Vec::new(), labels, classes, channels, height, width)
         }
     }
 
