@@ -12,7 +12,12 @@ pub mod data;
 pub mod diag;
 pub mod interop;
 pub mod ir;
+pub mod memory;
 pub mod model;
 pub mod source;
 pub mod syntax;
 pub mod train;
+
+/// dfdx, for the code a generated graph expands ([`register_deit!`]).
+#[doc(hidden)]
+pub use dfdx;

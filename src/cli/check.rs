@@ -86,6 +86,22 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
             .collect();
         s += &format!("            {} (`data.preload`)\n", parts.join(" · "));
     }
+    if let Ok(shapes) = crate::train::generated::missing(r) {
+        if !shapes.is_empty() {
+            let cargo = match crate::train::generated::cargo_version() {
+                Ok(_) => "built with cargo, then cached",
+                Err(_) => "needs cargo, which does not run here",
+            };
+            let what: Vec<String> = shapes
+                .iter()
+                .map(crate::train::generated::describe)
+                .collect();
+            s += &format!(
+                "  graph     generated on the first `run` for {} ({cargo}; `deitc build` builds it ahead)\n",
+                what.join(" and ")
+            );
+        }
+    }
     let sched = &r.schedule;
     let kind = match sched.kind {
         ScheduleKind::Cosine => "cosine",

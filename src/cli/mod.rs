@@ -6,6 +6,7 @@ mod eval;
 mod explain;
 mod export;
 mod fmt;
+mod graph;
 mod import;
 mod preview;
 mod report;
@@ -143,6 +144,16 @@ pub enum Command {
         #[command(flatten)]
         opts: preview::PreviewArgs,
     },
+    /// Build the generated graph a recipe needs (a shape not compiled in), ahead of `run`.
+    Build {
+        #[command(flatten)]
+        recipe: RecipeArgs,
+    },
+    /// The cache of generated graphs: `list` or `clean`.
+    Cache {
+        #[command(subcommand)]
+        command: graph::CacheCommand,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -164,6 +175,11 @@ pub fn main() -> ExitCode {
         }
     };
     let mut out = Output::stdio(cli.color);
+    // A shape that is not compiled in runs in its generated graph.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let Some(code) = graph::hand_over(&cli.command, &args, &mut out) {
+        return ExitCode::from(code);
+    }
     let code = run(cli.command, &mut out);
     ExitCode::from(code)
 }
@@ -206,5 +222,7 @@ pub fn run(command: Command, out: &mut Output) -> u8 {
         Command::Preview { recipe, opts } => preview::run(&recipe, &opts, out),
         Command::Import { args } => import::run(&args, out),
         Command::Export { args } => export::run(&args, out),
+        Command::Build { recipe } => graph::build(&recipe, out),
+        Command::Cache { command } => graph::cache(&command, out),
     }
 }

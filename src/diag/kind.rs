@@ -321,6 +321,27 @@ pub enum ErrorKind {
         message: String,
     },
 
+    // ---- generated graphs --------------------------------------------------------------
+    /// A generated graph needs cargo, and none runs.
+    NoCargo {
+        cargo: String,
+        message: String,
+    },
+    /// A generated graph needs deitc's source, and it is not where this build says.
+    GraphSource {
+        path: String,
+    },
+    /// Cargo could not build a generated graph.
+    GraphBuild {
+        shape: String,
+        message: String,
+    },
+    /// The model cannot have a generated graph (e.g. `qkv_bias = false`).
+    GraphUnsupported {
+        shape: String,
+        reason: String,
+    },
+
     // ---- interop (import, export, finetune.from) -----------------------------------------
     /// A weight file that cannot be read (missing, a directory, not safetensors).
     WeightsUnreadable {
@@ -482,6 +503,10 @@ impl ErrorKind {
             NothingToResume { .. } => "deit::run::nothing_to_resume",
             NoCuda => "deit::run::no_cuda",
             DeviceUnavailable { .. } => "deit::run::device_unavailable",
+            NoCargo { .. } => "deit::graph::no_cargo",
+            GraphSource { .. } => "deit::graph::source",
+            GraphBuild { .. } => "deit::graph::build",
+            GraphUnsupported { .. } => "deit::graph::unsupported",
             WeightsUnreadable { .. } => "deit::interop::unreadable",
             Pth { .. } => "deit::interop::pth",
             WeightsDtype { .. } => "deit::interop::dtype",
@@ -627,7 +652,7 @@ impl ErrorKind {
                 crate::check::show_f64(*lr)
             ),
             Internal { message } => format!("internal error: {message}"),
-            ShapeNotCompiled { shape, .. } => format!("no compiled graph for the shape {shape}"),
+            ShapeNotCompiled { shape, .. } => format!("no compiled-in graph for the shape {shape}"),
             DataLoad { message } => format!("cannot load the data: {message}"),
             NonFinite { epoch, step, loss } => format!("the loss became {loss} at epoch {epoch}, step {step}"),
             Checkpoint { path, message } => format!("checkpoint `{path}`: {message}"),
@@ -637,6 +662,18 @@ impl ErrorKind {
             NoCuda => "this build of deitc has no CUDA support".to_string(),
             DeviceUnavailable { device, message } => {
                 format!("cannot open the `{device}` device: {message}")
+            }
+            NoCargo { cargo, message } => format!(
+                "this model's shape needs a generated graph, built with cargo, but `{cargo}` does not run: {message}"
+            ),
+            GraphSource { path } => format!(
+                "a generated graph is built against deitc's source, and `{path}` does not hold it"
+            ),
+            GraphBuild { shape, message } => {
+                format!("cargo could not build the graph for {shape}:\n{message}")
+            }
+            GraphUnsupported { shape, reason } => {
+                format!("no graph can be generated for {shape}: {reason}")
             }
             RepeatedAugSmall { samples } => format!(
                 "repeated augmentation rounds each epoch down to a multiple of 256 samples ({samples} here)"
@@ -744,6 +781,9 @@ impl ErrorKind {
             Teacher { .. } => "this teacher".into(),
             ResumeMismatch { .. } | NothingToResume { .. } | NoCuda | DeviceUnavailable { .. } => {
                 "here".into()
+            }
+            NoCargo { .. } | GraphSource { .. } | GraphBuild { .. } | GraphUnsupported { .. } => {
+                "this model".into()
             }
             WeightsUnreadable { .. }
             | Pth { .. }
@@ -857,7 +897,7 @@ impl ErrorKind {
             MinLrAboveLr { .. } => "lower `schedule.min_lr`".into(),
             RepeatedAugSmall { .. } => "set `augment.repeated = 1` for small datasets".into(),
             Internal { .. } => "this is a bug in deitc; please report it with the recipe".into(),
-            ShapeNotCompiled { nearest, .. } => format!("`deitc run` builds compiled shapes only; the nearest are {}", nearest.join(", ")),
+            ShapeNotCompiled { nearest, .. } => format!("`deitc run`, `eval` and `bench` generate a graph for it the first time (built with cargo, about 1–3 min, then cached; `deitc build` builds it ahead); the nearest compiled-in shapes are {}", nearest.join(", ")),
             DataLoad { .. } => "check the data path and its layout (docs/recipes.md)".into(),
             NonFinite { .. } => "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; checkpoints already written are kept".into(),
             Checkpoint { .. } => "checkpoints are written by `deitc run`; pass one of its `.safetensors` files".into(),
@@ -868,6 +908,10 @@ impl ErrorKind {
             DeviceUnavailable { .. } => {
                 "check the GPU and its driver (`nvidia-smi`), or pass `--device cpu`".into()
             }
+            NoCargo { .. } => "install Rust with cargo (https://rustup.rs), or set `DEITC_CARGO` to a cargo binary; compiled-in shapes (`deitc check` names the nearest) need none".into(),
+            GraphSource { .. } => "set `DEITC_SOURCE` to a checkout of this deitc version's source".into(),
+            GraphBuild { .. } => "the graph's crate is kept under the cache (`deitc cache list`); `deitc cache clean` and retry, or report the error".into(),
+            GraphUnsupported { .. } => "every graph deitc builds has a qkv bias: set `model.qkv_bias = true`".into(),
             WeightsUnreadable { .. } => "deitc reads safetensors files (timm's `safetensors.torch.save_file(model.state_dict(), …)`, deitc checkpoints) and PyTorch `.pth` zip files".into(),
             Pth { .. } => format!("convert it once with PyTorch: {PTH_TO_SAFETENSORS}"),
             WeightsDtype { .. } => "save the state dict as float32 (`{k: v.float() for k, v in sd.items()}`)".into(),

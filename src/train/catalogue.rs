@@ -1,18 +1,25 @@
 //! The compiled-in catalogue: the static shapes deitc can build, and the lookup from a
 //! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` or `ConvNet`
-//! type, instantiated for the CPU and, with the `cuda` feature, for CUDA; a shape not listed
-//! here is reported by `check` with the nearest compiled shapes.
+//! type, instantiated for the CPU and, with the `cuda` feature, for CUDA (the list itself is
+//! behind the default `catalogue` feature).
+//!
+//! A shape not listed here gets a generated graph ([`generated`](super::generated)): a
+//! small crate whose `main` [`register`]s the shape with [`register_deit!`](crate::register_deit)
+//! or [`register_convnet!`](crate::register_convnet) and then runs the ordinary command
+//! line, so [`build`] finds it like a catalogue entry.
 
 use super::graph::{Graph, NetGraph};
 use super::net::Net;
 use crate::diag::ErrorKind;
 use crate::ir::{Device, Model, Recipe};
+#[cfg(feature = "catalogue")]
 use crate::model::{ConvNet, Deit, DistToken, NoDist};
 use dfdx::prelude::Cpu;
 
 /// Builds a graph of net type `N` (its CPU instance) on `device`; `cuda` builds the CUDA
 /// instance (or, in a build without the `cuda` feature, says why not).
-fn on_device<N: Net<K, Cpu>, const K: usize>(
+#[doc(hidden)]
+pub fn on_device<N: Net<K, Cpu>, const K: usize>(
     r: &Recipe,
     seed: u64,
     device: Device,
@@ -35,7 +42,8 @@ fn on_device<N: Net<K, Cpu>, const K: usize>(
 }
 
 /// A fresh graph of net `N` on device `Dev`, type-erased.
-fn boxed<N: Net<K, Dev>, Dev: super::device::Backend, const K: usize>(
+#[doc(hidden)]
+pub fn boxed<N: Net<K, Dev>, Dev: super::device::Backend, const K: usize>(
     r: &Recipe,
     seed: u64,
 ) -> Result<Box<dyn Graph>, String> {
@@ -43,8 +51,8 @@ fn boxed<N: Net<K, Dev>, Dev: super::device::Backend, const K: usize>(
 }
 
 /// The CUDA constructor of a build without CUDA (never called: `on_device` checks first).
-#[cfg(not(feature = "cuda"))]
-fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
+#[doc(hidden)]
+pub fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
     Err("this build of deitc has no CUDA support".into())
 }
 
@@ -99,35 +107,143 @@ impl Shape {
     }
 }
 
-/// The CUDA constructor of net type `$m<Cuda>` with `$k` classes, or [`no_cuda`] in a build
-/// without the `cuda` feature.
+/// A graph constructor: the net for a recipe, freshly initialised from a seed, on a device.
+pub type Ctor = fn(&Recipe, u64, Device) -> Result<Box<dyn Graph>, ErrorKind>;
+
+/// Shapes registered at run time by a generated graph's `main`.
+static REGISTERED: std::sync::Mutex<Vec<(Registered, Ctor)>> = std::sync::Mutex::new(Vec::new());
+
+/// A registered shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Deit(Shape),
+    Convnet(ConvShape),
+}
+
+impl Registered {
+    fn fits(&self, m: &Model) -> bool {
+        match self {
+            Registered::Deit(s) => s.fits(m),
+            Registered::Convnet(s) => s.fits(m),
+        }
+    }
+}
+
+/// Makes `ctor` the graph of `shape` in this process (what a generated graph's `main`
+/// does before running the command line).
+pub fn register(shape: Registered, ctor: Ctor) {
+    if let Ok(mut v) = REGISTERED.lock() {
+        v.push((shape, ctor));
+    }
+}
+
+fn registered(m: &Model) -> Option<Ctor> {
+    let v = REGISTERED.lock().ok()?;
+    v.iter().find(|(s, _)| s.fits(m)).map(|(_, c)| *c)
+}
+
+/// The CUDA constructor of net type `$m<Cuda>` with `$k` classes, or `no_cuda` in a build
+/// without the `cuda` feature (of the crate that expands it).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! cuda_ctor {
     ($m:ident, $k:literal) => {{
         #[cfg(feature = "cuda")]
         {
-            boxed::<$m<dfdx::prelude::Cuda>, dfdx::prelude::Cuda, $k>
+            $crate::train::catalogue::boxed::<
+                $m<$crate::dfdx::prelude::Cuda>,
+                $crate::dfdx::prelude::Cuda,
+                $k,
+            >
         }
         #[cfg(not(feature = "cuda"))]
         {
-            no_cuda
+            $crate::train::catalogue::no_cuda
         }
+    }};
+}
+
+/// Registers the DeiT graph of one shape (see [`register`]): the line a generated graph's
+/// `main` is made of. `plain` or `distilled` last.
+#[macro_export]
+macro_rules! register_deit {
+    (patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident) => {{
+        type M<Dev> = $crate::model::Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + $crate::register_deit!(@tokens $dist) }, $k, $l, $crate::register_deit!(@slot $dist, $d, $k), f32, Dev>;
+        fn ctor(
+            r: &$crate::ir::Recipe,
+            seed: u64,
+            device: $crate::ir::Device,
+        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
+            $crate::train::catalogue::on_device::<M<$crate::dfdx::prelude::Cpu>, $k>(
+                r, seed, device, $crate::cuda_ctor!(M, $k),
+            )
+        }
+        $crate::train::catalogue::register(
+            $crate::train::catalogue::Registered::Deit($crate::train::catalogue::Shape {
+                name: "generated", patch: $p, image: $img, channels: $c, embed: $d, depth: $l,
+                heads: $h, mlp: $f, classes: $k,
+                distilled: $crate::register_deit!(@distilled $dist),
+            }),
+            ctor,
+        );
+    }};
+    (@distilled plain) => { false };
+    (@distilled distilled) => { true };
+    (@tokens plain) => { 0 };
+    (@tokens distilled) => { 1 };
+    (@slot plain, $d:literal, $k:literal) => { $crate::model::NoDist };
+    (@slot distilled, $d:literal, $k:literal) => { $crate::model::DistToken<$d, $k, f32, Dev> };
+}
+
+/// Registers the convnet graph of one shape (see [`register`]).
+#[macro_export]
+macro_rules! register_convnet {
+    (image $img:literal, channels $c:literal, width $w:literal, classes $k:literal) => {{
+        type M<Dev> = $crate::model::ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
+        fn ctor(
+            r: &$crate::ir::Recipe,
+            seed: u64,
+            device: $crate::ir::Device,
+        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
+            $crate::train::catalogue::on_device::<M<$crate::dfdx::prelude::Cpu>, $k>(
+                r,
+                seed,
+                device,
+                $crate::cuda_ctor!(M, $k),
+            )
+        }
+        $crate::train::catalogue::register(
+            $crate::train::catalogue::Registered::Convnet($crate::train::catalogue::ConvShape {
+                name: "generated",
+                image: $img,
+                channels: $c,
+                width: $w,
+                classes: $k,
+            }),
+            ctor,
+        );
     }};
 }
 
 macro_rules! catalogue {
     ($( $name:literal: patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident; )*) => {
-        /// Every compiled shape.
+        /// Every compiled shape (none without the `catalogue` feature).
+        #[cfg(feature = "catalogue")]
         pub const SHAPES: &[Shape] = &[$(Shape {
             name: $name, patch: $p, image: $img, channels: $c, embed: $d, depth: $l, heads: $h,
             mlp: $f, classes: $k, distilled: catalogue!(@distilled $dist),
         }),*];
+        #[cfg(not(feature = "catalogue"))]
+        pub const SHAPES: &[Shape] = &[];
 
         /// The transformer graph for `r.model` on `device` (see [`build`]).
+        #[allow(unused_variables)]
         fn build_transformer(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
             $(
+                #[cfg(feature = "catalogue")]
                 if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
                     type M<Dev> = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, cuda_ctor!(M, $k));
+                    return on_device::<M<Cpu>, $k>(r, seed, device, crate::cuda_ctor!(M, $k));
                 }
             )*
             Err(not_compiled(&r.model))
@@ -188,17 +304,22 @@ impl ConvShape {
 
 macro_rules! convnets {
     ($( $name:literal: image $img:literal, channels $c:literal, width $w:literal, classes $k:literal; )*) => {
-        /// Every compiled convnet shape.
+        /// Every compiled convnet shape (none without the `catalogue` feature).
+        #[cfg(feature = "catalogue")]
         pub const CONV_SHAPES: &[ConvShape] = &[$(ConvShape {
             name: $name, image: $img, channels: $c, width: $w, classes: $k,
         }),*];
+        #[cfg(not(feature = "catalogue"))]
+        pub const CONV_SHAPES: &[ConvShape] = &[];
 
         /// The convnet graph for `r.model` on `device` (see [`build`]).
+        #[allow(unused_variables)]
         fn build_convnet(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
             $(
+                #[cfg(feature = "catalogue")]
                 if CONV_SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.fits(&r.model)) {
                     type M<Dev> = ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, cuda_ctor!(M, $k));
+                    return on_device::<M<Cpu>, $k>(r, seed, device, crate::cuda_ctor!(M, $k));
                 }
             )*
             Err(not_compiled(&r.model))
@@ -214,6 +335,9 @@ convnets! {
 /// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when the
 /// shape is not compiled in or the device cannot be opened.
 pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
+    if let Some(ctor) = registered(&r.model) {
+        return ctor(r, seed, device);
+    }
     if r.model.is_transformer() {
         build_transformer(r, seed, device)
     } else {
@@ -221,9 +345,11 @@ pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, Er
     }
 }
 
-/// Whether `m`'s shape has a compiled graph.
+/// Whether `m`'s shape has a graph in this process: compiled in, or registered.
 pub fn compiled(m: &Model) -> bool {
-    SHAPES.iter().any(|s| s.fits(m)) || CONV_SHAPES.iter().any(|s| s.fits(m))
+    SHAPES.iter().any(|s| s.fits(m))
+        || CONV_SHAPES.iter().any(|s| s.fits(m))
+        || registered(m).is_some()
 }
 
 /// The diagnostic for a model shape with no compiled graph: the shape and the three

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod checkpoint;
 pub mod device;
+pub mod generated;
 pub mod graph;
 pub mod losses;
 pub mod metrics;

@@ -1,0 +1,195 @@
+//! Generated graphs on the command line: the hand-over of `run`/`eval`/`bench` to a
+//! generated graph, `deitc build R.deit` (build it ahead) and `deitc cache list|clean`.
+
+use super::{Command, Output, RecipeArgs};
+use crate::check::check;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::train::generated::{self, Plan, ENV_GENERATED};
+use std::time::Duration;
+
+/// `deitc cache …`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum CacheCommand {
+    /// List the generated graphs and whether each is built.
+    List,
+    /// Delete every generated graph and the shared build folder.
+    Clean,
+}
+
+/// The recipe arguments of a command that needs the recipe's graph.
+fn needs_graph(cmd: &Command) -> Option<&RecipeArgs> {
+    match cmd {
+        Command::Run { recipe, .. } | Command::Bench { recipe, .. } => Some(recipe),
+        Command::Eval { recipe, .. } => Some(recipe),
+        _ => None,
+    }
+}
+
+/// For `run`, `eval` and `bench` of a recipe that checks and whose shape (or teacher's) is
+/// not compiled in: builds the generated graph if needed and runs the command in it,
+/// returning its exit code. `None`: this process runs the command itself.
+pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -> Option<u8> {
+    if std::env::var_os(ENV_GENERATED).is_some() {
+        return None;
+    }
+    let recipe = needs_graph(cmd)?;
+    let checked = check(&recipe.recipe, &recipe.set);
+    let r = checked.recipe.as_ref().filter(|_| checked.ok())?;
+    let plan = match planned(r) {
+        Ok(Some(p)) => p,
+        Ok(None) => return None,
+        Err(kind) => return Some(fail(out, kind, name(cmd))),
+    };
+    if !plan.is_built() {
+        if let Err(kind) = build_with_spinner(&plan, out) {
+            return Some(fail(out, kind, name(cmd)));
+        }
+    }
+    Some(generated::exec(&plan, args).unwrap_or_else(|kind| fail(out, kind, name(cmd))))
+}
+
+/// The generated graph `r` needs, if any.
+fn planned(r: &crate::ir::Recipe) -> Result<Option<Plan>, ErrorKind> {
+    let shapes = generated::missing(r)?;
+    if shapes.is_empty() {
+        return Ok(None);
+    }
+    let source = generated::source_dir()?;
+    Ok(Some(generated::plan(
+        shapes,
+        &generated::cache_root(),
+        &source,
+    )))
+}
+
+fn fail(out: &mut Output, kind: ErrorKind, what: &str) -> u8 {
+    let diags = Diagnostics {
+        items: vec![Diag::global(kind)],
+    };
+    out.diagnostics(&diags, &Default::default(), what);
+    1
+}
+
+/// The subcommand's name, for the summary line of its diagnostics.
+fn name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Bench { .. } => "bench",
+        Command::Eval { .. } => "eval",
+        _ => "run",
+    }
+}
+
+/// Builds `plan`, saying what is happening: a spinner with cargo's current step on a
+/// terminal, a line before and after otherwise.
+fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
+    generated::source_dir()?;
+    generated::cargo_version()?;
+    out.err(&format!(
+        "compiling a graph for {} — first time only, about 1–3 min (cached in {})\n",
+        plan.describe(),
+        plan.dir.display()
+    ));
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let t0 = std::time::Instant::now();
+    let result = generated::build(plan, &mut |line| {
+        if !line.is_empty() {
+            bar.set_message(line.to_string());
+        }
+    });
+    bar.finish_and_clear();
+    if result.is_ok() {
+        out.err(&format!(
+            "graph ready in {:.0} s: {}\n",
+            t0.elapsed().as_secs_f64(),
+            plan.bin.display()
+        ));
+    }
+    result
+}
+
+/// `deitc build R.deit [--set …]`: builds the recipe's generated graph now.
+pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
+    let mut checked = check(&args.recipe, &args.set);
+    // The missing graph is what this command builds.
+    checked
+        .diags
+        .items
+        .retain(|d| d.code() != "deit::run::shape_not_compiled");
+    out.diagnostics(&checked.diags, &checked.map, "build");
+    let (true, Some(r)) = (checked.ok(), checked.recipe.as_ref()) else {
+        return 1;
+    };
+    match planned(r) {
+        Ok(None) => {
+            out.out(&format!(
+                "{}: every graph this recipe needs is compiled in; nothing to build\n",
+                r.name
+            ));
+            0
+        }
+        Ok(Some(plan)) if plan.is_built() => {
+            out.out(&format!(
+                "{}: already built: {} ({})\n",
+                r.name,
+                plan.bin.display(),
+                plan.describe()
+            ));
+            0
+        }
+        Ok(Some(plan)) => match build_with_spinner(&plan, out) {
+            Ok(()) => {
+                out.out(&format!("{}: built {}\n", r.name, plan.bin.display()));
+                0
+            }
+            Err(kind) => fail(out, kind, "build"),
+        },
+        Err(kind) => fail(out, kind, "build"),
+    }
+}
+
+/// `deitc cache list|clean`.
+pub fn cache(cmd: &CacheCommand, out: &mut Output) -> u8 {
+    let root = generated::cache_root();
+    match cmd {
+        CacheCommand::List => {
+            let graphs = generated::list(&root);
+            out.out(&format!(
+                "{} generated graph(s) in {}\n",
+                graphs.len(),
+                root.display()
+            ));
+            for (key, what, built) in graphs {
+                let state = if built { "built" } else { "not built" };
+                out.out(&format!("  {key}  {state:9}  {what}\n"));
+            }
+            0
+        }
+        CacheCommand::Clean => {
+            let mut removed = 0;
+            for sub in ["graphs", "target"] {
+                let p = root.join(sub);
+                if p.exists() {
+                    if let Err(e) = std::fs::remove_dir_all(&p) {
+                        return fail(
+                            out,
+                            ErrorKind::WriteOutput {
+                                path: p.display().to_string(),
+                                message: e.to_string(),
+                            },
+                            "cache clean",
+                        );
+                    }
+                    removed += 1;
+                }
+            }
+            let what = if removed == 0 {
+                "nothing to clean"
+            } else {
+                "removed the generated graphs"
+            };
+            out.out(&format!("{what} in {}\n", root.display()));
+            0
+        }
+    }
+}
