@@ -40,10 +40,10 @@ pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -
         Ok(None) => return None,
         Err(kind) => return Some(fail(out, kind, name(cmd))),
     };
-    if !plan.is_built() {
-        if let Err(kind) = build_with_spinner(&plan, out) {
-            return Some(fail(out, kind, name(cmd)));
-        }
+    // Built or not, cargo brings it up to date with this deitc's source (a no-op in a
+    // fraction of a second when nothing changed).
+    if let Err(kind) = build_with_spinner(&plan, out) {
+        return Some(fail(out, kind, name(cmd)));
     }
     Some(generated::exec(&plan, args).unwrap_or_else(|kind| fail(out, kind, name(cmd))))
 }
@@ -79,16 +79,19 @@ fn name(cmd: &Command) -> &'static str {
     }
 }
 
-/// Builds `plan`, saying what is happening: a spinner with cargo's current step on a
-/// terminal, a line before and after otherwise.
+/// Builds `plan` (or brings it up to date), saying what is happening: a spinner with
+/// cargo's current step on a terminal, and for a first build a line before and after.
 fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
     generated::source_dir()?;
     generated::cargo_version()?;
-    out.err(&format!(
-        "compiling a graph for {} — first time only, about 1–3 min (cached in {})\n",
-        plan.describe(),
-        plan.dir.display()
-    ));
+    let first = !plan.is_built();
+    if first {
+        out.err(&format!(
+            "compiling a graph for {} — first time only, about 1–3 min (cached in {})\n",
+            plan.describe(),
+            plan.dir.display()
+        ));
+    }
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(120));
     let t0 = std::time::Instant::now();
@@ -98,10 +101,15 @@ fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
         }
     });
     bar.finish_and_clear();
-    if result.is_ok() {
+    let took = t0.elapsed().as_secs_f64();
+    if result.is_ok() && (first || took > 2.0) {
+        let what = if first {
+            "ready"
+        } else {
+            "rebuilt for this deitc"
+        };
         out.err(&format!(
-            "graph ready in {:.0} s: {}\n",
-            t0.elapsed().as_secs_f64(),
+            "graph {what} in {took:.0} s: {}\n",
             plan.bin.display()
         ));
     }
@@ -128,22 +136,26 @@ pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
             ));
             0
         }
-        Ok(Some(plan)) if plan.is_built() => {
-            out.out(&format!(
-                "{}: already built: {} ({})\n",
-                r.name,
-                plan.bin.display(),
-                plan.describe()
-            ));
-            0
-        }
-        Ok(Some(plan)) => match build_with_spinner(&plan, out) {
-            Ok(()) => {
-                out.out(&format!("{}: built {}\n", r.name, plan.bin.display()));
-                0
+        Ok(Some(plan)) => {
+            let before = plan.is_built();
+            match build_with_spinner(&plan, out) {
+                Ok(()) => {
+                    let state = if before {
+                        "already built (up to date)"
+                    } else {
+                        "built"
+                    };
+                    out.out(&format!(
+                        "{}: {state}: {} ({})\n",
+                        r.name,
+                        plan.bin.display(),
+                        plan.describe()
+                    ));
+                    0
+                }
+                Err(kind) => fail(out, kind, "build"),
             }
-            Err(kind) => fail(out, kind, "build"),
-        },
+        }
         Err(kind) => fail(out, kind, "build"),
     }
 }

@@ -23,7 +23,7 @@ pub use report::{Captured, Output};
 #[command(
     name = "deitc",
     version,
-    about = "Check, explain and format DeiT training recipes"
+    about = "Check, train and evaluate DeiT training recipes"
 )]
 pub struct Cli {
     /// When to colour diagnostics.
