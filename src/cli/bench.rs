@@ -143,8 +143,37 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         b as f64 / eval_s,
         peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
     ).replacen("\n  eval", &format!("\n{split}  eval"), 1));
+    out.out(&teacher_cost(recipe, &images, b, steps));
     out.out(&data_throughput(recipe, b, steps));
     0
+}
+
+/// The distillation teacher's forward pass per batch (no tape, eval mode: what every
+/// training step of a distilled recipe adds), or why it was not measured; empty without
+/// distillation.
+fn teacher_cost(recipe: &Recipe, images: &[f32], b: usize, steps: usize) -> String {
+    let teacher = match crate::train::teacher::build(recipe) {
+        Ok(Some(t)) => t,
+        Ok(None) => return String::new(),
+        Err(d) => return format!("  teacher     not measured: {}\n", d.kind.message()),
+    };
+    if teacher.input() != (recipe.model.channels, recipe.model.image) {
+        return "  teacher     not measured: its input differs from the student's\n".into();
+    }
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        let t0 = Instant::now();
+        std::hint::black_box(teacher.eval_logits(images, b, false));
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let t = median(&mut times);
+    format!(
+        "  teacher     {:.1} ms per batch (its forward on every training step, no tape; {} params)\n",
+        t * 1e3,
+        super::thousands(teacher.num_params() as u64)
+    )
 }
 
 /// Copies a CPU graph's fresh weights into `graph`, then compares eval logits, one training

@@ -185,6 +185,7 @@ pub fn run(
         let t0 = Instant::now();
         let order = loader.order(epoch);
         let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
+        let mut teacher_s = 0.0;
         bar.set_position(pos.step_in_epoch);
         bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
         // The next batches are built on a second thread while this one trains (at most two
@@ -227,9 +228,11 @@ pub fn run(
                     }
                 };
                 lr = schedule.lr(epoch, step as u64);
+                let t_teacher = Instant::now();
                 let teacher_logits = teacher
                     .as_ref()
                     .map(|t| t.eval_logits(&batch.images, batch.size, false));
+                teacher_s += t_teacher.elapsed().as_secs_f64();
                 let host = HostBatch {
                     images: &batch.images,
                     targets: &batch.targets,
@@ -250,8 +253,16 @@ pub fn run(
                 loss_sum += stats.loss * batch.size as f64;
                 seen += batch.size;
                 bar.inc(1);
+                // The teacher's share of the epoch's wall time so far.
+                let share = match teacher {
+                    Some(_) => format!(
+                        " · teacher {:.0}%",
+                        100.0 * teacher_s / t0.elapsed().as_secs_f64().max(1e-9)
+                    ),
+                    None => String::new(),
+                };
                 bar.set_message(format!(
-                    "epoch {}/{epochs} · loss {:.4} · lr {lr:.2e}",
+                    "epoch {}/{epochs} · loss {:.4} · lr {lr:.2e}{share}",
                     epoch + 1,
                     stats.loss
                 ));
