@@ -163,21 +163,33 @@ macro_rules! cuda_ctor {
     }};
 }
 
+/// `fn ctor`, the [`Ctor`] of net type `$m<Dev>` with `$k` classes (for the macros below).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! net_ctor {
+    ($m:ident, $k:literal) => {
+        fn ctor(
+            r: &$crate::ir::Recipe,
+            seed: u64,
+            device: $crate::ir::Device,
+        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
+            $crate::train::catalogue::on_device::<$m<$crate::dfdx::prelude::Cpu>, $k>(
+                r,
+                seed,
+                device,
+                $crate::cuda_ctor!($m, $k),
+            )
+        }
+    };
+}
+
 /// Registers the DeiT graph of one shape (see [`register`]): the line a generated graph's
 /// `main` is made of. `plain` or `distilled` last.
 #[macro_export]
 macro_rules! register_deit {
     (patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident) => {{
         type M<Dev> = $crate::model::Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + $crate::register_deit!(@tokens $dist) }, $k, $l, $crate::register_deit!(@slot $dist, $d, $k), f32, Dev>;
-        fn ctor(
-            r: &$crate::ir::Recipe,
-            seed: u64,
-            device: $crate::ir::Device,
-        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
-            $crate::train::catalogue::on_device::<M<$crate::dfdx::prelude::Cpu>, $k>(
-                r, seed, device, $crate::cuda_ctor!(M, $k),
-            )
-        }
+        $crate::net_ctor!(M, $k);
         $crate::train::catalogue::register(
             $crate::train::catalogue::Registered::Deit($crate::train::catalogue::Shape {
                 name: "generated", patch: $p, image: $img, channels: $c, embed: $d, depth: $l,
@@ -200,18 +212,7 @@ macro_rules! register_deit {
 macro_rules! register_convnet {
     (image $img:literal, channels $c:literal, width $w:literal, classes $k:literal) => {{
         type M<Dev> = $crate::model::ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
-        fn ctor(
-            r: &$crate::ir::Recipe,
-            seed: u64,
-            device: $crate::ir::Device,
-        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
-            $crate::train::catalogue::on_device::<M<$crate::dfdx::prelude::Cpu>, $k>(
-                r,
-                seed,
-                device,
-                $crate::cuda_ctor!(M, $k),
-            )
-        }
+        $crate::net_ctor!(M, $k);
         $crate::train::catalogue::register(
             $crate::train::catalogue::Registered::Convnet($crate::train::catalogue::ConvShape {
                 name: "generated",
