@@ -8,6 +8,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
+use super::fused::scaled_softmax;
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
 
@@ -80,7 +81,7 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
             .try_reshape_like(&(b, s, H, hd))?
             .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
         let scale = E::from_f64(1.0 / (hd as f64).sqrt()).unwrap_or_default();
-        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?; // (B, H, T, T)
+        let attn = scaled_softmax(q.try_matmul(k)?, scale)?; // (B, H, T, T)
         let out = attn
             .try_matmul(v)? // (B, H, T, hd)
             .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
