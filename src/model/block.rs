@@ -5,8 +5,8 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::regularization::drop_path;
 use super::fused::layer_norm as norm;
+use super::regularization::drop_path;
 use super::{init, layer_norm, Attention, Mlp, Tokens};
 
 /// `blocks.i` of timm.

@@ -46,7 +46,7 @@ fn host_grad<E: Dtype, Dev: Device<E>>(v: &mut <Dev as Storage<E>>::Vec) -> &mut
         .unwrap_or_else(|| unreachable!("fused kernels run only on Cpu with f32"))
 }
 
-/// A tensor's values in row-major order (strided inputs are read through their strides).
+/// A tensor's values in row-major order (read through its strides).
 fn host<S: Shape, E: Dtype, Dev: Device<E>, T>(x: &Tensor<S, E, Dev, T>) -> Vec<f32> {
     cast(x.as_vec())
 }
@@ -130,7 +130,9 @@ pub(crate) fn layer_norm<
     if !fused::<E, Dev>() || M == 0 {
         return norm.try_forward(x);
     }
-    let (x, mut tape) = x.split_tape();
+    // Gradients are stored in the input's memory layout: make it row-major (free when it
+    // already is; a strided input is copied by dfdx's `contiguous`, with its backward).
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
     let shape = *x.shape();
     let xs = host(&x); // (B, T, M)
     let gamma = host(&norm.gamma); // (M,)
@@ -169,7 +171,11 @@ struct LnForward {
 fn ln_forward(x: &[f32], gamma: &[f32], beta: &[f32], m: usize, eps: f32, keep: bool) -> LnForward {
     let rows = x.len() / m;
     let mut y = vec![0.0f32; x.len()];
-    let mut xhat = if keep { vec![0.0f32; x.len()] } else { Vec::new() };
+    let mut xhat = if keep {
+        vec![0.0f32; x.len()]
+    } else {
+        Vec::new()
+    };
     let mut rstd = vec![0.0f32; rows];
     let row = |x: &[f32], y: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
         let mean = sum(x) / m as f32;
@@ -307,7 +313,9 @@ pub(crate) fn scaled_softmax<
         return x.try_mul(scale)?.try_softmax::<Axis<3>>();
     }
     let scale: f32 = cast(scale);
-    let (x, mut tape) = x.split_tape();
+    // Gradients are stored in the input's memory layout: make it row-major (free when it
+    // already is; a strided input is copied by dfdx's `contiguous`, with its backward).
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
     let shape = *x.shape();
     let mut y = host(&x); // (B, H, T, T)
     softmax_forward(&mut y, n, scale);
@@ -371,10 +379,16 @@ fn softmax_backward(g: &[f32], y: &[f32], n: usize, scale: f32, dx: &mut [f32]) 
 pub(crate) fn gelu_cpu<S: Shape, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
     x: Tensor<S, E, Dev, T>,
 ) -> Result<Tensor<S, E, Dev, T>, Dev::Err> {
-    let (x, mut tape) = x.split_tape();
+    // Gradients are stored in the input's memory layout: make it row-major (free when it
+    // already is; a strided input is copied by dfdx's `contiguous`, with its backward).
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
     let shape = *x.shape();
     let mut y = host(&x);
-    let mut d = if T::OWNS_TAPE { vec![0.0f32; y.len()] } else { Vec::new() };
+    let mut d = if T::OWNS_TAPE {
+        vec![0.0f32; y.len()]
+    } else {
+        Vec::new()
+    };
     gelu_forward(&mut y, &mut d);
     let out = device_tensor::<_, E, Dev>(x.device(), y, shape)?;
     if T::OWNS_TAPE {
@@ -451,9 +465,9 @@ mod tests {
 
     /// Forward, dx, dγ, dβ of `f` with loss Σ y·w, accumulated `passes` times.
     fn ln_run<F>(
-        dev: &Cpu,
         ln: &LayerNorm1D<16, f32, Cpu>,
         x: &Tensor<Rank3<3, 5, 16>, f32, Cpu>,
+        w: &Tensor<Rank3<3, 5, 16>, f32, Cpu>,
         passes: usize,
         f: F,
     ) -> [Vec<f32>; 4]
@@ -462,8 +476,6 @@ mod tests {
             Tensor<Rank3<3, 5, 16>, f32, Cpu, OwnedTape<f32, Cpu>>,
         ) -> Tensor<Rank3<3, 5, 16>, f32, Cpu, OwnedTape<f32, Cpu>>,
     {
-        let w: Tensor<Rank3<3, 5, 16>, f32, Cpu> = dev.sample_normal();
-        let _ = dev;
         let mut grads = Gradients::leaky();
         let mut y = Vec::new();
         for _ in 0..passes {
@@ -486,13 +498,14 @@ mod tests {
         let dev = Cpu::seed_from_u64(7);
         let ln = norm(&dev);
         let x: Tensor<Rank3<3, 5, 16>, f32, Cpu> = dev.sample_normal();
+        let w: Tensor<Rank3<3, 5, 16>, f32, Cpu> = dev.sample_normal();
         for passes in [1, 2] {
-            let a = ln_run(&dev, &ln, &x, passes, |x| {
+            let a = ln_run(&ln, &x, &w, passes, |x| {
                 let (x, tape) = x.split_tape();
                 let y = layer_norm(&ln, x.clone().put_tape(tape)).expect("fused");
                 y + x * 0.5 // dx receives a second contribution
             });
-            let b = ln_run(&dev, &ln, &x, passes, |x| {
+            let b = ln_run(&ln, &x, &w, passes, |x| {
                 let (x, tape) = x.split_tape();
                 let y = ln.forward(x.clone().put_tape(tape));
                 y + x * 0.5
@@ -549,7 +562,7 @@ mod tests {
                 let s = if fused {
                     scaled_softmax(xt.clone().put_tape(tape), scale).expect("fused")
                 } else {
-                    xt.clone().put_tape(tape).mul(scale).softmax::<Axis<3>>()
+                    (xt.clone().put_tape(tape) * scale).softmax::<Axis<3>>()
                 };
                 y = s.as_vec();
                 grads = ((s + xt * 0.25) * w.clone()).sum().backward();
@@ -568,7 +581,10 @@ mod tests {
             let s = if fused {
                 scaled_softmax(xt, scale).expect("fused")
             } else {
-                xt.mul(scale).softmax::<Axis<3>>()
+                // dfdx 0.13's softmax gets the gradient of a strided input wrong (it
+                // reuses the input's id for a contiguous temporary), so the reference
+                // makes the input contiguous first.
+                (xt.contiguous() * scale).softmax::<Axis<3>>()
             };
             let y = s.as_vec();
             (y, (s * w.clone()).sum().backward().get(&xs).as_vec())
