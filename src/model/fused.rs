@@ -1,5 +1,6 @@
 //! Fused CPU kernels with hand-written backward passes: LayerNorm, softmax over the last
-//! axis (with the attention scale folded in) and exact GELU.
+//! axis (with the attention scale folded in), exact GELU, the bias add of a `Linear` on
+//! tokens, and stochastic depth's per-sample scaling.
 //!
 //! Each dfdx op allocates a fresh output and, in the backward pass, a fresh gradient; a
 //! LayerNorm is ~8 such ops. Here each of these layers is one forward pass over the rows
@@ -15,7 +16,7 @@
 
 use std::any::{Any, TypeId};
 
-use dfdx::nn::modules::LayerNorm1D;
+use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -288,6 +289,111 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
     for (a, &b) in acc.iter_mut().zip(v) {
         *a += b;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Linear bias and per-sample scaling
+// ---------------------------------------------------------------------------------------
+
+/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: dfdx's matmul, then the bias added by one
+/// fused op on the CPU (dfdx's broadcast add elsewhere: `lin.try_forward`).
+pub(crate) fn linear<
+    B: Dim,
+    Tok: Dim,
+    const I: usize,
+    const O: usize,
+    E: Dtype,
+    Dev: Device<E>,
+    T: Tape<E, Dev>,
+>(
+    lin: &Linear<I, O, E, Dev>,
+    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
+) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err> {
+    if !fused::<E, Dev>() || O == 0 {
+        return lin.try_forward(x);
+    }
+    let o = x.try_matmul(lin.weight.retaped::<T>().try_permute()?)?; // (B, T, O)
+    let (o, mut tape) = o.try_contiguous()?.split_tape();
+    let shape = *o.shape();
+    let mut y = host(&o); // (B, T, O)
+    let bias = host(&lin.bias); // (O,)
+    y.par_chunks_mut(CHUNK_ROWS * O).for_each(|rows| {
+        for row in rows.chunks_mut(O) {
+            add_into(row, &bias);
+        }
+    });
+    let out = device_tensor::<_, E, Dev>(o.device(), y, shape)?;
+    if T::OWNS_TAPE {
+        let (o_g, out_g, bias_g) = (o.ghost(), out.ghost(), lin.bias.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&o_g)?;
+            grads.try_alloc_for(&bias_g)?;
+            with_out_grad!(grads, out_g, |g| {
+                let chunk = CHUNK_ROWS * O;
+                let partials: Vec<Vec<f32>> = grad_mut!(grads, o_g)
+                    .par_chunks_mut(chunk)
+                    .zip(g.par_chunks(chunk))
+                    .map(|(d, g)| {
+                        let mut part = vec![0.0f32; O];
+                        for (d, g) in d.chunks_mut(O).zip(g.chunks(O)) {
+                            add_into(d, g);
+                            add_into(&mut part, g);
+                        }
+                        part
+                    })
+                    .collect();
+                let dbias = grad_mut!(grads, bias_g);
+                for part in &partials {
+                    add_into(dbias, part);
+                }
+            });
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// `x (B, T, D)` with sample b multiplied by `scales[b]` (stochastic depth's mask): fused
+/// on the CPU, a broadcast `try_mul` elsewhere.
+pub(crate) fn scale_samples<Tok: Dim, const M: usize, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
+    x: Tensor<(usize, Tok, Const<M>), E, Dev, T>,
+    scales: Vec<E>,
+) -> Result<Tensor<(usize, Tok, Const<M>), E, Dev, T>, Dev::Err> {
+    let shape = *x.shape();
+    if !fused::<E, Dev>() {
+        let mask = x.device().try_tensor_from_vec(scales, (shape.0,))?; // (B,)
+        let mask = mask.try_broadcast_like::<_, Axes2<1, 2>>(&shape)?; // (B, T, D)
+        return x.try_mul(mask);
+    }
+    let scales: Vec<f32> = cast(scales);
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
+    let per_sample = shape.1.size() * M;
+    let mut y = host(&x); // (B, T, D)
+    if per_sample > 0 {
+        y.par_chunks_mut(per_sample)
+            .zip(&scales)
+            .for_each(|(y, &s)| y.iter_mut().for_each(|v| *v *= s));
+    }
+    let out = device_tensor::<_, E, Dev>(x.device(), y, shape)?;
+    if T::OWNS_TAPE && per_sample > 0 {
+        let (x_g, out_g) = (x.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&x_g)?;
+            with_out_grad!(grads, out_g, |g| {
+                grad_mut!(grads, x_g)
+                    .par_chunks_mut(per_sample)
+                    .zip(g.par_chunks(per_sample))
+                    .zip(&scales)
+                    .for_each(|((d, g), &s)| {
+                        for (d, &g) in d.iter_mut().zip(g) {
+                            *d += g * s;
+                        }
+                    });
+            });
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -621,6 +727,77 @@ mod tests {
         }
         let a = gelu_cpu(x.clone()).expect("fused").as_vec();
         assert_eq!(a, x.accurate_gelu().as_vec());
+    }
+
+    #[test]
+    fn linear_bias_matches_dfdx_with_accumulation() {
+        let dev = Cpu::seed_from_u64(13);
+        let lin: Linear<12, 20, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: Tensor<(usize, Const<9>, Const<12>), f32, Cpu> =
+            dev.sample_normal_like(&(70, Const, Const));
+        let w: Tensor<(usize, Const<9>, Const<20>), f32, Cpu> =
+            dev.sample_normal_like(&(70, Const, Const));
+        let run = |fused: bool, passes: usize| {
+            let mut grads = Gradients::leaky();
+            let mut y = Vec::new();
+            for _ in 0..passes {
+                let xt = x.trace(grads);
+                let o = if fused {
+                    linear(&lin, xt).expect("fused")
+                } else {
+                    lin.forward(xt)
+                };
+                y = o.as_vec();
+                grads = (o * w.clone()).sum().backward();
+            }
+            [
+                y,
+                grads.get(&x).as_vec(),
+                grads.get(&lin.weight).as_vec(),
+                grads.get(&lin.bias).as_vec(),
+            ]
+        };
+        for passes in [1, 2] {
+            let (a, b) = (run(true, passes), run(false, passes));
+            for (what, (a, b)) in ["y", "dx", "dweight", "dbias"].iter().zip(a.iter().zip(&b)) {
+                close(what, a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn scale_samples_matches_dfdx_with_accumulation() {
+        let dev = Cpu::seed_from_u64(14);
+        let x: Tensor<(usize, Const<5>, Const<8>), f32, Cpu> =
+            dev.sample_normal_like(&(6, Const, Const));
+        let w: Tensor<(usize, Const<5>, Const<8>), f32, Cpu> =
+            dev.sample_normal_like(&(6, Const, Const));
+        let scales = vec![0.0f32, 1.25, 1.25, 0.0, 1.25, 1.25];
+        let run = |fused: bool, passes: usize| {
+            let mut grads = Gradients::leaky();
+            let mut y = Vec::new();
+            for _ in 0..passes {
+                let (xt, tape) = x.trace(grads).split_tape();
+                let xt2 = xt.clone().put_tape(tape);
+                let o = if fused {
+                    scale_samples(xt2, scales.clone()).expect("fused")
+                } else {
+                    let mask = dev.tensor_from_vec(scales.clone(), (6usize,));
+                    xt2 * mask.broadcast_like::<_, Axes2<1, 2>>(&(6, Const, Const))
+                };
+                y = o.as_vec();
+                grads = ((o + xt) * w.clone()).sum().backward();
+            }
+            (y, grads.get(&x).as_vec())
+        };
+        for passes in [1, 2] {
+            let (a, b) = (run(true, passes), run(false, passes));
+            assert_eq!(a.0, b.0);
+            close("dx", &a.1, &b.1);
+        }
     }
 
     #[test]
