@@ -117,6 +117,7 @@ fn sum(a: &[f32]) -> f32 {
 
 /// LayerNorm over the last axis of `(B, T, M)` with `norm`'s γ, β and epsilon: fused on
 /// the CPU, `norm.try_forward` elsewhere.
+#[allow(clippy::type_complexity)]
 pub(crate) fn layer_norm<
     B: Dim,
     Tok: Dim,
@@ -297,6 +298,7 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
 
 /// `lin` on tokens `(B, T, I)` → `(B, T, O)`: dfdx's matmul, then the bias added by one
 /// fused op on the CPU (dfdx's broadcast add elsewhere: `lin.try_forward`).
+#[allow(clippy::type_complexity)]
 pub(crate) fn linear<
     B: Dim,
     Tok: Dim,
@@ -355,6 +357,7 @@ pub(crate) fn linear<
 
 /// `x (B, T, D)` with sample b multiplied by `scales[b]` (stochastic depth's mask): fused
 /// on the CPU, a broadcast `try_mul` elsewhere.
+#[allow(clippy::type_complexity)]
 pub(crate) fn scale_samples<Tok: Dim, const M: usize, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
     x: Tensor<(usize, Tok, Const<M>), E, Dev, T>,
     scales: Vec<E>,
@@ -402,6 +405,7 @@ pub(crate) fn scale_samples<Tok: Dim, const M: usize, E: Dtype, Dev: Device<E>, 
 
 /// `softmax(scale·x)` over the last axis of a 4-D tensor (attention scores `(B, H, T, T)`):
 /// fused on the CPU, `x.try_mul(scale)?.try_softmax::<Axis<3>>()` elsewhere.
+#[allow(clippy::type_complexity)]
 pub(crate) fn scaled_softmax<
     A: Dim,
     H: Dim,
