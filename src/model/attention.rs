@@ -5,9 +5,10 @@
 //! inside each), softmax(q kᵀ · head_dim^-0.5) v, heads concatenated back in order, `proj`.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
+use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
+use super::fused::{linear as linear_fused, scaled_softmax};
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
 
@@ -64,8 +65,8 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         let hd = Self::HEAD_DIM;
         let (b, s, _) = *x.shape();
-        let qkv = self.qkv.try_forward(x)?; // (B, T, 3D)
-                                            // q carries the tape; k and v start empty ones that merge back in the matmuls.
+        let qkv = linear_fused(&self.qkv, x)?; // (B, T, 3D)
+                                               // q carries the tape; k and v start empty ones that merge back in the matmuls.
         let (qkv, tape) = qkv.split_tape();
         let q = qkv.clone().put_tape(tape).try_slice((.., .., 0..D))?; // (B, T, D)
         let k = qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?; // (B, T, D)
@@ -80,11 +81,11 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
             .try_reshape_like(&(b, s, H, hd))?
             .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
         let scale = E::from_f64(1.0 / (hd as f64).sqrt()).unwrap_or_default();
-        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?; // (B, H, T, T)
+        let attn = scaled_softmax(q.try_matmul(k)?, scale)?; // (B, H, T, T)
         let out = attn
             .try_matmul(v)? // (B, H, T, hd)
             .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
             .try_reshape_like(&(b, s, Const::<D>))?; // (B, T, D)
-        dropout(self.proj.try_forward(out)?, p)
+        dropout(linear_fused(&self.proj, out)?, p)
     }
 }

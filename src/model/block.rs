@@ -2,9 +2,10 @@
 //! branch under stochastic depth.
 
 use dfdx::nn::modules::LayerNorm1D;
-use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
+use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
+use super::fused::layer_norm as norm;
 use super::regularization::drop_path;
 use super::{init, layer_norm, Attention, Mlp, Tokens};
 
@@ -64,11 +65,11 @@ impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, 
         seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         let (x, tape) = x.split_tape();
-        let y = self.norm1.try_forward(x.clone().put_tape(tape))?; // (B, T, D)
+        let y = norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.attn.try_forward_with(y, p)?; // (B, T, D)
         let x = drop_path(y, drop, seed)?.try_add(x)?; // (B, T, D)
         let (x, tape) = x.split_tape();
-        let y = self.norm2.try_forward(x.clone().put_tape(tape))?; // (B, T, D)
+        let y = norm(&self.norm2, x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.mlp.try_forward_with(y, p)?; // (B, T, D)
         drop_path(y, drop, seed.wrapping_add(1))?.try_add(x) // (B, T, D)
     }

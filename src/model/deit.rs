@@ -221,7 +221,7 @@ impl<
             let seed = reg.seed.wrapping_add(2 * i as u64);
             x = block.try_forward_with(x, reg.dropout, reg.drop_path_at(i, L), seed)?;
         }
-        self.norm.try_forward(x) // (B, T, D)
+        super::fused::layer_norm(&self.norm, x) // (B, T, D)
     }
 
     /// Reads a timm `state_dict` saved as safetensors (see [`Deit::load_timm_tensors`]).

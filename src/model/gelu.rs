@@ -6,11 +6,27 @@
 //! dfdx's forward and add `c·(φ(x) − stop_grad(φ(x)))` with c = √2 − 1: that is exactly zero
 //! in value (the same ops on the same input), and its derivative `−c·x·φ(x)` cancels the
 //! excess. Without a tape the correction is skipped.
+//!
+//! On the CPU with f32 the GELU is one fused op instead (`fused::gelu_cpu`: the same
+//! forward expression, the backward `Φ(x) + x·φ(x)` computed in the same pass).
 
 use dfdx::prelude::*;
 
+use super::fused::{fused, gelu_cpu};
+
 /// `0.5·x·(1 + erf(x/√2))`, the GELU of PyTorch's `nn.GELU()`.
 pub(crate) fn gelu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    if fused::<E, D>() {
+        gelu_cpu(x)
+    } else {
+        gelu_ops(x)
+    }
+}
+
+/// [`gelu`] from dfdx ops: `accurate_gelu` plus the gradient correction.
+pub(crate) fn gelu_ops<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
 ) -> Result<Tensor<S, E, D, T>, D::Err> {
     if !T::OWNS_TAPE {

@@ -3,9 +3,10 @@
 //! The GELU is dfdx's `accurate_gelu` with its gradient corrected (see `gelu`).
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
+use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
+use super::fused::linear as linear_fused;
 use super::gelu::gelu;
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
@@ -47,8 +48,8 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Mlp<D, F, E, Dev>
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
-        let h = gelu(self.fc1.try_forward(x)?)?; // (B, T, F)
-        let y = self.fc2.try_forward(dropout(h, p)?)?; // (B, T, D)
+        let h = gelu(linear_fused(&self.fc1, x)?)?; // (B, T, F)
+        let y = linear_fused(&self.fc2, dropout(h, p)?)?; // (B, T, D)
         dropout(y, p)
     }
 }

@@ -75,9 +75,7 @@ pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tap
             false => E::default(),
         })
         .collect();
-    let mask = x.device().try_tensor_from_vec(mask, (shape.0,))?; // (B,)
-    let mask = mask.try_broadcast_like::<_, Axes2<1, 2>>(&shape)?; // (B, T, D)
-    x.try_mul(mask)
+    super::fused::scale_samples(x, mask) // (B, T, D)
 }
 
 #[cfg(test)]
