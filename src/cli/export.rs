@@ -4,7 +4,6 @@
 
 use super::import::{fail, write_output};
 use super::{thousands, Output};
-use crate::check::check;
 use crate::diag::ErrorKind;
 use std::path::PathBuf;
 
@@ -28,12 +27,8 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
-    let mut checked = check(&args.recipe, &args.set);
-    // Converting needs no compiled graph: the warning that `deitc run` lacks one is moot.
-    checked
-        .diags
-        .items
-        .retain(|d| d.code() != "deit::run::shape_not_compiled");
+    // Converting needs no compiled graph.
+    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
     out.diagnostics(&checked.diags, &checked.map, "export");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -118,12 +118,8 @@ fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
 
 /// `deitc build R.deit [--set …]`: builds the recipe's generated graph now.
 pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
-    let mut checked = check(&args.recipe, &args.set);
     // The missing graph is what this command builds.
-    checked
-        .diags
-        .items
-        .retain(|d| d.code() != "deit::run::shape_not_compiled");
+    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
     out.diagnostics(&checked.diags, &checked.map, "build");
     let (true, Some(r)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

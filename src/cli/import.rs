@@ -2,7 +2,6 @@
 //! checked against the recipe's model and written as a deitc checkpoint.
 
 use super::{thousands, Output};
-use crate::check::check;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::train::tensor_io::write_atomically;
 use std::path::Path;
@@ -25,12 +24,8 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
-    let mut checked = check(&args.recipe, &args.set);
-    // Converting needs no compiled graph: the warning that `deitc run` lacks one is moot.
-    checked
-        .diags
-        .items
-        .retain(|d| d.code() != "deit::run::shape_not_compiled");
+    // Converting needs no compiled graph.
+    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
     out.diagnostics(&checked.diags, &checked.map, "import");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -165,6 +165,17 @@ pub enum Command {
     },
 }
 
+/// `check` for a command that builds no graph itself (`import`, `export`, `build`): the
+/// warning that the shape has no compiled-in graph is moot there, and dropped.
+fn check_without_graph_warning(recipe: &std::path::Path, set: &[String]) -> crate::check::Checked {
+    let mut checked = crate::check::check(recipe, set);
+    checked
+        .diags
+        .items
+        .retain(|d| d.code() != "deit::run::shape_not_compiled");
+    checked
+}
+
 /// Runs the command line and returns the exit code (0 ok, 1 diagnostics, 2 usage).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
