@@ -53,6 +53,21 @@ impl Values<'_> {
             _ => None,
         }
     }
+    /// A checkpoint path, or an earlier stage's checkpoint (its reference as the path).
+    fn checkpoint(&self, p: &str) -> Option<(String, Option<StageRef>)> {
+        match self.get(p)? {
+            Val::Str(s) => Some((s.clone(), None)),
+            Val::Stage { stage, output } => {
+                let r = StageRef {
+                    stage: stage.clone(),
+                    output: *output,
+                    recipe: None,
+                };
+                Some((r.written(), Some(r)))
+            }
+            _ => None,
+        }
+    }
     fn opt_string(&self, p: &str) -> Option<Option<String>> {
         match self.get(p)? {
             Val::None => Some(None),
@@ -231,7 +246,8 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
         teacher: if present("distill.teacher") {
             Some(Teacher {
                 arch: v.sym("distill.teacher.arch")?,
-                checkpoint: v.string("distill.teacher.checkpoint")?,
+                checkpoint: v.checkpoint("distill.teacher.checkpoint")?.0,
+                stage: v.checkpoint("distill.teacher.checkpoint")?.1,
                 recipe: v.opt_string("distill.teacher.recipe")?,
                 classes: v
                     .opt_usize("distill.teacher.classes")?
@@ -254,7 +270,8 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
     };
     let finetune = if present("finetune") {
         Some(Finetune {
-            from: v.string("finetune.from")?,
+            from: v.checkpoint("finetune.from")?.0,
+            from_stage: v.checkpoint("finetune.from")?.1,
             from_image: v.opt_usize("finetune.from_image")?,
             pos_embed: v.sym("finetune.pos_embed")?,
             reset_head: v.sym("finetune.reset_head")?,

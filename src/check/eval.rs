@@ -18,6 +18,8 @@ pub struct Evaluator<'a> {
     memo: HashMap<&'static str, Option<Spanned>>,
     /// Fields being evaluated, outermost first, with the span of the reference into each.
     active: Vec<(&'static str, Option<Span>)>,
+    /// The pipeline's stage names, for `stage.<name>.best` (empty outside a pipeline).
+    pub stages: &'a [String],
 }
 
 impl<'a> Evaluator<'a> {
@@ -28,6 +30,7 @@ impl<'a> Evaluator<'a> {
             diags,
             memo: HashMap::new(),
             active: Vec::new(),
+            stages: &[],
         }
     }
 
@@ -195,6 +198,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn reference(&mut self, path: &str, span: Span) -> Option<Spanned> {
+        if let Some(rest) = path.strip_prefix("stage.") {
+            return self.stage_output(rest, span);
+        }
         if let Some(f) = schema::field(path) {
             let v = self.field_via(f.path, Some(span))?;
             return Some(Spanned { val: v.val, span });
@@ -210,6 +216,42 @@ impl<'a> Evaluator<'a> {
             },
             span,
         )
+    }
+}
+
+impl Evaluator<'_> {
+    /// `stage.<name>.<output>` (`rest` is `<name>.<output>`): a stage's checkpoint.
+    fn stage_output(&mut self, rest: &str, span: Span) -> Option<Spanned> {
+        let (stage, output) = rest.split_once('.').unwrap_or((rest, ""));
+        if !self.stages.iter().any(|s| s == stage) {
+            let suggestion = suggest(stage, self.stages.iter().map(String::as_str));
+            return self.fail(
+                ErrorKind::UnknownStage {
+                    name: stage.into(),
+                    stages: self.stages.to_vec(),
+                    suggestion,
+                },
+                span,
+            );
+        }
+        let Some(output) = crate::ir::StageOutput::parse(output) else {
+            let suggestion = suggest(output, crate::ir::StageOutput::NAMES.into_iter());
+            return self.fail(
+                ErrorKind::StageOutput {
+                    stage: stage.into(),
+                    output: output.into(),
+                    suggestion,
+                },
+                span,
+            );
+        };
+        Some(Spanned {
+            val: Val::Stage {
+                stage: stage.into(),
+                output,
+            },
+            span,
+        })
     }
 }
 

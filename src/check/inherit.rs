@@ -29,14 +29,56 @@ pub fn load(
     let mut loaded = Loaded::default();
     let mut stack = Vec::new();
     loaded.root = load_into(map, path, None, &mut stack, &mut loaded, diags);
-    for (i, text) in overrides.iter().enumerate() {
-        let file = map.add(
-            format!("<cli:{}>", i + 1),
-            text.clone(),
-            SourceKind::Cli(i + 1),
-        );
-        match parse_override(map, file) {
-            Ok(o) => {
+    let files = add_overrides(map, overrides);
+    apply_overrides(map, &mut loaded, &files, None, diags);
+    loaded
+}
+
+/// Registers each `--set` text as a source `<cli:N>`.
+pub fn add_overrides(map: &mut SourceMap, overrides: &[String]) -> Vec<FileId> {
+    overrides
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            map.add(
+                format!("<cli:{}>", i + 1),
+                text.clone(),
+                SourceKind::Cli(i + 1),
+            )
+        })
+        .collect()
+}
+
+/// The stage being loaded and the names of all the pipeline's stages.
+pub struct StageScope<'a> {
+    pub name: &'a str,
+    pub all: &'a [String],
+}
+
+/// Applies `--set` overrides. In a pipeline, `<stage>.a.b=v` applies to that stage only
+/// and `a.b=v` to every stage.
+fn apply_overrides(
+    map: &SourceMap,
+    loaded: &mut Loaded,
+    files: &[FileId],
+    stage: Option<&StageScope<'_>>,
+    diags: &mut Diagnostics,
+) {
+    for file in files {
+        match parse_override(map, *file) {
+            Ok(mut o) => {
+                if let Some(scope) = stage {
+                    let first = o.path.parts.first().map(|p| p.name.as_str());
+                    if let Some(target) = first.filter(|f| scope.all.iter().any(|s| s == f)) {
+                        if target != scope.name || o.path.parts.len() < 2 {
+                            continue;
+                        }
+                        o.path.parts.remove(0);
+                        if let Some(p) = o.path.parts.first() {
+                            o.path.span.start = p.span.start;
+                        }
+                    }
+                }
                 let mut seen = HashMap::new();
                 loaded
                     .tree
@@ -45,6 +87,51 @@ pub fn load(
             Err(d) => diags.push(*d),
         }
     }
+}
+
+/// Loads one stage of the pipeline `root` (already registered as `root_file` and parsed as
+/// `file`): the stage's own bases, then the pipeline's top-level fields (shared by every
+/// stage), then the stage's fields, then the overrides that apply to it.
+pub fn load_stage(
+    map: &mut SourceMap,
+    root: &Path,
+    root_file: FileId,
+    file: &crate::syntax::ast::File,
+    stage: &crate::syntax::ast::Stage,
+    overrides: &[FileId],
+    scope: &StageScope<'_>,
+    diags: &mut Diagnostics,
+) -> Loaded {
+    use crate::syntax::ast::Item;
+    let mut loaded = Loaded {
+        root: Some(root_file),
+        ..Loaded::default()
+    };
+    let canonical = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut stack = vec![(canonical, root.display().to_string())];
+    let dir = root.parent().unwrap_or(Path::new(""));
+    for ext in &stage.extends {
+        let base = normalize(&dir.join(&ext.path));
+        load_into(
+            map,
+            &base,
+            Some(ext.path_span),
+            &mut stack,
+            &mut loaded,
+            diags,
+        );
+    }
+    let shared: Vec<Item> = file
+        .items
+        .iter()
+        .filter(|i| !matches!(i, Item::Stage(_)))
+        .cloned()
+        .collect();
+    loaded.tree.apply(&shared, "", &mut HashMap::new(), diags);
+    loaded
+        .tree
+        .apply(&stage.items, "", &mut HashMap::new(), diags);
+    apply_overrides(map, &mut loaded, overrides, Some(scope), diags);
     loaded
 }
 
@@ -113,7 +200,9 @@ fn load_into(
     if loaded.applied.contains(&canonical) {
         return map.find_canonical(&canonical);
     }
-    let file = match read_source(map, path, via) {
+    // A file already read (by another stage of a pipeline) keeps its id.
+    let known = map.find_canonical(&canonical);
+    let file = match known.map_or_else(|| read_source(map, path, via), Ok) {
         Ok(f) => f,
         Err(d) => {
             diags.push(*d);
@@ -130,6 +219,11 @@ fn load_into(
             return Some(file);
         }
     };
+    if let (Some(span), Some(_)) = (via, ast.stages().next()) {
+        let base = Some(path.display().to_string());
+        diags.push(Diag::error(ErrorKind::PipelineExtends { base }, span));
+        return Some(file);
+    }
     stack.push((canonical.clone(), path.display().to_string()));
     let dir = path.parent().unwrap_or(Path::new(""));
     for ext in &ast.extends {

@@ -11,6 +11,7 @@ pub mod cost;
 pub mod dataset;
 mod eval;
 mod inherit;
+pub mod pipeline;
 mod rules;
 pub mod schema;
 mod tree;
@@ -47,11 +48,43 @@ impl Checked {
     }
 }
 
-/// Checks the recipe at `path` with `overrides` (`a.b=v` strings) applied on top.
+/// Checks the recipe at `path` with `overrides` (`a.b=v` strings) applied on top. A
+/// pipeline is checked whole and its last stage returned (see [`check_stage`]).
 pub fn check(path: &Path, overrides: &[String]) -> Checked {
+    check_stage(path, None, overrides)
+}
+
+/// Checks the recipe at `path`; for a pipeline, checks every stage and returns `stage` (by
+/// default the last) with the whole pipeline's diagnostics.
+pub fn check_stage(path: &Path, stage: Option<&str>, overrides: &[String]) -> Checked {
+    if let Some(p) = pipeline::check(path, overrides) {
+        return p.select(stage);
+    }
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::default();
     let loaded = inherit::load(&mut map, path, overrides, &mut diags);
+    if let Some(name) = stage {
+        diags.push(Diag::global(ErrorKind::NoSuchStage {
+            name: name.into(),
+            stages: Vec::new(),
+            suggestion: None,
+        }));
+    }
+    let name = path
+        .file_stem()
+        .map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
+    evaluate(map, diags, &loaded, name, &[])
+}
+
+/// Evaluates, types and builds one loaded recipe (a file, or one stage of a pipeline whose
+/// stages are `stages`).
+fn evaluate(
+    map: SourceMap,
+    diags: Diagnostics,
+    loaded: &inherit::Loaded,
+    name: String,
+    stages: &[String],
+) -> Checked {
     let mut out = Checked {
         map,
         diags,
@@ -61,7 +94,7 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         facts: None,
     };
     if loaded.root.is_none() || out.diags.items.iter().any(is_fatal) {
-        return finish(out, &loaded);
+        return finish(out, loaded);
     }
     let tree = &loaded.tree;
     let present = |b: &str| tree.block_present(b);
@@ -72,6 +105,7 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
     let mut failed = false;
     {
         let mut ev = eval::Evaluator::new(&mut out.map, tree, &mut out.diags);
+        ev.stages = stages;
         // A convnet needs none of the transformer's required dimensions.
         let convnet = matches!(
             tree.fields.get("model.family").map(|e| &e.expr.kind),
@@ -143,7 +177,7 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         out.origins.insert(b, *s);
     }
     if failed || out.diags.has_errors() {
-        return finish(out, &loaded);
+        return finish(out, loaded);
     }
 
     let values = build::Values {
@@ -169,11 +203,8 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
         };
         out.diags.push(d);
         out.diags.extend(rules_without_recipe(&facts, &spans));
-        return finish(out, &loaded);
+        return finish(out, loaded);
     };
-    let name = path
-        .file_stem()
-        .map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
     out.recipe = build::build(&name, &values, &build::Classes { data: classes });
     if out.recipe.is_none() {
         let message = "typed values do not fit the IR".to_string();
@@ -193,7 +224,7 @@ pub fn check(path: &Path, overrides: &[String]) -> Checked {
             .extend(rules::trainability(r, &rules::Spans { of: &spans }));
     }
     out.facts = Some(facts);
-    finish(out, &loaded)
+    finish(out, loaded)
 }
 
 /// A warning when `deitc run` has no compiled graph for the recipe's model shape.

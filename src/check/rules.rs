@@ -185,13 +185,23 @@ fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
     let files = [
         (
             "distill.teacher.checkpoint",
-            r.distill.teacher.as_ref().map(|t| t.checkpoint.clone()),
+            r.distill
+                .teacher
+                .as_ref()
+                .filter(|t| t.stage.is_none())
+                .map(|t| t.checkpoint.clone()),
         ),
         (
             "distill.teacher.recipe",
             r.distill.teacher.as_ref().and_then(|t| t.recipe.clone()),
         ),
-        ("finetune.from", r.finetune.as_ref().map(|f| f.from.clone())),
+        (
+            "finetune.from",
+            r.finetune
+                .as_ref()
+                .filter(|f| f.from_stage.is_none())
+                .map(|f| f.from.clone()),
+        ),
     ];
     for (field, path) in files {
         if let Some(path) = path.filter(|p| !std::path::Path::new(p).exists()) {

@@ -48,6 +48,8 @@ impl Tree {
         for item in items {
             match item {
                 Item::Field(f) => self.set(prefix, &f.path, &f.value, f.span, seen, diags),
+                // A pipeline's stages are loaded one by one by `check::pipeline`.
+                Item::Stage(_) => {}
                 Item::Block(b) => {
                     let path = Path {
                         parts: vec![b.name.clone()],

@@ -15,6 +15,9 @@ fn err(kind: ErrorKind, span: Span) -> Box<Diag> {
 }
 
 /// Checks `v` (the value of `path`) against `ty`.
+/// The fields that take an earlier stage's checkpoint (`stage.teacher.best`).
+pub const STAGE_FIELDS: [&str; 2] = ["distill.teacher.checkpoint", "finetune.from"];
+
 pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
     let mismatch = || {
         err(
@@ -67,6 +70,7 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
         }
         (Ty::Bool, Val::Bool(b)) => Ok(Val::Bool(*b)),
         (Ty::Str, Val::Str(s)) => Ok(Val::Str(s.clone())),
+        (Ty::Str, Val::Stage { .. }) if STAGE_FIELDS.contains(&path) => Ok(v.val.clone()),
         (Ty::Enum(names), Val::Sym(s)) => variant(path, names, s, v.span),
         (Ty::Enum(names), Val::None) if names.contains(&"none") => Ok(Val::Sym("none".into())),
         (Ty::Range { min, max }, Val::Range(lo, hi)) => {

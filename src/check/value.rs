@@ -23,6 +23,11 @@ pub enum Val {
     },
     /// A type-checked data source.
     Source(crate::ir::Source),
+    /// `stage.teacher.best`: a pipeline stage's checkpoint.
+    Stage {
+        stage: String,
+        output: crate::ir::StageOutput,
+    },
 }
 
 /// A value and the expression that produced it.
@@ -56,6 +61,7 @@ impl Val {
             Val::Qty(_, u) => format!("a quantity in {}", u.name()),
             Val::Call { name, .. } => format!("a call to `{}`", name.name),
             Val::Source(_) => "a data source".into(),
+            Val::Stage { .. } => "a stage's checkpoint".into(),
         }
     }
 
@@ -83,6 +89,7 @@ impl Val {
             Val::Qty(v, u) => format!("{} {}", show_f64(*v), u.name()),
             Val::Call { name, .. } => format!("{}(…)", name.name),
             Val::Source(s) => format!("{s:?}"),
+            Val::Stage { stage, output } => format!("stage.{stage}.{}", output.name()),
         }
     }
 }

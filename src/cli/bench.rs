@@ -3,7 +3,6 @@
 //! a test: numbers go to docs/performance.md, never into assertions).
 
 use super::{DeviceArg, Output, RecipeArgs};
-use crate::check::check;
 use crate::diag::{Diag, Diagnostics};
 use crate::ir::{Device, Recipe};
 use crate::model::TensorFile;
@@ -36,7 +35,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    let checked = args.check();
     let errors = Diagnostics {
         items: checked
             .diags

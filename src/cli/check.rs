@@ -2,11 +2,17 @@
 
 use super::{MessageFormat, Output, RecipeArgs};
 use crate::check::cost::{train_memory_bytes, Cost};
-use crate::check::{check, show_f64, Checked};
+use crate::check::pipeline::Pipeline;
+use crate::check::{show_f64, Checked};
 use crate::ir::{DistillMode, Recipe, ScheduleKind};
 
 pub fn run(args: &RecipeArgs, format: MessageFormat, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    if args.stage.is_none() {
+        if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+            return pipeline(&p, format, out);
+        }
+    }
+    let checked = args.check();
     match format {
         MessageFormat::Human => {
             out.diagnostics(&checked.diags, &checked.map, "check");
@@ -20,6 +26,46 @@ pub fn run(args: &RecipeArgs, format: MessageFormat, out: &mut Output) -> u8 {
         }
     }
     u8::from(!checked.ok())
+}
+
+/// A whole pipeline: its diagnostics, then the stage graph and each stage's summary.
+fn pipeline(p: &Pipeline, format: MessageFormat, out: &mut Output) -> u8 {
+    match format {
+        MessageFormat::Human => {
+            if super::stages::report(p, out, "check") {
+                let mut text = super::stages::graph(p);
+                for &i in &p.order {
+                    let c = &p.stages[i].checked;
+                    if let Some(r) = &c.recipe {
+                        text += "\n";
+                        text += &summary(r, c);
+                    }
+                }
+                out.out(&text);
+            }
+        }
+        MessageFormat::Json => {
+            out.diagnostics_json(&p.diags, &p.map);
+            let stages: Vec<serde_json::Value> = p
+                .order
+                .iter()
+                .map(|&i| {
+                    let mut v = json_summary(&p.stages[i].checked);
+                    v["stage"] = p.stages[i].name.clone().into();
+                    v
+                })
+                .collect();
+            let v = serde_json::json!({
+                "type": "summary",
+                "ok": p.ok(),
+                "errors": p.diags.error_count(),
+                "warnings": p.diags.warning_count(),
+                "stages": stages,
+            });
+            out.out(&format!("{v}\n"));
+        }
+    }
+    u8::from(!p.ok())
 }
 
 /// The success summary: model, exact params, compute, memory, data and schedule.
@@ -116,11 +162,14 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
     );
     if r.distill.mode != DistillMode::None {
         if let Some(t) = &r.distill.teacher {
+            let from = match &t.stage {
+                Some(st) => format!("stage `{}`, its {} checkpoint", st.stage, st.output.name()),
+                None => t.checkpoint.clone(),
+            };
             s += &format!(
-                "  distill   {} from {} ({})\n",
+                "  distill   {} from {} ({from})\n",
                 name(&r.distill.mode),
                 name(&t.arch),
-                t.checkpoint
             );
         }
     }

@@ -1,7 +1,6 @@
 //! `deitc eval R.deit --checkpoint F`: top-1/top-5 of a checkpoint on the recipe's val split.
 
 use super::{DeviceArg, Output, RecipeArgs};
-use crate::check::check;
 use crate::data::Loader;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::model::TensorFile;
@@ -16,7 +15,7 @@ pub fn run(
     device: Option<DeviceArg>,
     out: &mut Output,
 ) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    let checked = args.check();
     out.diagnostics(&checked.diags, &checked.map, "eval");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

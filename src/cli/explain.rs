@@ -2,27 +2,84 @@
 //! where it came from: `file:line`, `<cli:N>` (a `--set`) or `default`.
 
 use super::{ExplainFormat, Output, RecipeArgs};
-use crate::check::{check, schema, Checked};
+use crate::check::pipeline::Pipeline;
+use crate::check::{schema, Checked};
 use crate::ir::Recipe;
+use crate::source::SourceMap;
 
 pub fn run(args: &RecipeArgs, format: ExplainFormat, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    if args.stage.is_none() {
+        if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+            return pipeline(&p, format, out);
+        }
+    }
+    let checked = args.check();
     out.diagnostics(&checked.diags, &checked.map, "explain");
     let (true, Some(recipe)) = (checked.ok(), &checked.recipe) else {
         return 1;
     };
+    let recipe = &recipe.without_stage_recipes();
     let text = match format {
-        ExplainFormat::Ron => annotated_ron(recipe, &checked),
-        ExplainFormat::Json => json(recipe, &checked),
+        ExplainFormat::Ron => annotated_ron(recipe, &checked, &checked.map),
+        ExplainFormat::Json => json(recipe, &checked, &checked.map),
+    };
+    out.out(&text);
+    0
+}
+
+/// A pipeline: the stage graph, then every stage in run order (as a comment-headed RON
+/// section, or one JSON object with a `stages` list).
+fn pipeline(p: &Pipeline, format: ExplainFormat, out: &mut Output) -> u8 {
+    if !super::stages::report(p, out, "explain") {
+        return 1;
+    }
+    let stages = p.order.iter().filter_map(|&i| {
+        let s = &p.stages[i];
+        Some((s, s.checked.recipe.as_ref()?.without_stage_recipes()))
+    });
+    let text = match format {
+        ExplainFormat::Ron => {
+            let graph: String = super::stages::graph(p)
+                .lines()
+                .map(|l| format!("// {l}\n"))
+                .collect();
+            let parts: Vec<String> = stages
+                .map(|(s, r)| annotated_ron(&r, &s.checked, &p.map))
+                .collect();
+            format!("{graph}\n{}", parts.join("\n"))
+        }
+        ExplainFormat::Json => {
+            let parts: Vec<serde_json::Value> = stages
+                .map(|(s, r)| {
+                    let mut v = json_value(&r, &s.checked, &p.map);
+                    v["stage"] = s.name.clone().into();
+                    v["needs"] = s
+                        .needs
+                        .iter()
+                        .map(|&j| p.stages[j].name.clone())
+                        .collect::<Vec<_>>()
+                        .into();
+                    v["hash"] = s
+                        .checked
+                        .recipe
+                        .as_ref()
+                        .map(crate::train::stages::hash_of)
+                        .into();
+                    v
+                })
+                .collect();
+            let v = serde_json::json!({ "stages": parts });
+            serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+        }
     };
     out.out(&text);
     0
 }
 
 /// Where a field or block's value came from.
-fn origin(path: &str, c: &Checked) -> String {
+fn origin(path: &str, c: &Checked, map: &SourceMap) -> String {
     let place = match c.origins.get(path) {
-        Some(span) => c.map.location(*span),
+        Some(span) => map.location(*span),
         None => match path {
             "model.classes" | "distill.teacher.classes" => "default: data.classes".to_string(),
             "data.classes" => "default: from the source".to_string(),
@@ -36,7 +93,7 @@ fn origin(path: &str, c: &Checked) -> String {
 }
 
 /// The recipe's RON with a `// origin` comment on every line that starts a schema field.
-pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
+pub fn annotated_ron(recipe: &Recipe, c: &Checked, map: &SourceMap) -> String {
     let Ok(ron) = recipe.to_ron() else {
         return String::new();
     };
@@ -63,7 +120,7 @@ pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
                 format!("{}.{key}", stack.join("."))
             };
             if schema::field(&path).is_some() || schema::block(&path).is_some_and(|b| b.optional) {
-                annotated = format!("{line} // {}", origin(&path, c));
+                annotated = format!("{line} // {}", origin(&path, c, map));
             }
             if trimmed.ends_with('(') || trimmed.ends_with('[') || trimmed.ends_with("((") {
                 stack.push(key.to_string());
@@ -75,7 +132,11 @@ pub fn annotated_ron(recipe: &Recipe, c: &Checked) -> String {
     out
 }
 
-fn json(recipe: &Recipe, c: &Checked) -> String {
+fn json(recipe: &Recipe, c: &Checked, map: &SourceMap) -> String {
+    serde_json::to_string_pretty(&json_value(recipe, c, map)).unwrap_or_default() + "\n"
+}
+
+fn json_value(recipe: &Recipe, c: &Checked, map: &SourceMap) -> serde_json::Value {
     let present = |f: &&schema::Field| match schema::optional_ancestor(f.path) {
         Some(b) => c.origins.contains_key(b.path),
         None => true,
@@ -83,8 +144,7 @@ fn json(recipe: &Recipe, c: &Checked) -> String {
     let origins: serde_json::Map<String, serde_json::Value> = schema::FIELDS
         .iter()
         .filter(present)
-        .map(|f| (f.path.to_string(), origin(f.path, c).into()))
+        .map(|f| (f.path.to_string(), origin(f.path, c, map).into()))
         .collect();
-    let v = serde_json::json!({ "recipe": recipe, "origins": origins });
-    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    serde_json::json!({ "recipe": recipe, "origins": origins })
 }

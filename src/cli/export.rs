@@ -28,7 +28,11 @@ pub struct ExportArgs {
 
 pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
     // Converting needs no compiled graph.
-    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
+    let checked = super::check_without_graph_warning(&super::RecipeArgs {
+        recipe: args.recipe.clone(),
+        set: args.set.clone(),
+        stage: None,
+    });
     out.diagnostics(&checked.diags, &checked.map, "export");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -33,9 +33,8 @@ pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -
         return None;
     }
     let recipe = needs_graph(cmd)?;
-    let checked = check(&recipe.recipe, &recipe.set);
-    let r = checked.recipe.as_ref().filter(|_| checked.ok())?;
-    let plan = match planned(r) {
+    let recipes = recipes_of(recipe)?;
+    let plan = match planned(&recipes) {
         Ok(Some(p)) => p,
         Ok(None) => return None,
         Err(kind) => return Some(fail(out, kind, name(cmd))),
@@ -48,9 +47,29 @@ pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -
     Some(generated::exec(&plan, args).unwrap_or_else(|kind| fail(out, kind, name(cmd))))
 }
 
-/// The generated graph `r` needs, if any.
-fn planned(r: &crate::ir::Recipe) -> Result<Option<Plan>, ErrorKind> {
-    let shapes = generated::missing(r)?;
+/// The recipes a command runs: the recipe, or every stage of a pipeline. `None` when they
+/// do not check (the command itself reports why).
+fn recipes_of(args: &RecipeArgs) -> Option<Vec<crate::ir::Recipe>> {
+    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+        let ok = p.ok();
+        let all = p.stages.into_iter().filter_map(|s| s.checked.recipe);
+        return Some(all.collect()).filter(|_| ok);
+    }
+    let checked = check(&args.recipe, &args.set);
+    let ok = checked.ok();
+    checked.recipe.filter(|_| ok).map(|r| vec![r])
+}
+
+/// The generated graph `recipes` need, if any.
+fn planned(recipes: &[crate::ir::Recipe]) -> Result<Option<Plan>, ErrorKind> {
+    let mut shapes = Vec::new();
+    for r in recipes {
+        for s in generated::missing(r)? {
+            if !shapes.contains(&s) {
+                shapes.push(s);
+            }
+        }
+    }
     if shapes.is_empty() {
         return Ok(None);
     }
@@ -119,12 +138,14 @@ fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
 /// `deitc build R.deit [--set …]`: builds the recipe's generated graph now.
 pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
     // The missing graph is what this command builds.
-    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
+    let checked = super::check_without_graph_warning(args);
     out.diagnostics(&checked.diags, &checked.map, "build");
     let (true, Some(r)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
-    match planned(r) {
+    // A pipeline builds what all its stages need.
+    let recipes = recipes_of(args).unwrap_or_else(|| vec![r.clone()]);
+    match planned(&recipes) {
         Ok(None) => {
             out.out(&format!(
                 "{}: every graph this recipe needs is compiled in; nothing to build\n",

@@ -25,7 +25,11 @@ pub struct ImportArgs {
 
 pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
     // Converting needs no compiled graph.
-    let checked = super::check_without_graph_warning(&args.recipe, &args.set);
+    let checked = super::check_without_graph_warning(&super::RecipeArgs {
+        recipe: args.recipe.clone(),
+        set: args.set.clone(),
+        stage: None,
+    });
     out.diagnostics(&checked.diags, &checked.map, "import");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -11,6 +11,7 @@ mod import;
 mod preview;
 mod report;
 mod run;
+mod stages;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -63,11 +64,13 @@ impl DeviceArg {
     /// `recipe` with `train.device` replaced by `arg`, when given.
     pub fn apply(arg: Option<DeviceArg>, recipe: &crate::ir::Recipe) -> crate::ir::Recipe {
         let mut r = recipe.clone();
-        match arg {
-            Some(DeviceArg::Cpu) => r.train.device = crate::ir::Device::Cpu,
-            Some(DeviceArg::Cuda) => r.train.device = crate::ir::Device::Cuda,
-            None => {}
-        }
+        let device = match arg {
+            Some(DeviceArg::Cpu) => crate::ir::Device::Cpu,
+            Some(DeviceArg::Cuda) => crate::ir::Device::Cuda,
+            None => return r,
+        };
+        // Stages this one uses too: their hashes must match the runs that trained them.
+        r.for_each_stage_mut(&mut |s| s.train.device = device);
         r
     }
 }
@@ -77,9 +80,21 @@ impl DeviceArg {
 pub struct RecipeArgs {
     /// The recipe file.
     pub recipe: PathBuf,
-    /// Override a field: `--set optimizer.lr=1e-3` (repeatable; later wins).
+    /// Override a field: `--set optimizer.lr=1e-3` (repeatable; later wins). In a pipeline,
+    /// `--set <stage>.<path>=…` overrides one stage's field.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// The stage of a pipeline to act on (by default `run` runs them all; other commands
+    /// take the last).
+    #[arg(long)]
+    pub stage: Option<String>,
+}
+
+impl RecipeArgs {
+    /// Checks the recipe (for a pipeline, the whole pipeline and the selected stage).
+    pub fn check(&self) -> crate::check::Checked {
+        crate::check::check_stage(&self.recipe, self.stage.as_deref(), &self.set)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,8 +182,8 @@ pub enum Command {
 
 /// `check` for a command that builds no graph itself (`import`, `export`, `build`): the
 /// warning that the shape has no compiled-in graph is moot there, and dropped.
-fn check_without_graph_warning(recipe: &std::path::Path, set: &[String]) -> crate::check::Checked {
-    let mut checked = crate::check::check(recipe, set);
+fn check_without_graph_warning(args: &RecipeArgs) -> crate::check::Checked {
+    let mut checked = args.check();
     checked
         .diags
         .items

@@ -3,7 +3,6 @@
 //! what was drawn for each.
 
 use super::{Output, RecipeArgs};
-use crate::check::check;
 use crate::data::loader::Drawn;
 use crate::data::pil_ops::PilOp;
 use crate::data::preview::{compose, Tile};
@@ -26,7 +25,7 @@ pub struct PreviewArgs {
 }
 
 pub fn run(args: &RecipeArgs, opts: &PreviewArgs, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    let checked = args.check();
     out.diagnostics(&checked.diags, &checked.map, "preview");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -1,8 +1,13 @@
-//! `deitc run R.deit [--set …] [--resume]`: check the recipe, then train it.
+//! `deitc run R.deit [--set …] [--resume] [--stage S]`: check the recipe, then train it; a
+//! pipeline runs its stages in order, skipping those already up to date.
 
 use super::{DeviceArg, Output, RecipeArgs};
-use crate::check::check;
+use crate::check::pipeline::Pipeline;
+use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::ir::Recipe;
+use crate::source::SourceMap;
 use crate::train::run::{run as train, Progress, RunOptions, STOP};
+use crate::train::run_dir;
 
 /// Options of `deitc run` besides the recipe.
 #[derive(clap::Args, Debug, Clone)]
@@ -22,12 +27,87 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
-    let checked = check(&args.recipe, &args.set);
+    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+        return pipeline(&p, args.stage.as_deref(), opts, out);
+    }
+    let checked = args.check();
     out.diagnostics(&checked.diags, &checked.map, "run");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
     let recipe = &DeviceArg::apply(opts.device, recipe);
+    train_one(recipe, opts, opts.resume, &checked.map, out).0
+}
+
+/// Runs a pipeline's stages in order (only `stage` and what it uses, when given), skipping
+/// every stage whose current recipe already has a finished run.
+fn pipeline(p: &Pipeline, stage: Option<&str>, opts: &RunArgs, out: &mut Output) -> u8 {
+    if !super::stages::report(p, out, "run") {
+        return 1;
+    }
+    let todo = match stage {
+        None => p.order.clone(),
+        Some(name) => match p.find(name) {
+            Some(i) => p.upstream_of(i),
+            None => {
+                let names = p.names();
+                let suggestion = crate::diag::suggest(name, names.iter().map(String::as_str));
+                let d = Diag::global(ErrorKind::NoSuchStage {
+                    name: name.into(),
+                    stages: names,
+                    suggestion,
+                });
+                out.diagnostics(&Diagnostics { items: vec![d] }, &p.map, "run");
+                return 1;
+            }
+        },
+    };
+    for (k, &i) in todo.iter().enumerate() {
+        let s = &p.stages[i];
+        let Some(recipe) = s.checked.recipe.as_ref() else {
+            return 1;
+        };
+        let recipe = &DeviceArg::apply(opts.device, recipe);
+        let header = format!("stage {}/{} `{}`", k + 1, todo.len(), s.name);
+        if let Some((dir, summary)) = crate::train::stages::finished(recipe) {
+            let best = summary.best_top1.map_or("-".into(), |v| format!("{v:.4}"));
+            let line = format!(
+                "{header}: up to date · best val top-1 {best} · {}\n",
+                dir.display()
+            );
+            if opts.json {
+                out.err(&line);
+            } else {
+                out.out(&line);
+            }
+            continue;
+        }
+        if !opts.quiet {
+            out.err(&format!("{header}: training {}\n", recipe.name));
+        }
+        // `--resume` continues the stage's latest run when it is of this very recipe.
+        let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
+        let hash = crate::train::stages::hash_of(recipe);
+        let resume = opts.resume
+            && run_dir::existing(&root)
+                .last()
+                .is_some_and(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
+        let (code, finished) = train_one(recipe, opts, resume, &p.map, out);
+        if code != 0 || !finished {
+            return code;
+        }
+    }
+    0
+}
+
+/// Trains one recipe and prints its final line; the exit code, and whether it finished.
+fn train_one(
+    recipe: &Recipe,
+    opts: &RunArgs,
+    resume: bool,
+    map: &SourceMap,
+    out: &mut Output,
+) -> (u8, bool) {
     // Ctrl-C: finish the step, save, stop. A second handler (in tests) is not an error.
     let _ = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst));
     let progress = if opts.json {
@@ -39,7 +119,7 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
     };
     let resolved = recipe.to_ron().unwrap_or_default();
     let run_opts = RunOptions {
-        resume: opts.resume,
+        resume,
         progress,
         crash_after_steps: None,
     };
@@ -77,15 +157,11 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
             } else {
                 out.out(&line);
             }
-            0
+            (0, !report.interrupted)
         }
         Err(d) => {
-            out.diagnostics(
-                &crate::diag::Diagnostics { items: vec![*d] },
-                &checked.map,
-                "run",
-            );
-            1
+            out.diagnostics(&Diagnostics { items: vec![*d] }, map, "run");
+            (1, false)
         }
     }
 }

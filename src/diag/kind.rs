@@ -419,6 +419,51 @@ pub enum ErrorKind {
         message: String,
     },
 
+    // ---- pipelines ----------------------------------------------------------------------
+    /// `stage.techer.best` in a pipeline without that stage (or outside a pipeline).
+    UnknownStage {
+        name: String,
+        stages: Vec<String>,
+        suggestion: Option<String>,
+    },
+    /// `stage.teacher.final`
+    StageOutput {
+        stage: String,
+        output: String,
+        suggestion: Option<String>,
+    },
+    /// Two stages with one name.
+    DuplicateStage {
+        name: String,
+    },
+    /// `stage model { … }`: `--set model.x=…` could not tell the stage from the block.
+    ReservedStage {
+        name: String,
+    },
+    /// `extends` at the top of a pipeline, or a base file that is a pipeline.
+    PipelineExtends {
+        base: Option<String>,
+    },
+    /// Stages that use each other's outputs in a circle.
+    StageCycle {
+        chain: Vec<String>,
+    },
+    /// A stage's output that does not fit where a later stage uses it.
+    StageMismatch {
+        message: String,
+        help: String,
+    },
+    /// A stage output whose stage has not finished a run of its current recipe.
+    StageNotRun {
+        message: String,
+    },
+    /// `--stage name` that the pipeline does not declare (or a recipe with no stages).
+    NoSuchStage {
+        name: String,
+        stages: Vec<String>,
+        suggestion: Option<String>,
+    },
+
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
     Internal {
@@ -520,6 +565,15 @@ impl ErrorKind {
             NotACheckpoint { .. } => "deit::interop::not_a_checkpoint",
             WriteWeights { .. } => "deit::interop::write",
             WriteOutput { .. } => "deit::io::write",
+            UnknownStage { .. } => "deit::stage::unknown",
+            StageOutput { .. } => "deit::stage::output",
+            DuplicateStage { .. } => "deit::stage::duplicate",
+            ReservedStage { .. } => "deit::stage::reserved",
+            PipelineExtends { .. } => "deit::stage::extends",
+            StageCycle { .. } => "deit::stage::cycle",
+            StageMismatch { .. } => "deit::stage::mismatch",
+            NoSuchStage { .. } => "deit::stage::not_found",
+            StageNotRun { .. } => "deit::stage::not_run",
         }
     }
 
@@ -560,6 +614,29 @@ impl ErrorKind {
             TooComplex { max } => format!("expression has more than {max} operators"),
             BadNumber { text } => format!("`{text}` is not a representable number"),
             ExtendsCycle { chain } => format!("`extends` cycle: {}", chain.join(" → ")),
+            UnknownStage { name, stages, .. } if stages.is_empty() => {
+                format!("`stage.{name}` names a stage, but this recipe declares no stages")
+            }
+            UnknownStage { name, .. } => format!("no stage named `{name}`"),
+            StageOutput { stage, output, .. } if output.is_empty() => {
+                format!("`stage.{stage}` needs the checkpoint it means: `best` or `last`")
+            }
+            StageOutput { stage, output, .. } => {
+                format!("stage `{stage}` has no output `{output}`")
+            }
+            DuplicateStage { name } => format!("stage `{name}` is declared twice"),
+            ReservedStage { name } => format!("a stage cannot be named `{name}`"),
+            PipelineExtends { base: None } => "a pipeline cannot `extends` a base".into(),
+            PipelineExtends { base: Some(b) } => {
+                format!("`{b}` is a pipeline (it declares stages) and cannot be extended")
+            }
+            StageCycle { chain } => format!("stage cycle: {}", chain.join(" → ")),
+            StageMismatch { message, .. } => message.clone(),
+            StageNotRun { message } => message.clone(),
+            NoSuchStage { name, stages, .. } if stages.is_empty() => {
+                format!("`--stage {name}`: this recipe declares no stages")
+            }
+            NoSuchStage { name, .. } => format!("`--stage {name}`: no stage of that name"),
             UnknownBlock { name, .. } => format!("unknown block `{name}`"),
             UnknownField { block, name, .. } => format!("`{block}` has no field `{name}`"),
             NotABlock { path } => format!("`{path}` is a field, not a block"),
@@ -723,6 +800,15 @@ impl ErrorKind {
             TooComplex { .. } => "in this expression".into(),
             BadNumber { .. } => "too large".into(),
             ExtendsCycle { .. } => "this closes the cycle".into(),
+            UnknownStage { .. } => "no such stage".into(),
+            StageOutput { .. } => "not `best` or `last`".into(),
+            DuplicateStage { .. } => "declared again here".into(),
+            ReservedStage { .. } => "a block's name".into(),
+            PipelineExtends { .. } => "extended here".into(),
+            StageCycle { .. } => "this closes the cycle".into(),
+            StageMismatch { .. } => "used here".into(),
+            StageNotRun { .. } => "here".into(),
+            NoSuchStage { .. } => "here".into(),
             UnknownBlock { .. } => "unknown block".into(),
             UnknownField { block, .. } => format!("not a field of `{block}`"),
             NotABlock { .. } => "written as a block".into(),
@@ -825,6 +911,27 @@ impl ErrorKind {
             BadNumber { text } if text.contains(['.', 'e', 'E', 'i']) => "numbers must be finite (below about 1.8e308)".into(),
             BadNumber { .. } => "whole numbers must fit in 64 bits".into(),
             ExtendsCycle { .. } => "remove one of the `extends` lines in the cycle".into(),
+            UnknownStage { stages, .. } if stages.is_empty() => "stage outputs exist inside a pipeline (`stage name { … }` blocks); outside one, give the checkpoint's path".into(),
+            UnknownStage { suggestion, stages, .. } => with_dym(
+                suggestion,
+                &format!("the stages are {}", stages.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+            ),
+            StageOutput { suggestion, .. } => with_dym(
+                suggestion,
+                "`best` is the checkpoint with the highest val top-1, `last` the final one",
+            ),
+            DuplicateStage { .. } => "rename one of the stages".into(),
+            ReservedStage { .. } => "`--set <stage>.<field>=…` addresses one stage, so stages cannot share a block's name (model, data, augment, optimizer, schedule, distill, train, finetune) or be named `stage`".into(),
+            PipelineExtends { base: None } => "put `extends` inside each stage; top-level fields of a pipeline apply to every stage".into(),
+            PipelineExtends { base: Some(_) } => "extend one of its stages' recipes instead, or add a stage to it".into(),
+            StageCycle { .. } => "a stage can use only the outputs of stages that do not depend on it".into(),
+            StageMismatch { help, .. } => help.clone(),
+            StageNotRun { .. } => "`deitc run` on the pipeline runs every stage that is not up to date, in order".into(),
+            NoSuchStage { suggestion, stages, .. } => match (suggestion, stages.is_empty()) {
+                (_, true) => "`--stage` picks a stage of a pipeline; drop it for an ordinary recipe".into(),
+                (Some(_), _) => did_you_mean(suggestion),
+                (None, false) => format!("the stages are {}", stages.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+            },
             UnknownBlock { suggestion, .. } => with_dym(
                 suggestion,
                 "blocks are model, data, augment, optimizer, schedule, distill, train, finetune",

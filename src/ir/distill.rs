@@ -40,6 +40,10 @@ pub struct Teacher {
     /// The recipe of a `deit` teacher.
     pub recipe: Option<String>,
     pub classes: usize,
+    /// A teacher trained by an earlier stage of the pipeline (`checkpoint` then holds the
+    /// reference as written until the stage has run, and its checkpoint's path after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<super::StageRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

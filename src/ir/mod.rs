@@ -11,6 +11,7 @@ mod model;
 mod optimizer;
 mod recipe;
 mod schedule;
+mod stage;
 mod train;
 
 pub use augment::{
@@ -22,6 +23,7 @@ pub use model::{Family, Model};
 pub use optimizer::{NoDecay, Optimizer, OptimizerKind};
 pub use recipe::{Finetune, HeadReset, PosEmbedInterp, Recipe};
 pub use schedule::{Duration, Schedule, ScheduleKind, ScheduleUnit};
+pub use stage::{StageOutput, StageRef};
 pub use train::{Device, Train};
 
 /// `lo..hi` in the language.

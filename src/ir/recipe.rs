@@ -23,7 +23,12 @@ pub enum HeadReset {
 /// `finetune { … }`: start from a checkpoint, possibly at another resolution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finetune {
+    /// The checkpoint (for a stage output: the reference as written until the stage has run,
+    /// its checkpoint's path after).
     pub from: String,
+    /// An earlier stage of the pipeline whose checkpoint this starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_stage: Option<super::StageRef>,
     /// The checkpoint's image size, when it differs from `model.image`.
     pub from_image: Option<usize>,
     pub pos_embed: PosEmbedInterp,
@@ -59,5 +64,32 @@ impl Recipe {
 
     pub fn from_ron(text: &str) -> Result<Self, ron::error::SpannedError> {
         ron::from_str(text)
+    }
+
+    /// The recipe without the resolved recipes of the stages it uses (for display).
+    pub fn without_stage_recipes(&self) -> Self {
+        let mut r = self.clone();
+        if let Some(s) = r.distill.teacher.as_mut().and_then(|t| t.stage.as_mut()) {
+            s.recipe = None;
+        }
+        if let Some(s) = r.finetune.as_mut().and_then(|f| f.from_stage.as_mut()) {
+            s.recipe = None;
+        }
+        r
+    }
+
+    /// Applies `f` to this recipe and to every stage recipe it holds, depth first.
+    pub fn for_each_stage_mut(&mut self, f: &mut dyn FnMut(&mut Recipe)) {
+        if let Some(s) = self.distill.teacher.as_mut().and_then(|t| t.stage.as_mut()) {
+            if let Some(r) = s.recipe.as_deref_mut() {
+                r.for_each_stage_mut(f);
+            }
+        }
+        if let Some(s) = self.finetune.as_mut().and_then(|t| t.from_stage.as_mut()) {
+            if let Some(r) = s.recipe.as_deref_mut() {
+                r.for_each_stage_mut(f);
+            }
+        }
+        f(self);
     }
 }

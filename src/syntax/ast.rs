@@ -50,6 +50,8 @@ pub enum Item {
     Block(Block),
     /// `delete path`
     Delete(Delete),
+    /// `stage name { extends …; items }` (top level of a pipeline only).
+    Stage(Stage),
 }
 
 impl Item {
@@ -58,6 +60,7 @@ impl Item {
             Item::Field(f) => f.span,
             Item::Block(b) => b.span,
             Item::Delete(d) => d.span,
+            Item::Stage(s) => s.span,
         }
     }
 }
@@ -74,6 +77,25 @@ pub struct Block {
     pub name: Ident,
     pub items: Vec<Item>,
     pub span: Span,
+}
+
+/// One stage of a pipeline: a recipe of its own inside the pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub name: Ident,
+    pub extends: Vec<Extends>,
+    pub items: Vec<Item>,
+    pub span: Span,
+}
+
+impl File {
+    /// The file's stages, in order (none for an ordinary recipe).
+    pub fn stages(&self) -> impl Iterator<Item = &Stage> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Stage(s) => Some(s),
+            _ => None,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

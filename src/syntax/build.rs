@@ -146,6 +146,24 @@ impl Builder {
                 let items = inner.map(|p| self.item(p)).collect::<ParseResult<_>>()?;
                 Item::Block(Block { name, items, span })
             }
+            Rule::stage => {
+                let _kw = next();
+                let name = self.ident(next());
+                let mut extends = Vec::new();
+                let mut items = Vec::new();
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::extends => extends.push(self.extends(p)?),
+                        _ => items.push(self.item(p)?),
+                    }
+                }
+                Item::Stage(Stage {
+                    name,
+                    extends,
+                    items,
+                    span,
+                })
+            }
             other => unreachable!("grammar: not an item: {other:?}"),
         })
     }

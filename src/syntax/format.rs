@@ -34,8 +34,8 @@ pub fn format(file: &File, text: &str) -> String {
     }
     for (i, item) in file.items.iter().enumerate() {
         let force_blank = i == 0 && !file.extends.is_empty()
-            || i > 0 && matches!(item, Item::Block(_))
-            || i > 0 && matches!(file.items[i - 1], Item::Block(_));
+            || i > 0 && matches!(item, Item::Block(_) | Item::Stage(_))
+            || i > 0 && matches!(file.items[i - 1], Item::Block(_) | Item::Stage(_));
         f.item(item, 0, force_blank);
     }
     f.leading(text.len(), 0, false);
@@ -142,41 +142,64 @@ impl Formatter<'_> {
                 self.line(depth, &format!("delete {}", d.path.dotted()));
                 self.trailing(d.span);
             }
-            Item::Block(b) => self.block(b, depth),
+            Item::Block(b) => self.braced(&b.name.name, b.name.span, b.span, &[], &b.items, depth),
+            Item::Stage(s) => self.braced(
+                &format!("stage {}", s.name.name),
+                s.name.span,
+                s.span,
+                &s.extends,
+                &s.items,
+                depth,
+            ),
         }
     }
 
-    fn block(&mut self, b: &Block, depth: usize) {
-        let close = b.span.end as usize - 1;
+    /// `header { extends…; items }`: a block, or a stage with its own `extends` lines.
+    fn braced(
+        &mut self,
+        header: &str,
+        name: Span,
+        span: Span,
+        extends: &[Extends],
+        items: &[Item],
+        depth: usize,
+    ) {
+        let close = span.end as usize - 1;
         let comment_inside = self
             .comments
             .get(self.next)
             .is_some_and(|c| c.start < close);
-        if b.items.is_empty() && !comment_inside {
-            self.line(depth, &format!("{} {{}}", b.name.name));
-            self.trailing(b.span);
+        if items.is_empty() && extends.is_empty() && !comment_inside {
+            self.line(depth, &format!("{header} {{}}"));
+            self.trailing(span);
             return;
         }
-        self.line(depth, &format!("{} {{", b.name.name));
-        let open_end = b.name.span.end as usize;
+        self.line(depth, &format!("{header} {{"));
+        let open_end = name.end as usize;
         let brace_end = open_end + self.text[open_end..].find('{').unwrap_or(0) + 1;
-        let first_item = b
-            .items
+        let first = extends
             .first()
-            .map_or(usize::MAX, |i| i.span().start as usize);
+            .map(|e| e.span)
+            .or(items.first().map(Item::span))
+            .map_or(usize::MAX, |s| s.start as usize);
         self.trailing_before(
             Span {
                 end: brace_end as u32,
-                ..b.span
+                ..span
             },
-            first_item,
+            first,
         );
-        for item in &b.items {
-            self.item(item, depth + 1, false);
+        for e in extends {
+            self.leading(e.span.start as usize, depth + 1, true);
+            self.line(depth + 1, &format!("extends {}", quote(&e.path)));
+            self.trailing(e.span);
+        }
+        for (i, item) in items.iter().enumerate() {
+            self.item(item, depth + 1, i == 0 && !extends.is_empty());
         }
         self.leading(close, depth + 1, true);
         self.line(depth, "}");
-        self.trailing(b.span);
+        self.trailing(span);
     }
 }
 

@@ -12,6 +12,7 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::cli_set => "`path=value`",
         Rule::expr_only => "an expression",
         Rule::extends => "`extends \"base.deit\"`",
+        Rule::stage => "a stage `stage name { … }`",
         Rule::item => "a field, a block or `delete`",
         Rule::block => "a block",
         Rule::field => "a field",
@@ -51,5 +52,6 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::keyword => "a keyword",
         Rule::kw_extends => "`extends`",
         Rule::kw_delete => "`delete`",
+        Rule::kw_stage => "`stage`",
     }
 }

@@ -115,12 +115,11 @@ pub fn shape_of(m: &Model) -> Result<Registered, ErrorKind> {
 pub fn missing(recipe: &Recipe) -> Result<Vec<Registered>, ErrorKind> {
     let mut models = vec![recipe.model.clone()];
     if recipe.distill.mode != DistillMode::None {
-        let teacher = recipe
-            .distill
-            .teacher
-            .as_ref()
-            .and_then(|t| t.recipe.as_ref());
-        if let Some(path) = teacher {
+        let teacher = recipe.distill.teacher.as_ref();
+        let staged = teacher.and_then(|t| t.stage.as_ref()?.recipe.as_deref());
+        if let Some(tr) = staged {
+            models.push(tr.model.clone());
+        } else if let Some(path) = teacher.and_then(|t| t.recipe.as_ref()) {
             let checked = crate::check::check(Path::new(path), &[]);
             if let Some(tr) = checked.recipe.filter(|_| !checked.diags.has_errors()) {
                 models.push(tr.model);

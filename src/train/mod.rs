@@ -13,5 +13,6 @@ pub mod optimizer;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;
+pub mod stages;
 pub mod teacher;
 pub mod tensor_io;

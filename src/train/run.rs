@@ -96,13 +96,22 @@ pub fn run(
     // `finetune { from = … }`: a fresh run starts from those weights (a resumed one from its
     // own checkpoint). Loaded before the run directory exists, so a bad file leaves none.
     let finetuned = match (&recipe.finetune, opts.resume) {
-        (Some(ft), false) => Some(
+        (Some(ft), false) => Some({
+            // A stage's output: the checkpoint of its latest finished run.
+            let mut ft = ft.clone();
+            if let Some(s) = &ft.from_stage {
+                ft.from = super::stages::output(s)
+                    .map_err(|message| global(ErrorKind::StageNotRun { message }))?
+                    .display()
+                    .to_string();
+            }
+            let ft = &ft;
             crate::interop::finetune::apply(graph.as_mut(), recipe, ft).map_err(|kinds| {
                 global(kinds.into_iter().next().unwrap_or(ErrorKind::Internal {
                     message: "fine-tuning failed without a reason".into(),
                 }))
-            })?,
-        ),
+            })?
+        }),
         _ => None,
     };
 
@@ -350,6 +359,15 @@ pub fn run(
         ));
     }
     let skipped = skipped.len();
+    if !interrupted && pos.epoch == epochs {
+        let summary = run_dir::Summary {
+            epochs: pos.epoch,
+            steps: graph.steps(),
+            final_top1: last_top1,
+            best_top1: pos.best_top1,
+        };
+        summary.write(&dir).map_err(|e| io(&dir, e))?;
+    }
     Ok(RunReport {
         dir,
         epochs: pos.epoch,

@@ -59,3 +59,34 @@ pub fn recorded_hash(dir: &Path) -> Option<String> {
         .strip_prefix("// hash ")
         .map(str::to_string)
 }
+
+/// What a run that reached the end of its schedule records in `summary.json`; its presence
+/// marks the run finished (a pipeline stage with one is not run again).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub epochs: u64,
+    pub steps: u64,
+    pub final_top1: Option<f64>,
+    pub best_top1: Option<f64>,
+}
+
+impl Summary {
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        super::tensor_io::write_atomically(&dir.join("summary.json"), text.as_bytes())
+    }
+
+    pub fn read(dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+/// The latest run under `root` of the recipe with `hash` that finished, with its summary.
+pub fn finished(root: &Path, hash: &str) -> Option<(PathBuf, Summary)> {
+    existing(root)
+        .into_iter()
+        .rev()
+        .filter(|d| recorded_hash(d).as_deref() == Some(hash))
+        .find_map(|d| Summary::read(&d).map(|s| (d, s)))
+}

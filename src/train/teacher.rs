@@ -30,20 +30,38 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
             ));
         }
     };
-    let Some(recipe_path) = &t.recipe else {
-        return Err(fail(format!(
-            "a `{arch}` teacher needs `distill.teacher.recipe`"
-        )));
-    };
-    let checked = crate::check::check(Path::new(recipe_path), &[]);
-    let Some(tr) = checked.recipe.filter(|_| !checked.diags.has_errors()) else {
-        return Err(fail(format!(
-            "its recipe `{recipe_path}` does not check; run `deitc check {recipe_path}`"
-        )));
+    // A teacher trained by an earlier stage: its recipe and its finished run's checkpoint.
+    let (tr, checkpoint, recipe_path) = match &t.stage {
+        Some(s) => {
+            let tr = s.recipe.as_deref().cloned();
+            let path = super::stages::output(s).map_err(fail)?;
+            let Some(tr) = tr else {
+                return Err(fail(format!("`{}` has no recipe", s.written())));
+            };
+            (
+                tr,
+                path.display().to_string(),
+                format!("stage `{}`", s.stage),
+            )
+        }
+        None => {
+            let Some(recipe_path) = &t.recipe else {
+                return Err(fail(format!(
+                    "a `{arch}` teacher needs `distill.teacher.recipe`"
+                )));
+            };
+            let checked = crate::check::check(Path::new(recipe_path), &[]);
+            let Some(tr) = checked.recipe.filter(|_| !checked.diags.has_errors()) else {
+                return Err(fail(format!(
+                    "its recipe `{recipe_path}` does not check; run `deitc check {recipe_path}`"
+                )));
+            };
+            (tr, t.checkpoint.clone(), format!("`{recipe_path}`"))
+        }
     };
     if tr.model.is_transformer() != (t.arch == TeacherArch::Deit) {
         return Err(fail(format!(
-            "`arch = {arch}`, but its recipe `{recipe_path}` describes a {}",
+            "`arch = {arch}`, but its recipe {recipe_path} describes a {}",
             if tr.model.is_transformer() {
                 "transformer"
             } else {
@@ -56,7 +74,7 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
         Ok(g) => g,
         Err(ErrorKind::ShapeNotCompiled { .. }) => {
             return Err(fail(format!(
-                "its recipe `{recipe_path}` has a shape with no compiled graph"
+                "its recipe {recipe_path} has a shape with no compiled graph"
             )))
         }
         Err(kind) => return Err(Box::new(Diag::global(kind))),
@@ -68,8 +86,7 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
             r.model.classes
         )));
     }
-    let file =
-        TensorFile::read(&t.checkpoint).map_err(|e| fail(format!("`{}`: {e}", t.checkpoint)))?;
+    let file = TensorFile::read(&checkpoint).map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;
     let prefix = if file.keys().any(|k| k.starts_with("model.")) {
         "model."
     } else {
@@ -77,6 +94,6 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Graph>>, Box<Diag>> {
     };
     graph
         .load_weights(&file, prefix)
-        .map_err(|e| fail(format!("`{}`: {e}", t.checkpoint)))?;
+        .map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;
     Ok(Some(graph))
 }
