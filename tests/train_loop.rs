@@ -272,6 +272,75 @@ fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
     }
 }
 
+/// Without a distillation token the class token takes both losses; with hard distillation
+/// (cross-entropy is linear in its target) one step equals a plain step on the target
+/// `(1−α)·y + α·onehot(argmax teacher)`. SGD at lr 1 makes the weights' change the
+/// gradient itself (Adam's first step would amplify rounding in near-zero gradients).
+#[test]
+fn hard_distillation_without_a_token_trains_the_class_token_on_the_mixed_target() {
+    use deitc::train::catalogue;
+    use deitc::train::graph::HostBatch;
+    let dir = temp_dir("notoken");
+    let alpha = 0.3;
+    let kd = tiny_recipe(
+        &dir,
+        &[
+            "distill.mode=hard",
+            &format!("distill.alpha={alpha}"),
+            "distill.teacher.arch=deit",
+            "distill.teacher.checkpoint=\"unused\"",
+            "optimizer.kind=sgd",
+        ],
+    );
+    let plain = tiny_recipe(&dir, &["optimizer.kind=sgd"]);
+    assert!(!kd.model.distilled);
+    let mut g_kd = catalogue::build(&kd, 1, kd.train.device).expect("test_tiny is compiled in");
+    let mut g_plain = catalogue::build(&plain, 1, plain.train.device).expect("compiled");
+    let b = 4;
+    let images: Vec<f32> = (0..b * 3 * 16 * 16)
+        .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
+        .collect();
+    let y: Vec<f32> = (0..b * 10)
+        .map(|i| f32::from(u8::from(i % 10 == (i / 10) * 3 % 10)))
+        .collect();
+    let teacher: Vec<f32> = (0..b * 10).map(|i| ((i * 31) % 17) as f32 / 4.0).collect();
+    let mut mixed = y.clone();
+    for row in 0..b {
+        let t = &teacher[row * 10..row * 10 + 10];
+        let arg = (0..10).fold(0, |m, k| if t[k] > t[m] { k } else { m });
+        for k in 0..10 {
+            let hot = f32::from(u8::from(k == arg));
+            mixed[row * 10 + k] = (1.0 - alpha as f32) * y[row * 10 + k] + alpha as f32 * hot;
+        }
+    }
+    let batch = |targets| HostBatch {
+        images: &images,
+        targets,
+        size: b,
+    };
+    let s_kd = g_kd
+        .train_step(batch(&y), Some(&teacher), 1.0)
+        .expect("step");
+    let s_plain = g_plain.train_step(batch(&mixed), None, 1.0).expect("step");
+    assert!(s_kd.kd > 0.0, "{s_kd:?}");
+    assert!(
+        (s_kd.loss - s_plain.loss).abs() < 1e-5,
+        "{s_kd:?} vs {s_plain:?}"
+    );
+    let (a, p) = (g_kd.state(), g_plain.state());
+    assert_eq!(a.len(), p.len());
+    for (x, z) in a.iter().zip(&p) {
+        assert_eq!(x.name, z.name);
+        let diff = x
+            .data
+            .iter()
+            .zip(&z.data)
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "{}: {diff}", x.name);
+    }
+}
+
 #[test]
 fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
     use deitc::train::catalogue;

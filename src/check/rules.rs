@@ -272,15 +272,6 @@ fn distill_rules(r: &Recipe, out: &mut Out<'_>) {
                 &[("distill.mode", "")],
             );
         }
-        if !r.model.distilled {
-            out.report(
-                ErrorKind::DistillNeedsToken { mode: mode.into() },
-                &[
-                    ("distill.mode", ""),
-                    ("model.distilled", "no distillation token"),
-                ],
-            );
-        }
         if r.finetune.is_some() {
             out.report(
                 ErrorKind::FinetuneWithDistill,

@@ -201,9 +201,6 @@ pub enum ErrorKind {
     TeacherRequired {
         mode: String,
     },
-    DistillNeedsToken {
-        mode: String,
-    },
     TeacherClasses {
         teacher: usize,
         data: usize,
@@ -515,7 +512,6 @@ impl ErrorKind {
             MlpHidden { .. } => "deit::rule::mlp_hidden",
             OddBatchMix { .. } => "deit::rule::odd_batch",
             TeacherRequired { .. } => "deit::rule::teacher_required",
-            DistillNeedsToken { .. } => "deit::rule::distill_token",
             TeacherClasses { .. } => "deit::rule::teacher_classes",
             ModelClasses { .. } => "deit::rule::model_classes",
             SourceClasses { .. } => "deit::rule::source_classes",
@@ -678,9 +674,6 @@ impl ErrorKind {
             }
             OddBatchMix { batch } => format!("batch {batch} is odd, but mixup/cutmix pair each image with the reversed batch"),
             TeacherRequired { mode } => format!("`distill.mode = {mode}` needs a teacher"),
-            DistillNeedsToken { mode } => {
-                format!("`distill.mode = {mode}` needs a distillation token in the model")
-            }
             TeacherClasses { teacher, data } => {
                 format!("teacher predicts {teacher} classes but the data has {data}")
             }
@@ -836,7 +829,6 @@ impl ErrorKind {
             MlpHidden { .. } => "this ratio".into(),
             OddBatchMix { .. } => "odd batch".into(),
             TeacherRequired { .. } => "distillation enabled here".into(),
-            DistillNeedsToken { .. } => "distillation enabled here".into(),
             TeacherClasses { teacher, .. } => format!("{teacher} classes"),
             ModelClasses { model, .. } => format!("{model} classes"),
             SourceClasses { .. } => "declared here".into(),
@@ -976,7 +968,6 @@ impl ErrorKind {
             MlpHidden { .. } => "pick a ratio that makes embed × mlp_ratio whole".into(),
             OddBatchMix { batch } => format!("use an even batch, e.g. {}", batch + 1),
             TeacherRequired { .. } => "add `distill { teacher { arch = … checkpoint = \"…\" } }`".into(),
-            DistillNeedsToken { .. } => "set `model.distilled = true`, or `distill.mode = none`".into(),
             TeacherClasses { .. } => "the teacher must be trained on the same classes (fine-tune it on this data first)".into(),
             ModelClasses { .. } => "remove `model.classes` to take it from the data".into(),
             SourceClasses { .. } => "remove `data.classes` to take it from the source".into(),

@@ -189,10 +189,18 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         let targets = self
             .dev
             .tensor_from_vec(batch.targets.to_vec(), (b, Const::<K>)); // (B, K)
+                                                                       // Without a distillation token the class token takes both losses (the paper's
+                                                                       // "usual distillation", Table 3): a second handle on its output that shares its
+                                                                       // gradient, whose tape merges with the first's when the losses are added.
+        let dist = match (out.dist, self.hyper.mode) {
+            (Some(d), _) => Some(d),
+            (None, DistillMode::None) => None,
+            (None, _) => Some(out.cls.retaped()),
+        };
         let base = soft_ce(out.cls, targets);
         let base_value = f64::from(base.array());
         let alpha = self.hyper.alpha as f32;
-        let (loss, kd_value) = match (self.hyper.mode, out.dist) {
+        let (loss, kd_value) = match (self.hyper.mode, dist) {
             (DistillMode::None, _) | (_, None) => (base, 0.0),
             (mode, Some(dist)) => {
                 let t = teacher.ok_or(GraphError::NoTeacher)?;
