@@ -235,7 +235,7 @@ impl Evaluator<'_> {
             );
         }
         let Some(output) = crate::ir::StageOutput::parse(output) else {
-            let suggestion = suggest(output, crate::ir::StageOutput::NAMES.into_iter());
+            let suggestion = suggest(output, crate::ir::StageOutput::NAMES);
             return self.fail(
                 ErrorKind::StageOutput {
                     stage: stage.into(),

@@ -89,20 +89,30 @@ fn apply_overrides(
     }
 }
 
-/// Loads one stage of the pipeline `root` (already registered as `root_file` and parsed as
-/// `file`): the stage's own bases, then the pipeline's top-level fields (shared by every
+/// A pipeline file: its path, its id in the source map, its AST.
+#[derive(Clone, Copy)]
+pub struct Pipeline<'a> {
+    pub path: &'a Path,
+    pub id: FileId,
+    pub ast: &'a crate::syntax::ast::File,
+}
+
+/// Loads one stage of `pipeline`: the stage's own bases, then the pipeline's top-level fields (shared by every
 /// stage), then the stage's fields, then the overrides that apply to it.
 pub fn load_stage(
     map: &mut SourceMap,
-    root: &Path,
-    root_file: FileId,
-    file: &crate::syntax::ast::File,
+    pipeline: &Pipeline<'_>,
     stage: &crate::syntax::ast::Stage,
     overrides: &[FileId],
     scope: &StageScope<'_>,
     diags: &mut Diagnostics,
 ) -> Loaded {
     use crate::syntax::ast::Item;
+    let Pipeline {
+        path: root,
+        id: root_file,
+        ast: file,
+    } = *pipeline;
     let mut loaded = Loaded {
         root: Some(root_file),
         ..Loaded::default()

@@ -153,16 +153,13 @@ pub fn check(path: &Path, overrides: &[String]) -> Option<Pipeline> {
             name: &s.name.name,
             all: &names,
         };
-        let loaded = inherit::load_stage(
-            &mut map,
+        let pipeline = inherit::Pipeline {
             path,
-            root,
-            &file,
-            s,
-            &overrides,
-            &scope,
-            &mut stage_diags,
-        );
+            id: root,
+            ast: &file,
+        };
+        let loaded =
+            inherit::load_stage(&mut map, &pipeline, s, &overrides, &scope, &mut stage_diags);
         let name = format!("{pipeline_name}.{}", s.name.name);
         let mut checked = evaluate(map, stage_diags, &loaded, name, &names);
         map = std::mem::replace(&mut checked.map, SourceMap::new());
