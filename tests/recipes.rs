@@ -4,7 +4,7 @@
 mod common;
 
 use common::{run, shipped};
-use deitc::check::{check, cost::Cost};
+use deitc::check::{check, check_stage, cost::Cost};
 use deitc::ir::Recipe;
 use deitc::source::{SourceKind, SourceMap};
 use deitc::syntax::{format::format, parse_recipe};
@@ -138,11 +138,28 @@ fn fmt_canonicalises_a_messy_recipe_and_keeps_every_comment() {
 fn explain_ron_reads_back_into_the_same_recipe() {
     for path in shipped() {
         let p = path.to_string_lossy().into_owned();
-        let checked = check(&path, &[]);
-        let (code, stdout, _) = run(&["explain", &p]);
-        assert_eq!(code, 0, "{p}");
-        let back = Recipe::from_ron(&stdout).unwrap_or_else(|e| panic!("{p}: {e}\n{stdout}"));
-        assert_eq!(Some(back), checked.recipe, "{p}");
+        // A pipeline explains each stage on its own with `--stage`.
+        let stages: Vec<Option<String>> = match deitc::check::pipeline::check(&path, &[]) {
+            Some(pipeline) => pipeline
+                .stages
+                .iter()
+                .map(|s| Some(s.name.clone()))
+                .collect(),
+            None => vec![None],
+        };
+        for stage in stages {
+            let checked = check_stage(&path, stage.as_deref(), &[]);
+            let mut args = vec!["explain", &p];
+            if let Some(s) = &stage {
+                args.extend(["--stage", s]);
+            }
+            let (code, stdout, _) = run(&args);
+            assert_eq!(code, 0, "{p} {stage:?}");
+            let back = Recipe::from_ron(&stdout)
+                .unwrap_or_else(|e| panic!("{p} {stage:?}: {e}\n{stdout}"));
+            let expected = checked.recipe.map(|r| r.without_stage_recipes());
+            assert_eq!(Some(back), expected, "{p} {stage:?}");
+        }
     }
 }
 
