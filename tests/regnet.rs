@@ -39,7 +39,10 @@ fn fixture_cfg() -> (RegNetCfg, usize, usize) {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -58,7 +61,11 @@ fn logits_match_timm_on_a_small_regnety() {
     let (cfg, classes, params) = fixture_cfg();
     let arch = cfg.arch(3, classes);
     let widths: Vec<usize> = arch.stages.iter().map(|s| s.width).collect();
-    assert_eq!(widths, [8, 16, 40, 88], "timm's stages for the fixture config");
+    assert_eq!(
+        widths,
+        [8, 16, 40, 88],
+        "timm's stages for the fixture config"
+    );
     assert_eq!(arch.num_params(), params, "timm's parameter count");
     let w = weights::read(Path::new(WEIGHTS), Pick::Model).expect("read");
     let dev = Cpu::default();
@@ -163,7 +170,10 @@ fn bad_checkpoints_are_errors_naming_the_key() {
         }),
         "shape",
     );
-    assert!(shape.contains("`s2.b1.conv2.conv.weight` has shape"), "{shape}");
+    assert!(
+        shape.contains("`s2.b1.conv2.conv.weight` has shape"),
+        "{shape}"
+    );
     let dtype = load_error(
         fixture_with(|e| {
             for (k, d, _, _) in e.iter_mut() {
@@ -174,13 +184,19 @@ fn bad_checkpoints_are_errors_naming_the_key() {
         }),
         "dtype",
     );
-    assert!(dtype.contains("head.fc.bias") && dtype.contains("I32"), "{dtype}");
+    assert!(
+        dtype.contains("head.fc.bias") && dtype.contains("I32"),
+        "{dtype}"
+    );
     let extra = load_error(
         fixture_with(|e| e.push(("s9.b1.conv1.conv.weight".into(), "F32", vec![1], vec![0; 4]))),
         "extra",
     );
     assert!(extra.contains("s9.b1.conv1.conv.weight"), "{extra}");
-    let junk = load_error(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all".to_vec(), "junk");
+    let junk = load_error(
+        b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all".to_vec(),
+        "junk",
+    );
     assert!(junk.contains("safetensors"), "{junk}");
     let truncated = std::fs::read(WEIGHTS).expect("fixture");
     let cut = load_error(truncated[..truncated.len() / 2].to_vec(), "cut");
@@ -189,7 +205,10 @@ fn bad_checkpoints_are_errors_naming_the_key() {
     let err = regnet_teacher::load::<Cpu>(WEIGHTS, 10, 32, 0)
         .err()
         .expect("not regnety_160");
-    assert!(err.contains("`stem.conv.weight` has shape [8, 3, 3, 3]"), "{err}");
+    assert!(
+        err.contains("`stem.conv.weight` has shape [8, 3, 3, 3]"),
+        "{err}"
+    );
 }
 
 /// Deterministic small values for a synthetic `regnety_160` checkpoint.
@@ -204,7 +223,9 @@ fn synthetic_regnety_160(path: &Path, classes: usize) {
             let fan_in = (n / s[0]).max(1) as f32;
             let values: Vec<f32> = (0..n)
                 .map(|_| {
-                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let u = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
                     if k.ends_with("running_var") || k.ends_with("bn.weight") {
                         1.0 + 0.2 * u
@@ -215,7 +236,12 @@ fn synthetic_regnety_160(path: &Path, classes: usize) {
                     }
                 })
                 .collect();
-            (k, "F32", s, values.iter().flat_map(|x| x.to_le_bytes()).collect())
+            (
+                k,
+                "F32",
+                s,
+                values.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
         })
         .collect();
     std::fs::write(path, safetensors(&entries)).expect("write teacher");
@@ -255,4 +281,41 @@ fn a_distilled_student_trains_from_a_regnety_160_checkpoint() {
     };
     let report = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect("run");
     assert_eq!(report.steps, 2);
+}
+
+/// The full `regnety_160` against timm at 224 px, on files too large to ship: run with
+/// `DEITC_REGNETY_160_DIR=dir cargo test --release --test regnet -- --ignored --nocapture`,
+/// where `dir` holds `regnety_160.safetensors` (a timm `state_dict`) and `io.safetensors`
+/// (`x` `(B, 3, 224, 224)` and timm's eval-mode `logits` for it). Prints the largest
+/// difference and the forward time.
+#[test]
+#[ignore = "needs DEITC_REGNETY_160_DIR (a timm regnety_160 export and its logits)"]
+fn regnety_160_matches_timm_at_224() {
+    let Ok(dir) = std::env::var("DEITC_REGNETY_160_DIR") else {
+        eprintln!("DEITC_REGNETY_160_DIR is not set");
+        return;
+    };
+    let dir = Path::new(&dir);
+    let t0 = std::time::Instant::now();
+    let ckpt = dir.join("regnety_160.safetensors").display().to_string();
+    let teacher = regnet_teacher::load::<Cpu>(&ckpt, 1000, 224, 0).expect("load");
+    eprintln!("load: {:.2} s", t0.elapsed().as_secs_f64());
+    let io = TensorFile::read(dir.join("io.safetensors")).expect("io");
+    let (shape, x) = io.f32s("x").expect("x");
+    let (_, want) = io.f32s("logits").expect("logits");
+    let n = shape[0];
+    let mut got = Vec::new();
+    for i in 0..3 {
+        let t = std::time::Instant::now();
+        got = teacher.eval_logits(&x, n);
+        let s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "forward {i}: batch {n} at 224: {s:.2} s, {:.2} img/s",
+            n as f64 / s
+        );
+    }
+    let err = max_abs_diff(&got, &want);
+    let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    eprintln!("regnety_160 at 224: max |Δlogit| = {err:.3e} (largest |logit| {scale:.1})");
+    assert!(err <= 1e-3 * scale.max(1.0), "max abs error {err}");
 }

@@ -72,8 +72,17 @@ pub fn load_arch<Dev: Backend>(
     side: usize,
     seed: u64,
 ) -> Result<RegNetTeacher<Dev>, String> {
-    let w = weights::read(Path::new(path), Pick::Model).map_err(|k| k.message())?;
+    let mut tensors = weights::read(Path::new(path), Pick::Model)
+        .map_err(|k| k.message())?
+        .tensors;
+    // A DataParallel export: every key under `module.`.
+    if tensors.keys().all(|k| k.starts_with("module.")) {
+        tensors = tensors
+            .into_iter()
+            .map(|(k, v)| (k["module.".len()..].to_string(), v))
+            .collect();
+    }
     let dev = Dev::open(seed)?;
-    let net = RegNet::load(arch, &w.tensors, &dev).map_err(|e| e.to_string())?;
+    let net = RegNet::load(arch, &tensors, &dev).map_err(|e| e.to_string())?;
     Ok(RegNetTeacher { net, side })
 }

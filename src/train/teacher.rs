@@ -155,8 +155,7 @@ fn regnety_160(r: &Recipe, t: &crate::ir::Teacher) -> Result<Box<dyn Teacher>, B
         )),
         #[cfg(feature = "cuda")]
         Device::Cuda => Ok(Box::new(
-            regnet_teacher::load::<dfdx::prelude::Cuda>(path, t.classes, side, seed)
-                .map_err(at)?,
+            regnet_teacher::load::<dfdx::prelude::Cuda>(path, t.classes, side, seed).map_err(at)?,
         )),
         #[cfg(not(feature = "cuda"))]
         Device::Cuda => Err(Box::new(Diag::global(ErrorKind::NoCuda))),
