@@ -501,11 +501,6 @@ pub fn trainability(r: &Recipe, spans: &Spans<'_>) -> Vec<Diag> {
 /// One warning listing the settings `deitc run` refuses today, at the first of them.
 fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
     let a = &r.augment;
-    let teacher = r
-        .distill
-        .teacher
-        .as_ref()
-        .filter(|t| t.arch == TeacherArch::Regnety160 && r.distill.mode != DistillMode::None);
     // `finetune.train_mode = false` fine-tunes in eval mode, where a distilled model's
     // forward returns the average of its two heads and the loss is taken on that average:
     // deitc trains the class head on its own, so it cannot reproduce that.
@@ -520,16 +515,11 @@ fn not_trainable(r: &Recipe, out: &mut Out<'_>) {
     // deitc implements them bicubically only (the official recipe's choice).
     let policy_interp = (a.rand_augment.is_some() || a.auto_augment.is_some())
         && a.crop.interpolation != Interpolation::Bicubic;
-    let cases: [(bool, &str, &str); 4] = [
+    let cases: [(bool, &str, &str); 3] = [
         (
             policy_interp,
             "RandAugment/AutoAugment with non-bicubic interpolation",
             "augment.crop.interpolation",
-        ),
-        (
-            teacher.is_some(),
-            "RegNetY teachers",
-            "distill.teacher.arch",
         ),
         (
             r.train.device == Device::Cuda && !crate::train::device::available(Device::Cuda),

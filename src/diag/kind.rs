@@ -999,7 +999,7 @@ impl ErrorKind {
             DataLoad { .. } => "check the data path and its layout (docs/recipes.md)".into(),
             NonFinite { .. } => "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; checkpoints already written are kept".into(),
             Checkpoint { .. } => "checkpoints are written by `deitc run`; pass one of its `.safetensors` files".into(),
-            Teacher { .. } => "teachers are deitc checkpoints of a compiled shape: `arch = deit` or `convnet`, with the `recipe` that trained them".into(),
+            Teacher { .. } => "a teacher is `arch = regnety_160` with a timm `state_dict` of RegNetY-16GF (safetensors or .pth), or a deitc checkpoint of a compiled shape (`arch = deit` or `convnet`) with the `recipe` that trained it".into(),
             ResumeMismatch { .. } => "run without `--resume` to start a new run, or restore the recipe".into(),
             NothingToResume { .. } => "run without `--resume` to start a new run".into(),
             NoCuda => "build with `cargo build --release --features cuda`, or pass `--device cpu`".into(),

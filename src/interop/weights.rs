@@ -77,7 +77,7 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
             reason,
         })?;
         let mut tensors = BTreeMap::new();
-        for (key, (shape, values)) in read {
+        for (key, (shape, values)) in read.into_iter().filter(|(k, _)| !is_bn_counter(k)) {
             let data = values.map_err(|found| ErrorKind::WeightsDtype {
                 path: shown.clone(),
                 key: key.clone(),
@@ -117,7 +117,7 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
     let mut tensors = BTreeMap::new();
     let keys: Vec<String> = file
         .keys()
-        .filter(|k| k.starts_with(prefix))
+        .filter(|k| k.starts_with(prefix) && !is_bn_counter(k))
         .map(str::to_string)
         .collect();
     for key in keys {
@@ -130,6 +130,12 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
     }
     let format = if deitc { Format::Deitc } else { Format::Timm };
     finish(shown, format, tensors, pick)
+}
+
+/// BatchNorm's integer step counter (`*.num_batches_tracked`, in every `state_dict` of a
+/// network with BatchNorm, e.g. a RegNetY teacher): no model reads it, so it is skipped.
+fn is_bn_counter(key: &str) -> bool {
+    key.ends_with(".num_batches_tracked")
 }
 
 fn finish(

@@ -14,6 +14,8 @@
 //! safetensors reader), `load_timm` and `load_error` (timm `state_dict` → model).
 //! [`ConvNet`] is a small convolutional network driven the same way; `conv` builds its 3×3
 //! convolution (im2col by one gather + matmul) and poolings from dfdx ops.
+//! [`regnet`] is timm's RegNetY (the official DeiT teacher, `regnety_160`), eval mode only,
+//! with runtime widths: strided, grouped convolutions, squeeze-excitation, folded BatchNorm.
 
 /// One tensor field of a `TensorCollection` impl: `field!("timm.name", path.to.tensor,
 /// options)` is `Self::tensor(name, |s| &s.path, |s| &mut s.path, options)`.
@@ -36,6 +38,7 @@ mod load_error;
 mod load_timm;
 mod mlp;
 mod patch_embed;
+pub mod regnet;
 mod regularization;
 mod tensor_file;
 

@@ -10,6 +10,7 @@ pub mod losses;
 pub mod metrics;
 pub mod net;
 pub mod optimizer;
+pub mod regnet_teacher;
 pub mod run;
 pub mod run_dir;
 pub mod schedule;

@@ -240,7 +240,7 @@ pub fn run(
                 let t_teacher = Instant::now();
                 let teacher_logits = teacher
                     .as_ref()
-                    .map(|t| t.eval_logits(&batch.images, batch.size, false));
+                    .map(|t| t.eval_logits(&batch.images, batch.size));
                 teacher_s += t_teacher.elapsed().as_secs_f64();
                 let host = HostBatch {
                     images: &batch.images,
