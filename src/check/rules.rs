@@ -307,6 +307,18 @@ fn distill_rules(r: &Recipe, out: &mut Out<'_>) {
                 ],
             );
         }
+        if t.arch == TeacherArch::Regnety160 && r.model.channels != 3 {
+            let channels = match r.model.channels {
+                1 => "1 channel".to_string(),
+                c => format!("{c} channels"),
+            };
+            out.report(
+                ErrorKind::TeacherChannels {
+                    channels: r.model.channels,
+                },
+                &[("distill.teacher.arch", ""), ("model.channels", &channels)],
+            );
+        }
     }
     if !r.model.distilled && d.eval_head == EvalHead::Dist {
         out.report(

@@ -205,6 +205,9 @@ pub enum ErrorKind {
         teacher: usize,
         data: usize,
     },
+    TeacherChannels {
+        channels: usize,
+    },
     ModelClasses {
         model: usize,
         data: usize,
@@ -513,6 +516,7 @@ impl ErrorKind {
             OddBatchMix { .. } => "deit::rule::odd_batch",
             TeacherRequired { .. } => "deit::rule::teacher_required",
             TeacherClasses { .. } => "deit::rule::teacher_classes",
+            TeacherChannels { .. } => "deit::rule::teacher_channels",
             ModelClasses { .. } => "deit::rule::model_classes",
             SourceClasses { .. } => "deit::rule::source_classes",
             ClassesUnknown => "deit::rule::classes_unknown",
@@ -677,6 +681,10 @@ impl ErrorKind {
             TeacherClasses { teacher, data } => {
                 format!("teacher predicts {teacher} classes but the data has {data}")
             }
+            TeacherChannels { channels } => {
+                let s = if *channels == 1 { "" } else { "s" };
+                format!("`regnety_160` takes RGB images, but the model has {channels} channel{s}")
+            }
             ModelClasses { model, data } => {
                 format!("model has {model} classes but the data has {data}")
             }
@@ -830,6 +838,7 @@ impl ErrorKind {
             OddBatchMix { .. } => "odd batch".into(),
             TeacherRequired { .. } => "distillation enabled here".into(),
             TeacherClasses { teacher, .. } => format!("{teacher} classes"),
+            TeacherChannels { .. } => "an RGB teacher".into(),
             ModelClasses { model, .. } => format!("{model} classes"),
             SourceClasses { .. } => "declared here".into(),
             ClassesUnknown => "classes come from this source".into(),
@@ -969,6 +978,7 @@ impl ErrorKind {
             OddBatchMix { batch } => format!("use an even batch, e.g. {}", batch + 1),
             TeacherRequired { .. } => "add `distill { teacher { arch = … checkpoint = \"…\" } }`".into(),
             TeacherClasses { .. } => "the teacher must be trained on the same classes (fine-tune it on this data first)".into(),
+            TeacherChannels { .. } => "the teacher sees the student's images: distil a grayscale student from a `convnet` or `deit` teacher trained on the same data".into(),
             ModelClasses { .. } => "remove `model.classes` to take it from the data".into(),
             SourceClasses { .. } => "remove `data.classes` to take it from the source".into(),
             ClassesUnknown => "set `data.classes`, or point the source at an existing dataset".into(),
