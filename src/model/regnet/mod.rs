@@ -34,11 +34,6 @@ use super::LoadError;
 /// Named host tensors (timm names, no prefix): shape and f32 values.
 pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// Keys of a timm `state_dict` that the model does not use (BatchNorm's step counters).
-pub fn is_ignored(key: &str) -> bool {
-    key.ends_with(".num_batches_tracked")
-}
-
 /// A RegNet on device `Dev`, ready for eval-mode forward passes.
 #[derive(Debug, Clone)]
 pub struct RegNet<Dev: Device<f32>> {
@@ -51,7 +46,8 @@ pub struct RegNet<Dev: Device<f32>> {
 impl<Dev: Device<f32>> RegNet<Dev> {
     /// Checks `tensors` against `arch`'s `state_dict` layout — a missing key, a wrong shape
     /// or an extra key is an error naming the key, and then nothing is uploaded — then folds
-    /// the BatchNorms and uploads the weights to `dev`.
+    /// the BatchNorms and uploads the weights to `dev`. BatchNorm's step counters
+    /// (`*.num_batches_tracked`) are dropped by [`crate::interop::weights::read`] before this.
     pub fn load(arch: Arch, tensors: &HostTensors, dev: &Dev) -> Result<Self, LoadError> {
         let layout = arch.tensors();
         for (key, shape) in &layout {
@@ -69,7 +65,7 @@ impl<Dev: Device<f32>> RegNet<Dev> {
         let known: BTreeSet<&str> = layout.iter().map(|(k, _)| k.as_str()).collect();
         let extra: Vec<String> = tensors
             .keys()
-            .filter(|k| !known.contains(k.as_str()) && !is_ignored(k))
+            .filter(|k| !known.contains(k.as_str()))
             .cloned()
             .collect();
         if !extra.is_empty() {
