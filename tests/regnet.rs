@@ -86,12 +86,13 @@ fn the_teacher_splits_large_batches_without_changing_logits() {
     // 2·10 = 20 images: more than one chunk.
     let reps = 10;
     let images: Vec<f32> = (0..reps).flat_map(|_| x.iter().copied()).collect();
-    let got = t.eval_logits(&images, 2 * reps);
+    let got = t.eval_logits(&images, 2 * reps).expect("logits");
     let want: Vec<f32> = (0..reps).flat_map(|_| want.iter().copied()).collect();
     assert!(regnet_teacher::CHUNK < 2 * reps);
     assert!(max_abs_diff(&got, &want) <= 1e-4);
-    // A buffer of the wrong size gives NaN logits, not a panic.
-    assert!(t.eval_logits(&images[1..], 2).iter().all(|v| v.is_nan()));
+    // A buffer of the wrong size is an error, not a panic.
+    let err = t.eval_logits(&images[1..], 2).expect_err("wrong size");
+    assert!(err.contains("for 2 images of 3×32×32"), "{err}");
 }
 
 /// A safetensors file from `(name, dtype, shape, bytes)` entries.
@@ -261,7 +262,9 @@ fn a_distilled_student_trains_from_a_regnety_160_checkpoint() {
         .expect("distilling");
     assert_eq!(teacher.num_params(), REGNETY_160.arch(3, 10).num_params());
     assert_eq!(teacher.input(), (3, 16));
-    let logits = teacher.eval_logits(&vec![0.5; 2 * 3 * 16 * 16], 2);
+    let logits = teacher
+        .eval_logits(&vec![0.5; 2 * 3 * 16 * 16], 2)
+        .expect("logits");
     assert!(logits.len() == 20 && logits.iter().all(|v| v.is_finite()));
     let opts = RunOptions {
         resume: false,
@@ -298,7 +301,7 @@ fn regnety_160_matches_timm_at_224() {
     let mut got = Vec::new();
     for i in 0..3 {
         let t = std::time::Instant::now();
-        got = teacher.eval_logits(&x, n);
+        got = teacher.eval_logits(&x, n).expect("logits");
         let s = t.elapsed().as_secs_f64();
         eprintln!(
             "forward {i}: batch {n} at 224: {s:.2} s, {:.2} img/s",

@@ -162,7 +162,9 @@ fn teacher_cost(recipe: &Recipe, images: &[f32], b: usize, steps: usize) -> Stri
     let mut times = Vec::new();
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        std::hint::black_box(teacher.eval_logits(images, b));
+        if let Err(e) = std::hint::black_box(teacher.eval_logits(images, b)) {
+            return format!("  teacher     failed: {e}\n");
+        }
         if i >= 2 {
             times.push(t0.elapsed().as_secs_f64());
         }

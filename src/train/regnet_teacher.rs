@@ -34,22 +34,25 @@ impl<Dev: Backend> Teacher for RegNetTeacher<Dev> {
         self.net.arch.num_params()
     }
 
-    fn eval_logits(&self, images: &[f32], n: usize) -> Vec<f32> {
+    fn eval_logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>, String> {
         let (c, s) = self.input();
-        let k = self.classes();
         let per_image = c * s * s;
         if images.len() != n * per_image {
-            return vec![f32::NAN; n * k];
+            return Err(format!(
+                "got {} values for {n} images of {c}×{s}×{s}",
+                images.len()
+            ));
         }
-        let mut out = Vec::with_capacity(n * k);
-        for (i, chunk) in images.chunks(CHUNK * per_image).enumerate() {
+        let mut out = Vec::with_capacity(n * self.classes());
+        for chunk in images.chunks(CHUNK * per_image) {
             let b = chunk.len() / per_image;
-            match self.net.forward_host(chunk, [b, c, s, s]) {
-                Ok(logits) => out.extend(logits.as_vec()),
-                Err(_) => out.resize((i * CHUNK + b) * k, f32::NAN),
-            }
+            let logits = self
+                .net
+                .forward_host(chunk, [b, c, s, s])
+                .map_err(|e| format!("the forward pass failed on the device: {e:?}"))?;
+            out.extend(logits.as_vec());
         }
-        out
+        Ok(out)
     }
 }
 

@@ -238,9 +238,25 @@ pub fn run(
                 };
                 lr = schedule.lr(epoch, step as u64);
                 let t_teacher = Instant::now();
-                let teacher_logits = teacher
-                    .as_ref()
-                    .map(|t| t.eval_logits(&batch.images, batch.size));
+                let teacher_logits = match &teacher {
+                    Some(t) => match t.eval_logits(&batch.images, batch.size) {
+                        Ok(logits) => Some(logits),
+                        Err(e) => {
+                            // Keep the steps trained so far, as for a data error.
+                            pos.step_in_epoch = step as u64;
+                            save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                            return Err(global(ErrorKind::Teacher {
+                                message: format!(
+                                    "{e} (stopped at epoch {}, step {}, with the steps before \
+                                     it saved)",
+                                    epoch + 1,
+                                    step + 1
+                                ),
+                            }));
+                        }
+                    },
+                    None => None,
+                };
                 teacher_s += t_teacher.elapsed().as_secs_f64();
                 let host = HostBatch {
                     images: &batch.images,

@@ -18,8 +18,8 @@ pub trait Teacher {
     /// `(channels, image side)` of the images it takes.
     fn input(&self) -> (usize, usize);
     fn num_params(&self) -> usize;
-    /// Eval-mode logits `n×K` of `n` normalised `C×H×W` images (NaN if the device failed).
-    fn eval_logits(&self, images: &[f32], n: usize) -> Vec<f32>;
+    /// Eval-mode logits `n×K` of `n` normalised `C×H×W` images, or why the device failed.
+    fn eval_logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>, String>;
 }
 
 /// A deitc graph (DeiT or convnet) as a teacher: its model's weights, its recipe's eval head.
@@ -38,8 +38,8 @@ impl Teacher for GraphTeacher {
         self.0.num_params()
     }
 
-    fn eval_logits(&self, images: &[f32], n: usize) -> Vec<f32> {
-        self.0.eval_logits(images, n, false)
+    fn eval_logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>, String> {
+        Ok(self.0.eval_logits(images, n, false))
     }
 }
 
