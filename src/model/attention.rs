@@ -8,7 +8,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::{linear as linear_fused, scaled_softmax};
+use super::fused::{attention as attention_fused, fused, linear as linear_fused};
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
 
@@ -66,7 +66,24 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
         let hd = Self::HEAD_DIM;
         let (b, s, _) = *x.shape();
         let qkv = linear_fused(&self.qkv, x)?; // (B, T, 3D)
-                                               // q carries the tape; k and v start empty ones that merge back in the matmuls.
+        let scale = 1.0 / (hd as f64).sqrt();
+        let out = if fused::<E, Dev>() && b.size() * s.size() > 0 {
+            attention_fused::<_, _, D, D3, _, _, _>(qkv, H, scale as f32)? // (B, T, D)
+        } else {
+            Self::heads(qkv, scale)? // (B, T, D)
+        };
+        dropout(linear_fused(&self.proj, out)?, p)
+    }
+
+    /// The attention core from dfdx ops (every device but the CPU with f32): heads split by
+    /// slices and permutes, softmax(q kᵀ · scale) v, heads merged back in order.
+    fn heads<B: Dim, Tok: Dim, T: Tape<E, Dev>>(
+        qkv: Tensor<(B, Tok, Const<D3>), E, Dev, T>,
+        scale: f64,
+    ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+        let hd = Self::HEAD_DIM;
+        let (b, s, _) = *qkv.shape();
+        // q carries the tape; k and v start empty ones that merge back in the matmuls.
         let (qkv, tape) = qkv.split_tape();
         let q = qkv.clone().put_tape(tape).try_slice((.., .., 0..D))?; // (B, T, D)
         let k = qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?; // (B, T, D)
@@ -80,12 +97,10 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
         let v = v
             .try_reshape_like(&(b, s, H, hd))?
             .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
-        let scale = E::from_f64(1.0 / (hd as f64).sqrt()).unwrap_or_default();
-        let attn = scaled_softmax(q.try_matmul(k)?, scale)?; // (B, H, T, T)
-        let out = attn
-            .try_matmul(v)? // (B, H, T, hd)
+        let scale = E::from_f64(scale).unwrap_or_default();
+        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?; // (B, H, T, T)
+        attn.try_matmul(v)? // (B, H, T, hd)
             .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
-            .try_reshape_like(&(b, s, Const::<D>))?; // (B, T, D)
-        dropout(linear_fused(&self.proj, out)?, p)
+            .try_reshape_like(&(b, s, Const::<D>)) // (B, T, D)
     }
 }

@@ -1,22 +1,24 @@
-//! Fused CPU kernels with hand-written backward passes: LayerNorm, softmax over the last
-//! axis (with the attention scale folded in), exact GELU, the bias add of a `Linear` on
-//! tokens, and stochastic depth's per-sample scaling.
+//! Fused CPU kernels with hand-written backward passes: LayerNorm, exact GELU and
+//! stochastic depth's per-sample scaling here; `Linear` on tokens (`linear`) and the
+//! attention core (`attention`: q·kᵀ, softmax, ·v for every head) as matrix products
+//! through `gemm` (a bounds-checked wrapper over the `gemm` crate's kernels).
 //!
 //! Each dfdx op allocates a fresh output and, in the backward pass, a fresh gradient; a
-//! LayerNorm is ~8 such ops. Here each of these layers is one forward pass over the rows
-//! and one backward pass that accumulates (`+=`) into the input's (and parameters')
-//! gradients, with what the backward needs saved on the host.
+//! LayerNorm is ~8 such ops, and attention's head split and merge are permute copies. Here
+//! each of these layers is one forward pass and one backward pass that accumulates (`+=`)
+//! into the input's (and parameters') gradients, with what the backward needs saved on the
+//! host.
 //!
 //! Only `Cpu` with `f32` takes the fused path (checked with `TypeId`, so the graphs stay
 //! generic over the device); every other device/dtype runs the dfdx-op composition
 //! unchanged. Reductions never depend on rayon's scheduling: per-row sums are sequential
-//! inside a row, and sums across rows (γ and β gradients) are taken over fixed chunks of
-//! rows whose partial sums are added in order, so results are the same for any number of
-//! threads.
+//! inside a row, sums across rows (γ, β and bias gradients) are taken over fixed chunks of
+//! rows whose partial sums are added in order, and a matrix product splits its output, never
+//! its inner dimension, across threads, so results are the same for any number of threads.
 
 use std::any::{Any, TypeId};
 
-use dfdx::nn::modules::{LayerNorm1D, Linear};
+use dfdx::nn::modules::LayerNorm1D;
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 use rayon::prelude::*;
@@ -92,6 +94,13 @@ macro_rules! with_out_grad {
         result
     }};
 }
+
+mod attention;
+mod gemm;
+mod linear;
+
+pub(crate) use attention::attention;
+pub(crate) use linear::linear;
 
 /// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
 #[inline]
@@ -310,65 +319,6 @@ fn add_into(acc: &mut [f32], v: &[f32]) {
 // Linear bias and per-sample scaling
 // ---------------------------------------------------------------------------------------
 
-/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: dfdx's matmul, then the bias added by one
-/// fused op on the CPU (dfdx's broadcast add elsewhere: `lin.try_forward`).
-#[allow(clippy::type_complexity)]
-pub(crate) fn linear<
-    B: Dim,
-    Tok: Dim,
-    const I: usize,
-    const O: usize,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    lin: &Linear<I, O, E, Dev>,
-    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
-) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err> {
-    if !fused::<E, Dev>() || O == 0 {
-        return lin.try_forward(x);
-    }
-    let o = x.try_matmul(lin.weight.retaped::<T>().try_permute()?)?; // (B, T, O)
-    let (o, mut tape) = o.try_contiguous()?.split_tape();
-    let shape = *o.shape();
-    let mut y = host(&o); // (B, T, O)
-    let bias = host(&lin.bias); // (O,)
-    y.par_chunks_mut(CHUNK_ROWS * O).for_each(|rows| {
-        for row in rows.chunks_mut(O) {
-            add_into(row, &bias);
-        }
-    });
-    let out = device_tensor::<_, E, Dev>(o.device(), y, shape)?;
-    if T::OWNS_TAPE {
-        let (o_g, out_g, bias_g) = (o.ghost(), out.ghost(), lin.bias.ghost());
-        tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&o_g)?;
-            grads.try_alloc_for(&bias_g)?;
-            with_out_grad!(grads, out_g, |g| {
-                let chunk = CHUNK_ROWS * O;
-                let partials: Vec<Vec<f32>> = grad_mut!(grads, o_g)
-                    .par_chunks_mut(chunk)
-                    .zip(g.par_chunks(chunk))
-                    .map(|(d, g)| {
-                        let mut part = vec![0.0f32; O];
-                        for (d, g) in d.chunks_mut(O).zip(g.chunks(O)) {
-                            add_into(d, g);
-                            add_into(&mut part, g);
-                        }
-                        part
-                    })
-                    .collect();
-                let dbias = grad_mut!(grads, bias_g);
-                for part in &partials {
-                    add_into(dbias, part);
-                }
-            });
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
 /// `x (B, T, D)` with sample b multiplied by `scales[b]` (stochastic depth's mask): fused
 /// on the CPU, a broadcast `try_mul` elsewhere.
 #[allow(clippy::type_complexity)]
@@ -411,87 +361,6 @@ pub(crate) fn scale_samples<Tok: Dim, const M: usize, E: Dtype, Dev: Device<E>, 
         });
     }
     Ok(out.put_tape(tape))
-}
-
-// ---------------------------------------------------------------------------------------
-// Softmax
-// ---------------------------------------------------------------------------------------
-
-/// `softmax(scale·x)` over the last axis of a 4-D tensor (attention scores `(B, H, T, T)`):
-/// fused on the CPU, `x.try_mul(scale)?.try_softmax::<Axis<3>>()` elsewhere.
-#[allow(clippy::type_complexity)]
-pub(crate) fn scaled_softmax<
-    A: Dim,
-    H: Dim,
-    Q: Dim,
-    K: Dim,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    x: Tensor<(A, H, Q, K), E, Dev, T>,
-    scale: E,
-) -> Result<Tensor<(A, H, Q, K), E, Dev, T>, Dev::Err> {
-    let n = x.shape().3.size();
-    if !fused::<E, Dev>() || n == 0 {
-        return x.try_mul(scale)?.try_softmax::<Axis<3>>();
-    }
-    let scale: f32 = cast(scale);
-    // Gradients are stored in the input's memory layout: make it row-major (free when it
-    // already is; a strided input is copied by dfdx's `contiguous`, with its backward).
-    let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let shape = *x.shape();
-    let mut y = host(&x); // (B, H, T, T)
-    softmax_forward(&mut y, n, scale);
-    let saved = if T::OWNS_TAPE { y.clone() } else { Vec::new() };
-    let out = device_tensor::<_, E, Dev>(x.device(), y, shape)?;
-    if T::OWNS_TAPE {
-        let (x_g, out_g) = (x.ghost(), out.ghost());
-        tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_g)?;
-            with_out_grad!(grads, out_g, |g| {
-                softmax_backward(&g, &saved, n, scale, grad_mut!(grads, x_g));
-            });
-            Ok(())
-        });
-    }
-    Ok(out.put_tape(tape))
-}
-
-/// In place, per row of width `n`: z = scale·x, y = exp(z − max z) / Σ exp(z − max z).
-fn softmax_forward(x: &mut [f32], n: usize, scale: f32) {
-    x.par_chunks_mut(CHUNK_ROWS * n).for_each(|rows| {
-        for row in rows.chunks_mut(n) {
-            let mut max = f32::NEG_INFINITY;
-            for v in row.iter_mut() {
-                *v *= scale;
-                max = max.max(*v);
-            }
-            for v in row.iter_mut() {
-                *v = (*v - max).exp();
-            }
-            let s = sum(row);
-            for v in row.iter_mut() {
-                *v /= s;
-            }
-        }
-    });
-}
-
-/// dx += scale·y·(g − Σ g·y), per row of width `n`.
-fn softmax_backward(g: &[f32], y: &[f32], n: usize, scale: f32, dx: &mut [f32]) {
-    let chunk = CHUNK_ROWS * n;
-    dx.par_chunks_mut(chunk)
-        .zip(g.par_chunks(chunk))
-        .zip(y.par_chunks(chunk))
-        .for_each(|((dx, g), y)| {
-            for ((dx, g), y) in dx.chunks_mut(n).zip(g.chunks(n)).zip(y.chunks(n)) {
-                let gy = dot(g, y);
-                for ((d, &gi), &yi) in dx.iter_mut().zip(g).zip(y) {
-                    *d += scale * (yi * (gi - gy));
-                }
-            }
-        });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -568,7 +437,7 @@ mod tests {
     use crate::model::gelu::gelu_ops;
 
     /// |a − b| ≤ 1e-5·(|b| + max|ref|) element-wise: relative to the tensor's scale.
-    fn close(what: &str, a: &[f32], b: &[f32]) {
+    pub(crate) fn close(what: &str, a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -673,52 +542,6 @@ mod tests {
     }
 
     #[test]
-    fn scaled_softmax_matches_dfdx_with_accumulation() {
-        let dev = Cpu::seed_from_u64(10);
-        let x: Tensor<Rank4<2, 3, 5, 37>, f32, Cpu> = dev.sample_normal();
-        let w: Tensor<Rank4<2, 3, 5, 37>, f32, Cpu> = dev.sample_normal();
-        let scale = 0.37f32;
-        let run = |fused: bool, passes: usize| {
-            let mut grads = Gradients::leaky();
-            let mut y = Vec::new();
-            for _ in 0..passes {
-                let (xt, tape) = x.trace(grads).split_tape();
-                let s = if fused {
-                    scaled_softmax(xt.clone().put_tape(tape), scale).expect("fused")
-                } else {
-                    (xt.clone().put_tape(tape) * scale).softmax::<Axis<3>>()
-                };
-                y = s.as_vec();
-                grads = ((s + xt * 0.25) * w.clone()).sum().backward();
-            }
-            (y, grads.get(&x).as_vec())
-        };
-        for passes in [1, 2] {
-            let (a, b) = (run(true, passes), run(false, passes));
-            close("y", &a.0, &b.0);
-            close("dx", &a.1, &b.1);
-        }
-        // Strided (transposed) input.
-        let xs: Tensor<Rank4<2, 3, 37, 5>, f32, Cpu> = dev.sample_normal();
-        let run = |fused: bool| {
-            let xt = xs.leaky_trace().permute::<Rank4<2, 3, 5, 37>, _>();
-            let s = if fused {
-                scaled_softmax(xt, scale).expect("fused")
-            } else {
-                // dfdx 0.13's softmax gets the gradient of a strided input wrong (it
-                // reuses the input's id for a contiguous temporary), so the reference
-                // makes the input contiguous first.
-                (xt.contiguous() * scale).softmax::<Axis<3>>()
-            };
-            let y = s.as_vec();
-            (y, (s * w.clone()).sum().backward().get(&xs).as_vec())
-        };
-        let (a, b) = (run(true), run(false));
-        close("y strided", &a.0, &b.0);
-        close("dx strided", &a.1, &b.1);
-    }
-
-    #[test]
     fn gelu_matches_corrected_dfdx_with_accumulation() {
         let dev = Cpu::seed_from_u64(11);
         let x: Tensor<Rank2<7, 300>, f32, Cpu> = dev.sample_normal::<Rank2<7, 300>>() * 2.0;
@@ -745,45 +568,6 @@ mod tests {
         }
         let a = gelu_cpu(x.clone()).expect("fused").as_vec();
         assert_eq!(a, x.accurate_gelu().as_vec());
-    }
-
-    #[test]
-    fn linear_bias_matches_dfdx_with_accumulation() {
-        let dev = Cpu::seed_from_u64(13);
-        let lin: Linear<12, 20, f32, Cpu> = Linear {
-            weight: dev.sample_normal(),
-            bias: dev.sample_normal(),
-        };
-        let x: Tensor<(usize, Const<9>, Const<12>), f32, Cpu> =
-            dev.sample_normal_like(&(70, Const, Const));
-        let w: Tensor<(usize, Const<9>, Const<20>), f32, Cpu> =
-            dev.sample_normal_like(&(70, Const, Const));
-        let run = |fused: bool, passes: usize| {
-            let mut grads = Gradients::leaky();
-            let mut y = Vec::new();
-            for _ in 0..passes {
-                let xt = x.trace(grads);
-                let o = if fused {
-                    linear(&lin, xt).expect("fused")
-                } else {
-                    lin.forward(xt)
-                };
-                y = o.as_vec();
-                grads = (o * w.clone()).sum().backward();
-            }
-            [
-                y,
-                grads.get(&x).as_vec(),
-                grads.get(&lin.weight).as_vec(),
-                grads.get(&lin.bias).as_vec(),
-            ]
-        };
-        for passes in [1, 2] {
-            let (a, b) = (run(true, passes), run(false, passes));
-            for (what, (a, b)) in ["y", "dx", "dweight", "dbias"].iter().zip(a.iter().zip(&b)) {
-                close(what, a, b);
-            }
-        }
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! `Linear` on tokens `(B, T, I)` → `(B, T, O)` as one product and its two backward
+//! products, through [`super::gemm`].
+//!
+//! Forward: `y = b + x·Wᵀ` (the rows of `y` start as the bias and the product is added).
+//! Backward: `dx += dy·W`, `dW += dyᵀ·x`, `db += Σ_rows dy` (partial sums over fixed chunks
+//! of rows, added in order). The transposes are views, never copies.
+
+use dfdx::nn::modules::Linear;
+use dfdx::nn::Module;
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Threads, View, ViewMut, Write};
+use super::{add_into, device_tensor, fused, host, host_grad, CHUNK_ROWS};
+
+/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: fused on the CPU with f32,
+/// `lin.try_forward` elsewhere.
+#[allow(clippy::type_complexity)]
+pub(crate) fn linear<
+    B: Dim,
+    Tok: Dim,
+    const I: usize,
+    const O: usize,
+    E: Dtype,
+    Dev: Device<E>,
+    T: Tape<E, Dev>,
+>(
+    lin: &Linear<I, O, E, Dev>,
+    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
+) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err> {
+    if !fused::<E, Dev>() || O == 0 || I == 0 {
+        return lin.try_forward(x);
+    }
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
+    let (b, t, _) = *x.shape();
+    let n = b.size() * t.size();
+    let xh = host(&x); // (N, I)
+    let w = host(&lin.weight); // (O, I)
+    let bias = host(&lin.bias); // (O,)
+    let mut y: Vec<f32> = bias.iter().copied().cycle().take(n * O).collect(); // (N, O)
+    matmul(
+        ViewMut::row_major(&mut y, n, O),
+        View::row_major(&xh, n, I),
+        View::row_major(&w, O, I).t(),
+        Write::Accumulate,
+        Threads::Pool,
+    );
+    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<O>))?;
+    if T::OWNS_TAPE {
+        let (x_g, out_g) = (x.ghost(), out.ghost());
+        let (w_g, b_g) = (lin.weight.ghost(), lin.bias.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&x_g)?;
+            grads.try_alloc_for(&w_g)?;
+            grads.try_alloc_for(&b_g)?;
+            with_out_grad!(grads, out_g, |g| {
+                let dy = View::row_major(&g, n, O);
+                let dx = ViewMut::row_major(grad_mut!(grads, x_g), n, I);
+                matmul(
+                    dx,
+                    dy,
+                    View::row_major(&w, O, I),
+                    Write::Accumulate,
+                    Threads::Pool,
+                );
+                let dw = ViewMut::row_major(grad_mut!(grads, w_g), O, I);
+                let x = View::row_major(&xh, n, I);
+                matmul(dw, dy.t(), x, Write::Accumulate, Threads::Pool);
+                let partials: Vec<Vec<f32>> = g
+                    .par_chunks(CHUNK_ROWS * O)
+                    .map(|rows| {
+                        let mut part = vec![0.0f32; O];
+                        for row in rows.chunks(O) {
+                            add_into(&mut part, row);
+                        }
+                        part
+                    })
+                    .collect();
+                let db = grad_mut!(grads, b_g);
+                for part in &partials {
+                    add_into(db, part);
+                }
+            });
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::close;
+    use super::*;
+
+    #[test]
+    fn linear_matches_dfdx_with_accumulation() {
+        let dev = Cpu::seed_from_u64(13);
+        let lin: Linear<12, 20, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: Tensor<(usize, Const<9>, Const<12>), f32, Cpu> =
+            dev.sample_normal_like(&(70, Const, Const));
+        let w: Tensor<(usize, Const<9>, Const<20>), f32, Cpu> =
+            dev.sample_normal_like(&(70, Const, Const));
+        let run = |fused: bool, passes: usize| {
+            let mut grads = Gradients::leaky();
+            let mut y = Vec::new();
+            for _ in 0..passes {
+                // The second pass accumulates into the first pass's gradients.
+                let xt = x.trace(grads);
+                let o = if fused {
+                    linear(&lin, xt).expect("fused")
+                } else {
+                    lin.forward(xt)
+                };
+                y = o.as_vec();
+                grads = (o * w.clone()).sum().backward();
+            }
+            [
+                y,
+                grads.get(&x).as_vec(),
+                grads.get(&lin.weight).as_vec(),
+                grads.get(&lin.bias).as_vec(),
+            ]
+        };
+        for passes in [1, 2] {
+            let (a, b) = (run(true, passes), run(false, passes));
+            for (what, (a, b)) in ["y", "dx", "dweight", "dbias"].iter().zip(a.iter().zip(&b)) {
+                close(what, a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn linear_reads_strided_inputs_and_runs_without_a_tape() {
+        let dev = Cpu::seed_from_u64(15);
+        let lin: Linear<12, 7, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: Tensor<Rank3<4, 12, 5>, f32, Cpu> = dev.sample_normal();
+        let run = |fused: bool| {
+            let xt = x.leaky_trace().permute::<Rank3<4, 5, 12>, _>(); // strided
+            let y = if fused {
+                linear(&lin, xt).expect("fused")
+            } else {
+                lin.forward(xt)
+            };
+            let v = y.as_vec();
+            let g = y.square().sum().backward();
+            (v, g.get(&x).as_vec(), g.get(&lin.weight).as_vec())
+        };
+        let (a, b) = (run(true), run(false));
+        close("y", &a.0, &b.0);
+        close("dx", &a.1, &b.1);
+        close("dweight", &a.2, &b.2);
+        let x: Tensor<Rank3<4, 5, 12>, f32, Cpu> = dev.sample_normal();
+        let a = linear(&lin, x.clone()).expect("fused").as_vec();
+        close("y no tape", &a, &lin.forward(x).as_vec());
+    }
+
+    #[test]
+    fn linear_gradients_do_not_depend_on_thread_count() {
+        let dev = Cpu::seed_from_u64(16);
+        let lin: Linear<40, 24, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: Tensor<(usize, Const<65>, Const<40>), f32, Cpu> =
+            dev.sample_normal_like(&(16, Const, Const));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let y = linear(&lin, x.leaky_trace()).expect("fused");
+                let v = y.as_vec();
+                let g = y.square().sum().backward();
+                (
+                    v,
+                    g.get(&x).as_vec(),
+                    g.get(&lin.weight).as_vec(),
+                    g.get(&lin.bias).as_vec(),
+                )
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
