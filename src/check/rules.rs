@@ -96,7 +96,7 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
         );
     }
     if m.family == Family::Convnet {
-        if m.image % 2 != 0 {
+        if !m.image.is_multiple_of(2) {
             out.report(
                 ErrorKind::ConvnetImage { image: m.image },
                 &[("model.image", ""), ("model.family", "convnet")],
@@ -112,7 +112,7 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
         }
         return;
     }
-    if m.embed % m.heads != 0 {
+    if !m.embed.is_multiple_of(m.heads) {
         let embed = format!("embed {}", m.embed);
         out.report(
             ErrorKind::EmbedHeads {
@@ -122,7 +122,7 @@ fn model_rules(r: &Recipe, out: &mut Out<'_>) {
             &[("model.heads", ""), ("model.embed", &embed)],
         );
     }
-    if m.image % m.patch != 0 {
+    if !m.image.is_multiple_of(m.patch) {
         let image = format!("image {}", m.image);
         out.report(
             ErrorKind::ImagePatch {

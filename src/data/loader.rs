@@ -380,7 +380,7 @@ impl Pipeline {
             .mix
             .as_ref()
             .and_then(|m| Mixer::new(m, a.label_smoothing, recipe.model.classes));
-        if mixer.is_some() && batch % 2 != 0 {
+        if mixer.is_some() && !batch.is_multiple_of(2) {
             return Err(DataError::OddBatch { batch });
         }
         let normalize = Normalize::new(&recipe.data.mean, &recipe.data.std, recipe.model.channels)?;

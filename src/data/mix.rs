@@ -121,7 +121,7 @@ impl Mixer {
         rng: &mut Stream,
     ) -> Result<Mixed, DataError> {
         let b = labels.len();
-        if b % 2 != 0 {
+        if !b.is_multiple_of(2) {
             return Err(DataError::OddBatch { batch: b });
         }
         let per = channels * height * width;

@@ -652,7 +652,7 @@ impl Machine {
 }
 
 fn pairs(items: Vec<Val>) -> Result<Vec<(Val, Val)>, String> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err("the pickle sets a key without a value".into());
     }
     let mut out = Vec::with_capacity(items.len() / 2);

@@ -26,7 +26,7 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Storage<E>>
     /// Per-head width D / H.
     pub const HEAD_DIM: usize = {
         assert!(D3 == 3 * D, "D3 must be 3·D");
-        assert!(H > 0 && D % H == 0, "H must divide D");
+        assert!(H > 0 && D.is_multiple_of(H), "H must divide D");
         D / H
     };
 }
@@ -77,6 +77,7 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
 
     /// The attention core from dfdx ops (every device but the CPU with f32): heads split by
     /// slices and permutes, softmax(q kᵀ · scale) v, heads merged back in order.
+    #[allow(clippy::type_complexity)]
     fn heads<B: Dim, Tok: Dim, T: Tape<E, Dev>>(
         qkv: Tensor<(B, Tok, Const<D3>), E, Dev, T>,
         scale: f64,

@@ -95,7 +95,7 @@ impl<
     pub const CHANNELS: usize = C;
     /// Image side in pixels.
     pub const IMAGE: usize = {
-        assert!(IMG > 0 && IMG % 2 == 0, "IMG must be even");
+        assert!(IMG > 0 && IMG.is_multiple_of(2), "IMG must be even");
         IMG
     };
 

@@ -20,7 +20,7 @@ impl<const P: usize, const PD: usize, const D: usize, E: Dtype, Dev: Storage<E>>
 {
     /// Input channels C = PD / P².
     pub const CHANNELS: usize = {
-        assert!(P > 0 && PD % (P * P) == 0, "PD must be C·P·P");
+        assert!(P > 0 && PD.is_multiple_of(P * P), "PD must be C·P·P");
         PD / (P * P)
     };
 }

@@ -181,7 +181,7 @@ pub fn run(
         Duration::Steps(s) => s.div_ceil(spe.max(1)),
     };
     let every = |d: Duration, epoch: u64| match d {
-        Duration::Epochs(n) => epoch % n.max(1) == 0,
+        Duration::Epochs(n) => epoch.is_multiple_of(n.max(1)),
         Duration::Steps(n) => (epoch * spe) / n.max(1) != ((epoch - 1) * spe) / n.max(1),
     };
     let bar = progress_bar(opts.progress, spe);

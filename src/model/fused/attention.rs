@@ -32,7 +32,7 @@ pub(crate) fn attention<
     scale: f32,
 ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
     assert!(
-        D3 == 3 * D && heads > 0 && D % heads == 0,
+        D3 == 3 * D && heads > 0 && D.is_multiple_of(heads),
         "attention: D3 = 3·D, H | D"
     );
     let (qkv, mut tape) = qkv.try_contiguous()?.split_tape();
