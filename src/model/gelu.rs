@@ -8,7 +8,7 @@
 //! excess. Without a tape the correction is skipped.
 //!
 //! On the CPU with f32 the GELU is one fused op instead (`fused::gelu_cpu`: the same
-//! forward expression, the backward `Φ(x) + x·φ(x)` computed in the same pass).
+//! formula with a vectorised `erf`, the backward `Φ(x) + x·φ(x)` computed in the same pass).
 
 use dfdx::prelude::*;
 

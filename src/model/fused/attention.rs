@@ -12,6 +12,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Threads, View, ViewMut, Write};
+use super::math::{exp, simd};
 use super::{device_tensor, dot, host, host_grad, sum};
 
 /// `(B, T, 3D)` qkv (rows q | k | v, heads contiguous inside each) → `(B, T, D)` heads
@@ -124,9 +125,11 @@ impl Shape3 {
                 Write::Overwrite,
                 threads,
             );
-            for row in ph.chunks_mut(n) {
-                softmax_row(row, scale);
-            }
+            simd(|| {
+                for row in ph.chunks_mut(n) {
+                    softmax_row(row, scale);
+                }
+            });
             let oh = ViewMut::row_major(o, n, self.dim).block(0, h * hd, n, hd);
             matmul(oh, View::row_major(ph, n, n), v, Write::Overwrite, threads);
         }
@@ -171,6 +174,7 @@ impl Shape3 {
 }
 
 /// In place: z = scale·x, y = exp(z − max z) / Σ exp(z − max z).
+#[inline(always)]
 fn softmax_row(row: &mut [f32], scale: f32) {
     let mut max = f32::NEG_INFINITY;
     for v in row.iter_mut() {
@@ -178,7 +182,7 @@ fn softmax_row(row: &mut [f32], scale: f32) {
         max = max.max(*v);
     }
     for v in row.iter_mut() {
-        *v = (*v - max).exp();
+        *v = exp(*v - max);
     }
     let s = sum(row);
     for v in row.iter_mut() {

@@ -37,7 +37,10 @@ pub(crate) fn linear<
     let xh = host(&x); // (N, I)
     let w = host(&lin.weight); // (O, I)
     let bias = host(&lin.bias); // (O,)
-    let mut y: Vec<f32> = bias.iter().copied().cycle().take(n * O).collect(); // (N, O)
+    let mut y = Vec::with_capacity(n * O); // (N, O), each row the bias
+    for _ in 0..n {
+        y.extend_from_slice(&bias);
+    }
     matmul(
         ViewMut::row_major(&mut y, n, O),
         View::row_major(&xh, n, I),
