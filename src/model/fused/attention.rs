@@ -12,7 +12,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Threads, View, ViewMut, Write};
-use super::math::{exp, simd};
+use super::math::{exp, simd, Kernel};
 use super::{device_tensor, dot, host, host_grad, sum};
 
 /// `(B, T, 3D)` qkv (rows q | k | v, heads contiguous inside each) → `(B, T, D)` heads
@@ -125,11 +125,7 @@ impl Shape3 {
                 Write::Overwrite,
                 threads,
             );
-            simd(|| {
-                for row in ph.chunks_mut(n) {
-                    softmax_row(row, scale);
-                }
-            });
+            simd(Softmax { p: ph, n, scale });
             let oh = ViewMut::row_major(o, n, self.dim).block(0, h * hd, n, hd);
             matmul(oh, View::row_major(ph, n, n), v, Write::Overwrite, threads);
         }
@@ -173,20 +169,30 @@ impl Shape3 {
     }
 }
 
-/// In place: z = scale·x, y = exp(z − max z) / Σ exp(z − max z).
-#[inline(always)]
-fn softmax_row(row: &mut [f32], scale: f32) {
-    let mut max = f32::NEG_INFINITY;
-    for v in row.iter_mut() {
-        *v *= scale;
-        max = max.max(*v);
-    }
-    for v in row.iter_mut() {
-        *v = exp(*v - max);
-    }
-    let s = sum(row);
-    for v in row.iter_mut() {
-        *v /= s;
+/// In place, for each row of `n` in `p`: z = scale·x, y = exp(z − max z) / Σ exp(z − max z).
+struct Softmax<'a> {
+    p: &'a mut [f32],
+    n: usize,
+    scale: f32,
+}
+
+impl Kernel for Softmax<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for row in self.p.chunks_mut(self.n) {
+            let mut max = f32::NEG_INFINITY;
+            for v in row.iter_mut() {
+                *v *= self.scale;
+                max = max.max(*v);
+            }
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
+            }
+            let s = sum(row);
+            for v in row.iter_mut() {
+                *v /= s;
+            }
+        }
     }
 }
 

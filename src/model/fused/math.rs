@@ -8,11 +8,29 @@
 //! vector width `simd` picks. Accuracy, checked against libm in the tests: `exp` within
 //! 2 ulp, `erf` within 5e-7 absolute (4.4e-7 at worst, near |x| = 3) and never past ±1. NaN stays NaN.
 
-/// Runs `f` (a loop over [`exp`]/[`erf`] or other arithmetic) compiled with the CPU's
-/// vector extensions (AVX-512, AVX2+FMA, … as detected at run time; plain code elsewhere).
+/// A loop over [`exp`]/[`erf`] or other arithmetic, for [`simd`]. `run` must be
+/// `#[inline(always)]`, so that it is compiled inside `simd`'s vector-extension function
+/// (a closure's body would stay a separate function, compiled for the baseline CPU).
+pub(crate) trait Kernel {
+    fn run(self);
+}
+
+/// Runs `k` compiled with the CPU's vector extensions (AVX-512, AVX2+FMA, … as detected at
+/// run time; plain code elsewhere).
 #[inline]
-pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+pub(crate) fn simd(k: impl Kernel) {
+    pulp::Arch::new().dispatch(Dispatch(k))
+}
+
+struct Dispatch<K>(K);
+
+impl<K: Kernel> pulp::WithSimd for Dispatch<K> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        self.0.run()
+    }
 }
 
 /// `lo ≤ x ≤ hi` by comparisons, so NaN passes through (`f32::clamp` would too, but its
@@ -143,15 +161,22 @@ mod tests {
         assert!(erf(f32::NAN).is_nan());
     }
 
+    struct Both<'a>(&'a mut [f32]);
+
+    impl Kernel for Both<'_> {
+        #[inline(always)]
+        fn run(self) {
+            for x in self.0.iter_mut() {
+                *x = exp(*x) + erf(*x);
+            }
+        }
+    }
+
     #[test]
     fn simd_dispatch_gives_the_scalar_bits() {
         let xs: Vec<f32> = (0..4099).map(|i| (i as f32 - 2000.0) * 0.0213).collect();
         let mut v = xs.clone();
-        simd(|| {
-            for x in v.iter_mut() {
-                *x = exp(*x) + erf(*x);
-            }
-        });
+        simd(Both(&mut v));
         for (x, y) in xs.iter().zip(&v) {
             assert_eq!((exp(*x) + erf(*x)).to_bits(), y.to_bits());
         }

@@ -104,7 +104,7 @@ pub(crate) use attention::attention;
 pub(crate) use linear::linear;
 
 /// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -122,7 +122,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Sum of `a[i]` in eight fixed lanes.
-#[inline]
+#[inline(always)]
 fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let a8 = a.chunks_exact(8);
@@ -409,32 +409,42 @@ pub(crate) fn gelu_cpu<S: Shape, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
 
 /// In place: x ← 0.5·x·(1 + erf(x/√2)); and when `d` is not empty, d ← Φ(x) + x·φ(x).
 fn gelu_forward(x: &mut [f32], d: &mut [f32]) {
-    use math::{erf, exp, simd};
-    use std::f32::consts::FRAC_1_SQRT_2;
-    // 1/√(2π)
-    const INV_SQRT_2PI: f32 = 0.398_942_3;
     if d.is_empty() {
-        x.par_chunks_mut(CHUNK_ELEMS).for_each(|x| {
-            simd(|| {
-                for v in x {
-                    *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
-                }
-            })
-        });
+        x.par_chunks_mut(CHUNK_ELEMS)
+            .for_each(|x| math::simd(Gelu { x, d: &mut [] }));
         return;
     }
     x.par_chunks_mut(CHUNK_ELEMS)
         .zip(d.par_chunks_mut(CHUNK_ELEMS))
-        .for_each(|(x, d)| {
-            simd(|| {
-                for (v, d) in x.iter_mut().zip(d) {
-                    let xi = *v;
-                    let e = erf(xi * FRAC_1_SQRT_2);
-                    *d = 0.5 * (1.0 + e) + xi * INV_SQRT_2PI * exp(-0.5 * xi * xi);
-                    *v = 0.5 * xi * (1.0 + e);
-                }
-            })
-        });
+        .for_each(|(x, d)| math::simd(Gelu { x, d }));
+}
+
+/// [`gelu_forward`] on one chunk (`d` empty, or as long as `x`).
+struct Gelu<'a> {
+    x: &'a mut [f32],
+    d: &'a mut [f32],
+}
+
+impl math::Kernel for Gelu<'_> {
+    #[inline(always)]
+    fn run(self) {
+        use math::{erf, exp};
+        use std::f32::consts::FRAC_1_SQRT_2;
+        // 1/√(2π)
+        const INV_SQRT_2PI: f32 = 0.398_942_3;
+        if self.d.is_empty() {
+            for v in self.x {
+                *v = 0.5 * *v * (1.0 + erf(*v * FRAC_1_SQRT_2));
+            }
+            return;
+        }
+        for (v, d) in self.x.iter_mut().zip(self.d) {
+            let xi = *v;
+            let e = erf(xi * FRAC_1_SQRT_2);
+            *d = 0.5 * (1.0 + e) + xi * INV_SQRT_2PI * exp(-0.5 * xi * xi);
+            *v = 0.5 * xi * (1.0 + e);
+        }
+    }
 }
 
 #[cfg(test)]
