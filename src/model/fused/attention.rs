@@ -198,7 +198,7 @@ impl Kernel for Softmax<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::close;
+    use super::super::tests::{close, with_threads};
     use super::*;
 
     const D: usize = 12;
@@ -281,13 +281,7 @@ mod tests {
 
     #[test]
     fn attention_does_not_depend_on_thread_count() {
-        let at = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool")
-                .install(|| run(4, 3, true, 1))
-        };
+        let at = |threads: usize| with_threads(threads, || run(4, 3, true, 1));
         assert_eq!(at(1), at(3));
     }
 }

@@ -92,7 +92,7 @@ pub(crate) fn linear<
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::close;
+    use super::super::tests::{close, with_threads};
     use super::*;
 
     #[test]
@@ -173,11 +173,7 @@ mod tests {
         let x: Tensor<(usize, Const<65>, Const<40>), f32, Cpu> =
             dev.sample_normal_like(&(16, Const, Const));
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            with_threads(threads, || {
                 let y = linear(&lin, x.leaky_trace()).expect("fused");
                 let v = y.as_vec();
                 let g = y.square().sum().backward();

@@ -452,6 +452,15 @@ mod tests {
     use super::*;
     use crate::model::gelu::gelu_ops;
 
+    /// `f` run inside a rayon pool of `threads` threads.
+    pub(crate) fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(f)
+    }
+
     /// |a − b| ≤ 1e-5·(|b| + max|ref|) element-wise: relative to the tensor's scale.
     pub(crate) fn close(what: &str, a: &[f32], b: &[f32]) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
@@ -642,11 +651,7 @@ mod tests {
         let r = vec![1.0f32; 250];
         let gamma = vec![1.0f32; 16];
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            with_threads(threads, || {
                 let mut dx = vec![0.0f32; 4000];
                 let (dg, db) = ln_backward(&g, &h, &r, &gamma, &mut dx);
                 (dx, dg, db)
