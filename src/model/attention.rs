@@ -5,10 +5,10 @@
 //! inside each), softmax(q kᵀ · head_dim^-0.5) v, heads concatenated back in order, `proj`.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::{ModuleVisitor, TensorCollection};
+use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::{attention as attention_fused, fused, linear as linear_fused};
+use super::fused::{attention as attention_fused, fused};
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
 
@@ -65,14 +65,14 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         let hd = Self::HEAD_DIM;
         let (b, s, _) = *x.shape();
-        let qkv = linear_fused(&self.qkv, x)?; // (B, T, 3D)
         let scale = 1.0 / (hd as f64).sqrt();
         let out = if fused::<E, Dev>() && b.size() * s.size() > 0 {
-            attention_fused::<_, _, D, D3, _, _, _>(qkv, H, scale as f32)? // (B, T, D)
+            attention_fused(&self.qkv, &self.proj, x, H, scale as f32)? // (B, T, D)
         } else {
-            Self::heads(qkv, scale)? // (B, T, D)
+            let qkv = self.qkv.try_forward(x)?; // (B, T, 3D)
+            self.proj.try_forward(Self::heads(qkv, scale)?)? // (B, T, D)
         };
-        dropout(linear_fused(&self.proj, out)?, p)
+        dropout(out, p)
     }
 
     /// The attention core from dfdx ops (every device but the CPU with f32): heads split by

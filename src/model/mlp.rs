@@ -6,7 +6,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::linear as linear_fused;
+use super::fused::{fused, linear as linear_fused, mlp as mlp_fused};
 use super::gelu::gelu;
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
@@ -48,6 +48,9 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Mlp<D, F, E, Dev>
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
+        if fused::<E, Dev>() && p <= 0.0 && F > 0 {
+            return mlp_fused(&self.fc1, &self.fc2, x); // (B, T, D)
+        }
         let h = gelu(linear_fused(&self.fc1, x)?)?; // (B, T, F)
         let y = linear_fused(&self.fc2, dropout(h, p)?)?; // (B, T, D)
         dropout(y, p)

@@ -81,6 +81,6 @@ where
         let x = x.try_reshape_like(&(b, c, gh, P, gw, P))?; // (B, C, gh, P, gw, P)
         let x = x.try_permute::<_, Axes6<0, 2, 4, 1, 3, 5>>()?; // (B, gh, gw, C, P, P)
         let x = x.try_reshape_like(&(b, gh * gw, Const::<PD>))?; // (B, N, C·P·P)
-        self.proj.try_forward(x) // (B, N, D)
+        super::fused::linear(&self.proj, x) // (B, N, D)
     }
 }

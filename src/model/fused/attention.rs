@@ -1,22 +1,26 @@
-//! The core of multi-head self-attention, `softmax(q·kᵀ·scale)·v` for every head, read
-//! straight from the fused qkv projection's output and written straight into the heads'
-//! columns of the output: no slices, no permutes, no copies of q, k or v.
+//! Multi-head self-attention without its dropout — `qkv` projection, `softmax(q·kᵀ·scale)·v`
+//! for every head, `proj` projection — as one op. The heads are read straight from the qkv
+//! buffer and written straight into their columns of the output: no slices, no permutes, no
+//! copies of q, k or v, and no dfdx tensors between the three stages.
 //!
 //! For sample b and head h, with `q`, `k`, `v` the `(T, hd)` column blocks of qkv `(T, 3D)`:
 //! forward `P = softmax(scale·q·kᵀ)` `(T, T)`, `o = P·v`; backward, from `do`:
 //! `dP = do·vᵀ`, `dv += Pᵀ·do`, `dS = scale·P ⊙ (dP − rowsum(dP ⊙ P))`, `dq += dS·k`,
 //! `dk += dSᵀ·q`. Samples run in parallel (each writes only its own rows); the heads of a
-//! sample run in order, so results do not depend on the number of threads.
+//! sample run in order, so results do not depend on the number of threads. The projections
+//! are [`super::linear`]'s products.
 
+use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::gemm::{matmul, Threads, View, ViewMut, Write};
+use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
 use super::math::{exp, simd, Kernel};
 use super::{device_tensor, dot, host, host_grad, sum};
 
-/// `(B, T, 3D)` qkv (rows q | k | v, heads contiguous inside each) → `(B, T, D)` heads
-/// concatenated, for `heads` heads of `D / heads` columns. CPU f32 only: the caller checks
+/// `proj(heads(qkv(x)))` for `x (B, T, D)` with `heads` heads of `D / heads` columns (qkv's
+/// rows q | k | v, heads contiguous inside each, as timm's). CPU f32 only: the caller checks
 /// [`super::fused`], and that B·T > 0.
 #[allow(clippy::type_complexity)]
 pub(crate) fn attention<
@@ -28,7 +32,9 @@ pub(crate) fn attention<
     Dev: Device<E>,
     T: Tape<E, Dev>,
 >(
-    qkv: Tensor<(B, Tok, Const<D3>), E, Dev, T>,
+    qkv: &Linear<D, D3, E, Dev>,
+    proj: &Linear<D, D, E, Dev>,
+    x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
     heads: usize,
     scale: f32,
 ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
@@ -36,35 +42,43 @@ pub(crate) fn attention<
         D3 == 3 * D && heads > 0 && D.is_multiple_of(heads),
         "attention: D3 = 3·D, H | D"
     );
-    let (qkv, mut tape) = qkv.try_contiguous()?.split_tape();
-    let (b, t, _) = *qkv.shape();
-    let shape = Shape3 {
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
+    let (b, t, _) = *x.shape();
+    let core = Heads {
+        batch: b.size(),
         tokens: t.size(),
         heads,
         dim: D,
+        scale,
     };
-    let n = shape.tokens;
-    assert!(b.size() > 0 && n > 0, "attention: B·T > 0");
-    let src = host(&qkv); // (B, T, 3D)
-    let mut probs = vec![0.0f32; b.size() * heads * n * n]; // (B, H, T, T)
-    let mut out = vec![0.0f32; b.size() * n * D]; // (B, T, D)
-    let threads = threads_for(b.size());
-    out.par_chunks_mut(n * D)
-        .zip(probs.par_chunks_mut(heads * n * n))
-        .zip(src.par_chunks(n * 3 * D))
-        .for_each(|((o, p), s)| shape.forward(s, p, o, scale, threads));
-    let out = device_tensor::<_, E, Dev>(qkv.device(), out, (b, t, Const::<D>))?;
+    assert!(core.batch > 0 && core.tokens > 0, "attention: B·T > 0");
+    let rows = core.batch * core.tokens;
+    let xh = host(&x); // (N, D)
+    let (w_qkv, w_proj) = (host(&qkv.weight), host(&proj.weight)); // (3D, D), (D, D)
+    let src = linear(&xh, &w_qkv, &host(&qkv.bias), rows); // (N, 3D)
+    let (probs, mid) = core.forward(&src); // (B, H, T, T), (N, D)
+    let y = linear(&mid, &w_proj, &host(&proj.bias), rows); // (N, D)
+    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<D>))?;
     if T::OWNS_TAPE {
-        let (qkv_g, out_g) = (qkv.ghost(), out.ghost());
+        let (x_g, out_g) = (x.ghost(), out.ghost());
+        let (wq_g, bq_g) = (qkv.weight.ghost(), qkv.bias.ghost());
+        let (wp_g, bp_g) = (proj.weight.ghost(), proj.bias.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&qkv_g)?;
+            grads.try_alloc_for(&x_g)?;
+            grads.try_alloc_for(&wq_g)?;
+            grads.try_alloc_for(&bq_g)?;
+            grads.try_alloc_for(&wp_g)?;
+            grads.try_alloc_for(&bp_g)?;
             with_out_grad!(grads, out_g, |g| {
-                grad_mut!(grads, qkv_g)
-                    .par_chunks_mut(n * 3 * D)
-                    .zip(g.par_chunks(n * D))
-                    .zip(probs.par_chunks(heads * n * n))
-                    .zip(src.par_chunks(n * 3 * D))
-                    .for_each(|(((ds, g), p), s)| shape.backward(s, p, g, ds, scale, threads));
+                let mut d_mid = vec![0.0f32; rows * D]; // (N, D)
+                backward_input(&g, &w_proj, rows, &mut d_mid);
+                backward_weight(&g, &mid, rows, grad_mut!(grads, wp_g));
+                backward_bias(&g, grad_mut!(grads, bp_g));
+                let mut d_src = vec![0.0f32; rows * 3 * D]; // (N, 3D)
+                core.backward(&src, &probs, &d_mid, &mut d_src);
+                backward_input(&d_src, &w_qkv, rows, grad_mut!(grads, x_g));
+                backward_weight(&d_src, &xh, rows, grad_mut!(grads, wq_g));
+                backward_bias(&d_src, grad_mut!(grads, bq_g));
             });
             Ok(())
         });
@@ -82,15 +96,42 @@ fn threads_for(samples: usize) -> Threads {
     }
 }
 
-/// One sample's sizes: T tokens, H heads, model width D.
+/// The attention core's sizes: B samples of T tokens, H heads, model width D, and the
+/// scale of q·kᵀ.
 #[derive(Clone, Copy)]
-struct Shape3 {
+struct Heads {
+    batch: usize,
     tokens: usize,
     heads: usize,
     dim: usize,
+    scale: f32,
 }
 
-impl Shape3 {
+impl Heads {
+    /// `src (B, T, 3D)` → probabilities `(B, H, T, T)` and heads `(B, T, D)`.
+    fn forward(&self, src: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (n, d, h) = (self.tokens, self.dim, self.heads);
+        let mut probs = vec![0.0f32; self.batch * h * n * n];
+        let mut out = vec![0.0f32; self.batch * n * d];
+        let threads = threads_for(self.batch);
+        out.par_chunks_mut(n * d)
+            .zip(probs.par_chunks_mut(h * n * n))
+            .zip(src.par_chunks(n * 3 * d))
+            .for_each(|((o, p), s)| self.sample_forward(s, p, o, threads));
+        (probs, out)
+    }
+
+    /// From `g (B, T, D)` and the forward's `src`, `probs`: accumulate into `ds (B, T, 3D)`.
+    fn backward(&self, src: &[f32], probs: &[f32], g: &[f32], ds: &mut [f32]) {
+        let (n, d, h) = (self.tokens, self.dim, self.heads);
+        let threads = threads_for(self.batch);
+        ds.par_chunks_mut(n * 3 * d)
+            .zip(g.par_chunks(n * d))
+            .zip(probs.par_chunks(h * n * n))
+            .zip(src.par_chunks(n * 3 * d))
+            .for_each(|(((ds, g), p), s)| self.sample_backward(s, p, g, ds, threads));
+    }
+
     /// Head `h`'s block `part` (0 q, 1 k, 2 v) of one sample's qkv `(T, 3D)`.
     fn qkv<'a>(&self, s: &'a [f32], part: usize, h: usize) -> View<'a> {
         let hd = self.dim / self.heads;
@@ -114,7 +155,8 @@ impl Shape3 {
     }
 
     /// One sample: `s (T, 3D)` → probabilities `p (H, T, T)` and `o (T, D)`.
-    fn forward(&self, s: &[f32], p: &mut [f32], o: &mut [f32], scale: f32, threads: Threads) {
+    fn sample_forward(&self, s: &[f32], p: &mut [f32], o: &mut [f32], threads: Threads) {
+        let scale = self.scale;
         let (n, hd) = (self.tokens, self.dim / self.heads);
         for (h, ph) in p.chunks_mut(n * n).enumerate() {
             let (q, k, v) = (self.qkv(s, 0, h), self.qkv(s, 1, h), self.qkv(s, 2, h));
@@ -133,15 +175,8 @@ impl Shape3 {
 
     /// One sample's gradients: from `g (T, D)` and the saved `s`, `p`, accumulate into
     /// `ds (T, 3D)`.
-    fn backward(
-        &self,
-        s: &[f32],
-        p: &[f32],
-        g: &[f32],
-        ds: &mut [f32],
-        scale: f32,
-        threads: Threads,
-    ) {
+    fn sample_backward(&self, s: &[f32], p: &[f32], g: &[f32], ds: &mut [f32], threads: Threads) {
+        let scale = self.scale;
         let (n, d, hd) = (self.tokens, self.dim, self.dim / self.heads);
         let mut dp = vec![0.0f32; n * n]; // (T, T)
         for (h, ph) in p.chunks(n * n).enumerate() {
@@ -156,15 +191,36 @@ impl Shape3 {
                 threads,
             );
             matmul(self.grad(ds, 2, h), pv.t(), gh, Write::Accumulate, threads);
-            for (dr, pr) in dp.chunks_mut(n).zip(ph.chunks(n)) {
-                let s = dot(dr, pr);
-                for (x, &y) in dr.iter_mut().zip(pr) {
-                    *x = scale * (y * (*x - s));
-                }
-            }
+            simd(SoftmaxGrad {
+                g: &mut dp,
+                p: ph,
+                n,
+                scale,
+            });
             let dsv = View::row_major(&dp, n, n);
             matmul(self.grad(ds, 0, h), dsv, k, Write::Accumulate, threads);
             matmul(self.grad(ds, 1, h), dsv.t(), q, Write::Accumulate, threads);
+        }
+    }
+}
+
+/// In place, for each row of `n`: the gradient of [`Softmax`]'s input from the gradient `g`
+/// of its output `p`, g ← scale·p ⊙ (g − Σ g ⊙ p).
+struct SoftmaxGrad<'a> {
+    g: &'a mut [f32],
+    p: &'a [f32],
+    n: usize,
+    scale: f32,
+}
+
+impl Kernel for SoftmaxGrad<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (gr, pr) in self.g.chunks_mut(self.n).zip(self.p.chunks(self.n)) {
+            let s = dot(gr, pr);
+            for (x, &y) in gr.iter_mut().zip(pr) {
+                *x = self.scale * (y * (*x - s));
+            }
         }
     }
 }
@@ -200,19 +256,34 @@ impl Kernel for Softmax<'_> {
 mod tests {
     use super::super::tests::{close, with_threads};
     use super::*;
+    use dfdx::nn::Module;
 
     const D: usize = 12;
-    type Qkv<T> = Tensor<(usize, Const<7>, Const<36>), f32, Cpu, T>;
+    type X<T> = Tensor<(usize, Const<7>, Const<D>), f32, Cpu, T>;
+
+    struct Params {
+        qkv: Linear<D, 36, f32, Cpu>,
+        proj: Linear<D, D, f32, Cpu>,
+    }
+
+    fn params(dev: &Cpu) -> Params {
+        Params {
+            qkv: Linear {
+                weight: dev.sample_normal::<Rank2<36, D>>() * 0.4,
+                bias: dev.sample_normal(),
+            },
+            proj: Linear {
+                weight: dev.sample_normal(),
+                bias: dev.sample_normal(),
+            },
+        }
+    }
 
     /// The dfdx-op composition (the path of every other device).
-    fn reference<T: Tape<f32, Cpu>>(
-        qkv: Qkv<T>,
-        heads: usize,
-        scale: f32,
-    ) -> Tensor<(usize, Const<7>, Const<D>), f32, Cpu, T> {
-        let (b, s, _) = *qkv.shape();
+    fn reference<T: Tape<f32, Cpu>>(m: &Params, x: X<T>, heads: usize, scale: f32) -> X<T> {
+        let (b, s, _) = *x.shape();
         let hd = D / heads;
-        let (qkv, tape) = qkv.split_tape();
+        let (qkv, tape) = m.qkv.forward(x).split_tape();
         let q = qkv.clone().put_tape(tape).slice((.., .., 0..D));
         let k = qkv.clone().retaped::<T>().slice((.., .., D..2 * D));
         let v = qkv.retaped::<T>().slice((.., .., 2 * D..3 * D));
@@ -226,57 +297,80 @@ mod tests {
             .reshape_like(&(b, s, heads, hd))
             .permute::<_, Axes4<0, 2, 1, 3>>();
         let attn = (q.matmul(k) * scale).softmax::<Axis<3>>();
-        attn.matmul(v)
+        let o = attn
+            .matmul(v)
             .permute::<_, Axes4<0, 2, 1, 3>>()
-            .reshape_like(&(b, s, Const::<D>))
+            .reshape_like(&(b, s, Const::<D>));
+        m.proj.forward(o)
     }
 
-    fn run(batch: usize, heads: usize, fused: bool, passes: usize) -> (Vec<f32>, Vec<f32>) {
+    /// y, dx, d(qkv.weight), d(qkv.bias), d(proj.weight), d(proj.bias).
+    fn run(batch: usize, heads: usize, fused: bool, passes: usize) -> [Vec<f32>; 6] {
         let dev = Cpu::seed_from_u64(21);
-        let x: Qkv<NoneTape> = dev.sample_normal_like(&(batch, Const, Const));
-        let w: Tensor<(usize, Const<7>, Const<D>), f32, Cpu> =
-            dev.sample_normal_like(&(batch, Const, Const));
+        let m = params(&dev);
+        let x: X<NoneTape> = dev.sample_normal_like(&(batch, Const, Const));
+        let w: X<NoneTape> = dev.sample_normal_like(&(batch, Const, Const));
         let scale = 0.41f32;
         let mut grads = Gradients::leaky();
         let mut y = Vec::new();
         for _ in 0..passes {
             let xt = x.trace(grads);
             let o = if fused {
-                attention::<_, _, D, 36, _, _, _>(xt, heads, scale).expect("fused")
+                attention(&m.qkv, &m.proj, xt, heads, scale).expect("fused")
             } else {
-                reference(xt, heads, scale)
+                reference(&m, xt, heads, scale)
             };
             y = o.as_vec();
             grads = (o * w.clone()).sum().backward();
         }
-        (y, grads.get(&x).as_vec())
+        [
+            y,
+            grads.get(&x).as_vec(),
+            grads.get(&m.qkv.weight).as_vec(),
+            grads.get(&m.qkv.bias).as_vec(),
+            grads.get(&m.proj.weight).as_vec(),
+            grads.get(&m.proj.bias).as_vec(),
+        ]
     }
+
+    const NAMES: [&str; 6] = [
+        "y",
+        "dx",
+        "dqkv.weight",
+        "dqkv.bias",
+        "dproj.weight",
+        "dproj.bias",
+    ];
 
     #[test]
     fn attention_matches_the_dfdx_ops_and_accumulates() {
         // Batch 5 runs one product per thread; batch 1 lets each product use the pool.
         for (batch, heads) in [(5, 3), (1, 2), (3, 1)] {
             let (a, b) = (run(batch, heads, true, 1), run(batch, heads, false, 1));
-            close("y", &a.0, &b.0);
-            close("dqkv", &a.1, &b.1);
-            // A second pass adds to the first one's gradient. (The dfdx reference cannot
-            // show this: dfdx 0.13's `slice` backward assigns instead of adding.)
+            for (what, (a, b)) in NAMES.iter().zip(a.iter().zip(&b)) {
+                close(what, a, b);
+            }
+            // A second pass adds to the first one's gradients. (The dfdx reference cannot
+            // show this for dx: dfdx 0.13's `slice` backward assigns instead of adding.)
             let twice = run(batch, heads, true, 2);
-            let doubled: Vec<f32> = a.1.iter().map(|g| g + g).collect();
-            assert_eq!(twice.1, doubled);
+            for (what, (a, t)) in NAMES.iter().zip(a.iter().zip(&twice)).skip(1) {
+                let doubled: Vec<f32> = a.iter().map(|g| g + g).collect();
+                assert_eq!(t, &doubled, "{what}");
+            }
         }
     }
 
     #[test]
-    fn attention_reads_a_strided_qkv_and_runs_without_a_tape() {
+    fn attention_reads_a_strided_input_and_runs_without_a_tape() {
         let dev = Cpu::seed_from_u64(22);
-        let x: Tensor<(usize, Const<36>, Const<7>), f32, Cpu> =
+        let m = params(&dev);
+        let x: Tensor<(usize, Const<D>, Const<7>), f32, Cpu> =
             dev.sample_normal_like(&(2, Const, Const));
-        let xt = x.clone().permute::<(usize, Const<7>, Const<36>), _>();
-        let a = attention::<_, _, D, 36, _, _, _>(xt.clone(), 3, 0.3)
+        let xt = x.clone().permute::<(usize, Const<7>, Const<D>), _>();
+        let a = attention(&m.qkv, &m.proj, xt.clone(), 3, 0.3)
             .expect("fused")
             .as_vec();
-        close("y", &a, &reference(xt, 3, 0.3).as_vec());
+        close("y", &a, &reference(&m, xt, 3, 0.3).as_vec());
     }
 
     #[test]

@@ -36,18 +36,7 @@ pub(crate) fn linear<
     let n = b.size() * t.size();
     let xh = host(&x); // (N, I)
     let w = host(&lin.weight); // (O, I)
-    let bias = host(&lin.bias); // (O,)
-    let mut y = Vec::with_capacity(n * O); // (N, O), each row the bias
-    for _ in 0..n {
-        y.extend_from_slice(&bias);
-    }
-    matmul(
-        ViewMut::row_major(&mut y, n, O),
-        View::row_major(&xh, n, I),
-        View::row_major(&w, O, I).t(),
-        Write::Accumulate,
-        Threads::Pool,
-    );
+    let y = forward(&xh, &w, &host(&lin.bias), n); // (N, O)
     let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<O>))?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
@@ -57,37 +46,82 @@ pub(crate) fn linear<
             grads.try_alloc_for(&w_g)?;
             grads.try_alloc_for(&b_g)?;
             with_out_grad!(grads, out_g, |g| {
-                let dy = View::row_major(&g, n, O);
-                let dx = ViewMut::row_major(grad_mut!(grads, x_g), n, I);
-                matmul(
-                    dx,
-                    dy,
-                    View::row_major(&w, O, I),
-                    Write::Accumulate,
-                    Threads::Pool,
-                );
-                let dw = ViewMut::row_major(grad_mut!(grads, w_g), O, I);
-                let x = View::row_major(&xh, n, I);
-                matmul(dw, dy.t(), x, Write::Accumulate, Threads::Pool);
-                let partials: Vec<Vec<f32>> = g
-                    .par_chunks(CHUNK_ROWS * O)
-                    .map(|rows| {
-                        let mut part = vec![0.0f32; O];
-                        for row in rows.chunks(O) {
-                            add_into(&mut part, row);
-                        }
-                        part
-                    })
-                    .collect();
-                let db = grad_mut!(grads, b_g);
-                for part in &partials {
-                    add_into(db, part);
-                }
+                backward_input(&g, &w, n, grad_mut!(grads, x_g));
+                backward_weight(&g, &xh, n, grad_mut!(grads, w_g));
+                backward_bias(&g, grad_mut!(grads, b_g));
             });
             Ok(())
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// `y = b + x·Wᵀ` for `x (n, I)`, `W (O, I)` (`w.len() / I` rows), `b (O,)`: `(n, O)`.
+pub(super) fn forward(x: &[f32], w: &[f32], bias: &[f32], n: usize) -> Vec<f32> {
+    let o = bias.len();
+    let i = if o == 0 { 0 } else { w.len() / o };
+    let mut y = Vec::with_capacity(n * o); // (n, O), each row the bias
+    for _ in 0..n {
+        y.extend_from_slice(bias);
+    }
+    matmul(
+        ViewMut::row_major(&mut y, n, o),
+        View::row_major(x, n, i),
+        View::row_major(w, o, i).t(),
+        Write::Accumulate,
+        Threads::Pool,
+    );
+    y
+}
+
+/// `dx += dy·W` for `dy (n, O)`, `W (O, I)`, `dx (n, I)`.
+pub(super) fn backward_input(dy: &[f32], w: &[f32], n: usize, dx: &mut [f32]) {
+    let (o, i) = (dy.len() / n.max(1), dx.len() / n.max(1));
+    let (dy, w) = (View::row_major(dy, n, o), View::row_major(w, o, i));
+    matmul(
+        ViewMut::row_major(dx, n, i),
+        dy,
+        w,
+        Write::Accumulate,
+        Threads::Pool,
+    );
+}
+
+/// `dW += dyᵀ·x` for `dy (n, O)`, `x (n, I)`, `dW (O, I)`.
+pub(super) fn backward_weight(dy: &[f32], x: &[f32], n: usize, dw: &mut [f32]) {
+    let (o, i) = (dy.len() / n.max(1), x.len() / n.max(1));
+    let (dy, x) = (View::row_major(dy, n, o), View::row_major(x, n, i));
+    matmul(
+        ViewMut::row_major(dw, o, i),
+        dy.t(),
+        x,
+        Write::Accumulate,
+        Threads::Pool,
+    );
+}
+
+/// `db += Σ_rows dy` for `dy (n, O)`, `db (O,)`: partial sums over fixed chunks of rows,
+/// added in order, then added to `db` once.
+pub(super) fn backward_bias(dy: &[f32], db: &mut [f32]) {
+    let o = db.len();
+    if o == 0 {
+        return;
+    }
+    let partials: Vec<Vec<f32>> = dy
+        .par_chunks(CHUNK_ROWS * o)
+        .map(|rows| {
+            let mut part = vec![0.0f32; o];
+            for row in rows.chunks(o) {
+                add_into(&mut part, row);
+            }
+            part
+        })
+        .collect();
+    let mut total = vec![0.0f32; o];
+    for part in &partials {
+        add_into(&mut total, part);
+    }
+    add_into(db, &total);
 }
 
 #[cfg(test)]

@@ -99,9 +99,11 @@ mod attention;
 mod gemm;
 mod linear;
 mod math;
+mod mlp;
 
 pub(crate) use attention::attention;
 pub(crate) use linear::linear;
+pub(crate) use mlp::mlp;
 
 /// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
 #[inline(always)]

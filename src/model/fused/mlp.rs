@@ -1,0 +1,168 @@
+//! The transformer MLP without dropout — `fc1`, exact GELU, `fc2` — as one op: no dfdx
+//! tensors (and no copies) between the three stages.
+//!
+//! Forward: `h = gelu(b₁ + x·W₁ᵀ)`, keeping GELU's derivative `d`; `y = b₂ + h·W₂ᵀ`.
+//! Backward: `dh = dy·W₂ ⊙ d`, then [`super::linear`]'s products for both layers. It runs
+//! exactly the arithmetic of `linear → gelu → linear` as separate fused ops, so the results
+//! are the same bits; it only skips their copies, allocations and zeroed gradients.
+
+use dfdx::nn::modules::Linear;
+use dfdx::prelude::*;
+use rayon::prelude::*;
+
+use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
+use super::{device_tensor, gelu_forward, host, host_grad, CHUNK_ELEMS};
+
+/// `fc2(gelu(fc1(x)))` for tokens `x (B, T, D)`. CPU f32 only: the caller checks
+/// [`super::fused`].
+#[allow(clippy::type_complexity)]
+pub(crate) fn mlp<
+    B: Dim,
+    Tok: Dim,
+    const D: usize,
+    const F: usize,
+    E: Dtype,
+    Dev: Device<E>,
+    T: Tape<E, Dev>,
+>(
+    fc1: &Linear<D, F, E, Dev>,
+    fc2: &Linear<F, D, E, Dev>,
+    x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
+) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
+    let (b, t, _) = *x.shape();
+    let rows = b.size() * t.size();
+    let xh = host(&x); // (N, D)
+    let (w1, w2) = (host(&fc1.weight), host(&fc2.weight)); // (F, D), (D, F)
+    let mut h = linear(&xh, &w1, &host(&fc1.bias), rows); // (N, F)
+    let mut d = if T::OWNS_TAPE {
+        vec![0.0f32; h.len()]
+    } else {
+        Vec::new()
+    };
+    gelu_forward(&mut h, &mut d);
+    let y = linear(&h, &w2, &host(&fc2.bias), rows); // (N, D)
+    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<D>))?;
+    if T::OWNS_TAPE {
+        let (x_g, out_g) = (x.ghost(), out.ghost());
+        let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
+        let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&x_g)?;
+            grads.try_alloc_for(&w1_g)?;
+            grads.try_alloc_for(&b1_g)?;
+            grads.try_alloc_for(&w2_g)?;
+            grads.try_alloc_for(&b2_g)?;
+            with_out_grad!(grads, out_g, |g| {
+                let mut dh = vec![0.0f32; rows * F]; // (N, F)
+                backward_input(&g, &w2, rows, &mut dh);
+                backward_weight(&g, &h, rows, grad_mut!(grads, w2_g));
+                backward_bias(&g, grad_mut!(grads, b2_g));
+                dh.par_chunks_mut(CHUNK_ELEMS)
+                    .zip(d.par_chunks(CHUNK_ELEMS))
+                    .for_each(|(dh, d)| dh.iter_mut().zip(d).for_each(|(g, d)| *g *= d));
+                backward_input(&dh, &w1, rows, grad_mut!(grads, x_g));
+                backward_weight(&dh, &xh, rows, grad_mut!(grads, w1_g));
+                backward_bias(&dh, grad_mut!(grads, b1_g));
+            });
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::close;
+    use super::super::{gelu_cpu, linear as linear_op};
+    use super::*;
+    use crate::model::gelu::gelu_ops;
+    use dfdx::nn::Module;
+
+    type X<T> = Tensor<(usize, Const<9>, Const<12>), f32, Cpu, T>;
+
+    /// y, dx, dW₁, db₁, dW₂, db₂ of `f` with loss Σ y·w, accumulated `passes` times.
+    fn run<F>(passes: usize, f: F) -> [Vec<f32>; 6]
+    where
+        F: Fn(
+            &Linear<12, 40, f32, Cpu>,
+            &Linear<40, 12, f32, Cpu>,
+            X<OwnedTape<f32, Cpu>>,
+        ) -> X<OwnedTape<f32, Cpu>>,
+    {
+        let dev = Cpu::seed_from_u64(31);
+        let fc1: Linear<12, 40, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let fc2: Linear<40, 12, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: X<NoneTape> = dev.sample_normal_like(&(50, Const, Const));
+        let w: X<NoneTape> = dev.sample_normal_like(&(50, Const, Const));
+        let mut grads = Gradients::leaky();
+        let mut y = Vec::new();
+        for _ in 0..passes {
+            let o = f(&fc1, &fc2, x.trace(grads));
+            y = o.as_vec();
+            grads = (o * w.clone()).sum().backward();
+        }
+        [
+            y,
+            grads.get(&x).as_vec(),
+            grads.get(&fc1.weight).as_vec(),
+            grads.get(&fc1.bias).as_vec(),
+            grads.get(&fc2.weight).as_vec(),
+            grads.get(&fc2.bias).as_vec(),
+        ]
+    }
+
+    #[test]
+    fn mlp_is_the_chain_of_fused_ops_bit_for_bit_and_near_dfdx() {
+        for passes in [1, 2] {
+            let one = run(passes, |fc1, fc2, x| mlp(fc1, fc2, x).expect("fused"));
+            let chain = run(passes, |fc1, fc2, x| {
+                let h = gelu_cpu(linear_op(fc1, x).expect("fc1")).expect("gelu");
+                linear_op(fc2, h).expect("fc2")
+            });
+            assert_eq!(one, chain, "passes {passes}");
+            let dfdx = run(passes, |fc1, fc2, x| {
+                fc2.forward(gelu_ops(fc1.forward(x)).expect("gelu"))
+            });
+            let names = [
+                "y",
+                "dx",
+                "dfc1.weight",
+                "dfc1.bias",
+                "dfc2.weight",
+                "dfc2.bias",
+            ];
+            for (what, (a, b)) in names.iter().zip(one.iter().zip(&dfdx)) {
+                close(what, a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn mlp_runs_without_a_tape() {
+        let dev = Cpu::seed_from_u64(32);
+        let fc1: Linear<12, 40, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let fc2: Linear<40, 12, f32, Cpu> = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let x: X<NoneTape> = dev.sample_normal_like(&(3, Const, Const));
+        let a = mlp(&fc1, &fc2, x.clone()).expect("fused").as_vec();
+        let b = linear_op(
+            &fc2,
+            gelu_cpu(linear_op(&fc1, x).expect("fc1")).expect("gelu"),
+        )
+        .expect("fc2")
+        .as_vec();
+        assert_eq!(a, b);
+    }
+}
