@@ -59,7 +59,7 @@ pub(crate) fn linear<
 /// `y = b + x·Wᵀ` for `x (n, I)`, `W (O, I)` (`w.len() / I` rows), `b (O,)`: `(n, O)`.
 pub(super) fn forward(x: &[f32], w: &[f32], bias: &[f32], n: usize) -> Vec<f32> {
     let o = bias.len();
-    let i = if o == 0 { 0 } else { w.len() / o };
+    let i = w.len().checked_div(o).unwrap_or(0);
     let mut y = Vec::with_capacity(n * o); // (n, O), each row the bias
     for _ in 0..n {
         y.extend_from_slice(bias);
