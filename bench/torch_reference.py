@@ -16,6 +16,7 @@ like `deitc bench`. Run it on the same machine as `deitc bench` for side-by-side
 deitc never needs PyTorch; this script is for people who have it.
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -87,6 +88,9 @@ def main():
     where = torch.cuda.get_device_name() if dev.type == "cuda" else f"{torch.get_num_threads()} threads"
     if dev.type == "cuda":
         where += f" · peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+    else:
+        # ru_maxrss is in KiB on Linux: the process's peak resident memory, as deitc reports.
+        where += f" · peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     print(f"params {params:,} · torch {torch.__version__} · {a.device} {a.amp} · {where}")
 
 
