@@ -1,7 +1,8 @@
 //! Fused CPU kernels with hand-written backward passes: LayerNorm, exact GELU and
-//! stochastic depth's per-sample scaling here; `Linear` on tokens (`linear`) and the
-//! attention core (`attention`: q·kᵀ, softmax, ·v for every head) as matrix products
-//! through `gemm` (a bounds-checked wrapper over the `gemm` crate's kernels).
+//! stochastic depth's per-sample scaling here; `Linear` on tokens (`linear`), the attention
+//! sublayer (`attention`: qkv, q·kᵀ, softmax, ·v for every head, proj) and the MLP (`mlp`:
+//! fc1, GELU, fc2) as matrix products through `gemm` (a bounds-checked wrapper over the
+//! `gemm` crate's kernels), with `math`'s vectorised `exp` and `erf`.
 //!
 //! Each dfdx op allocates a fresh output and, in the backward pass, a fresh gradient; a
 //! LayerNorm is ~8 such ops, and attention's head split and merge are permute copies. Here
