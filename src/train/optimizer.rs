@@ -6,7 +6,8 @@
 //! `norm` (LayerNorm weights and biases), `pos_embed`, `cls_token`, `dist_token`. The
 //! official set, `[bias, norm, pos_embed, cls_token]`, equals timm's filter (every 1-D
 //! parameter, `pos_embed`, `cls_token`) for a ViT; `dist_token` is decayed. The update runs
-//! on host copies of each tensor: simple and exact; the speed issue can move it on-device.
+//! on host copies of each tensor (one `memcpy` each way, the element-wise update in parallel
+//! chunks, so the same bits for any thread count); on a GPU that is a round trip per step.
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
 use dfdx::nn::{
@@ -14,7 +15,20 @@ use dfdx::nn::{
     ViewTensorRef,
 };
 use dfdx::prelude::*;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
+
+/// Elements per parallel task of the element-wise updates.
+const CHUNK: usize = 1 << 14;
+
+/// A parameter's (or its gradient's) values by one copy of its buffer: parameters and their
+/// gradients are row-major with a buffer of exactly their size (checked in debug builds).
+fn values<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> Vec<f32> {
+    let mut v = vec![0.0f32; t.shape().num_elements()];
+    t.copy_into(&mut v);
+    debug_assert!(v == t.as_vec(), "optimizer::values on a strided tensor");
+    v
+}
 
 /// Per-parameter state: first and second moments (AdamW) or the momentum buffer (SGD, in `m`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -116,10 +130,7 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
         (t, _): (&Tensor<S, f32, D>, String),
     ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if opts.do_gradient_update {
-            self.sum += self
-                .grads
-                .get(t)
-                .as_vec()
+            self.sum += values(&self.grads.get(t))
                 .iter()
                 .map(|g| f64::from(*g).powi(2))
                 .sum::<f64>();
@@ -154,14 +165,11 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
         } else {
             0.0
         };
-        let mut p = t.as_vec();
-        let g: Vec<f32> = self
-            .grads
-            .get(t)
-            .as_vec()
-            .into_iter()
-            .map(|g| g * self.scale)
-            .collect();
+        let mut p = values(t);
+        let mut g = values(&self.grads.get(t));
+        let scale = self.scale;
+        g.par_chunks_mut(CHUNK)
+            .for_each(|g| g.iter_mut().for_each(|g| *g *= scale));
         let cfg = &self.opt.cfg;
         let tstep = self.opt.t;
         let state = self.opt.state.entry(name).or_default();
@@ -185,15 +193,22 @@ fn adamw(p: &mut [f32], g: &[f32], s: &mut Moments, cfg: &OptimizerIr, lr: f64, 
     let bc2 = 1.0 - b2.powi(t as i32);
     let step_size = lr / bc1;
     let decay = (1.0 - lr * wd) as f32;
-    for i in 0..p.len() {
-        let gi = f64::from(g[i]);
-        let m = b1 * f64::from(s.m[i]) + (1.0 - b1) * gi;
-        let v = b2 * f64::from(s.v[i]) + (1.0 - b2) * gi * gi;
-        s.m[i] = m as f32;
-        s.v[i] = v as f32;
-        let denom = (f64::from(s.v[i]).sqrt() / bc2.sqrt()) + cfg.eps;
-        p[i] = ((p[i] * decay) as f64 - step_size * f64::from(s.m[i]) / denom) as f32;
-    }
+    let eps = cfg.eps;
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(s.m.par_chunks_mut(CHUNK))
+        .zip(s.v.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), sm), sv)| {
+            for (((p, &g), sm), sv) in p.iter_mut().zip(g).zip(sm).zip(sv) {
+                let gi = f64::from(g);
+                let m = b1 * f64::from(*sm) + (1.0 - b1) * gi;
+                let v = b2 * f64::from(*sv) + (1.0 - b2) * gi * gi;
+                *sm = m as f32;
+                *sv = v as f32;
+                let denom = (f64::from(*sv).sqrt() / bc2.sqrt()) + eps;
+                *p = ((*p * decay) as f64 - step_size * f64::from(*sm) / denom) as f32;
+            }
+        });
 }
 
 /// `torch.optim.SGD` with momentum (dampening 0) and L2 weight decay.
@@ -202,16 +217,22 @@ fn sgd(p: &mut [f32], g: &[f32], s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd
     if first {
         s.m = vec![0.0; p.len()];
     }
-    for i in 0..p.len() {
-        let gi = f64::from(g[i]) + wd * f64::from(p[i]);
-        let b = if first {
-            gi
-        } else {
-            cfg.momentum * f64::from(s.m[i]) + gi
-        };
-        s.m[i] = b as f32;
-        p[i] = (f64::from(p[i]) - lr * b) as f32;
-    }
+    let momentum = cfg.momentum;
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(s.m.par_chunks_mut(CHUNK))
+        .for_each(|((p, g), sm)| {
+            for ((p, &g), sm) in p.iter_mut().zip(g).zip(sm) {
+                let gi = f64::from(g) + wd * f64::from(*p);
+                let b = if first {
+                    gi
+                } else {
+                    momentum * f64::from(*sm) + gi
+                };
+                *sm = b as f32;
+                *p = (f64::from(*p) - lr * b) as f32;
+            }
+        });
 }
 
 #[cfg(test)]
@@ -283,6 +304,36 @@ mod tests {
             "{} vs {want2}",
             p[0]
         );
+    }
+
+    #[test]
+    fn updates_are_the_same_bits_for_any_thread_count() {
+        let n = 3 * CHUNK + 17;
+        let g: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let run = |threads: usize, kind: OptimizerKind| {
+            let mut c = cfg();
+            c.kind = kind;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut p: Vec<f32> = g.iter().map(|x| x * 0.3 + 1.0).collect();
+                let mut s = Moments::default();
+                for t in 1..=3 {
+                    match kind {
+                        OptimizerKind::Adamw => adamw(&mut p, &g, &mut s, &c, 1e-3, 0.05, t),
+                        OptimizerKind::Sgd => sgd(&mut p, &g, &mut s, &c, 0.1, 0.05),
+                    }
+                }
+                (p, s)
+            })
+        };
+        for kind in [OptimizerKind::Adamw, OptimizerKind::Sgd] {
+            assert_eq!(run(1, kind), run(3, kind));
+        }
     }
 
     #[test]
