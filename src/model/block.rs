@@ -5,8 +5,8 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::layer_norm as norm;
-use super::regularization::drop_path;
+use super::fused::{fused, layer_norm as norm, residual, AttentionBranch, MlpBranch};
+use super::regularization::{drop_path, drop_path_scales};
 use super::{init, layer_norm, Attention, Mlp, Tokens};
 
 /// `blocks.i` of timm.
@@ -64,6 +64,24 @@ impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, 
         drop: f64,
         seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
+        let (b, s, _) = *x.shape();
+        if fused::<E, Dev>() && p <= 0.0 && b * s.size() > 0 && F > 0 {
+            // Each sublayer as one op on the CPU: the same values as the ops below.
+            let attn = AttentionBranch {
+                qkv: &self.attn.qkv,
+                proj: &self.attn.proj,
+                heads: H,
+                scale: (1.0 / (Attention::<D, D3, H, E, Dev>::HEAD_DIM as f64).sqrt()) as f32,
+                batch: b,
+            };
+            let x = residual(&self.norm1, x, drop_path_scales(drop, seed, b), attn)?;
+            let mlp = MlpBranch {
+                fc1: &self.mlp.fc1,
+                fc2: &self.mlp.fc2,
+            };
+            let scales = drop_path_scales(drop, seed.wrapping_add(1), b);
+            return residual(&self.norm2, x, scales, mlp); // (B, T, D)
+        }
         let (x, tape) = x.split_tape();
         let y = norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.attn.try_forward_with(y, p)?; // (B, T, D)

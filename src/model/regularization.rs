@@ -63,19 +63,28 @@ pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tap
     rate: f64,
     seed: u64,
 ) -> Result<Tokens<Tok, M, E, D, T>, D::Err> {
+    match drop_path_scales(rate, seed, x.shape().0) {
+        Some(mask) => super::fused::scale_samples(x, mask), // (B, T, D)
+        None => Ok(x),
+    }
+}
+
+/// Stochastic depth's per-sample scales for `batch` samples: `1 / (1 - rate)` for a kept
+/// sample, 0 for a dropped one, drawn from `seed`; `None` when `rate == 0`.
+pub(crate) fn drop_path_scales<E: Dtype>(rate: f64, seed: u64, batch: usize) -> Option<Vec<E>> {
     if rate <= 0.0 {
-        return Ok(x);
+        return None;
     }
     let keep = 1.0 - rate;
-    let shape = *x.shape();
     let mut rng = SplitMix64::new(seed);
-    let mask: Vec<E> = (0..shape.0)
-        .map(|_| match rng.uniform() < keep {
-            true => E::from_f64(1.0 / keep).unwrap_or_default(),
-            false => E::default(),
-        })
-        .collect();
-    super::fused::scale_samples(x, mask) // (B, T, D)
+    Some(
+        (0..batch)
+            .map(|_| match rng.uniform() < keep {
+                true => E::from_f64(1.0 / keep).unwrap_or_default(),
+                false => E::default(),
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -14,10 +14,11 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::branch::{branch_op, Branch, BranchBackward};
 use super::gemm::{matmul, Threads, View, ViewMut, Write};
 use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
 use super::math::{exp, simd, Kernel};
-use super::{device_tensor, dot, host, host_grad, sum};
+use super::{dot, host, host_grad, sum};
 
 /// `proj(heads(qkv(x)))` for `x (B, T, D)` with `heads` heads of `D / heads` columns (qkv's
 /// rows q | k | v, heads contiguous inside each, as timm's). CPU f32 only: the caller checks
@@ -38,52 +39,81 @@ pub(crate) fn attention<
     heads: usize,
     scale: f32,
 ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
-    assert!(
-        D3 == 3 * D && heads > 0 && D.is_multiple_of(heads),
-        "attention: D3 = 3·D, H | D"
-    );
-    let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let (b, t, _) = *x.shape();
-    let core = Heads {
-        batch: b.size(),
-        tokens: t.size(),
-        heads,
-        dim: D,
-        scale,
-    };
-    assert!(core.batch > 0 && core.tokens > 0, "attention: B·T > 0");
-    let rows = core.batch * core.tokens;
-    let xh = host(&x); // (N, D)
-    let (w_qkv, w_proj) = (host(&qkv.weight), host(&proj.weight)); // (3D, D), (D, D)
-    let src = linear(&xh, &w_qkv, &host(&qkv.bias), rows); // (N, 3D)
-    let (probs, mid) = core.forward(&src); // (B, H, T, T), (N, D)
-    let y = linear(&mid, &w_proj, &host(&proj.bias), rows); // (N, D)
-    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<D>))?;
-    if T::OWNS_TAPE {
-        let (x_g, out_g) = (x.ghost(), out.ghost());
+    let batch = x.shape().0.size();
+    branch_op(
+        x,
+        AttentionBranch {
+            qkv,
+            proj,
+            heads,
+            scale,
+            batch,
+        },
+    )
+}
+
+/// The attention sublayer as a [`Branch`] over the rows of `batch` samples.
+pub(crate) struct AttentionBranch<'a, const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> {
+    pub qkv: &'a Linear<D, D3, E, Dev>,
+    pub proj: &'a Linear<D, D, E, Dev>,
+    pub heads: usize,
+    pub scale: f32,
+    pub batch: usize,
+}
+
+impl<const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
+    for AttentionBranch<'_, D, D3, E, Dev>
+{
+    fn run(
+        self,
+        x: Vec<f32>,
+        rows: usize,
+        keep: bool,
+    ) -> (Vec<f32>, Option<BranchBackward<E, Dev>>) {
+        let (qkv, proj, heads) = (self.qkv, self.proj, self.heads);
+        assert!(
+            D3 == 3 * D && heads > 0 && D.is_multiple_of(heads),
+            "attention: D3 = 3·D, H | D"
+        );
+        assert!(
+            self.batch > 0 && rows > 0 && rows.is_multiple_of(self.batch),
+            "attention: B·T > 0"
+        );
+        let core = Heads {
+            batch: self.batch,
+            tokens: rows / self.batch,
+            heads,
+            dim: D,
+            scale: self.scale,
+        };
+        let (w_qkv, w_proj) = (host(&qkv.weight), host(&proj.weight)); // (3D, D), (D, D)
+        let src = linear(&x, &w_qkv, &host(&qkv.bias), rows); // (N, 3D)
+        let (probs, mid) = core.forward(&src); // (B, H, T, T), (N, D)
+        let y = linear(&mid, &w_proj, &host(&proj.bias), rows); // (N, D)
+        if !keep {
+            return (y, None);
+        }
         let (wq_g, bq_g) = (qkv.weight.ghost(), qkv.bias.ghost());
         let (wp_g, bp_g) = (proj.weight.ghost(), proj.bias.ghost());
-        tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_g)?;
+        let backward: BranchBackward<E, Dev> = Box::new(move |g, grads| {
             grads.try_alloc_for(&wq_g)?;
             grads.try_alloc_for(&bq_g)?;
             grads.try_alloc_for(&wp_g)?;
             grads.try_alloc_for(&bp_g)?;
-            with_out_grad!(grads, out_g, |g| {
-                let mut d_mid = vec![0.0f32; rows * D]; // (N, D)
-                backward_input(&g, &w_proj, rows, &mut d_mid);
-                backward_weight(&g, &mid, rows, grad_mut!(grads, wp_g));
-                backward_bias(&g, grad_mut!(grads, bp_g));
-                let mut d_src = vec![0.0f32; rows * 3 * D]; // (N, 3D)
-                core.backward(&src, &probs, &d_mid, &mut d_src);
-                backward_input(&d_src, &w_qkv, rows, grad_mut!(grads, x_g));
-                backward_weight(&d_src, &xh, rows, grad_mut!(grads, wq_g));
-                backward_bias(&d_src, grad_mut!(grads, bq_g));
-            });
-            Ok(())
+            let mut d_mid = vec![0.0f32; rows * D]; // (N, D)
+            backward_input(g, &w_proj, rows, &mut d_mid);
+            backward_weight(g, &mid, rows, grad_mut!(grads, wp_g));
+            backward_bias(g, grad_mut!(grads, bp_g));
+            let mut d_src = vec![0.0f32; rows * 3 * D]; // (N, 3D)
+            core.backward(&src, &probs, &d_mid, &mut d_src);
+            let mut dx = vec![0.0f32; rows * D]; // (N, D)
+            backward_input(&d_src, &w_qkv, rows, &mut dx);
+            backward_weight(&d_src, &x, rows, grad_mut!(grads, wq_g));
+            backward_bias(&d_src, grad_mut!(grads, bq_g));
+            Ok(dx)
         });
+        (y, Some(backward))
     }
-    Ok(out.put_tape(tape))
 }
 
 /// Products inside a per-sample task use one thread, unless there are fewer samples than

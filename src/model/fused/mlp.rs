@@ -10,8 +10,9 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
+use super::branch::{branch_op, Branch, BranchBackward};
 use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
-use super::{device_tensor, gelu_forward, host, host_grad, CHUNK_ELEMS};
+use super::{gelu_forward, host, host_grad, CHUNK_ELEMS};
 
 /// `fc2(gelu(fc1(x)))` for tokens `x (B, T, D)`. CPU f32 only: the caller checks
 /// [`super::fused`].
@@ -29,46 +30,59 @@ pub(crate) fn mlp<
     fc2: &Linear<F, D, E, Dev>,
     x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
 ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
-    let (x, mut tape) = x.try_contiguous()?.split_tape();
-    let (b, t, _) = *x.shape();
-    let rows = b.size() * t.size();
-    let xh = host(&x); // (N, D)
-    let (w1, w2) = (host(&fc1.weight), host(&fc2.weight)); // (F, D), (D, F)
-    let mut h = linear(&xh, &w1, &host(&fc1.bias), rows); // (N, F)
-    let mut d = if T::OWNS_TAPE {
-        vec![0.0f32; h.len()]
-    } else {
-        Vec::new()
-    };
-    gelu_forward(&mut h, &mut d);
-    let y = linear(&h, &w2, &host(&fc2.bias), rows); // (N, D)
-    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<D>))?;
-    if T::OWNS_TAPE {
-        let (x_g, out_g) = (x.ghost(), out.ghost());
+    branch_op(x, MlpBranch { fc1, fc2 })
+}
+
+/// The MLP as a [`Branch`].
+pub(crate) struct MlpBranch<'a, const D: usize, const F: usize, E: Dtype, Dev: Device<E>> {
+    pub fc1: &'a Linear<D, F, E, Dev>,
+    pub fc2: &'a Linear<F, D, E, Dev>,
+}
+
+impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
+    for MlpBranch<'_, D, F, E, Dev>
+{
+    fn run(
+        self,
+        x: Vec<f32>,
+        rows: usize,
+        keep: bool,
+    ) -> (Vec<f32>, Option<BranchBackward<E, Dev>>) {
+        let (fc1, fc2) = (self.fc1, self.fc2);
+        let (w1, w2) = (host(&fc1.weight), host(&fc2.weight)); // (F, D), (D, F)
+        let mut h = linear(&x, &w1, &host(&fc1.bias), rows); // (N, F)
+        let mut d = if keep {
+            vec![0.0f32; h.len()]
+        } else {
+            Vec::new()
+        };
+        gelu_forward(&mut h, &mut d);
+        let y = linear(&h, &w2, &host(&fc2.bias), rows); // (N, D)
+        if !keep {
+            return (y, None);
+        }
         let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
         let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
-        tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_g)?;
+        let backward: BranchBackward<E, Dev> = Box::new(move |g, grads| {
             grads.try_alloc_for(&w1_g)?;
             grads.try_alloc_for(&b1_g)?;
             grads.try_alloc_for(&w2_g)?;
             grads.try_alloc_for(&b2_g)?;
-            with_out_grad!(grads, out_g, |g| {
-                let mut dh = vec![0.0f32; rows * F]; // (N, F)
-                backward_input(&g, &w2, rows, &mut dh);
-                backward_weight(&g, &h, rows, grad_mut!(grads, w2_g));
-                backward_bias(&g, grad_mut!(grads, b2_g));
-                dh.par_chunks_mut(CHUNK_ELEMS)
-                    .zip(d.par_chunks(CHUNK_ELEMS))
-                    .for_each(|(dh, d)| dh.iter_mut().zip(d).for_each(|(g, d)| *g *= d));
-                backward_input(&dh, &w1, rows, grad_mut!(grads, x_g));
-                backward_weight(&dh, &xh, rows, grad_mut!(grads, w1_g));
-                backward_bias(&dh, grad_mut!(grads, b1_g));
-            });
-            Ok(())
+            let mut dh = vec![0.0f32; rows * F]; // (N, F)
+            backward_input(g, &w2, rows, &mut dh);
+            backward_weight(g, &h, rows, grad_mut!(grads, w2_g));
+            backward_bias(g, grad_mut!(grads, b2_g));
+            dh.par_chunks_mut(CHUNK_ELEMS)
+                .zip(d.par_chunks(CHUNK_ELEMS))
+                .for_each(|(dh, d)| dh.iter_mut().zip(d).for_each(|(g, d)| *g *= d));
+            let mut dx = vec![0.0f32; rows * D]; // (N, D)
+            backward_input(&dh, &w1, rows, &mut dx);
+            backward_weight(&dh, &x, rows, grad_mut!(grads, w1_g));
+            backward_bias(&dh, grad_mut!(grads, b1_g));
+            Ok(dx)
         });
+        (y, Some(backward))
     }
-    Ok(out.put_tape(tape))
 }
 
 #[cfg(test)]

@@ -97,14 +97,16 @@ macro_rules! with_out_grad {
 }
 
 mod attention;
+mod branch;
 mod gemm;
 mod linear;
 mod math;
 mod mlp;
 
-pub(crate) use attention::attention;
+pub(crate) use attention::{attention, AttentionBranch};
+pub(crate) use branch::residual;
 pub(crate) use linear::linear;
-pub(crate) use mlp::mlp;
+pub(crate) use mlp::{mlp, MlpBranch};
 
 /// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
 #[inline(always)]
