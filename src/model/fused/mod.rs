@@ -2,7 +2,8 @@
 //! stochastic depth's per-sample scaling here; `Linear` on tokens (`linear`), the attention
 //! sublayer (`attention`: qkv, q·kᵀ, softmax, ·v for every head, proj) and the MLP (`mlp`:
 //! fc1, GELU, fc2) as matrix products through `gemm` (a bounds-checked wrapper over the
-//! `gemm` crate's kernels), with `math`'s vectorised `exp` and `erf`.
+//! `gemm` crate's kernels), with `math`'s vectorised `exp` and `erf`; `branch` runs either
+//! as a whole pre-norm sublayer, `x + s·f(LayerNorm(x))`, in one op.
 //!
 //! Each dfdx op allocates a fresh output and, in the backward pass, a fresh gradient; a
 //! LayerNorm is ~8 such ops, and attention's head split and merge are permute copies. Here
