@@ -95,6 +95,19 @@ mod tests {
 
     type X<T> = Tensor<(usize, Const<9>, Const<12>), f32, Cpu, T>;
 
+    /// Random `fc1` and `fc2`.
+    fn layers(dev: &Cpu) -> (Linear<12, 40, f32, Cpu>, Linear<40, 12, f32, Cpu>) {
+        let fc1 = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        let fc2 = Linear {
+            weight: dev.sample_normal(),
+            bias: dev.sample_normal(),
+        };
+        (fc1, fc2)
+    }
+
     /// y, dx, dW₁, db₁, dW₂, db₂ of `f` with loss Σ y·w, accumulated `passes` times.
     fn run<F>(passes: usize, f: F) -> [Vec<f32>; 6]
     where
@@ -105,14 +118,7 @@ mod tests {
         ) -> X<OwnedTape<f32, Cpu>>,
     {
         let dev = Cpu::seed_from_u64(31);
-        let fc1: Linear<12, 40, f32, Cpu> = Linear {
-            weight: dev.sample_normal(),
-            bias: dev.sample_normal(),
-        };
-        let fc2: Linear<40, 12, f32, Cpu> = Linear {
-            weight: dev.sample_normal(),
-            bias: dev.sample_normal(),
-        };
+        let (fc1, fc2) = layers(&dev);
         let x: X<NoneTape> = dev.sample_normal_like(&(50, Const, Const));
         let w: X<NoneTape> = dev.sample_normal_like(&(50, Const, Const));
         let mut grads = Gradients::leaky();
@@ -161,14 +167,7 @@ mod tests {
     #[test]
     fn mlp_runs_without_a_tape() {
         let dev = Cpu::seed_from_u64(32);
-        let fc1: Linear<12, 40, f32, Cpu> = Linear {
-            weight: dev.sample_normal(),
-            bias: dev.sample_normal(),
-        };
-        let fc2: Linear<40, 12, f32, Cpu> = Linear {
-            weight: dev.sample_normal(),
-            bias: dev.sample_normal(),
-        };
+        let (fc1, fc2) = layers(&dev);
         let x: X<NoneTape> = dev.sample_normal_like(&(3, Const, Const));
         let a = mlp(&fc1, &fc2, x.clone()).expect("fused").as_vec();
         let b = linear_op(
