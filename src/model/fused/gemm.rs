@@ -9,6 +9,8 @@
 //! or the transpose of a weight are read in place, without copies. [`matmul`] checks every
 //! index the kernel can touch against the slices before it hands raw pointers to `gemm`.
 
+use rayon::prelude::*;
+
 /// A `rows × cols` matrix inside `data`: element (r, c) is `data[offset + r·rs + c·cs]`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct View<'a> {
@@ -68,6 +70,12 @@ impl Layout {
             cs: self.rs,
             ..self
         }
+    }
+
+    /// Whether each row's elements lie before the next row's (so blocks of rows are
+    /// disjoint ranges of the slice).
+    fn rows_apart(&self) -> bool {
+        self.cs <= self.rs && self.cols.saturating_sub(1) * self.cs < self.rs
     }
 
     /// Whether every element lies inside a slice of `len`.
@@ -179,12 +187,19 @@ pub(crate) fn matmul(dst: ViewMut<'_>, a: View<'_>, b: View<'_>, write: Write, t
         }
         return;
     }
-    let parallelism = match threads {
-        Threads::One => gemm::Parallelism::None,
-        Threads::Pool => match rayon::current_num_threads() {
-            0 | 1 => gemm::Parallelism::None,
-            t => gemm::Parallelism::Rayon(t),
-        },
+    let pool = match threads {
+        Threads::One => 1,
+        Threads::Pool => rayon::current_num_threads().max(1),
+    };
+    if pool > 1 && m >= pool * MIN_SPLIT_ROWS && d.rows_apart() {
+        split_rows(dst, a, pool)
+            .into_par_iter()
+            .for_each(|(d, a)| matmul(d, a, b, write, Threads::One));
+        return;
+    }
+    let parallelism = match pool {
+        1 => gemm::Parallelism::None,
+        t => gemm::Parallelism::Rayon(t),
     };
     let stride = |s: usize| isize::try_from(s).unwrap_or_else(|_| unreachable!("fits() bounds it"));
     product(Product {
@@ -203,6 +218,47 @@ pub(crate) fn matmul(dst: ViewMut<'_>, a: View<'_>, b: View<'_>, write: Write, t
         accumulate: write == Write::Accumulate,
         parallelism,
     });
+}
+
+/// Rows of the destination each part of a split product gets at least.
+const MIN_SPLIT_ROWS: usize = 64;
+
+/// `dst` and `a` cut into `parts` blocks of consecutive rows (as equal as multiples of 16
+/// rows allow), each block of `dst` a disjoint range of its slice (`dst`'s rows must lie
+/// apart: [`Layout::rows_apart`]). A split product computes every element with the same
+/// kernel and the same order over `k` as the whole one, so the results are the same bits.
+fn split_rows<'d, 'a>(dst: ViewMut<'d>, a: View<'a>, parts: usize) -> Vec<(ViewMut<'d>, View<'a>)> {
+    let d = dst.layout;
+    assert!(d.rows_apart(), "gemm split: rows interleave");
+    let mut out = Vec::with_capacity(parts);
+    let mut rest = &mut dst.data[d.offset..];
+    let mut r0 = 0;
+    for p in 0..parts {
+        let r1 = if p + 1 == parts {
+            d.rows
+        } else {
+            ((d.rows * (p + 1) / parts).div_ceil(16) * 16).min(d.rows)
+        };
+        let rows = r1 - r0;
+        let cut = if p + 1 == parts {
+            rest.len()
+        } else {
+            (rows * d.rs).min(rest.len())
+        };
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(cut);
+        rest = tail;
+        let layout = Layout {
+            offset: 0,
+            rows,
+            ..d
+        };
+        out.push((
+            ViewMut { data: head, layout },
+            a.block(r0, 0, rows, a.layout.cols),
+        ));
+        r0 = r1;
+    }
+    out
 }
 
 /// One call's arguments, every view starting at its slice's first element and checked by
@@ -321,6 +377,42 @@ mod tests {
                     assert!((v - 1.0 - want[i * 6 + j - 3]).abs() <= 1e-4 * (1.0 + v.abs()));
                 } else {
                     assert_eq!(v, 1.0, "outside the block is untouched");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_product_split_across_threads_gives_the_bits_of_one_call() {
+        let (m, k, n) = (300, 37, 29);
+        let (abuf, bbuf) = (data(m * k, 3), data(k * n, 4));
+        let (a, b) = (View::row_major(&abuf, m, k), View::row_major(&bbuf, k, n));
+        // Row-major blocks split by rows; a transposed destination (interleaved rows) is
+        // left to the crate's own threads.
+        let run = |threads: Threads, transposed: bool| {
+            let mut out = data(m * (n + 5), 5);
+            if transposed {
+                let dst = ViewMut::row_major(&mut out[..m * n], n, m);
+                let layout = dst.layout.t();
+                matmul(ViewMut { layout, ..dst }, a, b, Write::Accumulate, threads);
+            } else {
+                let dst = ViewMut::row_major(&mut out, m, n + 5).block(0, 3, m, n);
+                matmul(dst, a, b, Write::Accumulate, threads);
+            }
+            out
+        };
+        for transposed in [false, true] {
+            let one = run(Threads::One, transposed);
+            for threads in [2, 3, 4] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool");
+                let split = pool.install(|| run(Threads::Pool, transposed));
+                if transposed {
+                    close(&split, &one);
+                } else {
+                    assert_eq!(split, one, "{threads} threads");
                 }
             }
         }
