@@ -668,7 +668,7 @@ fn one_adamw_step_from_timm_gradients_matches_timm_with_and_without_decay_groups
         })
         .unwrap();
         let mut opt = Optimizer::new(&adamw_cfg(no_decay));
-        let info = opt.step(&mut model, &fill.1, 1e-3).unwrap();
+        let info = opt.step(&mut model, &mut fill.1, 1e-3).unwrap();
         check_key(
             "grad_global_norm",
             &[info.grad_norm as f32],
@@ -711,10 +711,10 @@ fn a_training_step_with_our_gradients_and_optimizer_reaches_timms_loss() {
         let loss_dist =
             cross_entropy_with_logits_loss(logits.dist.unwrap(), one_hot(&dev, &teacher));
         let loss = loss_cls.try_mul(0.5).unwrap() + loss_dist.try_mul(0.5).unwrap();
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let cfg = adamw_cfg(no_decay);
         let mut opt = Optimizer::new(&cfg);
-        let info = opt.step(&mut model, &grads, 1e-3).unwrap();
+        let info = opt.step(&mut model, &mut grads, 1e-3).unwrap();
         check_key(
             "grad_global_norm",
             &[info.grad_norm as f32],

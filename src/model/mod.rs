@@ -32,6 +32,7 @@ mod convnet;
 mod deit;
 mod dist;
 mod fused;
+pub(crate) use fused::{simd, Kernel};
 mod gelu;
 mod init;
 mod load_error;

@@ -226,12 +226,12 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         }
         let forward_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let grads = loss.backward();
+        let mut grads = loss.backward();
         let backward_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
         let info = self
             .opt
-            .step(&mut self.model, &grads, lr)
+            .step(&mut self.model, &mut grads, lr)
             .map_err(dev_err)?;
         if let (Some(ema), Some(decay)) = (&mut self.ema, self.hyper.ema) {
             ema.try_ema(&self.model, decay).map_err(dev_err)?;

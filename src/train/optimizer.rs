@@ -10,12 +10,14 @@
 //! chunks, so the same bits for any thread count); on a GPU that is a round trip per step.
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
+use crate::model::{simd, Kernel};
 use dfdx::nn::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
 };
 use dfdx::prelude::*;
 use rayon::prelude::*;
+use std::any::Any;
 use std::collections::BTreeMap;
 
 /// Elements per parallel task of the element-wise updates.
@@ -28,6 +30,21 @@ fn values<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> Vec<f32> {
     t.copy_into(&mut v);
     debug_assert!(v == t.as_vec(), "optimizer::values on a strided tensor");
     v
+}
+
+/// `f` of the gradient of `t`: read in place on the CPU (dfdx's `Gradients::get` would
+/// clone the buffer), a copy elsewhere.
+fn with_grad<S: Shape, D: Device<f32>, R>(
+    grads: &mut Gradients<f32, D>,
+    t: &Tensor<S, f32, D>,
+    f: impl FnOnce(&[f32]) -> R,
+) -> Result<R, D::Err> {
+    let buf = grads.get_or_alloc_mut(t)? as &mut dyn Any;
+    if let Some(g) = buf.downcast_mut::<<Cpu as Storage<f32>>::Vec>() {
+        debug_assert_eq!(g.len(), t.shape().num_elements());
+        return Ok(f(g));
+    }
+    Ok(f(&values(&grads.get(t))))
 }
 
 /// Per-parameter state: first and second moments (AdamW) or the momentum buffer (SGD, in `m`).
@@ -80,7 +97,7 @@ impl Optimizer {
     pub fn step<M: TensorCollection<f32, D>, D: Device<f32>>(
         &mut self,
         model: &mut M,
-        grads: &Gradients<f32, D>,
+        grads: &mut Gradients<f32, D>,
         lr: f64,
     ) -> Result<StepInfo, D::Err> {
         let mut norm = GradNorm { grads, sum: 0.0 };
@@ -114,7 +131,7 @@ impl Optimizer {
 
 /// Sums squared gradients in f64.
 struct GradNorm<'a, D: Device<f32>> {
-    grads: &'a Gradients<f32, D>,
+    grads: &'a mut Gradients<f32, D>,
     sum: f64,
 }
 
@@ -130,10 +147,7 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
         (t, _): (&Tensor<S, f32, D>, String),
     ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if opts.do_gradient_update {
-            self.sum += values(&self.grads.get(t))
-                .iter()
-                .map(|g| f64::from(*g).powi(2))
-                .sum::<f64>();
+            self.sum += with_grad(self.grads, t, sum_squares)?;
         }
         Ok(None)
     }
@@ -141,7 +155,7 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
 
 struct Update<'a, D: Device<f32>> {
     opt: &'a mut Optimizer,
-    grads: &'a Gradients<f32, D>,
+    grads: &'a mut Gradients<f32, D>,
     lr: f64,
     scale: f32,
 }
@@ -166,53 +180,128 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
             0.0
         };
         let mut p = values(t);
-        let mut g = values(&self.grads.get(t));
-        let scale = self.scale;
-        g.par_chunks_mut(CHUNK)
-            .for_each(|g| g.iter_mut().for_each(|g| *g *= scale));
         let cfg = &self.opt.cfg;
         let tstep = self.opt.t;
         let state = self.opt.state.entry(name).or_default();
-        match cfg.kind {
-            OptimizerKind::Adamw => adamw(&mut p, &g, state, cfg, self.lr, decay, tstep),
-            OptimizerKind::Sgd => sgd(&mut p, &g, state, cfg, self.lr, decay),
-        }
+        let scale = self.scale;
+        let lr = self.lr;
+        with_grad(self.grads, t, |g| match cfg.kind {
+            OptimizerKind::Adamw => adamw(&mut p, g, scale, state, cfg, lr, decay, tstep),
+            OptimizerKind::Sgd => sgd(&mut p, g, scale, state, cfg, lr, decay),
+        })?;
         t.copy_from(&p);
         Ok(None)
     }
 }
 
-/// `torch.optim.AdamW`: decoupled decay, then the bias-corrected Adam step.
-fn adamw(p: &mut [f32], g: &[f32], s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd: f64, t: u64) {
+/// Σ g² in f64: partial sums over fixed chunks (eight lanes each), added in order, so the
+/// same bits for any thread count.
+fn sum_squares(g: &[f32]) -> f64 {
+    let partials: Vec<f64> = g
+        .par_chunks(CHUNK)
+        .map(|c| {
+            let mut lanes = [0.0f64; 8];
+            let mut chunks = c.chunks_exact(8);
+            for x in &mut chunks {
+                for (l, &v) in lanes.iter_mut().zip(x) {
+                    *l += f64::from(v) * f64::from(v);
+                }
+            }
+            let rest: f64 = chunks
+                .remainder()
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum();
+            lanes.iter().sum::<f64>() + rest
+        })
+        .collect();
+    partials.iter().sum()
+}
+
+/// `torch.optim.AdamW`: decoupled decay, then the bias-corrected Adam step, on the
+/// gradient `scale·g`.
+#[allow(clippy::too_many_arguments)]
+fn adamw(
+    p: &mut [f32],
+    g: &[f32],
+    scale: f32,
+    s: &mut Moments,
+    cfg: &OptimizerIr,
+    lr: f64,
+    wd: f64,
+    t: u64,
+) {
     let [b1, b2] = cfg.betas;
     if s.m.len() != p.len() {
         s.m = vec![0.0; p.len()];
         s.v = vec![0.0; p.len()];
     }
-    let bc1 = 1.0 - b1.powi(t as i32);
-    let bc2 = 1.0 - b2.powi(t as i32);
-    let step_size = lr / bc1;
-    let decay = (1.0 - lr * wd) as f32;
-    let eps = cfg.eps;
+    let step = AdamwStep {
+        scale,
+        b1,
+        b2,
+        sqrt_bc2: (1.0 - b2.powi(t as i32)).sqrt(),
+        step_size: lr / (1.0 - b1.powi(t as i32)),
+        decay: (1.0 - lr * wd) as f32,
+        eps: cfg.eps,
+    };
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(s.m.par_chunks_mut(CHUNK))
         .zip(s.v.par_chunks_mut(CHUNK))
-        .for_each(|(((p, g), sm), sv)| {
-            for (((p, &g), sm), sv) in p.iter_mut().zip(g).zip(sm).zip(sv) {
-                let gi = f64::from(g);
-                let m = b1 * f64::from(*sm) + (1.0 - b1) * gi;
-                let v = b2 * f64::from(*sv) + (1.0 - b2) * gi * gi;
-                *sm = m as f32;
-                *sv = v as f32;
-                let denom = (f64::from(*sv).sqrt() / bc2.sqrt()) + eps;
-                *p = ((*p * decay) as f64 - step_size * f64::from(*sm) / denom) as f32;
-            }
-        });
+        .for_each(|(((p, g), m), v)| simd(AdamwChunk { p, g, m, v, step }));
 }
 
-/// `torch.optim.SGD` with momentum (dampening 0) and L2 weight decay.
-fn sgd(p: &mut [f32], g: &[f32], s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd: f64) {
+/// The constants of one AdamW step.
+#[derive(Clone, Copy)]
+struct AdamwStep {
+    scale: f32,
+    b1: f64,
+    b2: f64,
+    sqrt_bc2: f64,
+    step_size: f64,
+    decay: f32,
+    eps: f64,
+}
+
+/// One chunk of an AdamW step, as a [`Kernel`] so the f64 arithmetic runs in the CPU's
+/// widest vectors (IEEE operations without contraction: the same bits at any width).
+struct AdamwChunk<'a> {
+    p: &'a mut [f32],
+    g: &'a [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    step: AdamwStep,
+}
+
+impl Kernel for AdamwChunk<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let AdamwStep {
+            scale,
+            b1,
+            b2,
+            sqrt_bc2,
+            step_size,
+            decay,
+            eps,
+        } = self.step;
+        for (((p, &g), sm), sv) in self.p.iter_mut().zip(self.g).zip(self.m).zip(self.v) {
+            let gi = f64::from(g * scale);
+            let m = b1 * f64::from(*sm) + (1.0 - b1) * gi;
+            let v = b2 * f64::from(*sv) + (1.0 - b2) * gi * gi;
+            *sm = m as f32;
+            *sv = v as f32;
+            let denom = (f64::from(*sv).sqrt() / sqrt_bc2) + eps;
+            *p = ((*p * decay) as f64 - step_size * f64::from(*sm) / denom) as f32;
+        }
+    }
+}
+
+/// `torch.optim.SGD` with momentum (dampening 0) and L2 weight decay, on the gradient
+/// `scale·g`.
+#[allow(clippy::too_many_arguments)]
+fn sgd(p: &mut [f32], g: &[f32], scale: f32, s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd: f64) {
     let first = s.m.len() != p.len();
     if first {
         s.m = vec![0.0; p.len()];
@@ -223,7 +312,7 @@ fn sgd(p: &mut [f32], g: &[f32], s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd
         .zip(s.m.par_chunks_mut(CHUNK))
         .for_each(|((p, g), sm)| {
             for ((p, &g), sm) in p.iter_mut().zip(g).zip(sm) {
-                let gi = f64::from(g) + wd * f64::from(*p);
+                let gi = f64::from(g * scale) + wd * f64::from(*p);
                 let b = if first {
                     gi
                 } else {
@@ -286,7 +375,7 @@ mod tests {
         let c = cfg();
         let mut p = [1.0f32];
         let mut s = Moments::default();
-        adamw(&mut p, &[0.5], &mut s, &c, 1e-3, 0.05, 1);
+        adamw(&mut p, &[0.5], 1.0, &mut s, &c, 1e-3, 0.05, 1);
         // m = 0.05, v = 0.00025; step 1: p·(1−5e-5) − 1e-3·(0.05/0.1)/(sqrt(0.00025)/sqrt(0.001)+1e-8)
         let want1 = 1.0 * (1.0 - 1e-3 * 0.05)
             - 1e-3 * 0.5 / ((0.00025f64).sqrt() / (0.001f64).sqrt() + 1e-8);
@@ -295,7 +384,7 @@ mod tests {
             "{} vs {want1}",
             p[0]
         );
-        adamw(&mut p, &[-0.25], &mut s, &c, 1e-3, 0.0, 2);
+        adamw(&mut p, &[-0.25], 1.0, &mut s, &c, 1e-3, 0.0, 2);
         let (m, v): (f64, f64) = (0.9 * 0.05 + 0.1 * -0.25, 0.999 * 0.00025 + 0.001 * 0.0625);
         let (bc1, bc2) = (1.0 - 0.81, 1.0 - 0.999f64.powi(2));
         let want2 = want1 - 1e-3 / bc1 * m / (v.sqrt() / bc2.sqrt() + 1e-8);
@@ -324,8 +413,8 @@ mod tests {
                 let mut s = Moments::default();
                 for t in 1..=3 {
                     match kind {
-                        OptimizerKind::Adamw => adamw(&mut p, &g, &mut s, &c, 1e-3, 0.05, t),
-                        OptimizerKind::Sgd => sgd(&mut p, &g, &mut s, &c, 0.1, 0.05),
+                        OptimizerKind::Adamw => adamw(&mut p, &g, 1.0, &mut s, &c, 1e-3, 0.05, t),
+                        OptimizerKind::Sgd => sgd(&mut p, &g, 1.0, &mut s, &c, 0.1, 0.05),
                     }
                 }
                 (p, s)
@@ -342,9 +431,9 @@ mod tests {
         c.kind = OptimizerKind::Sgd;
         let mut p = [1.0f32];
         let mut s = Moments::default();
-        sgd(&mut p, &[0.5], &mut s, &c, 0.1, 0.0);
+        sgd(&mut p, &[0.5], 1.0, &mut s, &c, 0.1, 0.0);
         assert!((p[0] - 0.95).abs() < 1e-7);
-        sgd(&mut p, &[0.5], &mut s, &c, 0.1, 0.0);
+        sgd(&mut p, &[0.5], 1.0, &mut s, &c, 0.1, 0.0);
         assert!((p[0] - (0.95 - 0.1 * (0.9 * 0.5 + 0.5))).abs() < 1e-6);
     }
 }

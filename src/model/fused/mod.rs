@@ -107,6 +107,7 @@ mod mlp;
 pub(crate) use attention::{attention, AttentionBranch};
 pub(crate) use branch::residual;
 pub(crate) use linear::linear;
+pub(crate) use math::{simd, Kernel};
 pub(crate) use mlp::{mlp, MlpBranch};
 
 /// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
