@@ -6,8 +6,10 @@
 //! `norm` (LayerNorm weights and biases), `pos_embed`, `cls_token`, `dist_token`. The
 //! official set, `[bias, norm, pos_embed, cls_token]`, equals timm's filter (every 1-D
 //! parameter, `pos_embed`, `cls_token`) for a ViT; `dist_token` is decayed. The update runs
-//! on host copies of each tensor (one `memcpy` each way, the element-wise update in parallel
-//! chunks, so the same bits for any thread count); on a GPU that is a round trip per step.
+//! on a host copy of each parameter (one `memcpy` each way) and reads its gradient in place
+//! on the CPU (a copy elsewhere); the element-wise work runs in parallel fixed chunks, so the
+//! same bits for any thread count, with AdamW's f64 arithmetic in the CPU's widest vectors.
+//! On a GPU that is a round trip per step.
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
 use crate::model::{simd, Kernel};
