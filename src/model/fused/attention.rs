@@ -16,9 +16,9 @@ use rayon::prelude::*;
 
 use super::branch::{branch_op, Branch, BranchBackward};
 use super::gemm::{matmul, Threads, View, ViewMut, Write};
-use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
+use super::linear::{backward_bias, backward_weight, forward as linear, input_grad};
 use super::math::{exp, simd, Kernel};
-use super::{dot, host, host_grad, sum};
+use super::{dot, host, host_grad, sum, zeros};
 
 /// `proj(heads(qkv(x)))` for `x (B, T, D)` with `heads` heads of `D / heads` columns (qkv's
 /// rows q | k | v, heads contiguous inside each, as timm's). CPU f32 only: the caller checks
@@ -100,14 +100,12 @@ impl<const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
             grads.try_alloc_for(&bq_g)?;
             grads.try_alloc_for(&wp_g)?;
             grads.try_alloc_for(&bp_g)?;
-            let mut d_mid = vec![0.0f32; rows * D]; // (N, D)
-            backward_input(g, &w_proj, rows, &mut d_mid);
+            let d_mid = input_grad(g, &w_proj, rows); // (N, D)
             backward_weight(g, &mid, rows, grad_mut!(grads, wp_g));
             backward_bias(g, grad_mut!(grads, bp_g));
-            let mut d_src = vec![0.0f32; rows * 3 * D]; // (N, 3D)
+            let mut d_src = zeros(rows * 3 * D); // (N, 3D)
             core.backward(&src, &probs, &d_mid, &mut d_src);
-            let mut dx = vec![0.0f32; rows * D]; // (N, D)
-            backward_input(&d_src, &w_qkv, rows, &mut dx);
+            let dx = input_grad(&d_src, &w_qkv, rows); // (N, D)
             backward_weight(&d_src, &x, rows, grad_mut!(grads, wq_g));
             backward_bias(&d_src, grad_mut!(grads, bq_g));
             Ok(dx)
@@ -141,8 +139,8 @@ impl Heads {
     /// `src (B, T, 3D)` → probabilities `(B, H, T, T)` and heads `(B, T, D)`.
     fn forward(&self, src: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (n, d, h) = (self.tokens, self.dim, self.heads);
-        let mut probs = vec![0.0f32; self.batch * h * n * n];
-        let mut out = vec![0.0f32; self.batch * n * d];
+        let mut probs = zeros(self.batch * h * n * n);
+        let mut out = zeros(self.batch * n * d);
         let threads = threads_for(self.batch);
         out.par_chunks_mut(n * d)
             .zip(probs.par_chunks_mut(h * n * n))

@@ -10,6 +10,7 @@
 //! index the kernel can touch against the slices before it hands raw pointers to `gemm`.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A `rows × cols` matrix inside `data`: element (r, c) is `data[offset + r·rs + c·cs]`.
 #[derive(Clone, Copy, Debug)]
@@ -232,13 +233,7 @@ fn split_rows<'d, 'a>(dst: ViewMut<'d>, a: View<'a>, parts: usize) -> Vec<(ViewM
     assert!(d.rows_apart(), "gemm split: rows interleave");
     let mut out = Vec::with_capacity(parts);
     let mut rest = &mut dst.data[d.offset..];
-    let mut r0 = 0;
-    for p in 0..parts {
-        let r1 = if p + 1 == parts {
-            d.rows
-        } else {
-            ((d.rows * (p + 1) / parts).div_ceil(16) * 16).min(d.rows)
-        };
+    for (p, (r0, r1)) in row_blocks(d.rows, parts).enumerate() {
         let rows = r1 - r0;
         let cut = if p + 1 == parts {
             rest.len()
@@ -256,8 +251,138 @@ fn split_rows<'d, 'a>(dst: ViewMut<'d>, a: View<'a>, parts: usize) -> Vec<(ViewM
             ViewMut { data: head, layout },
             a.block(r0, 0, rows, a.layout.cols),
         ));
-        r0 = r1;
     }
+    out
+}
+
+/// `rows` cut into `parts` ranges of consecutive rows, as equal as multiples of 16 allow.
+fn row_blocks(rows: usize, parts: usize) -> impl Iterator<Item = (usize, usize)> {
+    let end = move |p: usize| {
+        if p == parts {
+            rows
+        } else {
+            ((rows * p / parts).div_ceil(16) * 16).min(rows)
+        }
+    };
+    (0..parts).map(move |p| (end(p), end(p + 1)))
+}
+
+/// `a·b` as a new row-major `a.rows × b.cols` buffer that the product writes without it
+/// being zeroed first, then `epilogue(first_row, block)` on each block of rows while it is
+/// still in cache (a bias, say). The rows are split across threads as in [`matmul`].
+pub(crate) fn product_new(
+    a: View<'_>,
+    b: View<'_>,
+    threads: Threads,
+    epilogue: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let (l, r) = (a.layout, b.layout);
+    assert!(
+        l.cols == r.rows,
+        "gemm: ({}×{})·({}×{})",
+        l.rows,
+        l.cols,
+        r.rows,
+        r.cols
+    );
+    assert!(
+        l.fits(a.data.len()) && r.fits(b.data.len()),
+        "gemm: a view reaches past its slice"
+    );
+    let (m, n, k) = (l.rows, r.cols, l.cols);
+    let len = m
+        .checked_mul(n)
+        .unwrap_or_else(|| panic!("gemm: {m}×{n} overflows"));
+    if k == 0 || len == 0 {
+        let mut out = vec![0.0f32; len];
+        if n > 0 {
+            epilogue(0, &mut out);
+        }
+        return out;
+    }
+    let pool = match threads {
+        Threads::One => 1,
+        Threads::Pool => rayon::current_num_threads().max(1),
+    };
+    let parts = if m >= pool * MIN_SPLIT_ROWS { pool } else { 1 };
+    let parallelism = match (parts, pool) {
+        (1, t) if t > 1 => gemm::Parallelism::Rayon(t),
+        _ => gemm::Parallelism::None,
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    let mut rest = &mut out.spare_capacity_mut()[..len];
+    let mut jobs = Vec::with_capacity(parts);
+    for (r0, r1) in row_blocks(m, parts) {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut((r1 - r0) * n);
+        rest = tail;
+        jobs.push((r0, head, a.block(r0, 0, r1 - r0, k)));
+    }
+    jobs.into_par_iter().for_each(|(r0, block, a)| {
+        let block = write_block(block, a, b, parallelism);
+        epilogue(r0, block);
+    });
+    set_written(out, len)
+}
+
+/// Writes `a·b` (`a (rows × k)`, `b (k × n)`, checked by the caller) into `dst`, a
+/// row-major `rows × n` block of uninitialised memory, and returns it initialised.
+#[allow(unsafe_code)]
+fn write_block<'d>(
+    dst: &'d mut [MaybeUninit<f32>],
+    a: View<'_>,
+    b: View<'_>,
+    parallelism: gemm::Parallelism,
+) -> &'d mut [f32] {
+    let (l, r) = (a.layout, b.layout);
+    let (m, n, k) = (l.rows, r.cols, l.cols);
+    assert!(
+        dst.len() == m * n
+            && k > 0
+            && l.cols == r.rows
+            && l.fits(a.data.len())
+            && r.fits(b.data.len()),
+        "gemm: block shapes"
+    );
+    let stride = |s: usize| isize::try_from(s).unwrap_or_else(|_| unreachable!("fits() bounds it"));
+    // SAFETY: `dst` holds exactly m·n elements, written row-major (row stride n, column
+    // stride 1); the operands were checked to lie inside their slices. With `read_dst`
+    // false, `gemm` stores β·a·b into every element of the m×n destination and never reads
+    // it (k > 0), so afterwards all m·n elements are initialised f32 values, and the
+    // returned slice reinterprets exactly that memory (`MaybeUninit<f32>` has `f32`'s layout).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().cast::<f32>(),
+            1,
+            stride(n),
+            false,
+            a.data[l.offset..].as_ptr(),
+            stride(l.cs),
+            stride(l.rs),
+            b.data[r.offset..].as_ptr(),
+            stride(r.cs),
+            stride(r.rs),
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        &mut *(std::ptr::from_mut::<[MaybeUninit<f32>]>(dst) as *mut [f32])
+    }
+}
+
+/// `out` with its first `len` elements, all written by [`write_block`].
+#[allow(unsafe_code)]
+fn set_written(mut out: Vec<f32>, len: usize) -> Vec<f32> {
+    assert!(len <= out.capacity());
+    // SAFETY: `product_new` cut the first `len` elements of `out`'s spare capacity into
+    // blocks that together cover all of them, and `write_block` wrote every element of
+    // each block before the parallel loop returned.
+    unsafe { out.set_len(len) };
     out
 }
 
@@ -416,6 +541,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_new_product_matches_the_naive_one_on_any_thread_count_and_runs_the_epilogue() {
+        let (m, k, n) = (300, 37, 29);
+        let (abuf, bbuf) = (data(m * 50, 6), data(n * k, 7));
+        // a: a block of a wider buffer; b: a transposed view.
+        let a = View::row_major(&abuf, m, 50).block(0, 4, m, k);
+        let b = View::row_major(&bbuf, n, k).t();
+        let bias = data(n, 8);
+        let want = naive(a, b);
+        let run = |threads: Threads| {
+            product_new(a, b, threads, |r0, rows| {
+                assert_eq!(r0 % 16, 0, "blocks start at a multiple of 16 rows");
+                for row in rows.chunks_mut(n) {
+                    row.iter_mut().zip(&bias).for_each(|(v, b)| *v += b);
+                }
+            })
+        };
+        let one = run(Threads::One);
+        assert_eq!(one.len(), m * n);
+        for (i, (got, want)) in one.iter().zip(&want).enumerate() {
+            let w = want + bias[i % n];
+            assert!((got - w).abs() <= 1e-4 * (1.0 + w.abs()), "{got} vs {w}");
+        }
+        for threads in [2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            assert_eq!(
+                pool.install(|| run(Threads::Pool)),
+                one,
+                "{threads} threads"
+            );
+        }
+        // An empty inner dimension gives the epilogue zeros.
+        let e: Vec<f32> = Vec::new();
+        let z = product_new(
+            View::row_major(&e, 3, 0),
+            View::row_major(&e, 0, 2),
+            Threads::Pool,
+            |_, rows| rows.iter_mut().for_each(|v| *v += 1.0),
+        );
+        assert_eq!(z, [1.0; 6]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use dfdx::nn::Module;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Threads, View, ViewMut, Write};
+use super::gemm::{matmul, product_new, Threads, View, ViewMut, Write};
 use super::{add_into, device_tensor, fused, host, host_grad, CHUNK_ROWS};
 
 /// `lin` on tokens `(B, T, I)` → `(B, T, O)`: fused on the CPU with f32,
@@ -57,21 +57,32 @@ pub(crate) fn linear<
 }
 
 /// `y = b + x·Wᵀ` for `x (n, I)`, `W (O, I)` (`w.len() / I` rows), `b (O,)`: `(n, O)`.
+/// The product writes a fresh buffer and each thread adds the bias to its rows.
 pub(super) fn forward(x: &[f32], w: &[f32], bias: &[f32], n: usize) -> Vec<f32> {
     let o = bias.len();
     let i = w.len().checked_div(o).unwrap_or(0);
-    let mut y = Vec::with_capacity(n * o); // (n, O), each row the bias
-    for _ in 0..n {
-        y.extend_from_slice(bias);
-    }
-    matmul(
-        ViewMut::row_major(&mut y, n, o),
+    product_new(
         View::row_major(x, n, i),
         View::row_major(w, o, i).t(),
-        Write::Accumulate,
         Threads::Pool,
-    );
-    y
+        |_, rows| {
+            for row in rows.chunks_mut(o) {
+                add_into(row, bias);
+            }
+        },
+    )
+}
+
+/// `dy·W` for `dy (n, O)`, `W (O, I)`: a new `(n, I)`.
+pub(super) fn input_grad(dy: &[f32], w: &[f32], n: usize) -> Vec<f32> {
+    let o = dy.len() / n.max(1);
+    let i = w.len().checked_div(o).unwrap_or(0);
+    product_new(
+        View::row_major(dy, n, o),
+        View::row_major(w, o, i),
+        Threads::Pool,
+        |_, _| {},
+    )
 }
 
 /// `dx += dy·W` for `dy (n, O)`, `W (O, I)`, `dx (n, I)`.

@@ -11,8 +11,8 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use super::branch::{branch_op, Branch, BranchBackward};
-use super::linear::{backward_bias, backward_input, backward_weight, forward as linear};
-use super::{gelu_forward, host, host_grad, CHUNK_ELEMS};
+use super::linear::{backward_bias, backward_weight, forward as linear, input_grad};
+use super::{gelu_forward, host, host_grad, zeros, CHUNK_ELEMS};
 
 /// `fc2(gelu(fc1(x)))` for tokens `x (B, T, D)`. CPU f32 only: the caller checks
 /// [`super::fused`].
@@ -51,11 +51,7 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
         let (fc1, fc2) = (self.fc1, self.fc2);
         let (w1, w2) = (host(&fc1.weight), host(&fc2.weight)); // (F, D), (D, F)
         let mut h = linear(&x, &w1, &host(&fc1.bias), rows); // (N, F)
-        let mut d = if keep {
-            vec![0.0f32; h.len()]
-        } else {
-            Vec::new()
-        };
+        let mut d = if keep { zeros(h.len()) } else { Vec::new() };
         gelu_forward(&mut h, &mut d);
         let y = linear(&h, &w2, &host(&fc2.bias), rows); // (N, D)
         if !keep {
@@ -68,15 +64,13 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
             grads.try_alloc_for(&b1_g)?;
             grads.try_alloc_for(&w2_g)?;
             grads.try_alloc_for(&b2_g)?;
-            let mut dh = vec![0.0f32; rows * F]; // (N, F)
-            backward_input(g, &w2, rows, &mut dh);
+            let mut dh = input_grad(g, &w2, rows); // (N, F)
             backward_weight(g, &h, rows, grad_mut!(grads, w2_g));
             backward_bias(g, grad_mut!(grads, b2_g));
             dh.par_chunks_mut(CHUNK_ELEMS)
                 .zip(d.par_chunks(CHUNK_ELEMS))
                 .for_each(|(dh, d)| dh.iter_mut().zip(d).for_each(|(g, d)| *g *= d));
-            let mut dx = vec![0.0f32; rows * D]; // (N, D)
-            backward_input(&dh, &w1, rows, &mut dx);
+            let dx = input_grad(&dh, &w1, rows); // (N, D)
             backward_weight(&dh, &x, rows, grad_mut!(grads, w1_g));
             backward_bias(&dh, grad_mut!(grads, b1_g));
             Ok(dx)

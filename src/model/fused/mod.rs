@@ -58,7 +58,7 @@ fn host_grad<E: Dtype, Dev: Device<E>>(v: &mut <Dev as Storage<E>>::Vec) -> &mut
 /// dfdx's `as_vec` would instead walk the strides element by element, which cost ≈ 7% of a
 /// DeiT-Ti training step. Debug builds (the test suite) check the copy against `as_vec`.
 fn host<S: Shape, E: Dtype, Dev: Device<E>, T>(x: &Tensor<S, E, Dev, T>) -> Vec<f32> {
-    let mut v = vec![E::default(); x.shape().num_elements()];
+    let mut v: Vec<E> = cast(zeros(x.shape().num_elements()));
     x.copy_into(&mut v);
     let v: Vec<f32> = cast(v);
     debug_assert!(
@@ -67,6 +67,17 @@ fn host<S: Shape, E: Dtype, Dev: Device<E>, T>(x: &Tensor<S, E, Dev, T>) -> Vec<
             .eq(cast::<_, Vec<f32>>(x.as_vec()).iter().map(|a| a.to_bits())),
         "fused::host on a tensor that is not row-major"
     );
+    v
+}
+
+/// `len` zeros. Large buffers are written by every thread (a plain `vec![0.0; len]` is one
+/// thread's `memset` whenever the allocator reuses memory, with the others idle).
+fn zeros(len: usize) -> Vec<f32> {
+    if len < 4 * CHUNK_ELEMS {
+        return vec![0.0; len];
+    }
+    let mut v = Vec::with_capacity(len);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, len));
     v
 }
 
@@ -203,12 +214,8 @@ struct LnForward {
 /// kept only when `keep` (a backward pass will follow).
 fn ln_forward(x: &[f32], gamma: &[f32], beta: &[f32], m: usize, eps: f32, keep: bool) -> LnForward {
     let rows = x.len() / m;
-    let mut y = vec![0.0f32; x.len()];
-    let mut xhat = if keep {
-        vec![0.0f32; x.len()]
-    } else {
-        Vec::new()
-    };
+    let mut y = zeros(x.len());
+    let mut xhat = if keep { zeros(x.len()) } else { Vec::new() };
     let mut rstd = vec![0.0f32; rows];
     let row = |x: &[f32], y: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
         let mean = sum(x) / m as f32;
@@ -387,7 +394,7 @@ pub(crate) fn gelu_cpu<S: Shape, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
     let shape = *x.shape();
     let mut y = host(&x);
     let mut d = if T::OWNS_TAPE {
-        vec![0.0f32; y.len()]
+        zeros(y.len())
     } else {
         Vec::new()
     };
