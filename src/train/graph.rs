@@ -151,26 +151,8 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
         let (c, s) = (N::CHANNELS, N::IMAGE);
         self.dev.tensor_from_vec(images.to_vec(), (n, c, s, s))
     }
-}
 
-impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K> {
-    fn classes(&self) -> usize {
-        K
-    }
-
-    fn input(&self) -> (usize, usize) {
-        (N::CHANNELS, N::IMAGE)
-    }
-
-    fn device(&self) -> &'static str {
-        Dev::NAME
-    }
-
-    fn num_params(&self) -> usize {
-        dfdx::nn::NumParams::num_trainable_params(&self.model)
-    }
-
-    fn train_step(
+    fn step(
         &mut self,
         batch: HostBatch<'_>,
         teacher: Option<&[f32]>,
@@ -247,7 +229,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         })
     }
 
-    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
+    fn eval(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
         let model = match (&self.ema, ema) {
             (Some(e), true) => e,
             _ => &self.model,
@@ -256,6 +238,39 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             Ok(logits) => logits.as_vec(),
             Err(_) => vec![f32::NAN; n * K],
         }
+    }
+}
+
+impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K> {
+    fn classes(&self) -> usize {
+        K
+    }
+
+    fn input(&self) -> (usize, usize) {
+        (N::CHANNELS, N::IMAGE)
+    }
+
+    fn device(&self) -> &'static str {
+        Dev::NAME
+    }
+
+    fn num_params(&self) -> usize {
+        dfdx::nn::NumParams::num_trainable_params(&self.model)
+    }
+
+    /// Runs on a thread of rayon's pool: the fused ops' parallel loops then split work
+    /// from inside the pool instead of each waking the pool from outside and waiting.
+    fn train_step(
+        &mut self,
+        batch: HostBatch<'_>,
+        teacher: Option<&[f32]>,
+        lr: f64,
+    ) -> Result<StepStats, GraphError> {
+        rayon::scope(|_| self.step(batch, teacher, lr))
+    }
+
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
+        rayon::scope(|_| self.eval(images, n, ema))
     }
 
     fn has_ema(&self) -> bool {
