@@ -5,7 +5,7 @@ use crate::ir::Device as DeviceIr;
 use dfdx::prelude::*;
 
 /// A dfdx device deitc can train on.
-pub trait Backend: Device<f32> + TensorToArray<(), f32, Array = f32> + Clone + Send + Sync + 'static {
+pub trait Backend: Device<f32> + TensorToArray<(), f32, Array = f32> + Clone + 'static {
     /// The device's name as the language spells it (`train.device`).
     const NAME: &'static str;
     /// Opens the device with its random generator seeded from `seed`.

@@ -151,8 +151,26 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
         let (c, s) = (N::CHANNELS, N::IMAGE);
         self.dev.tensor_from_vec(images.to_vec(), (n, c, s, s))
     }
+}
 
-    fn step(
+impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K> {
+    fn classes(&self) -> usize {
+        K
+    }
+
+    fn input(&self) -> (usize, usize) {
+        (N::CHANNELS, N::IMAGE)
+    }
+
+    fn device(&self) -> &'static str {
+        Dev::NAME
+    }
+
+    fn num_params(&self) -> usize {
+        dfdx::nn::NumParams::num_trainable_params(&self.model)
+    }
+
+    fn train_step(
         &mut self,
         batch: HostBatch<'_>,
         teacher: Option<&[f32]>,
@@ -229,7 +247,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
         })
     }
 
-    fn eval(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
         let model = match (&self.ema, ema) {
             (Some(e), true) => e,
             _ => &self.model,
@@ -238,39 +256,6 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
             Ok(logits) => logits.as_vec(),
             Err(_) => vec![f32::NAN; n * K],
         }
-    }
-}
-
-impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K> {
-    fn classes(&self) -> usize {
-        K
-    }
-
-    fn input(&self) -> (usize, usize) {
-        (N::CHANNELS, N::IMAGE)
-    }
-
-    fn device(&self) -> &'static str {
-        Dev::NAME
-    }
-
-    fn num_params(&self) -> usize {
-        dfdx::nn::NumParams::num_trainable_params(&self.model)
-    }
-
-    /// Runs on a thread of rayon's pool: the fused ops' parallel loops then split work
-    /// from inside the pool instead of each waking the pool from outside and waiting.
-    fn train_step(
-        &mut self,
-        batch: HostBatch<'_>,
-        teacher: Option<&[f32]>,
-        lr: f64,
-    ) -> Result<StepStats, GraphError> {
-        rayon::scope(|_| self.step(batch, teacher, lr))
-    }
-
-    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
-        rayon::scope(|_| self.eval(images, n, ema))
     }
 
     fn has_ema(&self) -> bool {

@@ -15,7 +15,7 @@ pub type Images<Dev, Tp = NoneTape> = Tensor<(usize, usize, usize, usize), f32, 
 
 /// A network with `K` classes on device `Dev`, as the training loop drives it.
 pub trait Net<const K: usize, Dev: Backend>:
-    TensorCollection<f32, Dev> + BuildModule<Dev, f32> + Clone + Send + Sync + 'static
+    TensorCollection<f32, Dev> + BuildModule<Dev, f32> + Clone + 'static
 {
     /// Input channels C.
     const CHANNELS: usize;
@@ -52,7 +52,7 @@ impl<
     > Net<K, Dev> for Deit<P, PD, D, D3, H, F, T, K, L, Dist, f32, Dev>
 where
     Dev: Backend,
-    Dist: DistSlot<D, K, f32, Dev> + Clone + Send + Sync + 'static,
+    Dist: DistSlot<D, K, f32, Dev> + Clone + 'static,
     Self: BuildModule<Dev, f32> + Clone,
 {
     const CHANNELS: usize = Self::CHANNELS;
