@@ -193,6 +193,7 @@ fn check_without_graph_warning(args: &RecipeArgs) -> crate::check::Checked {
 
 /// Runs the command line and returns the exit code (0 ok, 1 diagnostics, 2 usage).
 pub fn main() -> ExitCode {
+    main_thread_in_pool();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -208,6 +209,28 @@ pub fn main() -> ExitCode {
     }
     let code = run(cli.command, &mut out);
     ExitCode::from(code)
+}
+
+/// Makes this thread one of the threads of rayon's global pool (of `RAYON_NUM_THREADS`, or
+/// one per core), when the pool has at least two. A parallel loop started here then splits
+/// its work with the other threads directly, instead of waking them from outside and
+/// sleeping until they finish: a DeiT-Ti step does hundreds of such loops (measured in
+/// docs/performance.md). With one thread the pool keeps its own thread, so that work sent
+/// to it from the data thread still runs while this one waits for a batch.
+fn main_thread_in_pool() {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+        .unwrap_or(1);
+    if threads >= 2 {
+        // Fails only if the pool already exists, which then simply stays as it is.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .use_current_thread()
+            .build_global();
+    }
 }
 
 /// Parses `args` (without the program name) and runs them against `out`, as the binary

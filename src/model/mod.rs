@@ -32,7 +32,7 @@ mod convnet;
 mod deit;
 mod dist;
 mod fused;
-pub(crate) use fused::{simd, Kernel};
+pub(crate) use fused::{simd, zeros, Kernel};
 mod gelu;
 mod init;
 mod load_error;

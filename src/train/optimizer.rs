@@ -12,7 +12,7 @@
 //! On a GPU that is a round trip per step.
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
-use crate::model::{simd, Kernel};
+use crate::model::{simd, zeros, Kernel};
 use dfdx::nn::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
@@ -28,7 +28,7 @@ const CHUNK: usize = 1 << 14;
 /// A parameter's (or its gradient's) values by one copy of its buffer: parameters and their
 /// gradients are row-major with a buffer of exactly their size (checked in debug builds).
 fn values<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> Vec<f32> {
-    let mut v = vec![0.0f32; t.shape().num_elements()];
+    let mut v = zeros(t.shape().num_elements());
     t.copy_into(&mut v);
     debug_assert!(v == t.as_vec(), "optimizer::values on a strided tensor");
     v

@@ -72,7 +72,7 @@ fn host<S: Shape, E: Dtype, Dev: Device<E>, T>(x: &Tensor<S, E, Dev, T>) -> Vec<
 
 /// `len` zeros. Large buffers are written by every thread (a plain `vec![0.0; len]` is one
 /// thread's `memset` whenever the allocator reuses memory, with the others idle).
-fn zeros(len: usize) -> Vec<f32> {
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
     if len < 4 * CHUNK_ELEMS {
         return vec![0.0; len];
     }
