@@ -11,7 +11,7 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{add_into, device_tensor, host, host_grad, ln_backward, ln_forward};
+use super::{add_into, copied, device_tensor, host, host_grad, ln_backward, ln_forward};
 
 /// A branch's backward: from the gradient of its output `(N, D)`, adds its parameters'
 /// gradients into `grads` and returns the gradient of its input `(N, D)`.
@@ -99,7 +99,7 @@ pub(crate) fn residual<Tok: Dim, const D: usize, E: Dtype, Dev: Device<E>, T: Ta
             grads.try_alloc_for(&beta_g)?;
             let g = std::mem::take(grad_mut!(grads, out_g));
             add_into(grad_mut!(grads, x_g), &g); // the residual path
-            let mut dbranch = g.clone();
+            let mut dbranch = copied(&g);
             if let Some(scales) = &scales {
                 dbranch
                     .par_chunks_mut(per_sample)

@@ -81,6 +81,16 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
     v
 }
 
+/// A copy of `v` (large slices copied by every thread).
+fn copied(v: &[f32]) -> Vec<f32> {
+    if v.len() < 4 * CHUNK_ELEMS {
+        return v.to_vec();
+    }
+    let mut out = Vec::with_capacity(v.len());
+    out.par_extend(v.par_iter().copied());
+    out
+}
+
 /// A new (contiguous) tensor of `shape` holding `data`.
 fn device_tensor<S: Shape, E: Dtype, Dev: Device<E>>(
     dev: &Dev,
@@ -217,56 +227,71 @@ fn ln_forward(x: &[f32], gamma: &[f32], beta: &[f32], m: usize, eps: f32, keep: 
     let mut y = zeros(x.len());
     let mut xhat = if keep { zeros(x.len()) } else { Vec::new() };
     let mut rstd = vec![0.0f32; rows];
-    let row = |x: &[f32], y: &mut [f32], xhat: Option<&mut [f32]>| -> f32 {
-        let mean = sum(x) / m as f32;
-        // The centred values go through y first (y is overwritten below).
-        for (yi, &xi) in y.iter_mut().zip(x) {
-            *yi = xi - mean;
-        }
-        let var = dot(y, y) / m as f32;
-        let std = (var + eps).sqrt();
-        match xhat {
-            Some(xhat) => {
-                for (((yi, hi), &g), &b) in y.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
-                    let h = *yi / std;
-                    *hi = h;
-                    *yi = h * g + b;
-                }
-            }
-            None => {
-                for ((yi, &g), &b) in y.iter_mut().zip(gamma).zip(beta) {
-                    *yi = *yi / std * g + b;
-                }
-            }
-        }
-        1.0 / std
-    };
     let chunk = CHUNK_ROWS * m;
-    if keep {
-        y.par_chunks_mut(chunk)
-            .zip(xhat.par_chunks_mut(chunk))
-            .zip(rstd.par_chunks_mut(CHUNK_ROWS))
-            .zip(x.par_chunks(chunk))
-            .for_each(|(((y, xhat), rstd), x)| {
-                for (((y, xhat), r), x) in y
-                    .chunks_mut(m)
-                    .zip(xhat.chunks_mut(m))
-                    .zip(rstd.iter_mut())
-                    .zip(x.chunks(m))
-                {
-                    *r = row(x, y, Some(xhat));
-                }
-            });
-    } else {
-        y.par_chunks_mut(chunk)
-            .zip(x.par_chunks(chunk))
-            .for_each(|(y, x)| {
-                for (y, x) in y.chunks_mut(m).zip(x.chunks(m)) {
-                    row(x, y, None);
-                }
-            });
-    }
+    // One chunk of x̂ per chunk of rows (empty ones when x̂ is not kept).
+    let mut xhat_chunks: Vec<&mut [f32]> = xhat.chunks_mut(chunk).collect();
+    xhat_chunks.resize_with(rows.div_ceil(CHUNK_ROWS), || &mut []);
+    y.par_chunks_mut(chunk)
+        .zip(xhat_chunks.into_par_iter())
+        .zip(rstd.par_chunks_mut(CHUNK_ROWS))
+        .zip(x.par_chunks(chunk))
+        .for_each(|(((y, xhat), rstd), x)| {
+            math::simd(LnForwardRows {
+                x,
+                y,
+                xhat,
+                rstd,
+                gamma,
+                beta,
+                eps,
+            })
+        });
     LnForward { y, xhat, rstd }
+}
+
+/// [`ln_forward`] on a chunk of rows `x`, `y` (and `xhat`, empty when not kept) of γ's
+/// width, with one `rstd` per row, compiled for the CPU's widest vectors.
+struct LnForwardRows<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    xhat: &'a mut [f32],
+    rstd: &'a mut [f32],
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    eps: f32,
+}
+
+impl math::Kernel for LnForwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let (gamma, beta) = (self.gamma, self.beta);
+        let m = gamma.len();
+        let mut xhat = self.xhat.chunks_mut(m);
+        for ((x, y), r) in self.x.chunks(m).zip(self.y.chunks_mut(m)).zip(self.rstd) {
+            let mean = sum(x) / m as f32;
+            // The centred values go through y first (y is overwritten below).
+            for (yi, &xi) in y.iter_mut().zip(x) {
+                *yi = xi - mean;
+            }
+            let var = dot(y, y) / m as f32;
+            let std = (var + self.eps).sqrt();
+            match xhat.next() {
+                Some(xhat) => {
+                    for (((yi, hi), &g), &b) in y.iter_mut().zip(xhat).zip(gamma).zip(beta) {
+                        let h = *yi / std;
+                        *hi = h;
+                        *yi = h * g + b;
+                    }
+                }
+                None => {
+                    for ((yi, &g), &b) in y.iter_mut().zip(gamma).zip(beta) {
+                        *yi = *yi / std * g + b;
+                    }
+                }
+            }
+            *r = 1.0 / std;
+        }
+    }
 }
 
 /// Adds the LayerNorm input gradient into `dx` and returns (dγ, dβ):
@@ -288,29 +313,15 @@ fn ln_backward(
         .map(|(((dx, g), xhat), rstd)| {
             let mut dgamma = vec![0.0f32; m];
             let mut dbeta = vec![0.0f32; m];
-            let mut gg = vec![0.0f32; m];
-            for (((dx, g), xhat), &r) in dx
-                .chunks_mut(m)
-                .zip(g.chunks(m))
-                .zip(xhat.chunks(m))
-                .zip(rstd)
-            {
-                for (((ggi, &gi), &gam), ((dg, db), &h)) in gg
-                    .iter_mut()
-                    .zip(g)
-                    .zip(gamma)
-                    .zip(dgamma.iter_mut().zip(dbeta.iter_mut()).zip(xhat))
-                {
-                    *ggi = gi * gam;
-                    *dg += gi * h;
-                    *db += gi;
-                }
-                let a = sum(&gg) / m as f32;
-                let b = dot(&gg, xhat) / m as f32;
-                for ((d, &ggi), &h) in dx.iter_mut().zip(&gg).zip(xhat) {
-                    *d += r * (ggi - a - h * b);
-                }
-            }
+            math::simd(LnBackwardRows {
+                g,
+                xhat,
+                rstd,
+                gamma,
+                dx,
+                dgamma: &mut dgamma,
+                dbeta: &mut dbeta,
+            });
             (dgamma, dbeta)
         })
         .collect();
@@ -323,8 +334,58 @@ fn ln_backward(
     (dgamma, dbeta)
 }
 
-/// `acc += v` element-wise.
+/// [`ln_backward`] on a chunk of rows, adding into `dx` and this chunk's `dgamma`, `dbeta`;
+/// compiled for the CPU's widest vectors.
+struct LnBackwardRows<'a> {
+    g: &'a [f32],
+    xhat: &'a [f32],
+    rstd: &'a [f32],
+    gamma: &'a [f32],
+    dx: &'a mut [f32],
+    dgamma: &'a mut [f32],
+    dbeta: &'a mut [f32],
+}
+
+impl math::Kernel for LnBackwardRows<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let gamma = self.gamma;
+        let m = gamma.len();
+        let mut gg = vec![0.0f32; m];
+        for (((dx, g), xhat), &r) in self
+            .dx
+            .chunks_mut(m)
+            .zip(self.g.chunks(m))
+            .zip(self.xhat.chunks(m))
+            .zip(self.rstd)
+        {
+            for (((ggi, &gi), &gam), ((dg, db), &h)) in gg
+                .iter_mut()
+                .zip(g)
+                .zip(gamma)
+                .zip(self.dgamma.iter_mut().zip(self.dbeta.iter_mut()).zip(xhat))
+            {
+                *ggi = gi * gam;
+                *dg += gi * h;
+                *db += gi;
+            }
+            let a = sum(&gg) / m as f32;
+            let b = dot(&gg, xhat) / m as f32;
+            for ((d, &ggi), &h) in dx.iter_mut().zip(&gg).zip(xhat) {
+                *d += r * (ggi - a - h * b);
+            }
+        }
+    }
+}
+
+/// `acc += v` element-wise (large slices by every thread).
 fn add_into(acc: &mut [f32], v: &[f32]) {
+    if acc.len() >= 4 * CHUNK_ELEMS {
+        acc.par_chunks_mut(CHUNK_ELEMS)
+            .zip(v.par_chunks(CHUNK_ELEMS))
+            .for_each(|(a, v)| add_into(a, v));
+        return;
+    }
     for (a, &b) in acc.iter_mut().zip(v) {
         *a += b;
     }
