@@ -153,6 +153,33 @@ pub(crate) enum Threads {
     Pool,
 }
 
+/// How a product uses the threads.
+enum Plan {
+    /// Cut into this many blocks of rows, one single-threaded call each.
+    Split(usize),
+    /// One call, with the crate's own threading.
+    Whole(gemm::Parallelism),
+}
+
+impl Threads {
+    /// The plan for a product of `rows` output rows: one block per thread when there are
+    /// several threads, each block gets at least [`MIN_SPLIT_ROWS`] and `can_split` (the
+    /// destination's rows lie apart), else one call.
+    fn plan(self, rows: usize, can_split: bool) -> Plan {
+        let pool = match self {
+            Threads::One => 1,
+            Threads::Pool => rayon::current_num_threads().max(1),
+        };
+        if pool > 1 && can_split && rows >= pool * MIN_SPLIT_ROWS {
+            Plan::Split(pool)
+        } else if pool > 1 {
+            Plan::Whole(gemm::Parallelism::Rayon(pool))
+        } else {
+            Plan::Whole(gemm::Parallelism::None)
+        }
+    }
+}
+
 /// `dst = a·b` or `dst += a·b` for `a (m × k)`, `b (k × n)`, `dst (m × n)`.
 ///
 /// # Panics
@@ -188,19 +215,14 @@ pub(crate) fn matmul(dst: ViewMut<'_>, a: View<'_>, b: View<'_>, write: Write, t
         }
         return;
     }
-    let pool = match threads {
-        Threads::One => 1,
-        Threads::Pool => rayon::current_num_threads().max(1),
-    };
-    if pool > 1 && m >= pool * MIN_SPLIT_ROWS && d.rows_apart() {
-        split_rows(dst, a, pool)
-            .into_par_iter()
-            .for_each(|(d, a)| matmul(d, a, b, write, Threads::One));
-        return;
-    }
-    let parallelism = match pool {
-        1 => gemm::Parallelism::None,
-        t => gemm::Parallelism::Rayon(t),
+    let parallelism = match threads.plan(m, d.rows_apart()) {
+        Plan::Split(parts) => {
+            split_rows(dst, a, parts)
+                .into_par_iter()
+                .for_each(|(d, a)| matmul(d, a, b, write, Threads::One));
+            return;
+        }
+        Plan::Whole(parallelism) => parallelism,
     };
     let stride = |s: usize| isize::try_from(s).unwrap_or_else(|_| unreachable!("fits() bounds it"));
     product(Product {
@@ -300,14 +322,9 @@ pub(crate) fn product_new(
         }
         return out;
     }
-    let pool = match threads {
-        Threads::One => 1,
-        Threads::Pool => rayon::current_num_threads().max(1),
-    };
-    let parts = if m >= pool * MIN_SPLIT_ROWS { pool } else { 1 };
-    let parallelism = match (parts, pool) {
-        (1, t) if t > 1 => gemm::Parallelism::Rayon(t),
-        _ => gemm::Parallelism::None,
+    let (parts, parallelism) = match threads.plan(m, true) {
+        Plan::Split(parts) => (parts, gemm::Parallelism::None),
+        Plan::Whole(parallelism) => (1, parallelism),
     };
     let mut out: Vec<f32> = Vec::with_capacity(len);
     let mut rest = &mut out.spare_capacity_mut()[..len];
