@@ -132,21 +132,26 @@ fn hard_distill_loss(dev: &Cpu, model: &Distilled, x: Images, out: &TensorFile) 
     0.5 * lc + 0.5 * ld
 }
 
-/// Every parameter's gradient, by timm name.
-struct NamedGrads<'a>(&'a Gradients<f32, Cpu>, Vec<(String, Vec<f32>)>);
+/// Every parameter's gradient, by timm name, in f32.
+struct NamedGrads<'a, E: Dtype>(&'a Gradients<E, Cpu>, Vec<(String, Vec<f32>)>);
 
-impl TensorVisitor<f32, Cpu> for NamedGrads<'_> {
+impl<E: Dtype + Into<f64>> TensorVisitor<E, Cpu> for NamedGrads<'_, E>
+where
+    Cpu: Device<E>,
+{
     type Viewer = (ViewTensorRef, ViewTensorName);
     type Err = std::convert::Infallible;
-    type E2 = f32;
+    type E2 = E;
     type D2 = Cpu;
 
     fn visit<S: Shape>(
         &mut self,
-        _: TensorOptions<S, f32, Cpu>,
-        (t, name): (&Tensor<S, f32, Cpu>, String),
-    ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-        self.1.push((name, self.0.get(t).as_vec()));
+        _: TensorOptions<S, E, Cpu>,
+        (t, name): (&Tensor<S, E, Cpu>, String),
+    ) -> Result<Option<Tensor<S, E, Cpu>>, Self::Err> {
+        let g = self.0.get(t).as_vec();
+        self.1
+            .push((name, g.into_iter().map(|v| v.into() as f32).collect()));
         Ok(None)
     }
 }
@@ -587,6 +592,65 @@ fn f64_model_matches_timm_to_the_reference_rounding() {
         Rel::Scale,
         1e-6,
     );
+}
+
+/// The hard-distillation step of the test above with an f64 model: on the CPU, f64 runs the
+/// model from dfdx ops (the path every non-CPU device takes, CUDA included) instead of the
+/// fused f32 kernels. Its loss and every gradient match timm's.
+#[test]
+fn f64_model_hard_distillation_gradients_match_timm() {
+    let dir = fixture!();
+    let dev = Cpu::default();
+    type Distilled64 = DistilledDeit<4, 48, 64, 192, 2, 256, 18, 5, 2, f64, Cpu>;
+    let mut model = Distilled64::build(&dev);
+    model
+        .load_timm(dir.join("vit_distilled.safetensors"))
+        .unwrap();
+    let (_, x) = read(&dir, "input.safetensors").f64s("input").unwrap();
+    let x = dev.tensor_from_vec(x, (3, Const::<3>, Const::<16>, Const::<16>));
+    let out = read(&dir, "outputs_distilled.safetensors");
+    let one_hot = |labels: &[i64]| {
+        let mut v = vec![0.0f64; labels.len() * 5];
+        for (i, &l) in labels.iter().enumerate() {
+            v[i * 5 + l as usize] = 1.0;
+        }
+        dev.tensor_from_vec(v, (labels.len(), Const::<5>))
+    };
+    let labels = out.i64s("labels").unwrap().1;
+    let teacher = out.i64s("teacher_labels").unwrap().1;
+    let logits = model
+        .try_forward_train(x.trace(model.alloc_grads()), Regularization::default())
+        .unwrap();
+    let loss_cls = cross_entropy_with_logits_loss(logits.cls, one_hot(&labels));
+    let loss_dist = cross_entropy_with_logits_loss(logits.dist.unwrap(), one_hot(&teacher));
+    let loss = loss_cls * 0.5 + loss_dist * 0.5;
+    let tol = 1e-4;
+    check_key(
+        "f64 loss",
+        &[loss.array() as f32],
+        &out,
+        "loss",
+        Rel::Elementwise,
+        tol,
+    );
+    let grads = loss.backward();
+    let mut named = NamedGrads(&grads, Vec::new());
+    Distilled64::iter_tensors(&mut RecursiveWalker {
+        m: (&model, String::new()),
+        f: &mut named,
+    })
+    .unwrap();
+    assert_eq!(named.1.len(), 35);
+    for (name, g) in &named.1 {
+        check_key(
+            &format!("f64 grad.{name}"),
+            g,
+            &out,
+            &format!("grad.{name}"),
+            Rel::Elementwise,
+            tol,
+        );
+    }
 }
 
 /// Parameters by timm name, as host vectors.

@@ -5,10 +5,10 @@
 //! inside each), softmax(q kᵀ · head_dim^-0.5) v, heads concatenated back in order, `proj`.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
+use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::{attention as attention_fused, fused};
+use super::fused::{attention as attention_fused, fused, linear as linear_fused};
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
 
@@ -69,14 +69,16 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
         let out = if fused::<E, Dev>() && b.size() * s.size() > 0 {
             attention_fused(&self.qkv, &self.proj, x, H, scale as f32)? // (B, T, D)
         } else {
-            let qkv = self.qkv.try_forward(x)?; // (B, T, 3D)
-            self.proj.try_forward(Self::heads(qkv, scale)?)? // (B, T, D)
+            let qkv = linear_fused(&self.qkv, x)?; // (B, T, 3D)
+            linear_fused(&self.proj, Self::heads(qkv, scale)?)? // (B, T, D)
         };
         dropout(out, p)
     }
 
     /// The attention core from dfdx ops (every device but the CPU with f32): heads split by
-    /// slices and permutes, softmax(q kᵀ · scale) v, heads merged back in order.
+    /// slices and permutes, softmax(q kᵀ · scale) v, heads merged back in order. The B·H
+    /// heads form one batch axis, so each product is one batched product (on a 4-D
+    /// `(B, H, …)` tensor, dfdx runs one batched product per sample).
     #[allow(clippy::type_complexity)]
     fn heads<B: Dim, Tok: Dim, T: Tape<E, Dev>>(
         qkv: Tensor<(B, Tok, Const<D3>), E, Dev, T>,
@@ -84,23 +86,23 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Device<E>>
     ) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
         let hd = Self::HEAD_DIM;
         let (b, s, _) = *qkv.shape();
+        let bh = b.size() * H;
         // q carries the tape; k and v start empty ones that merge back in the matmuls.
         let (qkv, tape) = qkv.split_tape();
-        let q = qkv.clone().put_tape(tape).try_slice((.., .., 0..D))?; // (B, T, D)
-        let k = qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?; // (B, T, D)
-        let v = qkv.retaped::<T>().try_slice((.., .., 2 * D..3 * D))?; // (B, T, D)
-        let q = q
-            .try_reshape_like(&(b, s, H, hd))?
-            .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
-        let k = k
-            .try_reshape_like(&(b, s, H, hd))?
-            .try_permute::<_, Axes4<0, 2, 3, 1>>()?; // (B, H, hd, T)
-        let v = v
-            .try_reshape_like(&(b, s, H, hd))?
-            .try_permute::<_, Axes4<0, 2, 1, 3>>()?; // (B, H, T, hd)
+        // Columns `part` of qkv, one `(T, hd)` matrix per (sample, head): `(B·H, T, hd)`.
+        let heads = |x: Tensor<(B, Tok, usize), E, Dev, T>| {
+            x.try_reshape_like(&(b, s, H, hd))? // (B, T, H, hd)
+                .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, H, T, hd)
+                .try_reshape_like(&(bh, s, hd)) // (B·H, T, hd)
+        };
+        let q = heads(qkv.clone().put_tape(tape).try_slice((.., .., 0..D))?)?;
+        let k = heads(qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?)?;
+        let v = heads(qkv.retaped::<T>().try_slice((.., .., 2 * D..3 * D))?)?;
+        let k = k.try_permute::<_, Axes3<0, 2, 1>>()?; // (B·H, hd, T)
         let scale = E::from_f64(scale).unwrap_or_default();
-        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<3>>()?; // (B, H, T, T)
-        attn.try_matmul(v)? // (B, H, T, hd)
+        let attn = q.try_matmul(k)?.try_mul(scale)?.try_softmax::<Axis<2>>()?; // (B·H, T, T)
+        attn.try_matmul(v)? // (B·H, T, hd)
+            .try_reshape_like(&(b, H, s, hd))? // (B, H, T, hd)
             .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
             .try_reshape_like(&(b, s, Const::<D>)) // (B, T, D)
     }

@@ -13,8 +13,8 @@ use rayon::prelude::*;
 use super::gemm::{matmul, product_new, Threads, View, ViewMut, Write};
 use super::{add_into, device_tensor, fused, host, host_grad, CHUNK_ROWS};
 
-/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: fused on the CPU with f32,
-/// `lin.try_forward` elsewhere.
+/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: fused on the CPU with f32, elsewhere
+/// `lin.try_forward` on the `B·T` token rows as one `(B·T, I)` matrix (see [`flat`]).
 #[allow(clippy::type_complexity)]
 pub(crate) fn linear<
     B: Dim,
@@ -29,7 +29,7 @@ pub(crate) fn linear<
     x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
 ) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err> {
     if !fused::<E, Dev>() || O == 0 || I == 0 {
-        return lin.try_forward(x);
+        return flat(lin, x);
     }
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let (b, t, _) = *x.shape();
@@ -54,6 +54,25 @@ pub(crate) fn linear<
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// `lin` on the token rows of `x (B, T, I)` as one `(B·T, I)` matrix: one product each way
+/// and one for the weight's gradient. (On a `(B, T, I)` tensor, dfdx's `Linear` runs a
+/// batched product against the broadcast weight, and on CUDA its weight gradient is B
+/// products in sequence.) Flattening a contiguous tensor and restoring the token axis are
+/// views; a strided `x` is copied once.
+#[allow(clippy::type_complexity)]
+fn flat<B: Dim, Tok: Dim, const I: usize, const O: usize, E: Dtype, Dev: Device<E>, T>(
+    lin: &Linear<I, O, E, Dev>,
+    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
+) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err>
+where
+    T: Tape<E, Dev>,
+{
+    let (b, t, _) = *x.shape();
+    let rows = x.try_reshape_like(&(b.size() * t.size(), Const::<I>))?; // (B·T, I)
+    lin.try_forward(rows)? // (B·T, O)
+        .try_reshape_like(&(b, t, Const::<O>)) // (B, T, O)
 }
 
 /// `y = b + x·Wᵀ` for `x (n, I)`, `W (O, I)` (`w.len() / I` rows), `b (O,)`: `(n, O)`.
