@@ -19,5 +19,5 @@ echo "== DeiT-Ti 224/16 (batch 8)"
 run "$bin" bench recipes/deit_tiny_patch16_224.deit --device cpu --batch 8 --steps 5 2>/dev/null
 run python3 bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 --classes 1000 --batch 8 --threads 2 --steps 5
 echo "== DeiT-S 224/16 (batch 8)"
-run "$bin" bench recipes/deit_small_patch16_224.deit --device cpu --batch 8 --steps 3 2>/dev/null
-run python3 bench/torch_reference.py --image 224 --patch 16 --embed 384 --depth 12 --heads 6 --classes 1000 --batch 8 --threads 2 --steps 3
+run "$bin" bench recipes/deit_small_patch16_224.deit --device cpu --batch 8 --steps 5 2>/dev/null
+run python3 bench/torch_reference.py --image 224 --patch 16 --embed 384 --depth 12 --heads 6 --classes 1000 --batch 8 --threads 2 --steps 5
