@@ -717,13 +717,19 @@ fn official_groups() -> Vec<deitc::ir::NoDecay> {
     vec![Bias, Norm, PosEmbed, ClsToken]
 }
 
+/// Both optimizer paths: on host copies (the CPU's) and as tensor ops on the device (every
+/// other device's, run here on the CPU).
 #[test]
 fn one_adamw_step_from_timm_gradients_matches_timm_with_and_without_decay_groups() {
     use deitc::train::optimizer::Optimizer;
     let dir = fixture!();
     let dev = Cpu::default();
     let out = read(&dir, "outputs_distilled.safetensors");
-    for (variant, no_decay) in [("all", vec![]), ("groups", official_groups())] {
+    let groups = [("all", vec![]), ("groups", official_groups())];
+    for ((variant, no_decay), on_device) in groups
+        .into_iter()
+        .flat_map(|g| [(g.clone(), false), (g, true)])
+    {
         let mut model = distilled(&dev, &dir);
         let mut fill = FixtureGrads(&out, Gradients::leaky());
         Distilled::iter_tensors(&mut RecursiveWalker {
@@ -732,9 +738,13 @@ fn one_adamw_step_from_timm_gradients_matches_timm_with_and_without_decay_groups
         })
         .unwrap();
         let mut opt = Optimizer::new(&adamw_cfg(no_decay));
-        let info = opt.step(&mut model, &mut fill.1, 1e-3).unwrap();
+        let info = if on_device {
+            opt.step_on_device(&mut model, &mut fill.1, 1e-3).unwrap()
+        } else {
+            opt.step(&mut model, &mut fill.1, 1e-3).unwrap()
+        };
         check_key(
-            "grad_global_norm",
+            &format!("grad_global_norm (device path: {on_device})"),
             &[info.grad_norm as f32],
             &out,
             "grad_global_norm",
@@ -750,7 +760,8 @@ fn one_adamw_step_from_timm_gradients_matches_timm_with_and_without_decay_groups
         assert_eq!(params.0.len(), 35);
         for (name, p) in &params.0 {
             let key = format!("post_step_{variant}.{name}");
-            check_key(&key, p, &out, &key, Rel::Elementwise, 1e-5);
+            let what = format!("{key} (device path: {on_device})");
+            check_key(&what, p, &out, &key, Rel::Elementwise, 1e-5);
         }
     }
 }

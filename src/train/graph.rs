@@ -267,7 +267,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         if let Some(e) = &self.ema {
             out.extend(collect(e, "ema.").unwrap_or_default());
         }
-        for (name, s) in &self.opt.state {
+        for (name, s) in &self.opt.moments() {
             for (which, data) in [("m", &s.m), ("v", &s.v)] {
                 if !data.is_empty() {
                     out.push(Named {
@@ -290,7 +290,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         if let Some(e) = &mut self.ema {
             e.load(file, "ema.")?;
         }
-        self.opt.state.clear();
+        self.opt.clear_moments();
         for key in file
             .keys()
             .filter(|k| k.starts_with("opt."))

@@ -6,10 +6,10 @@
 //! `norm` (LayerNorm weights and biases), `pos_embed`, `cls_token`, `dist_token`. The
 //! official set, `[bias, norm, pos_embed, cls_token]`, equals timm's filter (every 1-D
 //! parameter, `pos_embed`, `cls_token`) for a ViT; `dist_token` is decayed. The update runs
-//! on a host copy of each parameter (one `memcpy` each way) and reads its gradient in place
-//! on the CPU (a copy elsewhere); the element-wise work runs in parallel fixed chunks, so the
-//! same bits for any thread count, with AdamW's f64 arithmetic in the CPU's widest vectors.
-//! On a GPU that is a round trip per step.
+//! on the CPU on a host copy of each parameter (one `memcpy` each way), reading its gradient
+//! in place; the element-wise work runs in parallel fixed chunks, so the same bits for any
+//! thread count, with AdamW's f64 arithmetic in the CPU's widest vectors. On every other
+//! device it runs as tensor ops on the device, with the moments kept there ([`device`]).
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
 use crate::model::{simd, zeros, Kernel};
@@ -19,8 +19,11 @@ use dfdx::nn::{
 };
 use dfdx::prelude::*;
 use rayon::prelude::*;
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
+
+mod device;
+pub use device::DeviceMoments;
 
 /// Elements per parallel task of the element-wise updates.
 const CHUNK: usize = 1 << 14;
@@ -61,7 +64,11 @@ pub struct Optimizer {
     pub cfg: OptimizerIr,
     /// Optimizer steps taken.
     pub t: u64,
+    /// Moments on the host: the CPU's, and those a checkpoint restored until another
+    /// device's first step takes them over.
     pub state: BTreeMap<String, Moments>,
+    /// Moments on another device (empty on the CPU).
+    pub device: DeviceMoments,
 }
 
 /// What one step did, for logging.
@@ -79,6 +86,31 @@ impl Optimizer {
             cfg: cfg.clone(),
             t: 0,
             state: BTreeMap::new(),
+            device: DeviceMoments::default(),
+        }
+    }
+
+    /// Every parameter's moments on the host (copied from the device where they live there).
+    pub fn moments(&self) -> Vec<(String, Moments)> {
+        let mut all: BTreeMap<String, Moments> = self.device.to_host().collect();
+        for (name, s) in &self.state {
+            all.entry(name.clone()).or_insert_with(|| s.clone());
+        }
+        all.into_iter().collect()
+    }
+
+    /// Forgets every moment (before a checkpoint's are restored into `state`).
+    pub fn clear_moments(&mut self) {
+        self.state.clear();
+        self.device = DeviceMoments::default();
+    }
+
+    /// The factor the gradients are scaled by at global norm `grad_norm`.
+    fn clip_scale(&self, grad_norm: f64) -> f64 {
+        match self.cfg.clip_grad {
+            // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), clamped to 1.
+            Some(max) => (max / (grad_norm + 1e-6)).min(1.0),
+            None => 1.0,
         }
     }
 
@@ -95,8 +127,34 @@ impl Optimizer {
         })
     }
 
-    /// One update of every parameter of `model` from `grads`, at learning rate `lr`.
+    /// One update of every parameter of `model` from `grads`, at learning rate `lr`: on the
+    /// host for the CPU, as tensor ops on the device elsewhere.
     pub fn step<M: TensorCollection<f32, D>, D: Device<f32>>(
+        &mut self,
+        model: &mut M,
+        grads: &mut Gradients<f32, D>,
+        lr: f64,
+    ) -> Result<StepInfo, D::Err> {
+        if TypeId::of::<D>() == TypeId::of::<Cpu>() {
+            self.step_on_host(model, grads, lr)
+        } else {
+            self.step_on_device(model, grads, lr)
+        }
+    }
+
+    /// [`Optimizer::step`] as tensor ops on the parameters' device, whatever it is (the
+    /// CPU included: tests compare the two paths there).
+    pub fn step_on_device<M: TensorCollection<f32, D>, D: Device<f32>>(
+        &mut self,
+        model: &mut M,
+        grads: &mut Gradients<f32, D>,
+        lr: f64,
+    ) -> Result<StepInfo, D::Err> {
+        device::step(self, model, grads, lr)
+    }
+
+    /// [`Optimizer::step`] on host copies of the parameters.
+    fn step_on_host<M: TensorCollection<f32, D>, D: Device<f32>>(
         &mut self,
         model: &mut M,
         grads: &mut Gradients<f32, D>,
@@ -108,11 +166,7 @@ impl Optimizer {
             f: &mut norm,
         })?;
         let grad_norm = norm.sum.sqrt();
-        let clip_scale = match self.cfg.clip_grad {
-            // torch.nn.utils.clip_grad_norm_: coef = max / (norm + 1e-6), clamped to 1.
-            Some(max) => (max / (grad_norm + 1e-6)).min(1.0),
-            None => 1.0,
-        };
+        let clip_scale = self.clip_scale(grad_norm);
         self.t += 1;
         let mut update = Update {
             opt: self,

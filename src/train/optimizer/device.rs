@@ -1,0 +1,433 @@
+//! The optimizer step as dfdx tensor ops on the parameters' own device (every device but the
+//! CPU): the moments live there as tensors, and nothing crosses to the host but the squared
+//! gradient norm (one scalar per step). The arithmetic is [`super::adamw`]'s and
+//! [`super::sgd`]'s in f32: `p ← (1 − lr·wd)·p − lr/bc₁ · m / (√v / √bc₂ + ε)` for AdamW,
+//! `b ← μ·b + (s·g + wd·p)`, `p ← p − lr·b` for SGD.
+
+use super::{Optimizer, StepInfo};
+use crate::ir::OptimizerKind;
+use dfdx::nn::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
+    ViewTensorRef,
+};
+use dfdx::prelude::*;
+use std::any::Any;
+use std::collections::BTreeMap;
+
+/// One moment buffer of one parameter, a tensor of the parameter's shape on its device.
+pub(super) trait Moment {
+    fn to_host(&self) -> Vec<f32>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn boxed_clone(&self) -> Box<dyn Moment>;
+}
+
+impl<S: Shape, D: Device<f32>> Moment for Tensor<S, f32, D> {
+    fn to_host(&self) -> Vec<f32> {
+        self.as_vec()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn boxed_clone(&self) -> Box<dyn Moment> {
+        Box::new(self.clone())
+    }
+}
+
+/// A parameter's moments on its device: AdamW's `m` and `v`, or SGD's momentum buffer in `m`.
+pub(super) struct Moments {
+    pub m: Box<dyn Moment>,
+    pub v: Option<Box<dyn Moment>>,
+}
+
+/// Every parameter's moments on the device, by timm name.
+#[derive(Default)]
+pub struct DeviceMoments(pub(super) BTreeMap<String, Moments>);
+
+impl DeviceMoments {
+    /// Each parameter's moments copied to the host.
+    pub(super) fn to_host(&self) -> impl Iterator<Item = (String, super::Moments)> + '_ {
+        self.0.iter().map(|(name, s)| {
+            let host = super::Moments {
+                m: s.m.to_host(),
+                v: s.v.as_ref().map(|v| v.to_host()).unwrap_or_default(),
+            };
+            (name.clone(), host)
+        })
+    }
+}
+
+impl Clone for DeviceMoments {
+    fn clone(&self) -> Self {
+        let copy = |s: &Moments| Moments {
+            m: s.m.boxed_clone(),
+            v: s.v.as_ref().map(|v| v.boxed_clone()),
+        };
+        DeviceMoments(self.0.iter().map(|(k, s)| (k.clone(), copy(s))).collect())
+    }
+}
+
+impl PartialEq for DeviceMoments {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_host().eq(other.to_host())
+    }
+}
+
+impl std::fmt::Debug for DeviceMoments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeviceMoments({} parameters)", self.0.len())
+    }
+}
+
+/// [`Optimizer::step`] on the parameters' device.
+pub(super) fn step<M: TensorCollection<f32, D>, D: Device<f32>>(
+    opt: &mut Optimizer,
+    model: &mut M,
+    grads: &mut Gradients<f32, D>,
+    lr: f64,
+) -> Result<StepInfo, D::Err> {
+    let mut norm = GradNorm { grads, sum: None };
+    M::iter_tensors(&mut RecursiveWalker {
+        m: (&*model, String::new()),
+        f: &mut norm,
+    })?;
+    let grad_norm = norm
+        .sum
+        .map_or(0.0, |s| s.as_vec().first().map_or(0.0, |&v| f64::from(v)))
+        .sqrt();
+    let clip_scale = opt.clip_scale(grad_norm);
+    opt.t += 1;
+    let mut update = Update {
+        opt,
+        grads,
+        lr,
+        scale: clip_scale as f32,
+    };
+    M::iter_tensors(&mut RecursiveWalker {
+        m: (model, String::new()),
+        f: &mut update,
+    })?;
+    Ok(StepInfo {
+        grad_norm,
+        clip_scale,
+    })
+}
+
+/// Σ g² on the device, as one scalar tensor.
+struct GradNorm<'a, D: Device<f32>> {
+    grads: &'a mut Gradients<f32, D>,
+    sum: Option<Tensor<(), f32, D>>,
+}
+
+impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
+    type Viewer = (ViewTensorRef, ViewTensorName);
+    type Err = D::Err;
+    type E2 = f32;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, D>,
+        (t, _): (&Tensor<S, f32, D>, String),
+    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
+        if opts.do_gradient_update {
+            self.grads.try_alloc_for(t)?;
+            let sq = self.grads.get(t).try_square()?.try_sum::<(), _>()?; // ()
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc.try_add(sq)?,
+                None => sq,
+            });
+        }
+        Ok(None)
+    }
+}
+
+struct Update<'a, D: Device<f32>> {
+    opt: &'a mut Optimizer,
+    grads: &'a mut Gradients<f32, D>,
+    lr: f64,
+    scale: f32,
+}
+
+impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
+    type Viewer = (ViewTensorMut, ViewTensorName);
+    type Err = D::Err;
+    type E2 = f32;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, D>,
+        (t, name): (&mut Tensor<S, f32, D>, String),
+    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
+        if !opts.do_gradient_update {
+            return Ok(None);
+        }
+        let decay = if self.opt.decays(&name) {
+            self.opt.cfg.weight_decay
+        } else {
+            0.0
+        };
+        self.grads.try_alloc_for(t)?;
+        let mut g = self.grads.get(t); // (S)
+        if self.scale != 1.0 {
+            g = g.try_mul(self.scale)?;
+        }
+        let (cfg, step) = (&self.opt.cfg, self.opt.t);
+        let adam = cfg.kind == OptimizerKind::Adamw;
+        let (state, fresh) = moments(&mut self.opt.state, &mut self.opt.device, name, t, adam)?;
+        let m = tensor::<S, D>(&mut state.m);
+        match (cfg.kind, state.v.as_mut()) {
+            (OptimizerKind::Adamw, Some(v)) => {
+                let v = tensor::<S, D>(v);
+                let [b1, b2] = cfg.betas;
+                let sqrt_bc2 = (1.0 - b2.powi(step as i32)).sqrt();
+                let step_size = self.lr / (1.0 - b1.powi(step as i32));
+                m.try_axpy(b1, &g, 1.0 - b1)?;
+                v.try_axpy(b2, &g.try_square()?, 1.0 - b2)?;
+                let denom = v
+                    .clone()
+                    .try_sqrt()?
+                    .try_mul((1.0 / sqrt_bc2) as f32)?
+                    .try_add(cfg.eps as f32)?;
+                let update = m.clone().try_div(denom)?;
+                t.try_axpy(1.0 - self.lr * decay, &update, -step_size)?;
+            }
+            _ => {
+                // SGD: the first step's buffer is the gradient itself (PyTorch's rule).
+                g.try_axpy(1.0, &*t, decay)?;
+                if fresh {
+                    *m = g;
+                } else {
+                    m.try_axpy(cfg.momentum, &g, 1.0)?;
+                }
+                t.try_axpy(1.0, &*m, -self.lr)?;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The moments of parameter `name` (shaped like `t`), and whether they are new: taken from
+/// the host state when a checkpoint restored them there, else zeros.
+fn moments<'a, S: Shape, D: Device<f32>>(
+    host: &mut BTreeMap<String, super::Moments>,
+    device: &'a mut DeviceMoments,
+    name: String,
+    t: &Tensor<S, f32, D>,
+    adam: bool,
+) -> Result<(&'a mut Moments, bool), D::Err> {
+    let n = t.shape().num_elements();
+    let fits = |s: &mut Moments| {
+        s.m.as_any_mut().is::<Tensor<S, f32, D>>()
+            && s.v
+                .as_mut()
+                .is_none_or(|v| v.as_any_mut().is::<Tensor<S, f32, D>>())
+            && s.v.is_some() == adam
+    };
+    let fresh = !device.0.get_mut(&name).is_some_and(fits);
+    if fresh {
+        let restored = host.remove(&name);
+        let upload = |data: Option<Vec<f32>>| -> Result<Box<dyn Moment>, D::Err> {
+            let tensor = match data {
+                Some(d) if d.len() == n => t.device().try_tensor_from_vec(d, *t.shape())?,
+                _ => t.device().try_zeros_like(t.shape())?,
+            };
+            Ok(Box::new(tensor))
+        };
+        let (m, v) = match restored {
+            Some(s) => (Some(s.m).filter(|m| !m.is_empty()), Some(s.v)),
+            None => (None, None),
+        };
+        let restored_m = m.is_some();
+        let state = Moments {
+            m: upload(m)?,
+            v: if adam { Some(upload(v)?) } else { None },
+        };
+        device.0.insert(name.clone(), state);
+        let state = device
+            .0
+            .get_mut(&name)
+            .unwrap_or_else(|| unreachable!("inserted"));
+        return Ok((state, !restored_m));
+    }
+    let state = device
+        .0
+        .get_mut(&name)
+        .unwrap_or_else(|| unreachable!("checked"));
+    Ok((state, false))
+}
+
+/// The tensor inside a moment checked by [`moments`] to be one.
+fn tensor<S: Shape, D: Device<f32>>(m: &mut Box<dyn Moment>) -> &mut Tensor<S, f32, D> {
+    m.as_any_mut()
+        .downcast_mut()
+        .unwrap_or_else(|| unreachable!("moments() keeps each moment shaped as its parameter"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Optimizer;
+    use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
+    use dfdx::nn::modules::Linear;
+    use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor};
+    use dfdx::nn::{ViewTensorName, ViewTensorRef};
+    use dfdx::prelude::*;
+
+    type Net = (Linear<6, 5, f32, Cpu>, Linear<5, 3, f32, Cpu>);
+    type Arch = (
+        dfdx::nn::builders::Linear<6, 5>,
+        dfdx::nn::builders::Linear<5, 3>,
+    );
+
+    fn cfg(kind: OptimizerKind, clip_grad: Option<f64>) -> OptimizerIr {
+        OptimizerIr {
+            kind,
+            lr: 1e-2,
+            betas: [0.9, 0.999],
+            eps: 1e-8,
+            momentum: 0.9,
+            weight_decay: 0.05,
+            no_decay: vec![NoDecay::Bias],
+            clip_grad,
+        }
+    }
+
+    /// Every parameter's values, or (with `grads`) its gradient's, in visiting order.
+    struct Values<'a>(Option<&'a Gradients<f32, Cpu>>, Vec<Vec<f32>>);
+
+    impl TensorVisitor<f32, Cpu> for Values<'_> {
+        type Viewer = (ViewTensorRef, ViewTensorName);
+        type Err = std::convert::Infallible;
+        type E2 = f32;
+        type D2 = Cpu;
+
+        fn visit<S: Shape>(
+            &mut self,
+            _: TensorOptions<S, f32, Cpu>,
+            (t, _): (&Tensor<S, f32, Cpu>, String),
+        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            self.1.push(match self.0 {
+                Some(g) => g.get(t).as_vec(),
+                None => t.as_vec(),
+            });
+            Ok(None)
+        }
+    }
+
+    fn values(net: &Net) -> Vec<f32> {
+        let mut v = Values(None, Vec::new());
+        Net::iter_tensors(&mut RecursiveWalker {
+            m: (net, String::new()),
+            f: &mut v,
+        })
+        .expect("visit");
+        v.1.concat()
+    }
+
+    /// Gradients of a random loss at step `k` (the same for both paths).
+    fn grads(net: &Net, k: u64) -> Gradients<f32, Cpu> {
+        let dev = Cpu::seed_from_u64(100 + k);
+        let x: Tensor<Rank2<7, 6>, f32, Cpu> = dev.sample_normal();
+        let w: Tensor<Rank2<7, 3>, f32, Cpu> = dev.sample_normal();
+        let y = net.forward(x.leaky_trace());
+        (y * w).sum().backward()
+    }
+
+    fn close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "{what}[{i}]: device {x} vs host {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_steps_match_host_steps() {
+        for kind in [OptimizerKind::Adamw, OptimizerKind::Sgd] {
+            for clip in [None, Some(0.05)] {
+                let dev = Cpu::seed_from_u64(7);
+                let mut host_net: Net = dev.build_module::<Arch, f32>();
+                let mut dev_net = host_net.clone();
+                let (mut host, mut device) = (
+                    Optimizer::new(&cfg(kind, clip)),
+                    Optimizer::new(&cfg(kind, clip)),
+                );
+                for k in 0..4 {
+                    let mut g = grads(&host_net, k);
+                    let a = host.step(&mut host_net, &mut g, 1e-2).expect("host");
+                    let mut g = grads(&dev_net, k);
+                    let b = device.step_on_device(&mut dev_net, &mut g, 1e-2);
+                    let b = b.expect("device");
+                    let what = format!("{kind:?} clip {clip:?} step {k}");
+                    assert!((a.grad_norm - b.grad_norm).abs() <= 1e-5 * a.grad_norm);
+                    assert!((a.clip_scale - b.clip_scale).abs() <= 1e-5, "{what}");
+                    close(&what, &values(&dev_net), &values(&host_net), 2e-6);
+                }
+                assert!(device.state.is_empty(), "moments live on the device");
+                let (h, d) = (host.moments(), device.moments());
+                assert_eq!(h.len(), d.len());
+                for ((hn, hs), (dn, ds)) in h.iter().zip(&d) {
+                    assert_eq!(hn, dn);
+                    close(&format!("{hn}.m"), &ds.m, &hs.m, 1e-5);
+                    close(&format!("{hn}.v"), &ds.v, &hs.v, 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn restored_moments_continue_on_the_device_exactly() {
+        for kind in [OptimizerKind::Adamw, OptimizerKind::Sgd] {
+            let dev = Cpu::seed_from_u64(8);
+            let mut net: Net = dev.build_module::<Arch, f32>();
+            let mut opt = Optimizer::new(&cfg(kind, Some(0.05)));
+            for k in 0..2 {
+                let mut g = grads(&net, k);
+                opt.step_on_device(&mut net, &mut g, 1e-2).expect("step");
+            }
+            // What a checkpoint saves and restores.
+            let mut resumed = Optimizer::new(&cfg(kind, Some(0.05)));
+            resumed.state = opt.moments().into_iter().collect();
+            resumed.t = opt.t;
+            let mut net2 = net.clone();
+            let mut g = grads(&net, 2);
+            opt.step_on_device(&mut net, &mut g, 1e-2).expect("step");
+            let mut g = grads(&net2, 2);
+            resumed
+                .step_on_device(&mut net2, &mut g, 1e-2)
+                .expect("step");
+            assert_eq!(values(&net), values(&net2), "{kind:?}");
+            assert_eq!(opt.moments(), resumed.moments(), "{kind:?}");
+            assert_eq!(opt.device, resumed.device);
+        }
+    }
+
+    #[test]
+    fn a_parameter_without_a_gradient_only_decays() {
+        let dev = Cpu::seed_from_u64(9);
+        let mut net: Net = dev.build_module::<Arch, f32>();
+        let before = values(&net);
+        let mut opt = Optimizer::new(&cfg(OptimizerKind::Adamw, None));
+        let info = opt
+            .step_on_device(&mut net, &mut Gradients::leaky(), 1e-2)
+            .expect("step");
+        assert_eq!(info.grad_norm, 0.0);
+        let after = values(&net);
+        // Weights shrink by (1 − lr·wd); biases (no decay) stay.
+        let (w0, b0) = (6 * 5, 5);
+        close(
+            "weight",
+            &after[..w0],
+            &before[..w0]
+                .iter()
+                .map(|v| v * (1.0 - 1e-2 * 0.05))
+                .collect::<Vec<_>>(),
+            1e-7,
+        );
+        assert_eq!(after[w0..w0 + b0], before[w0..w0 + b0]);
+    }
+}
