@@ -11,6 +11,7 @@
 #   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
 #   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 beside timm fp32 and timm bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
+#   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
 # Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
 set -u
 cd "$(dirname "$0")/.."
@@ -21,16 +22,25 @@ exec > >(tee -a "$LOG") 2>&1
 part() { echo; echo "== $* ($(date +%T))"; }
 # t SECONDS cmd…: run with a time limit and say how it ended.
 t() { local s=$1; shift; timeout "$s" "$@"; local rc=$?; [ $rc = 0 ] || echo "[exit $rc]"; }
-# gpu_mem cmd…: run and print the peak GPU memory nvidia-smi saw meanwhile.
+# gpu_mem cmd…: run and print the peak GPU memory nvidia-smi saw meanwhile, and the GPU's
+# mean and median utilisation over the samples where memory was in use (a low one means the
+# host — launches, syncs, copies — is the bottleneck, not the kernels).
 gpu_mem() {
   local f; f=$(mktemp)
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 200 >"$f" 2>/dev/null &
+  nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 200 >"$f" 2>/dev/null &
   local pid=$!
   "$@"
   kill $pid 2>/dev/null; wait $pid 2>/dev/null
-  echo "  peak GPU memory (nvidia-smi, whole card) $(sort -n "$f" | tail -1) MiB"; rm -f "$f"
+  echo "  peak GPU memory (nvidia-smi, whole card) $(cut -d, -f1 "$f" | sort -n | tail -1) MiB"
+  local busy; busy=$(awk -F', *' '$1 > 1000 { print $2 }' "$f" | sort -n)
+  if [ -n "$busy" ]; then
+    local n; n=$(echo "$busy" | wc -l)
+    echo "  GPU utilisation while busy: mean $(echo "$busy" | awk '{ s += $1 } END { printf "%.0f", s / NR }')%," \
+      "median $(echo "$busy" | sed -n "$(( (n + 1) / 2 ))p")% ($n samples)"
+  fi
+  rm -f "$f"
 }
-PARTS=${PARTS:-1 2 3 4}
+PARTS=${PARTS:-1 2 3 4 5}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 TIMM="python3 bench/torch_reference.py --device cuda --classes 1000 --image 224 --patch 16"
 
@@ -79,5 +89,13 @@ t 90 $PIN python3 bench/torch_reference.py --image 32 --patch 4 --embed 192 --de
 echo "-- DeiT-Ti 224/16, batch 8"
 t 90 $RUN $PIN $BIN bench recipes/deit_tiny_patch16_224.deit --device cpu --batch 8 --steps 3
 t 90 $PIN python3 bench/torch_reference.py --image 224 --patch 16 --embed 192 --depth 12 --heads 3 --classes 1000 --batch 8 --threads 2 --steps 3
+fi
+
+if want 5 && command -v nsys >/dev/null; then
+part "5. where the GPU time goes: nsys kernel summary of a DeiT-S step (batch 128)"
+t 240 nsys profile -o /tmp/deit_s --force-overwrite true --stats=false \
+  $RUN $BIN bench recipes/deit_small_patch16_224.deit --device cuda --batch 128 --steps 3 >/dev/null
+t 120 nsys stats --report cuda_gpu_kern_sum,cuda_api_sum --format csv \
+  /tmp/deit_s.nsys-rep 2>/dev/null | head -60
 fi
 part "done"
