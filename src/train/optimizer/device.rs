@@ -4,12 +4,8 @@
 //! [`super::sgd`]'s in f32: `p ← (1 − lr·wd)·p − lr/bc₁ · m / (√v / √bc₂ + ε)` for AdamW,
 //! `b ← μ·b + (s·g + wd·p)`, `p ← p − lr·b` for SGD.
 
-use super::{Optimizer, StepInfo};
+use super::{Hyper, Optimizer, Path};
 use crate::ir::OptimizerKind;
-use dfdx::nn::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
-    ViewTensorRef,
-};
 use dfdx::prelude::*;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -80,110 +76,56 @@ impl std::fmt::Debug for DeviceMoments {
     }
 }
 
-/// [`Optimizer::step`] on the parameters' device.
-pub(super) fn step<M: TensorCollection<f32, D>, D: Device<f32>>(
-    opt: &mut Optimizer,
-    model: &mut M,
-    grads: &mut Gradients<f32, D>,
-    lr: f64,
-) -> Result<StepInfo, D::Err> {
-    let mut norm = GradNorm { grads, sum: None };
-    M::iter_tensors(&mut RecursiveWalker {
-        m: (&*model, String::new()),
-        f: &mut norm,
-    })?;
-    let grad_norm = norm
-        .sum
-        .map_or(0.0, |s| s.as_vec().first().map_or(0.0, |&v| f64::from(v)))
-        .sqrt();
-    let clip_scale = opt.clip_scale(grad_norm);
-    opt.t += 1;
-    let mut update = Update {
-        opt,
-        grads,
-        lr,
-        scale: clip_scale as f32,
-    };
-    M::iter_tensors(&mut RecursiveWalker {
-        m: (model, String::new()),
-        f: &mut update,
-    })?;
-    Ok(StepInfo {
-        grad_norm,
-        clip_scale,
-    })
+/// The path of every device but the CPU: tensor ops on the device, the squared norm summed
+/// there into one scalar tensor.
+pub(super) struct OnDevice<D: Device<f32>> {
+    pub sum: Option<Tensor<(), f32, D>>,
 }
 
-/// Σ g² on the device, as one scalar tensor.
-struct GradNorm<'a, D: Device<f32>> {
-    grads: &'a mut Gradients<f32, D>,
-    sum: Option<Tensor<(), f32, D>>,
-}
-
-impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
-    type Viewer = (ViewTensorRef, ViewTensorName);
-    type Err = D::Err;
-    type E2 = f32;
-    type D2 = D;
-
-    fn visit<S: Shape>(
+impl<D: Device<f32>> Path<D> for OnDevice<D> {
+    fn add_squares<S: Shape>(
         &mut self,
-        opts: TensorOptions<S, f32, D>,
-        (t, _): (&Tensor<S, f32, D>, String),
-    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
-        if opts.do_gradient_update {
-            self.grads.try_alloc_for(t)?;
-            let sq = self.grads.get(t).try_square()?.try_sum::<(), _>()?; // ()
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => acc.try_add(sq)?,
-                None => sq,
-            });
-        }
-        Ok(None)
+        grads: &mut Gradients<f32, D>,
+        t: &Tensor<S, f32, D>,
+    ) -> Result<(), D::Err> {
+        grads.try_alloc_for(t)?;
+        let sq = grads.get(t).try_square()?.try_sum::<(), _>()?; // ()
+        self.sum = Some(match self.sum.take() {
+            Some(acc) => acc.try_add(sq)?,
+            None => sq,
+        });
+        Ok(())
     }
-}
 
-struct Update<'a, D: Device<f32>> {
-    opt: &'a mut Optimizer,
-    grads: &'a mut Gradients<f32, D>,
-    lr: f64,
-    scale: f32,
-}
+    fn norm(&mut self) -> f64 {
+        let sum = self.sum.as_ref().map(|s| s.as_vec());
+        let sum = sum.and_then(|v| v.first().copied()).unwrap_or(0.0);
+        f64::from(sum).sqrt()
+    }
 
-impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
-    type Viewer = (ViewTensorMut, ViewTensorName);
-    type Err = D::Err;
-    type E2 = f32;
-    type D2 = D;
-
-    fn visit<S: Shape>(
+    fn update<S: Shape>(
         &mut self,
-        opts: TensorOptions<S, f32, D>,
-        (t, name): (&mut Tensor<S, f32, D>, String),
-    ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
-        if !opts.do_gradient_update {
-            return Ok(None);
+        opt: &mut Optimizer,
+        grads: &mut Gradients<f32, D>,
+        t: &mut Tensor<S, f32, D>,
+        name: String,
+        u: Hyper,
+    ) -> Result<(), D::Err> {
+        grads.try_alloc_for(t)?;
+        let mut g = grads.get(t); // (S)
+        if u.scale != 1.0 {
+            g = g.try_mul(u.scale)?;
         }
-        let decay = if self.opt.decays(&name) {
-            self.opt.cfg.weight_decay
-        } else {
-            0.0
-        };
-        self.grads.try_alloc_for(t)?;
-        let mut g = self.grads.get(t); // (S)
-        if self.scale != 1.0 {
-            g = g.try_mul(self.scale)?;
-        }
-        let (cfg, step) = (&self.opt.cfg, self.opt.t);
+        let (cfg, step) = (&opt.cfg, opt.t);
         let adam = cfg.kind == OptimizerKind::Adamw;
-        let (state, fresh) = moments(&mut self.opt.state, &mut self.opt.device, name, t, adam)?;
+        let (state, fresh) = moments(&mut opt.state, &mut opt.device, name, t, adam)?;
         let m = tensor::<S, D>(&mut state.m);
         match (cfg.kind, state.v.as_mut()) {
             (OptimizerKind::Adamw, Some(v)) => {
                 let v = tensor::<S, D>(v);
                 let [b1, b2] = cfg.betas;
                 let sqrt_bc2 = (1.0 - b2.powi(step as i32)).sqrt();
-                let step_size = self.lr / (1.0 - b1.powi(step as i32));
+                let step_size = u.lr / (1.0 - b1.powi(step as i32));
                 m.try_axpy(b1, &g, 1.0 - b1)?;
                 v.try_axpy(b2, &g.try_square()?, 1.0 - b2)?;
                 let denom = v
@@ -192,20 +134,20 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
                     .try_mul((1.0 / sqrt_bc2) as f32)?
                     .try_add(cfg.eps as f32)?;
                 let update = m.clone().try_div(denom)?;
-                t.try_axpy(1.0 - self.lr * decay, &update, -step_size)?;
+                t.try_axpy(1.0 - u.lr * u.decay, &update, -step_size)?;
             }
             _ => {
                 // SGD: the first step's buffer is the gradient itself (PyTorch's rule).
-                g.try_axpy(1.0, &*t, decay)?;
+                g.try_axpy(1.0, &*t, u.decay)?;
                 if fresh {
                     *m = g;
                 } else {
                     m.try_axpy(cfg.momentum, &g, 1.0)?;
                 }
-                t.try_axpy(1.0, &*m, -self.lr)?;
+                t.try_axpy(1.0, &*m, -u.lr)?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 }
 

@@ -136,7 +136,7 @@ impl Optimizer {
         lr: f64,
     ) -> Result<StepInfo, D::Err> {
         if TypeId::of::<D>() == TypeId::of::<Cpu>() {
-            self.step_on_host(model, grads, lr)
+            self.run(model, grads, lr, Host { sum: 0.0 })
         } else {
             self.step_on_device(model, grads, lr)
         }
@@ -150,27 +150,31 @@ impl Optimizer {
         grads: &mut Gradients<f32, D>,
         lr: f64,
     ) -> Result<StepInfo, D::Err> {
-        device::step(self, model, grads, lr)
+        self.run(model, grads, lr, device::OnDevice { sum: None })
     }
 
-    /// [`Optimizer::step`] on host copies of the parameters.
-    fn step_on_host<M: TensorCollection<f32, D>, D: Device<f32>>(
+    /// A step along `path`: the global gradient norm, the clip scale, then every update.
+    fn run<M: TensorCollection<f32, D>, D: Device<f32>, P: Path<D>>(
         &mut self,
         model: &mut M,
         grads: &mut Gradients<f32, D>,
         lr: f64,
+        mut path: P,
     ) -> Result<StepInfo, D::Err> {
-        let mut norm = GradNorm { grads, sum: 0.0 };
         M::iter_tensors(&mut RecursiveWalker {
             m: (&*model, String::new()),
-            f: &mut norm,
+            f: &mut GradNorm {
+                grads: &mut *grads,
+                path: &mut path,
+            },
         })?;
-        let grad_norm = norm.sum.sqrt();
+        let grad_norm = path.norm();
         let clip_scale = self.clip_scale(grad_norm);
         self.t += 1;
         let mut update = Update {
             opt: self,
             grads,
+            path: &mut path,
             lr,
             scale: clip_scale as f32,
         };
@@ -185,13 +189,83 @@ impl Optimizer {
     }
 }
 
-/// Sums squared gradients in f64.
-struct GradNorm<'a, D: Device<f32>> {
-    grads: &'a mut Gradients<f32, D>,
+/// Where a step's arithmetic runs: [`Host`] or [`device::OnDevice`].
+trait Path<D: Device<f32>> {
+    /// Adds Σ g² of `t`'s gradient to the path's running sum.
+    fn add_squares<S: Shape>(
+        &mut self,
+        grads: &mut Gradients<f32, D>,
+        t: &Tensor<S, f32, D>,
+    ) -> Result<(), D::Err>;
+
+    /// √ of the running sum.
+    fn norm(&mut self) -> f64;
+
+    /// Updates parameter `t` (named `name`) from its gradient scaled by `u.scale`.
+    fn update<S: Shape>(
+        &mut self,
+        opt: &mut Optimizer,
+        grads: &mut Gradients<f32, D>,
+        t: &mut Tensor<S, f32, D>,
+        name: String,
+        u: Hyper,
+    ) -> Result<(), D::Err>;
+}
+
+/// One parameter's step constants: learning rate, clip scale, weight decay.
+#[derive(Clone, Copy)]
+struct Hyper {
+    lr: f64,
+    scale: f32,
+    decay: f64,
+}
+
+/// The CPU's path: host copies of each parameter, its gradient read in place, f64 sums.
+struct Host {
     sum: f64,
 }
 
-impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
+impl<D: Device<f32>> Path<D> for Host {
+    fn add_squares<S: Shape>(
+        &mut self,
+        grads: &mut Gradients<f32, D>,
+        t: &Tensor<S, f32, D>,
+    ) -> Result<(), D::Err> {
+        self.sum += with_grad(grads, t, sum_squares)?;
+        Ok(())
+    }
+
+    fn norm(&mut self) -> f64 {
+        self.sum.sqrt()
+    }
+
+    fn update<S: Shape>(
+        &mut self,
+        opt: &mut Optimizer,
+        grads: &mut Gradients<f32, D>,
+        t: &mut Tensor<S, f32, D>,
+        name: String,
+        u: Hyper,
+    ) -> Result<(), D::Err> {
+        let mut p = values(t);
+        let (cfg, step) = (&opt.cfg, opt.t);
+        let state = opt.state.entry(name).or_default();
+        with_grad(grads, t, |g| match cfg.kind {
+            OptimizerKind::Adamw => adamw(&mut p, g, u.scale, state, cfg, u.lr, u.decay, step),
+            OptimizerKind::Sgd => sgd(&mut p, g, u.scale, state, cfg, u.lr, u.decay),
+        })?;
+        t.copy_from(&p);
+        Ok(())
+    }
+}
+
+/// Sums squared gradients along a [`Path`].
+struct GradNorm<'a, D: Device<f32>, P> {
+    grads: &'a mut Gradients<f32, D>,
+    path: &'a mut P,
+}
+
+impl<D: Device<f32>, P: Path<D>> TensorVisitor<f32, D> for GradNorm<'_, D, P> {
     type Viewer = (ViewTensorRef, ViewTensorName);
     type Err = D::Err;
     type E2 = f32;
@@ -203,20 +277,22 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for GradNorm<'_, D> {
         (t, _): (&Tensor<S, f32, D>, String),
     ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
         if opts.do_gradient_update {
-            self.sum += with_grad(self.grads, t, sum_squares)?;
+            self.path.add_squares(self.grads, t)?;
         }
         Ok(None)
     }
 }
 
-struct Update<'a, D: Device<f32>> {
+/// Updates every trainable parameter along a [`Path`].
+struct Update<'a, D: Device<f32>, P> {
     opt: &'a mut Optimizer,
     grads: &'a mut Gradients<f32, D>,
+    path: &'a mut P,
     lr: f64,
     scale: f32,
 }
 
-impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
+impl<D: Device<f32>, P: Path<D>> TensorVisitor<f32, D> for Update<'_, D, P> {
     type Viewer = (ViewTensorMut, ViewTensorName);
     type Err = D::Err;
     type E2 = f32;
@@ -227,25 +303,19 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for Update<'_, D> {
         opts: TensorOptions<S, f32, D>,
         (t, name): (&mut Tensor<S, f32, D>, String),
     ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
-        if !opts.do_gradient_update {
-            return Ok(None);
+        if opts.do_gradient_update {
+            let decay = if self.opt.decays(&name) {
+                self.opt.cfg.weight_decay
+            } else {
+                0.0
+            };
+            let u = Hyper {
+                lr: self.lr,
+                scale: self.scale,
+                decay,
+            };
+            self.path.update(self.opt, self.grads, t, name, u)?;
         }
-        let decay = if self.opt.decays(&name) {
-            self.opt.cfg.weight_decay
-        } else {
-            0.0
-        };
-        let mut p = values(t);
-        let cfg = &self.opt.cfg;
-        let tstep = self.opt.t;
-        let state = self.opt.state.entry(name).or_default();
-        let scale = self.scale;
-        let lr = self.lr;
-        with_grad(self.grads, t, |g| match cfg.kind {
-            OptimizerKind::Adamw => adamw(&mut p, g, scale, state, cfg, lr, decay, tstep),
-            OptimizerKind::Sgd => sgd(&mut p, g, scale, state, cfg, lr, decay),
-        })?;
-        t.copy_from(&p);
         Ok(None)
     }
 }
