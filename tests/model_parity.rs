@@ -561,17 +561,26 @@ fn train_mode_drop_path_one_skips_the_last_block() {
         .all(|g| g.is_finite()));
 }
 
+type Distilled64 = DistilledDeit<4, 48, 64, 192, 2, 256, 18, 5, 2, f64, Cpu>;
+
+/// The fixture's distilled model in f64, and its input.
+fn f64_model(
+    dev: &Cpu,
+    dir: &std::path::Path,
+) -> (Distilled64, Tensor<Rank4<3, 3, 16, 16>, f64, Cpu>) {
+    let mut model = Distilled64::build(dev);
+    model
+        .load_timm(dir.join("vit_distilled.safetensors"))
+        .expect("load vit_distilled");
+    let (_, x) = read(dir, "input.safetensors").f64s("input").expect("input");
+    (model, dev.tensor_from_vec(x, (Const, Const, Const, Const)))
+}
+
 #[test]
 fn f64_model_matches_timm_to_the_reference_rounding() {
     let dir = fixture!();
     let dev = Cpu::default();
-    type Distilled64 = DistilledDeit<4, 48, 64, 192, 2, 256, 18, 5, 2, f64, Cpu>;
-    let mut model = Distilled64::build(&dev);
-    model
-        .load_timm(dir.join("vit_distilled.safetensors"))
-        .unwrap();
-    let (_, x) = read(&dir, "input.safetensors").f64s("input").unwrap();
-    let x = dev.tensor_from_vec(x, (3, Const::<3>, Const::<16>, Const::<16>));
+    let (model, x) = f64_model(&dev, &dir);
     let out = read(&dir, "outputs_distilled.safetensors");
     let f32s = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();
     let features = model.try_forward_features(x.clone()).unwrap();
@@ -601,13 +610,7 @@ fn f64_model_matches_timm_to_the_reference_rounding() {
 fn f64_model_hard_distillation_gradients_match_timm() {
     let dir = fixture!();
     let dev = Cpu::default();
-    type Distilled64 = DistilledDeit<4, 48, 64, 192, 2, 256, 18, 5, 2, f64, Cpu>;
-    let mut model = Distilled64::build(&dev);
-    model
-        .load_timm(dir.join("vit_distilled.safetensors"))
-        .unwrap();
-    let (_, x) = read(&dir, "input.safetensors").f64s("input").unwrap();
-    let x = dev.tensor_from_vec(x, (3, Const::<3>, Const::<16>, Const::<16>));
+    let (model, x) = f64_model(&dev, &dir);
     let out = read(&dir, "outputs_distilled.safetensors");
     let one_hot = |labels: &[i64]| {
         let mut v = vec![0.0f64; labels.len() * 5];
