@@ -177,6 +177,10 @@ fn bench_reports_throughput_for_a_compiled_shape() {
         stdout.contains("train step") && stdout.contains("img/s"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("compute     train") && stdout.contains("FLOP/s"),
+        "{stdout}"
+    );
 }
 
 #[test]

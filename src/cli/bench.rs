@@ -142,9 +142,36 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         b as f64 / eval_s,
         peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
     ).replacen("\n  eval", &format!("\n{split}  eval"), 1));
+    out.out(&compute_rate(recipe, b, train_s, eval_s));
     out.out(&teacher_cost(recipe, &images, b, steps));
     out.out(&data_throughput(recipe, b, steps));
     0
+}
+
+/// The arithmetic rate the medians imply, from the cost model's forward multiply-adds
+/// (`deitc check`'s): a training step counted as three forwards (the backward does two
+/// products for each of the forward's), two FLOPs per multiply-add.
+fn compute_rate(recipe: &Recipe, b: usize, train_s: f64, eval_s: f64) -> String {
+    let forward = 2.0 * crate::check::cost::Cost::of(&recipe.model).macs as f64 * b as f64;
+    let rate = |flops: f64, s: f64| {
+        let r = flops / s.max(f64::MIN_POSITIVE);
+        if r >= 1e12 {
+            format!("{:.2} TFLOP/s", r / 1e12)
+        } else {
+            format!("{:.1} GFLOP/s", r / 1e9)
+        }
+    };
+    let per_image = forward / b.max(1) as f64;
+    let per_image = if per_image >= 1e9 {
+        format!("{:.2} G", per_image / 1e9)
+    } else {
+        format!("{:.2} M", per_image / 1e6)
+    };
+    format!(
+        "  compute     train {} · eval {} (a step = 3 forwards of {per_image}FLOPs per image)\n",
+        rate(3.0 * forward, train_s),
+        rate(forward, eval_s),
+    )
 }
 
 /// The distillation teacher's forward pass per batch (no tape, eval mode: what every
