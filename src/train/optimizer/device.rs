@@ -213,8 +213,6 @@ mod tests {
     use super::super::Optimizer;
     use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
     use dfdx::nn::modules::Linear;
-    use dfdx::nn::{RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor};
-    use dfdx::nn::{ViewTensorName, ViewTensorRef};
     use dfdx::prelude::*;
 
     type Net = (Linear<6, 5, f32, Cpu>, Linear<5, 3, f32, Cpu>);
@@ -236,36 +234,10 @@ mod tests {
         }
     }
 
-    /// Every parameter's values, or (with `grads`) its gradient's, in visiting order.
-    struct Values<'a>(Option<&'a Gradients<f32, Cpu>>, Vec<Vec<f32>>);
-
-    impl TensorVisitor<f32, Cpu> for Values<'_> {
-        type Viewer = (ViewTensorRef, ViewTensorName);
-        type Err = std::convert::Infallible;
-        type E2 = f32;
-        type D2 = Cpu;
-
-        fn visit<S: Shape>(
-            &mut self,
-            _: TensorOptions<S, f32, Cpu>,
-            (t, _): (&Tensor<S, f32, Cpu>, String),
-        ) -> Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
-            self.1.push(match self.0 {
-                Some(g) => g.get(t).as_vec(),
-                None => t.as_vec(),
-            });
-            Ok(None)
-        }
-    }
-
+    /// Every parameter's values, in visiting order.
     fn values(net: &Net) -> Vec<f32> {
-        let mut v = Values(None, Vec::new());
-        Net::iter_tensors(&mut RecursiveWalker {
-            m: (net, String::new()),
-            f: &mut v,
-        })
-        .expect("visit");
-        v.1.concat()
+        let named = crate::train::tensor_io::collect(net, "").expect("collect");
+        named.into_iter().flat_map(|t| t.data).collect()
     }
 
     /// Gradients of a random loss at step `k` (the same for both paths).
