@@ -1,22 +1,19 @@
-//! deitc: a checked, declarative language for DeiT training recipes.
+//! deitc: a checked, declarative language for DeiT training recipes, and the trainer
+//! behind it.
 //!
-//! The pipeline, one module per phase:
-//! `source` (files and spans) → `syntax` (pest → AST) → `check` (inheritance, overrides,
-//! evaluation, schema and rule validation) → `ir` (the typed, resolved `Recipe`) → later
-//! phases consume only the IR. `diag` holds the diagnostics every phase reports, `interop`
-//! reads and writes timm checkpoints, and `cli` the subcommands.
+//! This crate is the command line: it joins the language ([`deitc_lang`]: source, syntax,
+//! check, diag, down to the [`ir`]) and the back end ([`deitc_backend`]: model, data, train,
+//! interop), which know nothing of each other beyond the IR. `generated` builds and runs a
+//! graph for a model shape this binary does not have.
 
-pub mod check;
 pub mod cli;
-pub mod data;
-pub mod diag;
-pub mod interop;
-pub mod ir;
+pub mod generated;
 pub mod memory;
-pub mod model;
-pub mod source;
-pub mod syntax;
-pub mod train;
+
+pub use deitc_backend::{data, interop, model, train};
+pub use deitc_backend::{register_convnet, register_deit};
+pub use deitc_ir as ir;
+pub use deitc_lang::{check, diag, source, syntax};
 
 /// dfdx, for the code a generated graph expands ([`register_deit!`]).
 #[doc(hidden)]

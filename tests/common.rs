@@ -37,7 +37,11 @@ pub fn shipped() -> Vec<PathBuf> {
 /// batch 64, seed 0, a 1-pixel random crop, label smoothing 0.1, no other augmentation.
 pub fn digits_recipe() -> deitc::ir::Recipe {
     use deitc::ir::{CropKind, Source, Split};
-    let checked = deitc::check::check(std::path::Path::new("recipes/digits_vit.deit"), &[]);
+    let checked = deitc::check::check(
+        std::path::Path::new("recipes/digits_vit.deit"),
+        &[],
+        &deitc::cli::build_facts(),
+    );
     let mut r = checked.recipe.expect("recipes/digits_vit.deit checks");
     r.model.image = 8;
     r.model.channels = 1;

@@ -189,7 +189,7 @@ fn a_run_that_meets_an_unreadable_streamed_file_saves_and_says_where() {
     );
     let path = dir.join("streamed.deit");
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, &[]);
+    let c = check(&path, &[], &deitc::cli::build_facts());
     assert!(c.ok(), "{:?}", c.diags.items);
     let r = c.recipe.expect("recipe");
     let opts = RunOptions {

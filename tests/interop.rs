@@ -38,7 +38,7 @@ fn read(file: &str) -> TensorFile {
 fn recipe_from(dir: &Path, name: &str, text: &str, sets: &[String]) -> (PathBuf, Recipe) {
     let path = dir.join(format!("{name}.deit"));
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, sets);
+    let c = check(&path, sets, &deitc::cli::build_facts());
     assert!(c.ok(), "{:?}", c.diags.items);
     (path, c.recipe.expect("recipe"))
 }

@@ -123,7 +123,7 @@ fn a_stage_output_without_a_finished_run_is_not_run() {
     use deitc::train::run::{run as train, Progress, RunOptions};
     let dir = temp_dir("pipeline-notrun");
     let p = pipeline(&dir);
-    let checked = deitc::check::check_stage(&p, Some("tuned"), &[]);
+    let checked = deitc::check::check_stage(&p, Some("tuned"), &[], &deitc::cli::build_facts());
     assert!(checked.ok(), "{:?}", checked.diags.items);
     let r = checked.recipe.expect("recipe");
     let opts = RunOptions {

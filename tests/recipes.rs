@@ -25,7 +25,7 @@ const PAPER: [(&str, u64); 8] = [
 fn check_prints_the_exact_parameter_count_of_all_eight_paper_recipes() {
     for (name, params) in PAPER {
         let path = format!("recipes/{name}.deit");
-        let checked = check(Path::new(&path), &[]);
+        let checked = check(Path::new(&path), &[], &facts());
         let recipe = checked
             .recipe
             .as_ref()
@@ -44,9 +44,13 @@ fn check_prints_the_exact_parameter_count_of_all_eight_paper_recipes() {
 
 #[test]
 fn paper_recipes_carry_the_official_values() {
-    let b = check(Path::new("recipes/deit_base_patch16_224.deit"), &[])
-        .recipe
-        .expect("base");
+    let b = check(
+        Path::new("recipes/deit_base_patch16_224.deit"),
+        &[],
+        &facts(),
+    )
+    .recipe
+    .expect("base");
     assert_eq!(b.train.batch, 1024);
     assert!((b.optimizer.lr - 1e-3).abs() < 1e-15, "5e-4 × 1024/512");
     assert_eq!(b.optimizer.weight_decay, 0.05);
@@ -66,9 +70,13 @@ fn paper_recipes_carry_the_official_values() {
         Some(0.25)
     );
     assert_eq!(b.train.ema, Some(0.99996));
-    let f = check(Path::new("recipes/deit_base_patch16_384.deit"), &[])
-        .recipe
-        .expect("384");
+    let f = check(
+        Path::new("recipes/deit_base_patch16_384.deit"),
+        &[],
+        &facts(),
+    )
+    .recipe
+    .expect("384");
     assert_eq!(f.train.batch, 512);
     assert!((f.optimizer.lr - 5e-6).abs() < 1e-18);
     assert_eq!(f.optimizer.weight_decay, 1e-8);
@@ -76,6 +84,7 @@ fn paper_recipes_carry_the_official_values() {
     let d = check(
         Path::new("recipes/deit_tiny_distilled_patch16_224.deit"),
         &[],
+        &facts(),
     )
     .recipe
     .expect("Ti⚗");
@@ -86,7 +95,7 @@ fn paper_recipes_carry_the_official_values() {
 #[test]
 fn every_shipped_recipe_checks() {
     for path in shipped() {
-        let checked = check(&path, &[]);
+        let checked = check(&path, &[], &facts());
         assert!(
             checked.ok(),
             "{}: {:?}",
@@ -139,7 +148,8 @@ fn explain_ron_reads_back_into_the_same_recipe() {
     for path in shipped() {
         let p = path.to_string_lossy().into_owned();
         // A pipeline explains each stage on its own with `--stage`.
-        let stages: Vec<Option<String>> = match deitc::check::pipeline::check(&path, &[]) {
+        let stages: Vec<Option<String>> = match deitc::check::pipeline::check(&path, &[], &facts())
+        {
             Some(pipeline) => pipeline
                 .stages
                 .iter()
@@ -148,7 +158,7 @@ fn explain_ron_reads_back_into_the_same_recipe() {
             None => vec![None],
         };
         for stage in stages {
-            let checked = check_stage(&path, stage.as_deref(), &[]);
+            let checked = check_stage(&path, stage.as_deref(), &[], &facts());
             let mut args = vec!["explain", &p];
             if let Some(s) = &stage {
                 args.extend(["--stage", s]);
@@ -211,16 +221,19 @@ fn overrides_apply_in_order_and_scale_the_default_lr() {
     let c = check(
         Path::new("recipes/digits_vit.deit"),
         &["optimizer.lr=3e-3".into(), "optimizer.lr=2e-3".into()],
+        &facts(),
     );
     assert_eq!(c.recipe.expect("ok").optimizer.lr, 2e-3);
     let c = check(
         Path::new("recipes/deit_tiny_patch16_224.deit"),
         &["train.batch=256".into()],
+        &facts(),
     );
     assert!((c.recipe.expect("ok").optimizer.lr - 2.5e-4).abs() < 1e-15);
     let c = check(
         Path::new("recipes/deit_base_patch16_384.deit"),
         &["finetune=none".into()],
+        &facts(),
     );
     assert_eq!(c.recipe.expect("ok").finetune, None);
 }
@@ -244,4 +257,9 @@ fn check_reports_dataset_size_and_steps_for_the_bundled_data() {
         serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("json");
     assert_eq!(summary["params"], 202_186);
     assert_eq!(summary["steps_per_epoch"], 44);
+}
+
+/// What this build compiles in, as the CLI passes it to the checker.
+fn facts() -> deitc::check::BuildFacts {
+    deitc::cli::build_facts()
 }

@@ -254,7 +254,7 @@ fn a_distilled_student_trains_from_a_regnety_160_checkpoint() {
     );
     let path = dir.join("distilled.deit");
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, &[]);
+    let c = check(&path, &[], &deitc::cli::build_facts());
     assert!(c.ok() && c.diags.items.is_empty(), "{:?}", c.diags.items);
     let r = c.recipe.expect("recipe");
     let teacher = deitc::train::teacher::build(&r)

@@ -25,7 +25,7 @@ fn tiny_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
     let path = dir.join("tiny.deit");
     std::fs::write(&path, text).expect("write recipe");
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let c = check(&path, &overrides);
+    let c = check(&path, &overrides, &deitc::cli::build_facts());
     assert!(c.ok(), "{:?}", c.diags.items);
     c.recipe.expect("recipe")
 }
@@ -460,7 +460,7 @@ fn convnet_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
     let path = dir.join("convnet.deit");
     std::fs::write(&path, text).expect("write recipe");
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let c = check(&path, &overrides);
+    let c = check(&path, &overrides, &deitc::cli::build_facts());
     assert!(c.ok() && c.diags.items.is_empty(), "{:?}", c.diags.items);
     c.recipe.expect("recipe")
 }

@@ -293,9 +293,9 @@ fn every_snapshot_has_a_case() {
 
 // ---- codes: every one documented and exercised -----------------------------------------------
 
-/// Every `"deit::…"` string literal in src/diag/kind.rs.
+/// Every `"deit::…"` string literal in crates/lang/src/diag/kind.rs.
 fn codes() -> BTreeSet<String> {
-    let text = std::fs::read_to_string("src/diag/kind.rs").expect("read src/diag/kind.rs");
+    let text = std::fs::read_to_string("crates/lang/src/diag/kind.rs").expect("read kind.rs");
     let mut out = BTreeSet::new();
     let mut rest = text.as_str();
     while let Some(i) = rest.find("\"deit::") {

@@ -8,7 +8,9 @@ use crate::ir::{DistillMode, Recipe, ScheduleKind};
 
 pub fn run(args: &RecipeArgs, format: MessageFormat, out: &mut Output) -> u8 {
     if args.stage.is_none() {
-        if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+        if let Some(p) =
+            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts())
+        {
             return pipeline(&p, format, out);
         }
     }
@@ -132,16 +134,13 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
             .collect();
         s += &format!("            {} (`data.preload`)\n", parts.join(" · "));
     }
-    if let Ok(shapes) = crate::train::generated::missing(r) {
+    if let Ok(shapes) = crate::generated::missing(r) {
         if !shapes.is_empty() {
-            let cargo = match crate::train::generated::cargo_version() {
+            let cargo = match crate::generated::cargo_version() {
                 Ok(_) => "built with cargo, then cached",
                 Err(_) => "needs cargo, which does not run here",
             };
-            let what: Vec<String> = shapes
-                .iter()
-                .map(crate::train::generated::describe)
-                .collect();
+            let what: Vec<String> = shapes.iter().map(crate::ir::Shape::to_string).collect();
             s += &format!(
                 "  graph     generated on the first `run` for {} ({cargo}; `deitc build` builds it ahead)\n",
                 what.join(" and ")

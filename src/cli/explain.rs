@@ -9,7 +9,9 @@ use crate::source::SourceMap;
 
 pub fn run(args: &RecipeArgs, format: ExplainFormat, out: &mut Output) -> u8 {
     if args.stage.is_none() {
-        if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+        if let Some(p) =
+            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts())
+        {
             return pipeline(&p, format, out);
         }
     }

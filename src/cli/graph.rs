@@ -4,7 +4,7 @@
 use super::{Command, Output, RecipeArgs};
 use crate::check::check;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
-use crate::train::generated::{self, Plan, ENV_GENERATED};
+use crate::generated::{self, Plan, ENV_GENERATED};
 use std::time::Duration;
 
 /// `deitc cache …`.
@@ -50,12 +50,12 @@ pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -
 /// The recipes a command runs: the recipe, or every stage of a pipeline. `None` when they
 /// do not check (the command itself reports why).
 fn recipes_of(args: &RecipeArgs) -> Option<Vec<crate::ir::Recipe>> {
-    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts()) {
         let ok = p.ok();
         let all = p.stages.into_iter().filter_map(|s| s.checked.recipe);
         return Some(all.collect()).filter(|_| ok);
     }
-    let checked = check(&args.recipe, &args.set);
+    let checked = check(&args.recipe, &args.set, &super::build_facts());
     let ok = checked.ok();
     checked.recipe.filter(|_| ok).map(|r| vec![r])
 }

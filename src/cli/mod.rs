@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod stages;
 
+use crate::check::BuildFacts;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -93,7 +94,21 @@ pub struct RecipeArgs {
 impl RecipeArgs {
     /// Checks the recipe (for a pipeline, the whole pipeline and the selected stage).
     pub fn check(&self) -> crate::check::Checked {
-        crate::check::check_stage(&self.recipe, self.stage.as_deref(), &self.set)
+        self.check_with(&build_facts())
+    }
+
+    /// Checks the recipe against what `build` says of the build that will run it.
+    pub fn check_with(&self, build: &BuildFacts) -> crate::check::Checked {
+        crate::check::check_stage(&self.recipe, self.stage.as_deref(), &self.set, build)
+    }
+}
+
+/// What this build tells the checker: the shapes it has a graph for (compiled in, or
+/// registered by a generated graph's `main`) and whether it can run on CUDA.
+pub fn build_facts() -> BuildFacts {
+    BuildFacts {
+        graphs: Some(crate::train::catalogue::graphs()),
+        cuda: Some(crate::train::device::available(crate::ir::Device::Cuda)),
     }
 }
 
@@ -180,15 +195,14 @@ pub enum Command {
     },
 }
 
-/// `check` for a command that builds no graph itself (`import`, `export`, `build`): the
-/// warning that the shape has no compiled-in graph is moot there, and dropped.
+/// `check` for a command that builds no graph itself (`import`, `export`, `build`): which
+/// shapes this build has is moot there, so the checker is not told (and gives no warning
+/// that the shape has no compiled-in graph).
 fn check_without_graph_warning(args: &RecipeArgs) -> crate::check::Checked {
-    let mut checked = args.check();
-    checked
-        .diags
-        .items
-        .retain(|d| d.code() != "deit::run::shape_not_compiled");
-    checked
+    args.check_with(&BuildFacts {
+        graphs: None,
+        ..build_facts()
+    })
 }
 
 /// Runs the command line and returns the exit code (0 ok, 1 diagnostics, 2 usage).

@@ -27,7 +27,7 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
-    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set) {
+    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts()) {
         return pipeline(&p, args.stage.as_deref(), opts, out);
     }
     let checked = args.check();
