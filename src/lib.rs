@@ -10,7 +10,7 @@ pub mod cli;
 pub mod generated;
 pub mod memory;
 
-pub use deitc_backend::{data, interop, model, train};
+pub use deitc_backend::{data, device, interop, model, train};
 pub use deitc_backend::{register_convnet, register_deit};
 pub use deitc_ir as ir;
 pub use deitc_lang::{check, diag, source, syntax};

@@ -176,3 +176,35 @@ fn no_source_line_names_a_crate_above_its_own() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn no_run_time_type_dispatch() {
+    // Kernels are picked by trait implementation (`Kernels`, `Backend`), never by asking a
+    // value or a type parameter what it is. (A caught panic's payload is read with
+    // `downcast_ref`, which is not dispatch.)
+    let banned = ["TypeId", "as_any", "dyn Any", "downcast_mut"];
+    let mut wrong = Vec::new();
+    for dir in ["crates", "src"] {
+        let mut files = Vec::new();
+        sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).expect("read source");
+            // Unit tests sit at the end of a file, after `#[cfg(test)]`.
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (i, line) in code.lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                if let Some(b) = banned.iter().find(|b| line.contains(**b)) {
+                    wrong.push(format!("{}:{}: `{b}`: {line}", f.display(), i + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "run-time type dispatch:\n{}",
+        wrong.join("\n")
+    );
+}

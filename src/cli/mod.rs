@@ -108,7 +108,7 @@ impl RecipeArgs {
 pub fn build_facts() -> BuildFacts {
     BuildFacts {
         graphs: Some(crate::train::catalogue::graphs()),
-        cuda: Some(crate::train::device::available(crate::ir::Device::Cuda)),
+        cuda: Some(crate::device::available(crate::ir::Device::Cuda)),
     }
 }
 

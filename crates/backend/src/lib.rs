@@ -1,11 +1,17 @@
 //! deitc's back end: everything that runs a typed recipe. `model` (statically shaped dfdx
 //! graphs), `data` (datasets, augmentations, the deterministic loader), `train` (the graph
 //! registry, losses, optimizer, the loop, checkpoints) and `interop` (timm and PyTorch
-//! checkpoints in and out).
+//! checkpoints in and out). `device` is the seam between the model and the hardware: the
+//! [`device::Backend`] trait, whose kernel methods `Cpu` runs as the fused kernels of
+//! `fused` (built on the shared CPU helpers of `cpu`).
 //!
 //! Its only input from the language is the [`ir`]: it never parses or checks a recipe.
 
+#[macro_use]
+mod cpu;
 pub mod data;
+pub mod device;
+mod fused;
 pub mod interop;
 pub mod model;
 pub mod train;

@@ -5,9 +5,9 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::{fused, layer_norm as norm, residual, AttentionBranch, MlpBranch};
 use super::regularization::{drop_path, drop_path_scales};
 use super::{init, layer_norm, Attention, Mlp, Tokens};
+use crate::device::Kernels;
 
 /// `blocks.i` of timm.
 #[derive(Debug, Clone)]
@@ -52,8 +52,14 @@ impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, 
     }
 }
 
-impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, Dev: Device<E>>
-    Block<D, D3, H, F, E, Dev>
+impl<
+        const D: usize,
+        const D3: usize,
+        const H: usize,
+        const F: usize,
+        E: Dtype,
+        Dev: Kernels<E>,
+    > Block<D, D3, H, F, E, Dev>
 {
     /// `(B, T, D)` → `(B, T, D)` with dropout `p` and stochastic-depth rate `drop`; the
     /// two branches draw their masks from `seed` and `seed + 1`.
@@ -64,31 +70,22 @@ impl<const D: usize, const D3: usize, const H: usize, const F: usize, E: Dtype, 
         drop: f64,
         seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
-        let (b, s, _) = *x.shape();
-        if fused::<E, Dev>() && p <= 0.0 && b * s.size() > 0 && F > 0 {
-            // Each sublayer as one op on the CPU: the same values as the ops below.
-            let attn = AttentionBranch {
-                qkv: &self.attn.qkv,
-                proj: &self.attn.proj,
-                heads: H,
-                scale: (1.0 / (Attention::<D, D3, H, E, Dev>::HEAD_DIM as f64).sqrt()) as f32,
-                batch: b,
-            };
-            let x = residual(&self.norm1, x, drop_path_scales(drop, seed, b), attn)?;
-            let mlp = MlpBranch {
-                fc1: &self.mlp.fc1,
-                fc2: &self.mlp.fc2,
-            };
-            let scales = drop_path_scales(drop, seed.wrapping_add(1), b);
-            return residual(&self.norm2, x, scales, mlp); // (B, T, D)
+        let b = x.shape().0;
+        let (seed1, seed2) = (seed, seed.wrapping_add(1));
+        if p <= 0.0 {
+            // Each sublayer as one kernel where the device fuses it.
+            let scales = drop_path_scales(drop, seed1, b);
+            let x = Dev::attention_sublayer(&self.norm1, self.attn.parts(), x, scales)?;
+            let scales = drop_path_scales(drop, seed2, b);
+            return Dev::mlp_sublayer(&self.norm2, self.mlp.parts(), x, scales); // (B, T, D)
         }
         let (x, tape) = x.split_tape();
-        let y = norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)
+        let y = Dev::layer_norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.attn.try_forward_with(y, p)?; // (B, T, D)
-        let x = drop_path(y, drop, seed)?.try_add(x)?; // (B, T, D)
+        let x = drop_path(y, drop, seed1)?.try_add(x)?; // (B, T, D)
         let (x, tape) = x.split_tape();
-        let y = norm(&self.norm2, x.clone().put_tape(tape))?; // (B, T, D)
+        let y = Dev::layer_norm(&self.norm2, x.clone().put_tape(tape))?; // (B, T, D)
         let y = self.mlp.try_forward_with(y, p)?; // (B, T, D)
-        drop_path(y, drop, seed.wrapping_add(1))?.try_add(x) // (B, T, D)
+        drop_path(y, drop, seed2)?.try_add(x) // (B, T, D)
     }
 }

@@ -13,6 +13,7 @@ use super::{
     init, layer_norm, linear, Block, DistSlot, LoadError, PatchEmbed, Regularization, TensorFile,
     Tokens,
 };
+use crate::device::Kernels;
 use crate::ir;
 
 /// A DeiT / ViT with every parameter shape fixed at compile time.
@@ -86,7 +87,7 @@ impl<
         const L: usize,
         Dist: DistSlot<D, K, E, Dev>,
         E: Dtype,
-        Dev: Device<E>,
+        Dev: Kernels<E>,
     > Deit<P, PD, D, D3, H, F, T, K, L, Dist, E, Dev>
 {
     /// Input channels C.
@@ -221,7 +222,7 @@ impl<
             let seed = reg.seed.wrapping_add(2 * i as u64);
             x = block.try_forward_with(x, reg.dropout, reg.drop_path_at(i, L), seed)?;
         }
-        super::fused::layer_norm(&self.norm, x) // (B, T, D)
+        Dev::layer_norm(&self.norm, x) // (B, T, D)
     }
 
     /// Reads a timm `state_dict` saved as safetensors (see [`Deit::load_timm_tensors`]).
@@ -255,7 +256,7 @@ impl<
         const L: usize,
         Dist: DistSlot<D, K, E, Dev>,
         E: Dtype,
-        Dev: Device<E>,
+        Dev: Kernels<E>,
         Tp: Tape<E, Dev>,
     > Module<Tensor<S, E, Dev, Tp>> for Deit<P, PD, D, D3, H, F, T, K, L, Dist, E, Dev>
 {

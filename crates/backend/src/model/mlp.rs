@@ -1,15 +1,14 @@
 //! The transformer MLP: `fc1` → exact (erf) GELU → dropout → `fc2` → dropout.
 //!
-//! The GELU is dfdx's `accurate_gelu` with its gradient corrected (see `gelu`).
+//! The GELU is exact (erf), with an exact gradient ([`Kernels::gelu`]).
 
 use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::fused::{fused, linear as linear_fused, mlp as mlp_fused};
-use super::gelu::gelu;
 use super::regularization::dropout;
 use super::{init, linear, Tokens};
+use crate::device::{Kernels, MlpParts};
 
 /// `blocks.i.mlp` of timm: `fc1` `[F, D]`, `fc2` `[D, F]`.
 #[derive(Debug, Clone)]
@@ -41,18 +40,26 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> TensorCollection<
     }
 }
 
-impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Mlp<D, F, E, Dev> {
+impl<const D: usize, const F: usize, E: Dtype, Dev: Kernels<E>> Mlp<D, F, E, Dev> {
+    /// The branch's parameters for [`Kernels::mlp`].
+    pub fn parts(&self) -> MlpParts<'_, D, F, E, Dev> {
+        MlpParts {
+            fc1: &self.fc1,
+            fc2: &self.fc2,
+        }
+    }
+
     /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after the GELU and after `fc2`.
     pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
         &self,
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
-        if fused::<E, Dev>() && p <= 0.0 && F > 0 {
-            return mlp_fused(&self.fc1, &self.fc2, x); // (B, T, D)
+        if p <= 0.0 {
+            return Dev::mlp(self.parts(), x); // (B, T, D)
         }
-        let h = gelu(linear_fused(&self.fc1, x)?)?; // (B, T, F)
-        let y = linear_fused(&self.fc2, dropout(h, p)?)?; // (B, T, D)
+        let h = Dev::gelu(Dev::linear(&self.fc1, x)?)?; // (B, T, F)
+        let y = Dev::linear(&self.fc2, dropout(h, p)?)?; // (B, T, D)
         dropout(y, p)
     }
 }

@@ -7,9 +7,7 @@
 //! type fits an IR shape (`qkv_bias = false` has no type: every qkv has a bias).
 //!
 //! Files: `patch_embed` (the stride-P conv as patchify + `Linear`), `attention` (fused qkv),
-//! `mlp`, `gelu` (exact GELU; dfdx's `accurate_gelu` has a wrong gradient, fixed there),
-//! `block` (pre-norm), `fused` (fused CPU f32 LayerNorm, softmax and GELU kernels with
-//! hand-written backward passes; other devices keep the dfdx-op path), `dist` (the optional distillation token), `deit` (the whole model),
+//! `mlp`, `block` (pre-norm), `dist` (the optional distillation token), `deit` (the whole model),
 //! `regularization` (dropout, stochastic depth), `init` (timm's init), `tensor_file` (a
 //! safetensors reader), `load_timm` and `load_error` (timm `state_dict` → model).
 //! [`ConvNet`] is a small convolutional network driven the same way; `conv` builds its 3×3
@@ -31,9 +29,6 @@ mod conv;
 mod convnet;
 mod deit;
 mod dist;
-mod fused;
-pub(crate) use fused::{simd, zeros, Kernel};
-mod gelu;
 mod init;
 mod load_error;
 mod load_timm;

@@ -2,6 +2,7 @@
 //! (dfdx 0.13 has no convolution on stable, and for non-overlapping patches the two are the
 //! same map).
 
+use crate::device::Kernels;
 use dfdx::nn::modules::Linear;
 use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
@@ -63,7 +64,7 @@ impl<S, const P: usize, const PD: usize, const D: usize, E, Dev, T> Module<Tenso
 where
     S: Shape<Concrete = [usize; 4]>,
     E: Dtype,
-    Dev: Device<E>,
+    Dev: Kernels<E>,
     T: Tape<E, Dev>,
 {
     type Output = Tensor<(usize, usize, Const<D>), E, Dev, T>;
@@ -81,6 +82,6 @@ where
         let x = x.try_reshape_like(&(b, c, gh, P, gw, P))?; // (B, C, gh, P, gw, P)
         let x = x.try_permute::<_, Axes6<0, 2, 4, 1, 3, 5>>()?; // (B, gh, gw, C, P, P)
         let x = x.try_reshape_like(&(b, gh * gw, Const::<PD>))?; // (B, N, C·P·P)
-        super::fused::linear(&self.proj, x) // (B, N, D)
+        Dev::linear(&self.proj, x) // (B, N, D)
     }
 }

@@ -7,6 +7,7 @@ use dfdx::prelude::*;
 
 use super::init::SplitMix64;
 use super::Tokens;
+use crate::device::Kernels;
 use crate::ir;
 
 /// Rates for one training forward pass.
@@ -58,13 +59,13 @@ pub(crate) fn dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
 /// Stochastic depth on a residual branch `x` (B, T, D): each sample's whole branch is kept
 /// with probability `1 - rate` and then scaled by `1 / (1 - rate)`, or zeroed (timm's
 /// `drop_path` with `scale_by_keep`). The identity when `rate == 0`.
-pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Kernels<E>, T: Tape<E, D>>(
     x: Tokens<Tok, M, E, D, T>,
     rate: f64,
     seed: u64,
 ) -> Result<Tokens<Tok, M, E, D, T>, D::Err> {
     match drop_path_scales(rate, seed, x.shape().0) {
-        Some(mask) => super::fused::scale_samples(x, mask), // (B, T, D)
+        Some(mask) => D::scale_samples(x, mask), // (B, T, D)
         None => Ok(x),
     }
 }

@@ -36,14 +36,14 @@ pub fn on_device<N: Net<K, Cpu>, const K: usize>(
                 message,
             })
         }
-        Device::Cuda if !super::device::available(Device::Cuda) => Err(ErrorKind::NoCuda),
+        Device::Cuda if !crate::device::available(Device::Cuda) => Err(ErrorKind::NoCuda),
         Device::Cuda => cuda(r, seed).map_err(unavailable),
     }
 }
 
 /// A fresh graph of net `N` on device `Dev`, type-erased.
 #[doc(hidden)]
-pub fn boxed<N: Net<K, Dev>, Dev: super::device::Backend, const K: usize>(
+pub fn boxed<N: Net<K, Dev>, Dev: crate::device::Backend, const K: usize>(
     r: &Recipe,
     seed: u64,
 ) -> Result<Box<dyn Graph>, String> {

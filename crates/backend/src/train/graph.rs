@@ -2,11 +2,11 @@
 //! shaped DeiT: the loop sees runtime buffers (`images` as `B×C×H×W` f32, targets `B×K`),
 //! the implementation turns them into typed dfdx tensors.
 
-use super::device::Backend;
 use super::losses::{argmax_one_hot, soft_ce, soft_kd};
 use super::net::{Images, Net};
 use super::optimizer::Optimizer;
 use super::tensor_io::{collect, Named};
+use crate::device::Backend;
 use crate::ir::{DistillMode, EvalHead, Recipe};
 use crate::model::{LoadError, Regularization, TensorFile};
 use dfdx::nn::{ModelEMA, ZeroGrads};
@@ -124,10 +124,10 @@ impl Hyper {
 }
 
 /// A network of one static shape on one device, with its optimizer and EMA.
-pub struct NetGraph<N, Dev, const K: usize> {
+pub struct NetGraph<N, Dev: Backend, const K: usize> {
     pub model: N,
     pub ema: Option<N>,
-    pub opt: Optimizer,
+    pub opt: Optimizer<Dev>,
     pub hyper: Hyper,
     dev: Dev,
 }
@@ -229,10 +229,8 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         let mut grads = loss.backward();
         let backward_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
-        let info = self
-            .opt
-            .step(&mut self.model, &mut grads, lr)
-            .map_err(dev_err)?;
+        let info =
+            Dev::optimizer_step(&mut self.opt, &mut self.model, &mut grads, lr).map_err(dev_err)?;
         if let (Some(ema), Some(decay)) = (&mut self.ema, self.hyper.ema) {
             ema.try_ema(&self.model, decay).map_err(dev_err)?;
         }

@@ -3,7 +3,6 @@
 
 pub mod catalogue;
 pub mod checkpoint;
-pub mod device;
 pub mod graph;
 pub mod losses;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! train-mode forward (both heads), an eval-mode forward with the recipe's eval head, and
 //! loading named weights. [`Deit`] and [`ConvNet`] implement it here.
 
-use super::device::Backend;
+use crate::device::Backend;
 use crate::ir::EvalHead;
 use crate::model::{
     ConvNet, Deit, DistSlot, LoadError, Logits, Regularization, TensorFile, TrainLogits,

@@ -3,8 +3,8 @@
 //! `regnety_160-a5fe301d.pth`), run in eval mode without a tape at the student's resolution,
 //! on the student's device.
 
-use super::device::Backend;
 use super::teacher::Teacher;
+use crate::device::Backend;
 use crate::interop::weights::{self, Pick};
 use crate::model::regnet::{Arch, RegNet, REGNETY_160};
 use std::path::Path;

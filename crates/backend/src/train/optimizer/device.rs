@@ -1,83 +1,73 @@
-//! The optimizer step as dfdx tensor ops on the parameters' own device (every device but the
-//! CPU): the moments live there as tensors, and nothing crosses to the host but the squared
-//! gradient norm (one scalar per step). The arithmetic is [`super::adamw`]'s and
-//! [`super::sgd`]'s in f32: `p ← (1 − lr·wd)·p − lr/bc₁ · m / (√v / √bc₂ + ε)` for AdamW,
+//! The optimizer step as dfdx tensor ops on the parameters' own device (the default of
+//! [`crate::device::Backend::optimizer_step`]): the moments live there as tensors, and
+//! nothing crosses to the host but the squared gradient norm (one scalar per step). The
+//! arithmetic is the host path's ([`super::host`]) in f32:
+//! `p ← (1 − lr·wd)·p − lr/bc₁ · m / (√v / √bc₂ + ε)` for AdamW,
 //! `b ← μ·b + (s·g + wd·p)`, `p ← p − lr·b` for SGD.
+//!
+//! Each moment is kept flat, `(n,)`, and reshaped to its parameter's shape for the update:
+//! a reshape of a contiguous tensor is a view of the same buffer, so the update runs in place.
 
 use super::{Hyper, Optimizer, Path};
 use crate::ir::OptimizerKind;
 use dfdx::prelude::*;
-use std::any::Any;
 use std::collections::BTreeMap;
 
-/// One moment buffer of one parameter, a tensor of the parameter's shape on its device.
-pub(super) trait Moment {
-    fn to_host(&self) -> Vec<f32>;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn boxed_clone(&self) -> Box<dyn Moment>;
-}
-
-impl<S: Shape, D: Device<f32>> Moment for Tensor<S, f32, D> {
-    fn to_host(&self) -> Vec<f32> {
-        self.as_vec()
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
-    fn boxed_clone(&self) -> Box<dyn Moment> {
-        Box::new(self.clone())
-    }
-}
+/// A moment buffer of one parameter, flat, on the device.
+type Flat<D> = Tensor<(usize,), f32, D>;
 
 /// A parameter's moments on its device: AdamW's `m` and `v`, or SGD's momentum buffer in `m`.
-pub(super) struct Moments {
-    pub m: Box<dyn Moment>,
-    pub v: Option<Box<dyn Moment>>,
+pub(super) struct Moments<D: Device<f32>> {
+    m: Flat<D>,
+    v: Option<Flat<D>>,
 }
 
 /// Every parameter's moments on the device, by timm name.
-#[derive(Default)]
-pub struct DeviceMoments(pub(super) BTreeMap<String, Moments>);
+pub struct DeviceMoments<D: Device<f32>>(BTreeMap<String, Moments<D>>);
 
-impl DeviceMoments {
+impl<D: Device<f32>> Default for DeviceMoments<D> {
+    fn default() -> Self {
+        DeviceMoments(BTreeMap::new())
+    }
+}
+
+impl<D: Device<f32>> DeviceMoments<D> {
     /// Each parameter's moments copied to the host.
     pub(super) fn to_host(&self) -> impl Iterator<Item = (String, super::Moments)> + '_ {
         self.0.iter().map(|(name, s)| {
             let host = super::Moments {
-                m: s.m.to_host(),
-                v: s.v.as_ref().map(|v| v.to_host()).unwrap_or_default(),
+                m: s.m.as_vec(),
+                v: s.v.as_ref().map(|v| v.as_vec()).unwrap_or_default(),
             };
             (name.clone(), host)
         })
     }
 }
 
-impl Clone for DeviceMoments {
+impl<D: Device<f32>> Clone for DeviceMoments<D> {
     fn clone(&self) -> Self {
-        let copy = |s: &Moments| Moments {
-            m: s.m.boxed_clone(),
-            v: s.v.as_ref().map(|v| v.boxed_clone()),
+        let copy = |s: &Moments<D>| Moments {
+            m: s.m.clone(),
+            v: s.v.clone(),
         };
         DeviceMoments(self.0.iter().map(|(k, s)| (k.clone(), copy(s))).collect())
     }
 }
 
-impl PartialEq for DeviceMoments {
+impl<D: Device<f32>> PartialEq for DeviceMoments<D> {
     fn eq(&self, other: &Self) -> bool {
         self.to_host().eq(other.to_host())
     }
 }
 
-impl std::fmt::Debug for DeviceMoments {
+impl<D: Device<f32>> std::fmt::Debug for DeviceMoments<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "DeviceMoments({} parameters)", self.0.len())
     }
 }
 
-/// The path of every device but the CPU: tensor ops on the device, the squared norm summed
-/// there into one scalar tensor.
+/// The device path: tensor ops on the device, the squared norm summed there into one
+/// scalar tensor.
 pub(super) struct OnDevice<D: Device<f32>> {
     pub sum: Option<Tensor<(), f32, D>>,
 }
@@ -105,7 +95,7 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
 
     fn update<S: Shape>(
         &mut self,
-        opt: &mut Optimizer,
+        opt: &mut Optimizer<D>,
         grads: &mut Gradients<f32, D>,
         t: &mut Tensor<S, f32, D>,
         name: String,
@@ -118,11 +108,9 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
         }
         let (cfg, step) = (&opt.cfg, opt.t);
         let adam = cfg.kind == OptimizerKind::Adamw;
-        let (state, fresh) = moments(&mut opt.state, &mut opt.device, name, t, adam)?;
-        let m = tensor::<S, D>(&mut state.m);
-        match (cfg.kind, state.v.as_mut()) {
-            (OptimizerKind::Adamw, Some(v)) => {
-                let v = tensor::<S, D>(v);
+        let (mut m, v, fresh) = take(&mut opt.state, &mut opt.device, &name, t, adam)?;
+        let v = match (cfg.kind, v) {
+            (OptimizerKind::Adamw, Some(mut v)) => {
                 let [b1, b2] = cfg.betas;
                 let sqrt_bc2 = (1.0 - b2.powi(step as i32)).sqrt();
                 let step_size = u.lr / (1.0 - b1.powi(step as i32));
@@ -135,77 +123,66 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
                     .try_add(cfg.eps as f32)?;
                 let update = m.clone().try_div(denom)?;
                 t.try_axpy(1.0 - u.lr * u.decay, &update, -step_size)?;
+                Some(v)
             }
-            _ => {
+            (_, v) => {
                 // SGD: the first step's buffer is the gradient itself (PyTorch's rule).
                 g.try_axpy(1.0, &*t, u.decay)?;
                 if fresh {
-                    *m = g;
+                    m = g;
                 } else {
                     m.try_axpy(cfg.momentum, &g, 1.0)?;
                 }
-                t.try_axpy(1.0, &*m, -u.lr)?;
+                t.try_axpy(1.0, &m, -u.lr)?;
+                v
             }
-        }
+        };
+        let n = t.shape().num_elements();
+        let v = match v {
+            Some(v) => Some(v.try_reshape_like(&(n,))?),
+            None => None,
+        };
+        let m = m.try_reshape_like(&(n,))?;
+        opt.device.0.insert(name, Moments { m, v });
         Ok(())
     }
 }
 
-/// The moments of parameter `name` (shaped like `t`), and whether they are new: taken from
-/// the host state when a checkpoint restored them there, else zeros.
-fn moments<'a, S: Shape, D: Device<f32>>(
+/// A parameter's moments shaped like `t`, taken out of the device map, and whether they
+/// are new. When the map has none that fit (one per element, and `v` exactly for AdamW)
+/// they come from the host state a checkpoint restored, else they are zeros.
+#[allow(clippy::type_complexity)]
+fn take<S: Shape, D: Device<f32>>(
     host: &mut BTreeMap<String, super::Moments>,
-    device: &'a mut DeviceMoments,
-    name: String,
+    device: &mut DeviceMoments<D>,
+    name: &str,
     t: &Tensor<S, f32, D>,
     adam: bool,
-) -> Result<(&'a mut Moments, bool), D::Err> {
-    let n = t.shape().num_elements();
-    let fits = |s: &mut Moments| {
-        s.m.as_any_mut().is::<Tensor<S, f32, D>>()
-            && s.v
-                .as_mut()
-                .is_none_or(|v| v.as_any_mut().is::<Tensor<S, f32, D>>())
-            && s.v.is_some() == adam
+) -> Result<(Tensor<S, f32, D>, Option<Tensor<S, f32, D>>, bool), D::Err> {
+    let (n, shape) = (t.shape().num_elements(), *t.shape());
+    let fits = |s: &Moments<D>| {
+        s.m.shape().0 == n && s.v.as_ref().map(|v| v.shape().0) == adam.then_some(n)
     };
-    let fresh = !device.0.get_mut(&name).is_some_and(fits);
-    if fresh {
-        let restored = host.remove(&name);
-        let upload = |data: Option<Vec<f32>>| -> Result<Box<dyn Moment>, D::Err> {
-            let tensor = match data {
-                Some(d) if d.len() == n => t.device().try_tensor_from_vec(d, *t.shape())?,
-                _ => t.device().try_zeros_like(t.shape())?,
-            };
-            Ok(Box::new(tensor))
+    if let Some(s) = device.0.remove(name).filter(fits) {
+        let v = match s.v {
+            Some(v) => Some(v.try_reshape_like(&shape)?),
+            None => None,
         };
-        let (m, v) = match restored {
-            Some(s) => (Some(s.m).filter(|m| !m.is_empty()), Some(s.v)),
-            None => (None, None),
-        };
-        let restored_m = m.is_some();
-        let state = Moments {
-            m: upload(m)?,
-            v: if adam { Some(upload(v)?) } else { None },
-        };
-        device.0.insert(name.clone(), state);
-        let state = device
-            .0
-            .get_mut(&name)
-            .unwrap_or_else(|| unreachable!("inserted"));
-        return Ok((state, !restored_m));
+        return Ok((s.m.try_reshape_like(&shape)?, v, false));
     }
-    let state = device
-        .0
-        .get_mut(&name)
-        .unwrap_or_else(|| unreachable!("checked"));
-    Ok((state, false))
-}
-
-/// The tensor inside a moment checked by [`moments`] to be one.
-fn tensor<S: Shape, D: Device<f32>>(m: &mut Box<dyn Moment>) -> &mut Tensor<S, f32, D> {
-    m.as_any_mut()
-        .downcast_mut()
-        .unwrap_or_else(|| unreachable!("moments() keeps each moment shaped as its parameter"))
+    let upload = |data: Option<Vec<f32>>| -> Result<Tensor<S, f32, D>, D::Err> {
+        match data {
+            Some(d) if d.len() == n => t.device().try_tensor_from_vec(d, shape),
+            _ => t.device().try_zeros_like(&shape),
+        }
+    };
+    let (m, v) = match host.remove(name) {
+        Some(s) => (Some(s.m).filter(|m| !m.is_empty()), Some(s.v)),
+        None => (None, None),
+    };
+    let restored_m = m.is_some();
+    let v = if adam { Some(upload(v)?) } else { None };
+    Ok((upload(m)?, v, !restored_m))
 }
 
 #[cfg(test)]
@@ -272,7 +249,9 @@ mod tests {
                 );
                 for k in 0..4 {
                     let mut g = grads(&host_net, k);
-                    let a = host.step(&mut host_net, &mut g, 1e-2).expect("host");
+                    let a = host
+                        .step_on_host(&mut host_net, &mut g, 1e-2)
+                        .expect("host");
                     let mut g = grads(&dev_net, k);
                     let b = device.step_on_device(&mut dev_net, &mut g, 1e-2);
                     let b = b.expect("device");

@@ -8,49 +8,21 @@
 //! parameter, `pos_embed`, `cls_token`) for a ViT; `dist_token` is decayed. The update runs
 //! on the CPU on a host copy of each parameter (one `memcpy` each way), reading its gradient
 //! in place; the element-wise work runs in parallel fixed chunks, so the same bits for any
-//! thread count, with AdamW's f64 arithmetic in the CPU's widest vectors. On every other
-//! device it runs as tensor ops on the device, with the moments kept there ([`device`]).
+//! thread count, with AdamW's f64 arithmetic in the CPU's widest vectors ([`host`]). On
+//! every other device it runs as tensor ops on the device, with the moments kept there
+//! ([`device`]). Which path a device takes is its [`crate::device::Backend::optimizer_step`].
 
-use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
-use crate::model::{simd, zeros, Kernel};
+use crate::ir::{NoDecay, Optimizer as OptimizerIr};
 use dfdx::nn::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
 };
 use dfdx::prelude::*;
-use rayon::prelude::*;
-use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 
 mod device;
+mod host;
 pub use device::DeviceMoments;
-
-/// Elements per parallel task of the element-wise updates.
-const CHUNK: usize = 1 << 14;
-
-/// A parameter's (or its gradient's) values by one copy of its buffer: parameters and their
-/// gradients are row-major with a buffer of exactly their size (checked in debug builds).
-fn values<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> Vec<f32> {
-    let mut v = zeros(t.shape().num_elements());
-    t.copy_into(&mut v);
-    debug_assert!(v == t.as_vec(), "optimizer::values on a strided tensor");
-    v
-}
-
-/// `f` of the gradient of `t`: read in place on the CPU (dfdx's `Gradients::get` would
-/// clone the buffer), a copy elsewhere.
-fn with_grad<S: Shape, D: Device<f32>, R>(
-    grads: &mut Gradients<f32, D>,
-    t: &Tensor<S, f32, D>,
-    f: impl FnOnce(&[f32]) -> R,
-) -> Result<R, D::Err> {
-    let buf = grads.get_or_alloc_mut(t)? as &mut dyn Any;
-    if let Some(g) = buf.downcast_mut::<<Cpu as Storage<f32>>::Vec>() {
-        debug_assert_eq!(g.len(), t.shape().num_elements());
-        return Ok(f(g));
-    }
-    Ok(f(&values(&grads.get(t))))
-}
 
 /// Per-parameter state: first and second moments (AdamW) or the momentum buffer (SGD, in `m`).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,16 +31,45 @@ pub struct Moments {
     pub v: Vec<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Optimizer {
+/// The optimizer of a model on device `D`.
+pub struct Optimizer<D: Device<f32>> {
     pub cfg: OptimizerIr,
     /// Optimizer steps taken.
     pub t: u64,
     /// Moments on the host: the CPU's, and those a checkpoint restored until another
     /// device's first step takes them over.
     pub state: BTreeMap<String, Moments>,
-    /// Moments on another device (empty on the CPU).
-    pub device: DeviceMoments,
+    /// Moments on the device, for the device path (empty on the CPU's host path).
+    pub device: DeviceMoments<D>,
+}
+
+impl<D: Device<f32>> Clone for Optimizer<D> {
+    fn clone(&self) -> Self {
+        Optimizer {
+            cfg: self.cfg.clone(),
+            t: self.t,
+            state: self.state.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
+impl<D: Device<f32>> PartialEq for Optimizer<D> {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.cfg, self.t, &self.state) == (&other.cfg, other.t, &other.state)
+            && self.device == other.device
+    }
+}
+
+impl<D: Device<f32>> std::fmt::Debug for Optimizer<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Optimizer")
+            .field("cfg", &self.cfg)
+            .field("t", &self.t)
+            .field("state", &self.state.len())
+            .field("device", &self.device)
+            .finish()
+    }
 }
 
 /// What one step did, for logging.
@@ -80,7 +81,7 @@ pub struct StepInfo {
     pub clip_scale: f64,
 }
 
-impl Optimizer {
+impl<D: Device<f32>> Optimizer<D> {
     pub fn new(cfg: &OptimizerIr) -> Self {
         Optimizer {
             cfg: cfg.clone(),
@@ -127,24 +128,10 @@ impl Optimizer {
         })
     }
 
-    /// One update of every parameter of `model` from `grads`, at learning rate `lr`: on the
-    /// host for the CPU, as tensor ops on the device elsewhere.
-    pub fn step<M: TensorCollection<f32, D>, D: Device<f32>>(
-        &mut self,
-        model: &mut M,
-        grads: &mut Gradients<f32, D>,
-        lr: f64,
-    ) -> Result<StepInfo, D::Err> {
-        if TypeId::of::<D>() == TypeId::of::<Cpu>() {
-            self.run(model, grads, lr, Host { sum: 0.0 })
-        } else {
-            self.step_on_device(model, grads, lr)
-        }
-    }
-
-    /// [`Optimizer::step`] as tensor ops on the parameters' device, whatever it is (the
-    /// CPU included: tests compare the two paths there).
-    pub fn step_on_device<M: TensorCollection<f32, D>, D: Device<f32>>(
+    /// One update of every parameter of `model` from `grads`, at learning rate `lr`, as
+    /// tensor ops on the parameters' device, whatever it is (the CPU included: tests compare
+    /// this path with the host's there).
+    pub fn step_on_device<M: TensorCollection<f32, D>>(
         &mut self,
         model: &mut M,
         grads: &mut Gradients<f32, D>,
@@ -154,7 +141,7 @@ impl Optimizer {
     }
 
     /// A step along `path`: the global gradient norm, the clip scale, then every update.
-    fn run<M: TensorCollection<f32, D>, D: Device<f32>, P: Path<D>>(
+    fn run<M: TensorCollection<f32, D>, P: Path<D>>(
         &mut self,
         model: &mut M,
         grads: &mut Gradients<f32, D>,
@@ -189,7 +176,7 @@ impl Optimizer {
     }
 }
 
-/// Where a step's arithmetic runs: [`Host`] or [`device::OnDevice`].
+/// Where a step's arithmetic runs: [`host::Host`] or [`device::OnDevice`].
 trait Path<D: Device<f32>> {
     /// Adds Σ g² of `t`'s gradient to the path's running sum.
     fn add_squares<S: Shape>(
@@ -204,7 +191,7 @@ trait Path<D: Device<f32>> {
     /// Updates parameter `t` (named `name`) from its gradient scaled by `u.scale`.
     fn update<S: Shape>(
         &mut self,
-        opt: &mut Optimizer,
+        opt: &mut Optimizer<D>,
         grads: &mut Gradients<f32, D>,
         t: &mut Tensor<S, f32, D>,
         name: String,
@@ -218,45 +205,6 @@ struct Hyper {
     lr: f64,
     scale: f32,
     decay: f64,
-}
-
-/// The CPU's path: host copies of each parameter, its gradient read in place, f64 sums.
-struct Host {
-    sum: f64,
-}
-
-impl<D: Device<f32>> Path<D> for Host {
-    fn add_squares<S: Shape>(
-        &mut self,
-        grads: &mut Gradients<f32, D>,
-        t: &Tensor<S, f32, D>,
-    ) -> Result<(), D::Err> {
-        self.sum += with_grad(grads, t, sum_squares)?;
-        Ok(())
-    }
-
-    fn norm(&mut self) -> f64 {
-        self.sum.sqrt()
-    }
-
-    fn update<S: Shape>(
-        &mut self,
-        opt: &mut Optimizer,
-        grads: &mut Gradients<f32, D>,
-        t: &mut Tensor<S, f32, D>,
-        name: String,
-        u: Hyper,
-    ) -> Result<(), D::Err> {
-        let mut p = values(t);
-        let (cfg, step) = (&opt.cfg, opt.t);
-        let state = opt.state.entry(name).or_default();
-        with_grad(grads, t, |g| match cfg.kind {
-            OptimizerKind::Adamw => adamw(&mut p, g, u.scale, state, cfg, u.lr, u.decay, step),
-            OptimizerKind::Sgd => sgd(&mut p, g, u.scale, state, cfg, u.lr, u.decay),
-        })?;
-        t.copy_from(&p);
-        Ok(())
-    }
 }
 
 /// Sums squared gradients along a [`Path`].
@@ -285,7 +233,7 @@ impl<D: Device<f32>, P: Path<D>> TensorVisitor<f32, D> for GradNorm<'_, D, P> {
 
 /// Updates every trainable parameter along a [`Path`].
 struct Update<'a, D: Device<f32>, P> {
-    opt: &'a mut Optimizer,
+    opt: &'a mut Optimizer<D>,
     grads: &'a mut Gradients<f32, D>,
     path: &'a mut P,
     lr: f64,
@@ -320,139 +268,10 @@ impl<D: Device<f32>, P: Path<D>> TensorVisitor<f32, D> for Update<'_, D, P> {
     }
 }
 
-/// Σ g² in f64: partial sums over fixed chunks (eight lanes each), added in order, so the
-/// same bits for any thread count.
-fn sum_squares(g: &[f32]) -> f64 {
-    let partials: Vec<f64> = g
-        .par_chunks(CHUNK)
-        .map(|c| {
-            let mut lanes = [0.0f64; 8];
-            let mut chunks = c.chunks_exact(8);
-            for x in &mut chunks {
-                for (l, &v) in lanes.iter_mut().zip(x) {
-                    *l += f64::from(v) * f64::from(v);
-                }
-            }
-            let rest: f64 = chunks
-                .remainder()
-                .iter()
-                .map(|&v| f64::from(v) * f64::from(v))
-                .sum();
-            lanes.iter().sum::<f64>() + rest
-        })
-        .collect();
-    partials.iter().sum()
-}
-
-/// `torch.optim.AdamW`: decoupled decay, then the bias-corrected Adam step, on the
-/// gradient `scale·g`.
-#[allow(clippy::too_many_arguments)]
-fn adamw(
-    p: &mut [f32],
-    g: &[f32],
-    scale: f32,
-    s: &mut Moments,
-    cfg: &OptimizerIr,
-    lr: f64,
-    wd: f64,
-    t: u64,
-) {
-    let [b1, b2] = cfg.betas;
-    if s.m.len() != p.len() {
-        s.m = vec![0.0; p.len()];
-        s.v = vec![0.0; p.len()];
-    }
-    let step = AdamwStep {
-        scale,
-        b1,
-        b2,
-        sqrt_bc2: (1.0 - b2.powi(t as i32)).sqrt(),
-        step_size: lr / (1.0 - b1.powi(t as i32)),
-        decay: (1.0 - lr * wd) as f32,
-        eps: cfg.eps,
-    };
-    p.par_chunks_mut(CHUNK)
-        .zip(g.par_chunks(CHUNK))
-        .zip(s.m.par_chunks_mut(CHUNK))
-        .zip(s.v.par_chunks_mut(CHUNK))
-        .for_each(|(((p, g), m), v)| simd(AdamwChunk { p, g, m, v, step }));
-}
-
-/// The constants of one AdamW step.
-#[derive(Clone, Copy)]
-struct AdamwStep {
-    scale: f32,
-    b1: f64,
-    b2: f64,
-    sqrt_bc2: f64,
-    step_size: f64,
-    decay: f32,
-    eps: f64,
-}
-
-/// One chunk of an AdamW step, as a [`Kernel`] so the f64 arithmetic runs in the CPU's
-/// widest vectors (IEEE operations without contraction: the same bits at any width).
-struct AdamwChunk<'a> {
-    p: &'a mut [f32],
-    g: &'a [f32],
-    m: &'a mut [f32],
-    v: &'a mut [f32],
-    step: AdamwStep,
-}
-
-impl Kernel for AdamwChunk<'_> {
-    #[inline(always)]
-    fn run(self) {
-        let AdamwStep {
-            scale,
-            b1,
-            b2,
-            sqrt_bc2,
-            step_size,
-            decay,
-            eps,
-        } = self.step;
-        for (((p, &g), sm), sv) in self.p.iter_mut().zip(self.g).zip(self.m).zip(self.v) {
-            let gi = f64::from(g * scale);
-            let m = b1 * f64::from(*sm) + (1.0 - b1) * gi;
-            let v = b2 * f64::from(*sv) + (1.0 - b2) * gi * gi;
-            *sm = m as f32;
-            *sv = v as f32;
-            let denom = (f64::from(*sv).sqrt() / sqrt_bc2) + eps;
-            *p = ((*p * decay) as f64 - step_size * f64::from(*sm) / denom) as f32;
-        }
-    }
-}
-
-/// `torch.optim.SGD` with momentum (dampening 0) and L2 weight decay, on the gradient
-/// `scale·g`.
-#[allow(clippy::too_many_arguments)]
-fn sgd(p: &mut [f32], g: &[f32], scale: f32, s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd: f64) {
-    let first = s.m.len() != p.len();
-    if first {
-        s.m = vec![0.0; p.len()];
-    }
-    let momentum = cfg.momentum;
-    p.par_chunks_mut(CHUNK)
-        .zip(g.par_chunks(CHUNK))
-        .zip(s.m.par_chunks_mut(CHUNK))
-        .for_each(|((p, g), sm)| {
-            for ((p, &g), sm) in p.iter_mut().zip(g).zip(sm) {
-                let gi = f64::from(g * scale) + wd * f64::from(*p);
-                let b = if first {
-                    gi
-                } else {
-                    momentum * f64::from(*sm) + gi
-                };
-                *sm = b as f32;
-                *p = (f64::from(*p) - lr * b) as f32;
-            }
-        });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::OptimizerKind;
 
     fn cfg() -> OptimizerIr {
         OptimizerIr {
@@ -474,7 +293,7 @@ mod tests {
 
     #[test]
     fn decay_groups_follow_the_official_filter() {
-        let o = Optimizer::new(&cfg());
+        let o = Optimizer::<Cpu>::new(&cfg());
         for name in [
             "pos_embed",
             "cls_token",
@@ -493,73 +312,5 @@ mod tests {
         ] {
             assert!(o.decays(name), "{name}");
         }
-    }
-
-    #[test]
-    fn adamw_matches_hand_computed_steps() {
-        // Two steps on one scalar, by hand from torch's formulas.
-        let c = cfg();
-        let mut p = [1.0f32];
-        let mut s = Moments::default();
-        adamw(&mut p, &[0.5], 1.0, &mut s, &c, 1e-3, 0.05, 1);
-        // m = 0.05, v = 0.00025; step 1: p·(1−5e-5) − 1e-3·(0.05/0.1)/(sqrt(0.00025)/sqrt(0.001)+1e-8)
-        let want1 = 1.0 * (1.0 - 1e-3 * 0.05)
-            - 1e-3 * 0.5 / ((0.00025f64).sqrt() / (0.001f64).sqrt() + 1e-8);
-        assert!(
-            (f64::from(p[0]) - want1).abs() < 1e-7,
-            "{} vs {want1}",
-            p[0]
-        );
-        adamw(&mut p, &[-0.25], 1.0, &mut s, &c, 1e-3, 0.0, 2);
-        let (m, v): (f64, f64) = (0.9 * 0.05 + 0.1 * -0.25, 0.999 * 0.00025 + 0.001 * 0.0625);
-        let (bc1, bc2) = (1.0 - 0.81, 1.0 - 0.999f64.powi(2));
-        let want2 = want1 - 1e-3 / bc1 * m / (v.sqrt() / bc2.sqrt() + 1e-8);
-        assert!(
-            (f64::from(p[0]) - want2).abs() < 1e-6,
-            "{} vs {want2}",
-            p[0]
-        );
-    }
-
-    #[test]
-    fn updates_are_the_same_bits_for_any_thread_count() {
-        let n = 3 * CHUNK + 17;
-        let g: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        let run = |threads: usize, kind: OptimizerKind| {
-            let mut c = cfg();
-            c.kind = kind;
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
-                let mut p: Vec<f32> = g.iter().map(|x| x * 0.3 + 1.0).collect();
-                let mut s = Moments::default();
-                for t in 1..=3 {
-                    match kind {
-                        OptimizerKind::Adamw => adamw(&mut p, &g, 1.0, &mut s, &c, 1e-3, 0.05, t),
-                        OptimizerKind::Sgd => sgd(&mut p, &g, 1.0, &mut s, &c, 0.1, 0.05),
-                    }
-                }
-                (p, s)
-            })
-        };
-        for kind in [OptimizerKind::Adamw, OptimizerKind::Sgd] {
-            assert_eq!(run(1, kind), run(3, kind));
-        }
-    }
-
-    #[test]
-    fn sgd_with_momentum_matches_torch() {
-        let mut c = cfg();
-        c.kind = OptimizerKind::Sgd;
-        let mut p = [1.0f32];
-        let mut s = Moments::default();
-        sgd(&mut p, &[0.5], 1.0, &mut s, &c, 0.1, 0.0);
-        assert!((p[0] - 0.95).abs() < 1e-7);
-        sgd(&mut p, &[0.5], 1.0, &mut s, &c, 0.1, 0.0);
-        assert!((p[0] - (0.95 - 0.1 * (0.9 * 0.5 + 0.5))).abs() < 1e-6);
     }
 }

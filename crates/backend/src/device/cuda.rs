@@ -1,25 +1,11 @@
-//! Where a graph runs: dfdx's `Cpu`, or its `Cuda` device when deitc is built with
-//! `--features cuda`. The loop never names a device; [`Backend`] is the one seam.
+//! dfdx's `Cuda` device as a [`Backend`]: every kernel method keeps its dfdx-op composition
+//! ([`super::compose`]) until a fused CUDA kernel overrides it.
 
-use crate::ir::Device as DeviceIr;
+use super::{Backend, Kernels};
 use dfdx::prelude::*;
 
-/// A dfdx device deitc can train on.
-pub trait Backend: Device<f32> + TensorToArray<(), f32, Array = f32> + Clone + 'static {
-    /// The device's name as the language spells it (`train.device`).
-    const NAME: &'static str;
-    /// Opens the device with its random generator seeded from `seed`.
-    fn open(seed: u64) -> Result<Self, String>;
-}
+impl Kernels<f32> for Cuda {}
 
-impl Backend for Cpu {
-    const NAME: &'static str = "cpu";
-    fn open(seed: u64) -> Result<Self, String> {
-        Ok(Cpu::seed_from_u64(seed))
-    }
-}
-
-#[cfg(feature = "cuda")]
 impl Backend for Cuda {
     const NAME: &'static str = "cuda";
     /// cudarc's device constructor unwraps the driver's answers (no GPU, a stub or missing
@@ -41,13 +27,5 @@ impl Backend for Cuda {
                 Err(message.trim_start_matches(unwrapped).to_string())
             }
         }
-    }
-}
-
-/// Whether this build of deitc can run on `device`.
-pub fn available(device: DeviceIr) -> bool {
-    match device {
-        DeviceIr::Cpu => true,
-        DeviceIr::Cuda => cfg!(feature = "cuda"),
     }
 }

@@ -119,6 +119,38 @@ pub(crate) fn erf(x: f32) -> f32 {
     clamp(x * p / q, -1.0, 1.0)
 }
 
+/// Sum of `a[i]·b[i]` in eight fixed lanes (vectorisable, deterministic).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (a8.remainder(), b8.remainder());
+    for (x, y) in a8.zip(b8) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Sum of `a[i]` in eight fixed lanes.
+#[inline(always)]
+pub(crate) fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let a8 = a.chunks_exact(8);
+    let ra = a8.remainder();
+    for x in a8 {
+        for k in 0..8 {
+            acc[k] += x[k];
+        }
+    }
+    acc.iter().sum::<f32>() + ra.iter().sum::<f32>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,31 +14,21 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::branch::{branch_op, Branch, BranchBackward};
-use super::gemm::{matmul, Threads, View, ViewMut, Write};
 use super::linear::{backward_bias, backward_weight, forward as linear, input_grad};
-use super::math::{exp, simd, Kernel};
-use super::{dot, host, host_grad, sum, zeros};
+use super::residual::{branch_op, Branch, BranchBackward};
+use crate::cpu::gemm::{matmul, Threads, View, ViewMut, Write};
+use crate::cpu::{dot, exp, host, simd, sum, zeros, Kernel};
 
 /// `proj(heads(qkv(x)))` for `x (B, T, D)` with `heads` heads of `D / heads` columns (qkv's
-/// rows q | k | v, heads contiguous inside each, as timm's). CPU f32 only: the caller checks
-/// [`super::fused`], and that B·T > 0.
+/// rows q | k | v, heads contiguous inside each, as timm's). B·T > 0: the caller checks.
 #[allow(clippy::type_complexity)]
-pub(crate) fn attention<
-    B: Dim,
-    Tok: Dim,
-    const D: usize,
-    const D3: usize,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    qkv: &Linear<D, D3, E, Dev>,
-    proj: &Linear<D, D, E, Dev>,
-    x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
+pub(crate) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Cpu>>(
+    qkv: &Linear<D, D3, f32, Cpu>,
+    proj: &Linear<D, D, f32, Cpu>,
+    x: Tensor<(B, Tok, Const<D>), f32, Cpu, T>,
     heads: usize,
     scale: f32,
-) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+) -> Result<Tensor<(B, Tok, Const<D>), f32, Cpu, T>, CpuError> {
     let batch = x.shape().0.size();
     branch_op(
         x,
@@ -53,23 +43,16 @@ pub(crate) fn attention<
 }
 
 /// The attention sublayer as a [`Branch`] over the rows of `batch` samples.
-pub(crate) struct AttentionBranch<'a, const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> {
-    pub qkv: &'a Linear<D, D3, E, Dev>,
-    pub proj: &'a Linear<D, D, E, Dev>,
+pub(crate) struct AttentionBranch<'a, const D: usize, const D3: usize> {
+    pub qkv: &'a Linear<D, D3, f32, Cpu>,
+    pub proj: &'a Linear<D, D, f32, Cpu>,
     pub heads: usize,
     pub scale: f32,
     pub batch: usize,
 }
 
-impl<const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
-    for AttentionBranch<'_, D, D3, E, Dev>
-{
-    fn run(
-        self,
-        x: Vec<f32>,
-        rows: usize,
-        keep: bool,
-    ) -> (Vec<f32>, Option<BranchBackward<E, Dev>>) {
+impl<const D: usize, const D3: usize> Branch for AttentionBranch<'_, D, D3> {
+    fn run(self, x: Vec<f32>, rows: usize, keep: bool) -> (Vec<f32>, Option<BranchBackward>) {
         let (qkv, proj, heads) = (self.qkv, self.proj, self.heads);
         assert!(
             D3 == 3 * D && heads > 0 && D.is_multiple_of(heads),
@@ -95,7 +78,7 @@ impl<const D: usize, const D3: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
         }
         let (wq_g, bq_g) = (qkv.weight.ghost(), qkv.bias.ghost());
         let (wp_g, bp_g) = (proj.weight.ghost(), proj.bias.ghost());
-        let backward: BranchBackward<E, Dev> = Box::new(move |g, grads| {
+        let backward: BranchBackward = Box::new(move |g, grads| {
             grads.try_alloc_for(&wq_g)?;
             grads.try_alloc_for(&bq_g)?;
             grads.try_alloc_for(&wp_g)?;
@@ -302,8 +285,8 @@ fn scale_and_max(row: &mut [f32], scale: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{close, with_threads};
     use super::*;
+    use crate::fused::tests::{close, with_threads};
     use dfdx::nn::Module;
 
     const D: usize = 12;

@@ -11,41 +11,30 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::{add_into, copied, device_tensor, host, host_grad, ln_backward, ln_forward};
+use super::layer_norm::{ln_backward, ln_forward};
+use crate::cpu::{add_into, copied, device_tensor, host};
 
 /// A branch's backward: from the gradient of its output `(N, D)`, adds its parameters'
 /// gradients into `grads` and returns the gradient of its input `(N, D)`.
-pub(super) type BranchBackward<E, Dev> =
-    Box<dyn FnOnce(&[f32], &mut Gradients<E, Dev>) -> Result<Vec<f32>, <Dev as HasErr>::Err>>;
+pub(super) type BranchBackward =
+    Box<dyn FnOnce(&[f32], &mut Gradients<f32, Cpu>) -> Result<Vec<f32>, CpuError>>;
 
 /// A map of `rows` token rows, with host weights (CPU f32 only).
-pub(crate) trait Branch<E: Dtype, Dev: Device<E>> {
+pub(crate) trait Branch {
     /// `x (rows, D)` → the output `(rows, D)`, and with `keep` the backward.
-    fn run(
-        self,
-        x: Vec<f32>,
-        rows: usize,
-        keep: bool,
-    ) -> (Vec<f32>, Option<BranchBackward<E, Dev>>);
+    fn run(self, x: Vec<f32>, rows: usize, keep: bool) -> (Vec<f32>, Option<BranchBackward>);
 }
 
-/// `branch(x)` for tokens `x (B, T, D)`. CPU f32 only: the caller checks [`super::fused`].
+/// `branch(x)` for tokens `x (B, T, D)`.
 #[allow(clippy::type_complexity)]
-pub(crate) fn branch_op<
-    B: Dim,
-    Tok: Dim,
-    const D: usize,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
-    branch: impl Branch<E, Dev>,
-) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+pub(crate) fn branch_op<B: Dim, Tok: Dim, const D: usize, T: Tape<f32, Cpu>>(
+    x: Tensor<(B, Tok, Const<D>), f32, Cpu, T>,
+    branch: impl Branch,
+) -> Result<Tensor<(B, Tok, Const<D>), f32, Cpu, T>, CpuError> {
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let (b, t, _) = *x.shape();
     let (y, backward) = branch.run(host(&x), b.size() * t.size(), T::OWNS_TAPE);
-    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<D>))?;
+    let out = device_tensor(x.device(), y, (b, t, Const::<D>))?;
     if let Some(backward) = backward {
         let (x_g, out_g) = (x.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
@@ -61,15 +50,14 @@ pub(crate) fn branch_op<
 }
 
 /// `x + s_b · branch(norm(x))` for tokens `x (B, T, D)`, B·T > 0, with `scales` the
-/// per-sample stochastic-depth scales `s_b` (none: 1). CPU f32 only: the caller checks
-/// [`super::fused`].
+/// per-sample stochastic-depth scales `s_b` (none: 1); B·T·D > 0 (the caller checks).
 #[allow(clippy::type_complexity)]
-pub(crate) fn residual<Tok: Dim, const D: usize, E: Dtype, Dev: Device<E>, T: Tape<E, Dev>>(
-    norm: &LayerNorm1D<D, E, Dev>,
-    x: Tensor<(usize, Tok, Const<D>), E, Dev, T>,
+pub(crate) fn residual<Tok: Dim, const D: usize, T: Tape<f32, Cpu>>(
+    norm: &LayerNorm1D<D, f32, Cpu>,
+    x: Tensor<(usize, Tok, Const<D>), f32, Cpu, T>,
     scales: Option<Vec<f32>>,
-    branch: impl Branch<E, Dev>,
-) -> Result<Tensor<(usize, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+    branch: impl Branch,
+) -> Result<Tensor<(usize, Tok, Const<D>), f32, Cpu, T>, CpuError> {
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let shape = *x.shape();
     let per_sample = shape.1.size() * D;
@@ -88,7 +76,7 @@ pub(crate) fn residual<Tok: Dim, const D: usize, E: Dtype, Dev: Device<E>, T: Ta
             None => y.iter_mut().zip(x).for_each(|(v, &x)| *v += x),
         });
     drop(xh);
-    let out = device_tensor::<_, E, Dev>(x.device(), y, shape)?;
+    let out = device_tensor(x.device(), y, shape)?;
     if let Some(backward) = backward {
         let (x_g, out_g) = (x.ghost(), out.ghost());
         let (gamma_g, beta_g) = (norm.gamma.ghost(), norm.beta.ghost());
@@ -119,12 +107,36 @@ pub(crate) fn residual<Tok: Dim, const D: usize, E: Dtype, Dev: Device<E>, T: Ta
 
 #[cfg(test)]
 mod tests {
-    use super::super::{attention, layer_norm, mlp, AttentionBranch, MlpBranch};
     use super::*;
-    use crate::model::regularization::{drop_path, drop_path_scales};
+    use crate::fused::{attention, layer_norm, mlp, scale_samples, AttentionBranch, MlpBranch};
     use dfdx::nn::modules::Linear;
 
     const D: usize = 12;
+
+    /// Stochastic-depth scales for `b` samples at rate `drop` (none at 0): a fixed pattern
+    /// of kept (`1 / (1 − drop)`) and dropped (0) samples, shifted by `salt`.
+    fn scales(drop: f64, salt: usize, b: usize) -> Option<Vec<f32>> {
+        let keep = (1.0 / (1.0 - drop)) as f32;
+        (drop > 0.0).then(|| {
+            (0..b)
+                .map(|i| {
+                    if (i + salt).is_multiple_of(3) {
+                        0.0
+                    } else {
+                        keep
+                    }
+                })
+                .collect()
+        })
+    }
+
+    /// `y` scaled per sample by `s` (when there are scales).
+    fn scaled<T: Tape<f32, Cpu>>(y: X<T>, s: Option<Vec<f32>>) -> X<T> {
+        match s {
+            Some(s) => scale_samples(y, s).expect("scale"),
+            None => y,
+        }
+    }
     type X<T> = Tensor<(usize, Const<7>, Const<D>), f32, Cpu, T>;
 
     struct Params {
@@ -177,27 +189,21 @@ mod tests {
                     scale: 0.5,
                     batch: b,
                 };
-                let x1 = residual(&p.norm, xt, drop_path_scales(drop, 5, b), attn).expect("attn");
+                let x1 = residual(&p.norm, xt, scales(drop, 5, b), attn).expect("attn");
                 let m = MlpBranch {
                     fc1: &p.fc1,
                     fc2: &p.fc2,
                 };
-                residual(&p.norm, x1, drop_path_scales(drop, 6, b), m).expect("mlp")
+                residual(&p.norm, x1, scales(drop, 6, b), m).expect("mlp")
             } else {
                 let (x0, tape) = xt.split_tape();
                 let h = layer_norm(&p.norm, x0.clone().put_tape(tape)).expect("norm");
                 let h = attention(&p.qkv, &p.proj, h, 3, 0.5).expect("attn");
-                let x1 = drop_path(h, drop, 5)
-                    .expect("drop")
-                    .try_add(x0)
-                    .expect("add");
+                let x1 = scaled(h, scales(drop, 5, b)).try_add(x0).expect("add");
                 let (x1, tape) = x1.split_tape();
                 let h = layer_norm(&p.norm, x1.clone().put_tape(tape)).expect("norm");
                 let h = mlp(&p.fc1, &p.fc2, h).expect("mlp");
-                drop_path(h, drop, 6)
-                    .expect("drop")
-                    .try_add(x1)
-                    .expect("add")
+                scaled(h, scales(drop, 6, b)).try_add(x1).expect("add")
             };
             y = o.as_vec();
             grads = (o * w.clone()).sum().backward();

@@ -6,38 +6,25 @@
 //! of rows, added in order). The transposes are views, never copies.
 
 use dfdx::nn::modules::Linear;
-use dfdx::nn::Module;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::gemm::{matmul, product_new, Threads, View, ViewMut, Write};
-use super::{add_into, device_tensor, fused, host, host_grad, CHUNK_ROWS};
+use crate::cpu::gemm::{matmul, product_new, Threads, View, ViewMut, Write};
+use crate::cpu::{add_into, device_tensor, host, CHUNK_ROWS};
 
-/// `lin` on tokens `(B, T, I)` → `(B, T, O)`: fused on the CPU with f32, elsewhere
-/// `lin.try_forward` on the `B·T` token rows as one `(B·T, I)` matrix (see [`flat`]).
+/// `lin` on tokens `(B, T, I)` → `(B, T, O)`, with `I, O > 0` (the caller checks).
 #[allow(clippy::type_complexity)]
-pub(crate) fn linear<
-    B: Dim,
-    Tok: Dim,
-    const I: usize,
-    const O: usize,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    lin: &Linear<I, O, E, Dev>,
-    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
-) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err> {
-    if !fused::<E, Dev>() || O == 0 || I == 0 {
-        return flat(lin, x);
-    }
+pub(crate) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cpu>>(
+    lin: &Linear<I, O, f32, Cpu>,
+    x: Tensor<(B, Tok, Const<I>), f32, Cpu, T>,
+) -> Result<Tensor<(B, Tok, Const<O>), f32, Cpu, T>, CpuError> {
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let (b, t, _) = *x.shape();
     let n = b.size() * t.size();
     let xh = host(&x); // (N, I)
     let w = host(&lin.weight); // (O, I)
     let y = forward(&xh, &w, &host(&lin.bias), n); // (N, O)
-    let out = device_tensor::<_, E, Dev>(x.device(), y, (b, t, Const::<O>))?;
+    let out = device_tensor(x.device(), y, (b, t, Const::<O>))?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
         let (w_g, b_g) = (lin.weight.ghost(), lin.bias.ghost());
@@ -54,25 +41,6 @@ pub(crate) fn linear<
         });
     }
     Ok(out.put_tape(tape))
-}
-
-/// `lin` on the token rows of `x (B, T, I)` as one `(B·T, I)` matrix: one product each way
-/// and one for the weight's gradient. (On a `(B, T, I)` tensor, dfdx's `Linear` runs a
-/// batched product against the broadcast weight, and on CUDA its weight gradient is B
-/// products in sequence.) Flattening a contiguous tensor and restoring the token axis are
-/// views; a strided `x` is copied once.
-#[allow(clippy::type_complexity)]
-fn flat<B: Dim, Tok: Dim, const I: usize, const O: usize, E: Dtype, Dev: Device<E>, T>(
-    lin: &Linear<I, O, E, Dev>,
-    x: Tensor<(B, Tok, Const<I>), E, Dev, T>,
-) -> Result<Tensor<(B, Tok, Const<O>), E, Dev, T>, Dev::Err>
-where
-    T: Tape<E, Dev>,
-{
-    let (b, t, _) = *x.shape();
-    let rows = x.try_reshape_like(&(b.size() * t.size(), Const::<I>))?; // (B·T, I)
-    lin.try_forward(rows)? // (B·T, O)
-        .try_reshape_like(&(b, t, Const::<O>)) // (B, T, O)
 }
 
 /// `y = b + x·Wᵀ` for `x (n, I)`, `W (O, I)` (`w.len() / I` rows), `b (O,)`: `(n, O)`.
@@ -156,8 +124,8 @@ pub(super) fn backward_bias(dy: &[f32], db: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{close, with_threads};
     use super::*;
+    use crate::fused::tests::{close, with_threads};
 
     #[test]
     fn linear_matches_dfdx_with_accumulation() {

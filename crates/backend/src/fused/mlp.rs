@@ -10,44 +10,29 @@ use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use super::branch::{branch_op, Branch, BranchBackward};
+use super::gelu::gelu_forward;
 use super::linear::{backward_bias, backward_weight, forward as linear, input_grad};
-use super::{gelu_forward, host, host_grad, zeros, CHUNK_ELEMS};
+use super::residual::{branch_op, Branch, BranchBackward};
+use crate::cpu::{host, zeros, CHUNK_ELEMS};
 
-/// `fc2(gelu(fc1(x)))` for tokens `x (B, T, D)`. CPU f32 only: the caller checks
-/// [`super::fused`].
+/// `fc2(gelu(fc1(x)))` for tokens `x (B, T, D)`, `F > 0` (the caller checks).
 #[allow(clippy::type_complexity)]
-pub(crate) fn mlp<
-    B: Dim,
-    Tok: Dim,
-    const D: usize,
-    const F: usize,
-    E: Dtype,
-    Dev: Device<E>,
-    T: Tape<E, Dev>,
->(
-    fc1: &Linear<D, F, E, Dev>,
-    fc2: &Linear<F, D, E, Dev>,
-    x: Tensor<(B, Tok, Const<D>), E, Dev, T>,
-) -> Result<Tensor<(B, Tok, Const<D>), E, Dev, T>, Dev::Err> {
+pub(crate) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cpu>>(
+    fc1: &Linear<D, F, f32, Cpu>,
+    fc2: &Linear<F, D, f32, Cpu>,
+    x: Tensor<(B, Tok, Const<D>), f32, Cpu, T>,
+) -> Result<Tensor<(B, Tok, Const<D>), f32, Cpu, T>, CpuError> {
     branch_op(x, MlpBranch { fc1, fc2 })
 }
 
 /// The MLP as a [`Branch`].
-pub(crate) struct MlpBranch<'a, const D: usize, const F: usize, E: Dtype, Dev: Device<E>> {
-    pub fc1: &'a Linear<D, F, E, Dev>,
-    pub fc2: &'a Linear<F, D, E, Dev>,
+pub(crate) struct MlpBranch<'a, const D: usize, const F: usize> {
+    pub fc1: &'a Linear<D, F, f32, Cpu>,
+    pub fc2: &'a Linear<F, D, f32, Cpu>,
 }
 
-impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
-    for MlpBranch<'_, D, F, E, Dev>
-{
-    fn run(
-        self,
-        x: Vec<f32>,
-        rows: usize,
-        keep: bool,
-    ) -> (Vec<f32>, Option<BranchBackward<E, Dev>>) {
+impl<const D: usize, const F: usize> Branch for MlpBranch<'_, D, F> {
+    fn run(self, x: Vec<f32>, rows: usize, keep: bool) -> (Vec<f32>, Option<BranchBackward>) {
         let (fc1, fc2) = (self.fc1, self.fc2);
         let (w1, w2) = (host(&fc1.weight), host(&fc2.weight)); // (F, D), (D, F)
         let mut h = linear(&x, &w1, &host(&fc1.bias), rows); // (N, F)
@@ -59,7 +44,7 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
         }
         let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
         let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
-        let backward: BranchBackward<E, Dev> = Box::new(move |g, grads| {
+        let backward: BranchBackward = Box::new(move |g, grads| {
             grads.try_alloc_for(&w1_g)?;
             grads.try_alloc_for(&b1_g)?;
             grads.try_alloc_for(&w2_g)?;
@@ -81,10 +66,10 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Device<E>> Branch<E, Dev>
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::close;
-    use super::super::{gelu_cpu, linear as linear_op};
     use super::*;
-    use crate::model::gelu::gelu_ops;
+    use crate::device::compose::gelu as gelu_ops;
+    use crate::fused::tests::close;
+    use crate::fused::{gelu as gelu_cpu, linear as linear_op};
     use dfdx::nn::Module;
 
     type X<T> = Tensor<(usize, Const<9>, Const<12>), f32, Cpu, T>;
