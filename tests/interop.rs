@@ -157,6 +157,7 @@ fn the_timm_layout_is_what_the_compiled_graphs_hold() {
         let graph = catalogue::build(&r, 0, r.train.device).expect("compiled shape");
         let mut ours: Vec<(String, Vec<usize>)> = graph
             .state()
+            .expect("state")
             .into_iter()
             .filter_map(|n| Some((n.name.strip_prefix("model.")?.to_string(), n.shape)))
             .collect();
@@ -260,7 +261,7 @@ fn imported_logits<G: Graph>(mut graph: G, recipe: &Recipe, file: &str, outputs:
     let ckpt = TensorFile::parse(converted.bytes).expect("checkpoint");
     graph.load_weights(&ckpt, "model.").expect("load");
     let (_, input) = read("input.safetensors").f32s("input").expect("input");
-    let ours = graph.eval_logits(&input, 3, false);
+    let ours = graph.eval_logits(&input, 3, false).expect("logits");
     let (_, theirs) = read(outputs).f32s("eval_logits").expect("logits");
     let (abs, rel) = errors(&ours, &theirs);
     println!("{file}: eval logits max abs {abs:.2e}, rel {rel:.2e}");
@@ -403,6 +404,7 @@ fn a_pth_file_reads_like_its_safetensors_twin() {
 /// The graph's model tensors (names without `model.`).
 fn model_state(g: &dyn Graph) -> HashMap<String, Named> {
     g.state()
+        .expect("state")
         .into_iter()
         .filter_map(|n| {
             let name = n.name.strip_prefix("model.")?.to_string();
@@ -442,6 +444,7 @@ fn finetuning_resets_heads_of_another_class_count_or_refuses_with_never() {
     // The EMA starts from the loaded weights.
     let ema: Vec<Named> = graph
         .state()
+        .expect("state")
         .into_iter()
         .filter(|n| n.name == "ema.cls_token")
         .collect();

@@ -331,7 +331,10 @@ fn hard_distillation_without_a_token_trains_the_class_token_on_the_mixed_target(
         (s_kd.loss - s_plain.loss).abs() < 1e-5,
         "{s_kd:?} vs {s_plain:?}"
     );
-    let (a, p) = (g_kd.state(), g_plain.state());
+    let (a, p) = (
+        g_kd.state().expect("state"),
+        g_plain.state().expect("state"),
+    );
     assert_eq!(a.len(), p.len());
     for (x, z) in a.iter().zip(&p) {
         assert_eq!(x.name, z.name);
@@ -355,6 +358,7 @@ fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
     let named = |g: &dyn deitc::train::graph::Graph, prefix: &str| -> Vec<(String, Vec<f32>)> {
         let mut v: Vec<(String, Vec<f32>)> = g
             .state()
+            .expect("state")
             .into_iter()
             .filter(|t| t.name.starts_with(prefix))
             .map(|t| (t.name[prefix.len()..].to_string(), t.data))
@@ -535,4 +539,60 @@ fn a_convnet_trains_and_teaches_a_distilled_deit() {
     let err = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("mismatch");
     let text = err.kind.message();
     assert!(text.contains("describes a convnet"), "{text}");
+}
+
+#[test]
+fn wrong_sized_buffers_and_unknown_optimizer_keys_are_errors_not_panics_or_nans() {
+    use deitc::train::catalogue;
+    use deitc::train::graph::{GraphError, HostBatch};
+    use deitc::train::tensor_io::{to_bytes, Named};
+    let dir = temp_dir("graph_errors");
+    let r = tiny_recipe(&dir, &[]);
+    let mut g = catalogue::build(&r, 3, r.train.device).expect("compiled");
+    let image = 3 * 16 * 16;
+    // Eval: two images' worth of values for three images.
+    let err = g.eval_logits(&vec![0.0; 2 * image], 3, false);
+    assert_eq!(
+        err,
+        Err(GraphError::Batch {
+            what: "images",
+            want: 3 * image,
+            got: 2 * image
+        })
+    );
+    let logits = g
+        .eval_logits(&vec![0.0; 3 * image], 3, false)
+        .expect("logits");
+    assert!(logits.len() == 30 && logits.iter().all(|v| v.is_finite()));
+    // Train: targets for one sample too few.
+    let images = vec![0.0; 2 * image];
+    let targets = vec![0.1; 10];
+    let batch = HostBatch {
+        images: &images,
+        targets: &targets,
+        size: 2,
+    };
+    let err = g.train_step(batch, None, 1e-3).map(|_| ());
+    assert_eq!(
+        err,
+        Err(GraphError::Batch {
+            what: "targets",
+            want: 20,
+            got: 10
+        })
+    );
+    assert_eq!(g.steps(), 0, "a refused step changes nothing");
+    // Restore: a checkpoint whose optimizer tensor is neither `opt.m.*` nor `opt.v.*`.
+    let mut state = g.state().expect("state");
+    state.push(Named {
+        name: "opt.w.head.bias".into(),
+        shape: vec![10],
+        data: vec![0.0; 10],
+    });
+    let file =
+        TensorFile::parse(to_bytes(&state, Default::default()).expect("bytes")).expect("parse");
+    match g.restore(&file, 0) {
+        Err(GraphError::Load(m)) => assert!(m.contains("opt.w.head.bias"), "{m}"),
+        other => panic!("expected a load error, got {other:?}"),
+    }
 }

@@ -117,8 +117,10 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
     let mut eval = Vec::new();
     for i in 0..steps + 2 {
         let t0 = Instant::now();
-        let logits = graph.eval_logits(&images, b, false);
-        std::hint::black_box(logits);
+        if let Err(e) = std::hint::black_box(graph.eval_logits(&images, b, false)) {
+            out.err(&format!("error: bench eval failed: {e}\n"));
+            return 1;
+        }
         if i >= 2 {
             eval.push(t0.elapsed().as_secs_f64());
         }
@@ -214,19 +216,22 @@ fn compare_cpu(
 ) -> Result<String, String> {
     let mut cpu =
         catalogue::build(recipe, recipe.train.seed, Device::Cpu).map_err(|k| k.message())?;
-    let bytes = to_bytes(&cpu.state(), Default::default())?;
+    let bytes = to_bytes(&cpu.state().map_err(|e| e.to_string())?, Default::default())?;
     let file = TensorFile::parse(bytes).map_err(|e| e.to_string())?;
     graph.restore(&file, 0).map_err(|e| e.to_string())?;
     let n = batch.size;
-    let logits = |g: &dyn Graph| g.eval_logits(batch.images, n, false);
-    let before = rel_diff(&logits(graph), &logits(cpu.as_ref()));
+    let logits = |g: &dyn Graph| {
+        g.eval_logits(batch.images, n, false)
+            .map_err(|e| e.to_string())
+    };
+    let before = rel_diff(&logits(graph)?, &logits(cpu.as_ref())?);
     let step = |g: &mut dyn Graph| g.train_step(batch, Some(teacher), 1e-4).map(|s| s.loss);
     let (loss_dev, loss_cpu) = (
         step(graph).map_err(|e| e.to_string())?,
         step(cpu.as_mut()).map_err(|e| e.to_string())?,
     );
     let loss = (loss_dev - loss_cpu).abs() / loss_cpu.abs().max(1e-12);
-    let after = rel_diff(&logits(graph), &logits(cpu.as_ref()));
+    let after = rel_diff(&logits(graph)?, &logits(cpu.as_ref())?);
     let verdict = if before.max(after).max(loss) <= 1e-4 {
         "ok"
     } else {

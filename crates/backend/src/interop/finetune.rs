@@ -162,8 +162,12 @@ pub fn apply(
     ft: &Finetune,
 ) -> Result<Loaded, Vec<ErrorKind>> {
     let w = weights::read(Path::new(&ft.from), Pick::Model).map_err(|e| vec![e])?;
-    let fresh: Vec<Named> = graph
-        .state()
+    let state = graph.state().map_err(|e| {
+        vec![ErrorKind::Internal {
+            message: e.to_string(),
+        }]
+    })?;
+    let fresh: Vec<Named> = state
         .into_iter()
         .filter_map(|n| {
             let name = n.name.strip_prefix("model.")?.to_string();

@@ -31,7 +31,7 @@ pub fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), String
     if let Some(b) = pos.best_top1 {
         meta.insert("best_top1".to_string(), b.to_string());
     }
-    let bytes = to_bytes(&graph.state(), meta)?;
+    let bytes = to_bytes(&graph.state().map_err(|e| e.to_string())?, meta)?;
     write_atomically(path, &bytes).map_err(|e| e.to_string())
 }
 

@@ -22,6 +22,12 @@ pub enum GraphError {
     },
     /// Distillation needs teacher logits that were not given.
     NoTeacher,
+    /// Host buffers that do not hold the batch they claim: `got` values for `want`.
+    Batch {
+        what: &'static str,
+        want: usize,
+        got: usize,
+    },
     Load(String),
     Device(String),
 }
@@ -31,6 +37,9 @@ impl std::fmt::Display for GraphError {
         match self {
             GraphError::NonFinite { loss } => write!(f, "the loss is {loss}"),
             GraphError::NoTeacher => write!(f, "distillation needs teacher logits"),
+            GraphError::Batch { what, want, got } => {
+                write!(f, "{what}: {got} values for a batch that needs {want}")
+            }
             GraphError::Load(m) => write!(f, "{m}"),
             GraphError::Device(m) => write!(f, "device error: {m}"),
         }
@@ -84,10 +93,11 @@ pub trait Graph {
         lr: f64,
     ) -> Result<StepStats, GraphError>;
     /// Eval-mode logits `n×K` with the recipe's eval head (of the EMA weights if `ema`).
-    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32>;
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Result<Vec<f32>, GraphError>;
     fn has_ema(&self) -> bool;
-    /// Model (`model.*`), EMA (`ema.*`) and optimizer (`opt.m.*`, `opt.v.*`) tensors.
-    fn state(&self) -> Vec<Named>;
+    /// Model (`model.*`), EMA (`ema.*`) and optimizer (`opt.m.*`, `opt.v.*`) tensors: all of
+    /// them, or the error that kept one from being read.
+    fn state(&self) -> Result<Vec<Named>, GraphError>;
     /// Optimizer steps taken.
     fn steps(&self) -> u64;
     /// Restores what `state` saved (and the optimizer's step count).
@@ -147,9 +157,12 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
         })
     }
 
-    fn images(&self, images: &[f32], n: usize) -> Images<Dev> {
+    /// The `n` images `(n, C, S, S)` on the device, checked to be `n` images.
+    fn images(&self, images: &[f32], n: usize) -> Result<Images<Dev>, GraphError> {
         let (c, s) = (N::CHANNELS, N::IMAGE);
-        self.dev.tensor_from_vec(images.to_vec(), (n, c, s, s))
+        check_len("images", n * c * s * s, images.len())?;
+        let x = self.dev.try_tensor_from_vec(images.to_vec(), (n, c, s, s));
+        x.map_err(device_error::<Dev>)
     }
 }
 
@@ -176,10 +189,14 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         teacher: Option<&[f32]>,
         lr: f64,
     ) -> Result<StepStats, GraphError> {
-        let dev_err = |e: Dev::Err| GraphError::Device(format!("{e:?}"));
+        let dev_err = device_error::<Dev>;
         let t0 = Instant::now();
         let b = batch.size;
-        let x = self.images(batch.images, b); // (B, C, H, W)
+        let x = self.images(batch.images, b)?; // (B, C, H, W)
+        check_len("targets", b * K, batch.targets.len())?;
+        if let Some(t) = teacher {
+            check_len("teacher logits", b * K, t.len())?;
+        }
         let mut reg = self.hyper.reg;
         reg.seed = step_seed(self.hyper.seed, self.opt.t);
         let out = self
@@ -245,25 +262,23 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         })
     }
 
-    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Vec<f32> {
+    fn eval_logits(&self, images: &[f32], n: usize, ema: bool) -> Result<Vec<f32>, GraphError> {
         let model = match (&self.ema, ema) {
             (Some(e), true) => e,
             _ => &self.model,
         };
-        match model.forward_eval(self.images(images, n), self.hyper.eval_head) {
-            Ok(logits) => logits.as_vec(),
-            Err(_) => vec![f32::NAN; n * K],
-        }
+        let logits = model.forward_eval(self.images(images, n)?, self.hyper.eval_head);
+        Ok(logits.map_err(device_error::<Dev>)?.as_vec())
     }
 
     fn has_ema(&self) -> bool {
         self.ema.is_some()
     }
 
-    fn state(&self) -> Vec<Named> {
-        let mut out = collect(&self.model, "model.").unwrap_or_default();
+    fn state(&self) -> Result<Vec<Named>, GraphError> {
+        let mut out = collect(&self.model, "model.").map_err(device_error::<Dev>)?;
         if let Some(e) = &self.ema {
-            out.extend(collect(e, "ema.").unwrap_or_default());
+            out.extend(collect(e, "ema.").map_err(device_error::<Dev>)?);
         }
         for (name, s) in &self.opt.moments() {
             for (which, data) in [("m", &s.m), ("v", &s.v)] {
@@ -276,7 +291,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     fn steps(&self) -> u64 {
@@ -296,12 +311,17 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             .collect::<Vec<_>>()
         {
             let (_, data) = file.f32s(&key)?;
-            let rest = &key[4..];
-            let (which, name) = rest.split_once('.').unwrap_or(("", rest));
+            let moment = |which| key.strip_prefix(which).filter(|name| !name.is_empty());
+            let (m, v) = (moment("opt.m."), moment("opt.v."));
+            let Some(name) = m.or(v) else {
+                return Err(GraphError::Load(format!(
+                    "`{key}` is not an optimizer moment (`opt.m.<name>` or `opt.v.<name>`)"
+                )));
+            };
             let s = self.opt.state.entry(name.to_string()).or_default();
-            match which {
-                "m" => s.m = data,
-                _ => s.v = data,
+            match m {
+                Some(_) => s.m = data,
+                None => s.v = data,
             }
         }
         self.opt.t = steps;
@@ -311,6 +331,19 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
     fn load_weights(&mut self, file: &TensorFile, prefix: &str) -> Result<(), GraphError> {
         self.model.load(file, prefix)?;
         Ok(())
+    }
+}
+
+/// A device error as a [`GraphError`].
+fn device_error<Dev: Backend>(e: Dev::Err) -> GraphError {
+    GraphError::Device(format!("{e:?}"))
+}
+
+/// An error unless a host buffer of `what` holds `want` values.
+fn check_len(what: &'static str, want: usize, got: usize) -> Result<(), GraphError> {
+    match want == got {
+        true => Ok(()),
+        false => Err(GraphError::Batch { what, want, got }),
     }
 }
 

@@ -342,12 +342,12 @@ pub fn run(
             wall_s: started.elapsed().as_secs_f64(),
         };
         if last || every(recipe.train.eval_every, pos.epoch) {
-            let (t1, t5, l) = evaluate(graph.as_ref(), &loader, false).map_err(data_load)?;
+            let (t1, t5, l) = evaluate(graph.as_ref(), &loader, false).map_err(eval_failed)?;
             (m.val_top1, m.val_top5, m.val_loss) = (Some(t1), Some(t5), Some(l));
             if recipe.train.ema_eval && graph.has_ema() {
                 m.ema_top1 = Some(
                     evaluate(graph.as_ref(), &loader, true)
-                        .map_err(data_load)?
+                        .map_err(eval_failed)?
                         .0,
                 );
             }
@@ -418,24 +418,51 @@ fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Box<Diag>>
     })
 }
 
+fn eval_failed(e: EvalError) -> Box<Diag> {
+    match e {
+        EvalError::Data(e) => data_load(e),
+        EvalError::Graph(e) => global(ErrorKind::Internal {
+            message: e.to_string(),
+        }),
+    }
+}
+
 fn data_load(e: DataError) -> Box<Diag> {
     global(ErrorKind::DataLoad {
         message: e.to_string(),
     })
 }
 
-/// Top-1, top-5 and mean cross-entropy on the validation split. Fails only when a
-/// streamed validation image cannot be read.
+/// Why an evaluation stopped: a streamed validation image could not be read, or the graph
+/// failed.
+#[derive(Debug)]
+pub enum EvalError {
+    Data(DataError),
+    Graph(GraphError),
+}
+
+impl std::fmt::Display for EvalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EvalError::Data(e) => e.fmt(f),
+            EvalError::Graph(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Top-1, top-5 and mean cross-entropy on the validation split.
 pub fn evaluate(
     graph: &dyn Graph,
     loader: &Loader,
     ema: bool,
-) -> Result<(f64, f64, f64), DataError> {
+) -> Result<(f64, f64, f64), EvalError> {
     let k = graph.classes();
     let (mut t1, mut t5, mut loss, mut n) = (0usize, 0usize, 0.0, 0usize);
     for batch in loader.eval() {
-        let batch = batch?;
-        let logits = graph.eval_logits(&batch.images, batch.size, ema);
+        let batch = batch.map_err(EvalError::Data)?;
+        let logits = graph
+            .eval_logits(&batch.images, batch.size, ema)
+            .map_err(EvalError::Graph)?;
         let (a, b, l) = score(&logits, &batch.labels, k);
         (t1, t5, loss, n) = (t1 + a, t5 + b, loss + l, n + batch.size);
     }

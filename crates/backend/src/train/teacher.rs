@@ -38,7 +38,9 @@ impl Teacher for GraphTeacher {
     }
 
     fn eval_logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>, String> {
-        Ok(self.0.eval_logits(images, n, false))
+        self.0
+            .eval_logits(images, n, false)
+            .map_err(|e| e.to_string())
     }
 }
 
