@@ -2,10 +2,11 @@
 //! [`catalogue`](crate::train::catalogue) gets a small crate of its own, built once with cargo and
 //! cached, and `deitc run`/`eval`/`bench` hand the command over to its binary.
 //!
-//! The crate is one `main.rs`: it installs deitc's allocator, [`register`]s each missing
-//! shape with [`register_deit!`](crate::register_deit) or
-//! [`register_convnet!`](crate::register_convnet) (the same generic graph the catalogue
-//! instantiates, with the recipe's constants), and runs deitc's ordinary command line. It
+//! The crate is one `main.rs`: it installs deitc's allocator, adds each missing shape to a
+//! [`Registry`] with [`register_deit!`](crate::register_deit) or
+//! [`register_convnet!`](crate::register_convnet) (the very lines the compiled-in catalogue
+//! is written in, with the recipe's constants), and runs deitc's ordinary command line with
+//! that registry (`cli::main_with`). It
 //! depends on this deitc's own source ([`source_dir`]) without the catalogue feature, so
 //! only its own shapes are compiled.
 //!
@@ -15,13 +16,11 @@
 //! hashes the shapes, deitc's version, the features and the source path: a second run of
 //! the same shape starts at once.
 //!
-//! [`register`]: crate::train::catalogue::register
-//!
 //! This is the one home of cargo, the cache and the environment variables they use.
 
 use crate::diag::ErrorKind;
 use crate::ir::{DistillMode, Model, Recipe, Shape};
-use crate::train::catalogue::compiled;
+use crate::train::catalogue::Registry;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -72,7 +71,7 @@ pub fn shape_of(m: &Model) -> Result<Shape, ErrorKind> {
 
 /// The shapes `recipe` needs that this process has no graph for: the model's, and the
 /// teacher's (from its recipe) when distilling. Empty when everything is compiled in.
-pub fn missing(recipe: &Recipe) -> Result<Vec<Shape>, ErrorKind> {
+pub fn missing(recipe: &Recipe, graphs: &Registry) -> Result<Vec<Shape>, ErrorKind> {
     let mut models = vec![recipe.model.clone()];
     if recipe.distill.mode != DistillMode::None {
         if let Some(tr) = recipe
@@ -85,7 +84,7 @@ pub fn missing(recipe: &Recipe) -> Result<Vec<Shape>, ErrorKind> {
         }
     }
     let mut shapes = Vec::new();
-    for m in models.iter().filter(|m| !compiled(m)) {
+    for m in models.iter().filter(|m| !graphs.has(m)) {
         let s = shape_of(m)?;
         if !shapes.contains(&s) {
             shapes.push(s);
@@ -193,7 +192,7 @@ pub fn plan(shapes: Vec<Shape>, root: &Path, source: &Path) -> Plan {
 fn register_line(s: &Shape) -> String {
     match s {
         Shape::Deit(s) => format!(
-            "deitc::register_deit!(patch {}, image {}, channels {}, embed {}, depth {}, heads {}, mlp {}, classes {}, {});",
+            "deitc::register_deit!(graphs, patch {}, image {}, channels {}, embed {}, depth {}, heads {}, mlp {}, classes {}, {});",
             s.patch,
             s.image,
             s.channels,
@@ -205,7 +204,7 @@ fn register_line(s: &Shape) -> String {
             if s.distilled { "distilled" } else { "plain" }
         ),
         Shape::Convnet(s) => format!(
-            "deitc::register_convnet!(image {}, channels {}, width {}, classes {});",
+            "deitc::register_convnet!(graphs, image {}, channels {}, width {}, classes {});",
             s.image, s.channels, s.width, s.classes
         ),
     }
@@ -232,7 +231,7 @@ pub fn write_crate(plan: &Plan, source: &Path) -> std::io::Result<()> {
     let main = format!(
         "//! A deitc graph for {what}: deitc's command line with these shapes registered.\n\n\
          #[global_allocator]\nstatic GLOBAL: deitc::memory::MiMalloc = deitc::memory::MiMalloc;\n\n\
-         fn main() -> std::process::ExitCode {{\n    deitc::memory::keep_freed_memory();\n    {lines}\n    deitc::cli::main()\n}}\n",
+         fn main() -> std::process::ExitCode {{\n    deitc::memory::keep_freed_memory();\n    let mut graphs = deitc::train::catalogue::Registry::compiled();\n    {lines}\n    deitc::cli::main_with(&graphs)\n}}\n",
         what = plan.describe(),
         lines = lines.join("\n    "),
     );
@@ -400,12 +399,12 @@ mod tests {
         write_crate(&p, Path::new("/src")).expect("write");
         let main = std::fs::read_to_string(p.dir.join("main.rs")).expect("main.rs");
         assert!(main.contains(
-            "deitc::register_deit!(patch 4, image 16, channels 3, embed 64, depth 3, heads 2, mlp 256, classes 10, plain);"
+            "deitc::register_deit!(graphs, patch 4, image 16, channels 3, embed 64, depth 3, heads 2, mlp 256, classes 10, plain);"
         ));
-        assert!(
-            main.contains("deitc::register_convnet!(image 8, channels 1, width 16, classes 7);")
-        );
-        assert!(main.contains("deitc::cli::main()"));
+        assert!(main.contains(
+            "deitc::register_convnet!(graphs, image 8, channels 1, width 16, classes 7);"
+        ));
+        assert!(main.contains("deitc::cli::main_with(&graphs)"));
         let manifest = std::fs::read_to_string(p.dir.join("Cargo.toml")).expect("Cargo.toml");
         assert!(manifest.contains("deitc = { path = \"/src\", default-features = false }"));
         assert!(manifest.contains(&format!("name = \"deitc-graph-{}\"", p.key)));

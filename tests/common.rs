@@ -40,7 +40,7 @@ pub fn digits_recipe() -> deitc::ir::Recipe {
     let checked = deitc::check::check(
         std::path::Path::new("recipes/digits_vit.deit"),
         &[],
-        &deitc::cli::build_facts(),
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
     );
     let mut r = checked.recipe.expect("recipes/digits_vit.deit checks");
     r.model.image = 8;

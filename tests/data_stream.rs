@@ -189,7 +189,11 @@ fn a_run_that_meets_an_unreadable_streamed_file_saves_and_says_where() {
     );
     let path = dir.join("streamed.deit");
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, &[], &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(c.ok(), "{:?}", c.diags.items);
     let r = c.recipe.expect("recipe");
     let opts = RunOptions {
@@ -198,7 +202,14 @@ fn a_run_that_meets_an_unreadable_streamed_file_saves_and_says_where() {
         crash_after_steps: None,
     };
     let resolved = r.to_ron().expect("ron");
-    let err = run(&r, &resolved, &opts, &mut |_| {}).expect_err("the corrupt file stops it");
+    let err = run(
+        &deitc::train::catalogue::Registry::compiled(),
+        &r,
+        &resolved,
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("the corrupt file stops it");
     let text = format!("{err:?}");
     assert!(
         text.contains("0.png") && text.contains("--resume"),
@@ -215,7 +226,14 @@ fn a_run_that_meets_an_unreadable_streamed_file_saves_and_says_where() {
         resume: true,
         ..opts
     };
-    let report = run(&r, &resolved, &resume, &mut |_| {}).expect("resumed");
+    let report = run(
+        &deitc::train::catalogue::Registry::compiled(),
+        &r,
+        &resolved,
+        &resume,
+        &mut |_| {},
+    )
+    .expect("resumed");
     assert_eq!((report.epochs, report.steps), (2, 10));
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&dir);

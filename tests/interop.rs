@@ -38,7 +38,11 @@ fn read(file: &str) -> TensorFile {
 fn recipe_from(dir: &Path, name: &str, text: &str, sets: &[String]) -> (PathBuf, Recipe) {
     let path = dir.join(format!("{name}.deit"));
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, sets, &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        sets,
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(c.ok(), "{:?}", c.diags.items);
     (path, c.recipe.expect("recipe"))
 }
@@ -154,7 +158,9 @@ fn the_timm_layout_is_what_the_compiled_graphs_hold() {
         ("digits", false, digits),
     ] {
         let (_, r) = tiny_recipe(&dir, name, distilled, "", &sets);
-        let graph = catalogue::build(&r, 0, r.train.device).expect("compiled shape");
+        let graph = catalogue::Registry::compiled()
+            .build(&r, 0, r.train.device)
+            .expect("compiled shape");
         let mut ours: Vec<(String, Vec<usize>)> = graph
             .state()
             .expect("state")
@@ -257,7 +263,12 @@ fn export_after_import_is_the_identity_and_import_after_export_too() {
 
 /// Eval logits of an imported fixture against timm's, through the graph the trainer uses.
 fn imported_logits<G: Graph>(mut graph: G, recipe: &Recipe, file: &str, outputs: &str) {
-    let converted = deitc::interop::import(&fixture(file), recipe).expect("import");
+    let converted = deitc::interop::import(
+        &deitc::train::catalogue::Registry::compiled(),
+        &fixture(file),
+        recipe,
+    )
+    .expect("import");
     let ckpt = TensorFile::parse(converted.bytes).expect("checkpoint");
     graph.load_weights(&ckpt, "model.").expect("load");
     let (_, input) = read("input.safetensors").f32s("input").expect("input");
@@ -421,7 +432,9 @@ fn fixture_weights(file: &str) -> Weights {
 fn finetuning_resets_heads_of_another_class_count_or_refuses_with_never() {
     let dir = temp_dir("interop-heads");
     let (_, r) = tiny_recipe(&dir, "heads", false, "finetune.from = \"x\"\n", &[]);
-    let mut graph = catalogue::build(&r, 7, r.train.device).expect("test_tiny");
+    let mut graph = catalogue::Registry::compiled()
+        .build(&r, 7, r.train.device)
+        .expect("test_tiny");
     let fresh = model_state(graph.as_ref());
     let fresh_list: Vec<Named> = fresh.values().cloned().collect();
     let mut ft = r.finetune.clone().expect("finetune");

@@ -123,7 +123,12 @@ fn a_stage_output_without_a_finished_run_is_not_run() {
     use deitc::train::run::{run as train, Progress, RunOptions};
     let dir = temp_dir("pipeline-notrun");
     let p = pipeline(&dir);
-    let checked = deitc::check::check_stage(&p, Some("tuned"), &[], &deitc::cli::build_facts());
+    let checked = deitc::check::check_stage(
+        &p,
+        Some("tuned"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(checked.ok(), "{:?}", checked.diags.items);
     let r = checked.recipe.expect("recipe");
     let opts = RunOptions {
@@ -132,7 +137,14 @@ fn a_stage_output_without_a_finished_run_is_not_run() {
         crash_after_steps: None,
     };
     let resolved = r.to_ron().expect("ron");
-    let err = train(&r, &resolved, &opts, &mut |_| {}).expect_err("the student has not run");
+    let err = train(
+        &deitc::train::catalogue::Registry::compiled(),
+        &r,
+        &resolved,
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("the student has not run");
     assert_eq!(err.code(), "deit::stage::not_run");
     let message = err.kind.message();
     assert!(message.contains("stage `student`"), "{message}");

@@ -261,5 +261,5 @@ fn check_reports_dataset_size_and_steps_for_the_bundled_data() {
 
 /// What this build compiles in, as the CLI passes it to the checker.
 fn facts() -> deitc::check::BuildFacts {
-    deitc::cli::build_facts()
+    deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled())
 }

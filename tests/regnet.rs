@@ -254,10 +254,14 @@ fn a_distilled_student_trains_from_a_regnety_160_checkpoint() {
     );
     let path = dir.join("distilled.deit");
     std::fs::write(&path, text).expect("write recipe");
-    let c = check(&path, &[], &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(c.ok() && c.diags.items.is_empty(), "{:?}", c.diags.items);
     let r = c.recipe.expect("recipe");
-    let teacher = deitc::train::teacher::build(&r)
+    let teacher = deitc::train::teacher::build(&deitc::train::catalogue::Registry::compiled(), &r)
         .expect("teacher")
         .expect("distilling");
     assert_eq!(teacher.num_params(), REGNETY_160.arch(3, 10).num_params());
@@ -271,7 +275,14 @@ fn a_distilled_student_trains_from_a_regnety_160_checkpoint() {
         progress: Progress::Quiet,
         crash_after_steps: None,
     };
-    let report = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect("run");
+    let report = run(
+        &deitc::train::catalogue::Registry::compiled(),
+        &r,
+        &r.to_ron().expect("ron"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect("run");
     assert_eq!(report.steps, 2);
     // The synthetic checkpoint is 335 MB: don't leave it behind.
     let _ = std::fs::remove_dir_all(&dir);

@@ -13,7 +13,11 @@ fn codes_of(text: &[u8]) -> Vec<&'static str> {
     let dir = temp_dir("robust");
     let path = dir.join("r.deit");
     std::fs::write(&path, text).expect("write");
-    let c = check(&path, &[], &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     let p = path.to_string_lossy().into_owned();
     // The rendered path must not panic either.
     let (code, _, _) = run(&["check", &p]);
@@ -26,10 +30,14 @@ fn missing_file_directory_binary_and_non_utf8_inputs_are_diagnosed() {
     let c = check(
         Path::new("no/such/recipe.deit"),
         &[],
-        &deitc::cli::build_facts(),
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
     );
     assert_eq!(c.diags.items[0].code(), "deit::io::not_found");
-    let c = check(Path::new("recipes"), &[], &deitc::cli::build_facts());
+    let c = check(
+        Path::new("recipes"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert_eq!(c.diags.items[0].code(), "deit::io::is_directory");
     assert_eq!(codes_of(b"model {\0}"), ["deit::io::binary"]);
     assert_eq!(codes_of(b"model { embed = \xff }"), ["deit::io::not_utf8"]);
@@ -83,7 +91,11 @@ fn extends_cycles_and_missing_bases_are_diagnosed() {
     std::fs::write(dir.join("a.deit"), "extends \"b.deit\"\n").expect("a");
     std::fs::write(dir.join("b.deit"), "extends \"c.deit\"\n").expect("b");
     std::fs::write(dir.join("c.deit"), "extends \"a.deit\"\n").expect("c");
-    let c = check(&dir.join("a.deit"), &[], &deitc::cli::build_facts());
+    let c = check(
+        &dir.join("a.deit"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     let cycle = c
         .diags
         .items
@@ -95,10 +107,18 @@ fn extends_cycles_and_missing_bases_are_diagnosed() {
         other => panic!("{other:?}"),
     }
     std::fs::write(dir.join("self.deit"), "extends \"self.deit\"\n").expect("self");
-    let c = check(&dir.join("self.deit"), &[], &deitc::cli::build_facts());
+    let c = check(
+        &dir.join("self.deit"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert_eq!(c.diags.items[0].code(), "deit::extends::cycle");
     std::fs::write(dir.join("orphan.deit"), "extends \"gone.deit\"\n").expect("orphan");
-    let c = check(&dir.join("orphan.deit"), &[], &deitc::cli::build_facts());
+    let c = check(
+        &dir.join("orphan.deit"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert_eq!(c.diags.items[0].code(), "deit::extends::not_found");
     assert!(c.diags.items[0].span().is_some(), "points at the extends");
 }
@@ -124,7 +144,7 @@ fn hostile_overrides_are_diagnosed_in_their_own_source() {
         let c = check(
             Path::new("recipes/digits_vit.deit"),
             &[set.to_string()],
-            &deitc::cli::build_facts(),
+            &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
         );
         assert_eq!(
             c.diags.items.first().map(|d| d.code()),
@@ -166,7 +186,11 @@ fn arithmetic_edge_cases_are_diagnosed() {
             ),
         )
         .expect("w");
-        let c = check(&p, &[], &deitc::cli::build_facts());
+        let c = check(
+            &p,
+            &[],
+            &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+        );
         assert_eq!(
             c.diags.items.first().map(|d| d.code()),
             Some(code),

@@ -45,7 +45,11 @@ fn run(files: &[(&str, &str)], overrides: &[&str]) -> (Scratch, Checked) {
     let dir = Scratch::new();
     let paths: Vec<PathBuf> = files.iter().map(|(n, t)| dir.write(n, t)).collect();
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let checked = check(&paths[0], &overrides, &deitc::cli::build_facts());
+    let checked = check(
+        &paths[0],
+        &overrides,
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     (dir, checked)
 }
 
@@ -463,7 +467,11 @@ fn a_missing_base_points_at_its_extends_and_a_missing_root_at_nothing() {
     assert_eq!(primary(&c, d), main_at(13, 24, "\"nope.deit\""));
 
     let dir = Scratch::new();
-    let c = check(&dir.0.join("absent.deit"), &[], &deitc::cli::build_facts());
+    let c = check(
+        &dir.0.join("absent.deit"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     let d = only(&c);
     assert!(matches!(d.kind, ErrorKind::FileNotFound { .. }));
     assert_eq!(d.span(), None);

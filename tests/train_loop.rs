@@ -8,6 +8,7 @@ use common::temp_dir;
 use deitc::check::check;
 use deitc::ir::Recipe;
 use deitc::model::TensorFile;
+use deitc::train::catalogue::Registry;
 use deitc::train::run::{run, Progress, RunOptions};
 use std::path::{Path, PathBuf};
 
@@ -25,7 +26,11 @@ fn tiny_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
     let path = dir.join("tiny.deit");
     std::fs::write(&path, text).expect("write recipe");
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let c = check(&path, &overrides, &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        &overrides,
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(c.ok(), "{:?}", c.diags.items);
     c.recipe.expect("recipe")
 }
@@ -37,7 +42,7 @@ fn train(r: &Recipe, resume: bool, crash: Option<u64>) -> deitc::train::run::Run
         crash_after_steps: crash,
     };
     let resolved = r.to_ron().expect("ron");
-    run(r, &resolved, &opts, &mut |_| {}).expect("run")
+    run(&Registry::compiled(), r, &resolved, &opts, &mut |_| {}).expect("run")
 }
 
 fn model_tensors(path: &PathBuf) -> Vec<(String, Vec<f32>)> {
@@ -129,13 +134,20 @@ fn resume_refuses_a_changed_recipe_and_a_missing_run() {
         progress: Progress::Quiet,
         crash_after_steps: None,
     };
-    let err =
-        run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("nothing to resume");
+    let err = run(
+        &Registry::compiled(),
+        &r,
+        &r.to_ron().expect("ron"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("nothing to resume");
     assert_eq!(err.code(), "deit::run::nothing_to_resume");
     train(&r, false, Some(3));
     let mut changed = r.clone();
     changed.optimizer.lr = 1e-3;
     let err = run(
+        &Registry::compiled(),
         &changed,
         &changed.to_ron().expect("ron"),
         &opts,
@@ -158,7 +170,14 @@ fn a_diverging_run_stops_with_a_diagnostic_naming_the_step() {
         progress: Progress::Quiet,
         crash_after_steps: None,
     };
-    let err = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("diverges");
+    let err = run(
+        &Registry::compiled(),
+        &r,
+        &r.to_ron().expect("ron"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("diverges");
     assert_eq!(err.code(), "deit::run::non_finite", "{:?}", err.kind);
 }
 
@@ -239,8 +258,9 @@ fn the_distillation_loss_is_the_alpha_weighted_sum_of_base_and_kd() {
                 "distill.teacher.checkpoint=\"unused\"",
             ],
         );
-        let mut g =
-            catalogue::build(&r, 1, r.train.device).expect("test_tiny_distilled is compiled in");
+        let mut g = catalogue::Registry::compiled()
+            .build(&r, 1, r.train.device)
+            .expect("test_tiny_distilled is compiled in");
         let b = 4;
         let images: Vec<f32> = (0..b * 3 * 16 * 16)
             .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
@@ -298,8 +318,12 @@ fn hard_distillation_without_a_token_trains_the_class_token_on_the_mixed_target(
     );
     let plain = tiny_recipe(&dir, &["optimizer.kind=sgd"]);
     assert!(!kd.model.distilled);
-    let mut g_kd = catalogue::build(&kd, 1, kd.train.device).expect("test_tiny is compiled in");
-    let mut g_plain = catalogue::build(&plain, 1, plain.train.device).expect("compiled");
+    let mut g_kd = catalogue::Registry::compiled()
+        .build(&kd, 1, kd.train.device)
+        .expect("test_tiny is compiled in");
+    let mut g_plain = catalogue::Registry::compiled()
+        .build(&plain, 1, plain.train.device)
+        .expect("compiled");
     let b = 4;
     let images: Vec<f32> = (0..b * 3 * 16 * 16)
         .map(|i| ((i * 7919) % 255) as f32 / 128.0 - 1.0)
@@ -354,7 +378,9 @@ fn the_ema_moves_toward_the_weights_by_one_minus_decay_each_step() {
     use deitc::train::graph::HostBatch;
     let dir = temp_dir("ema");
     let r = tiny_recipe(&dir, &["train.ema=0.9"]);
-    let mut g = catalogue::build(&r, 2, r.train.device).expect("compiled");
+    let mut g = catalogue::Registry::compiled()
+        .build(&r, 2, r.train.device)
+        .expect("compiled");
     let named = |g: &dyn deitc::train::graph::Graph, prefix: &str| -> Vec<(String, Vec<f32>)> {
         let mut v: Vec<(String, Vec<f32>)> = g
             .state()
@@ -464,7 +490,11 @@ fn convnet_recipe(dir: &Path, overrides: &[&str]) -> Recipe {
     let path = dir.join("convnet.deit");
     std::fs::write(&path, text).expect("write recipe");
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let c = check(&path, &overrides, &deitc::cli::build_facts());
+    let c = check(
+        &path,
+        &overrides,
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
     assert!(c.ok() && c.diags.items.is_empty(), "{:?}", c.diags.items);
     c.recipe.expect("recipe")
 }
@@ -536,7 +566,14 @@ fn a_convnet_trains_and_teaches_a_distilled_deit() {
         progress: Progress::Quiet,
         crash_after_steps: None,
     };
-    let err = run(&r, &r.to_ron().expect("ron"), &opts, &mut |_| {}).expect_err("mismatch");
+    let err = run(
+        &Registry::compiled(),
+        &r,
+        &r.to_ron().expect("ron"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("mismatch");
     let text = err.kind.message();
     assert!(text.contains("describes a convnet"), "{text}");
 }
@@ -548,7 +585,9 @@ fn wrong_sized_buffers_and_unknown_optimizer_keys_are_errors_not_panics_or_nans(
     use deitc::train::tensor_io::{to_bytes, Named};
     let dir = temp_dir("graph_errors");
     let r = tiny_recipe(&dir, &[]);
-    let mut g = catalogue::build(&r, 3, r.train.device).expect("compiled");
+    let mut g = catalogue::Registry::compiled()
+        .build(&r, 3, r.train.device)
+        .expect("compiled");
     let image = 3 * 16 * 16;
     // Eval: two images' worth of values for three images.
     let err = g.eval_logits(&vec![0.0; 2 * image], 3, false);

@@ -6,7 +6,7 @@ use super::{DeviceArg, Output, RecipeArgs};
 use crate::diag::{Diag, Diagnostics};
 use crate::ir::{Device, Recipe};
 use crate::model::TensorFile;
-use crate::train::catalogue;
+use crate::train::catalogue::Registry;
 use crate::train::graph::{Graph, HostBatch};
 use crate::train::tensor_io::to_bytes;
 use std::time::Instant;
@@ -34,8 +34,8 @@ pub struct BenchArgs {
     pub data_only: bool,
 }
 
-pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
-    let checked = args.check();
+pub fn run(args: &RecipeArgs, opts: &BenchArgs, graphs: &Registry, out: &mut Output) -> u8 {
+    let checked = args.check(graphs);
     let errors = Diagnostics {
         items: checked
             .diags
@@ -56,7 +56,7 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         out.out(&data_throughput(recipe, b, opts.steps.max(1)));
         return 0;
     }
-    let mut graph = match catalogue::build(recipe, recipe.train.seed, recipe.train.device) {
+    let mut graph = match graphs.build(recipe, recipe.train.seed, recipe.train.device) {
         Ok(g) => g,
         Err(kind) => {
             let d = Diag::global(kind);
@@ -87,7 +87,7 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
     };
     let teacher = vec![0.0f32; b * k];
     if opts.compare_cpu {
-        match compare_cpu(recipe, graph.as_mut(), batch, &teacher) {
+        match compare_cpu(recipe, graphs, graph.as_mut(), batch, &teacher) {
             Ok(report) => out.out(&report),
             Err(e) => {
                 out.err(&format!("error: CPU comparison failed: {e}\n"));
@@ -145,7 +145,7 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, out: &mut Output) -> u8 {
         peak_rss().map_or("unknown".into(), |kib| format!("{:.0} MiB (process peak RSS)", kib as f64 / 1024.0)),
     ).replacen("\n  eval", &format!("\n{split}  eval"), 1));
     out.out(&compute_rate(recipe, b, train_s, eval_s));
-    out.out(&teacher_cost(recipe, &images, b, steps));
+    out.out(&teacher_cost(recipe, graphs, &images, b, steps));
     out.out(&data_throughput(recipe, b, steps));
     0
 }
@@ -179,8 +179,14 @@ fn compute_rate(recipe: &Recipe, b: usize, train_s: f64, eval_s: f64) -> String 
 /// The distillation teacher's forward pass per batch (no tape, eval mode: what every
 /// training step of a distilled recipe adds), or why it was not measured; empty without
 /// distillation.
-fn teacher_cost(recipe: &Recipe, images: &[f32], b: usize, steps: usize) -> String {
-    let teacher = match crate::train::teacher::build(recipe) {
+fn teacher_cost(
+    recipe: &Recipe,
+    graphs: &Registry,
+    images: &[f32],
+    b: usize,
+    steps: usize,
+) -> String {
+    let teacher = match crate::train::teacher::build(graphs, recipe) {
         Ok(Some(t)) => t,
         Ok(None) => return String::new(),
         Err(d) => return format!("  teacher     not measured: {}\n", d.kind.message()),
@@ -210,12 +216,14 @@ fn teacher_cost(recipe: &Recipe, images: &[f32], b: usize, steps: usize) -> Stri
 /// step's loss and the logits after it. Errors when a relative difference exceeds 1e-4.
 fn compare_cpu(
     recipe: &Recipe,
+    graphs: &Registry,
     graph: &mut dyn Graph,
     batch: HostBatch<'_>,
     teacher: &[f32],
 ) -> Result<String, String> {
-    let mut cpu =
-        catalogue::build(recipe, recipe.train.seed, Device::Cpu).map_err(|k| k.message())?;
+    let mut cpu = graphs
+        .build(recipe, recipe.train.seed, Device::Cpu)
+        .map_err(|k| k.message())?;
     let bytes = to_bytes(&cpu.state().map_err(|e| e.to_string())?, Default::default())?;
     let file = TensorFile::parse(bytes).map_err(|e| e.to_string())?;
     graph.restore(&file, 0).map_err(|e| e.to_string())?;

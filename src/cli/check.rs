@@ -5,21 +5,22 @@ use crate::check::cost::{train_memory_bytes, Cost};
 use crate::check::pipeline::Pipeline;
 use crate::check::{show_f64, Checked};
 use crate::ir::{DistillMode, Recipe, ScheduleKind};
+use crate::train::catalogue::Registry;
 
-pub fn run(args: &RecipeArgs, format: MessageFormat, out: &mut Output) -> u8 {
+pub fn run(args: &RecipeArgs, format: MessageFormat, graphs: &Registry, out: &mut Output) -> u8 {
     if args.stage.is_none() {
         if let Some(p) =
-            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts())
+            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
         {
-            return pipeline(&p, format, out);
+            return pipeline(&p, format, graphs, out);
         }
     }
-    let checked = args.check();
+    let checked = args.check(graphs);
     match format {
         MessageFormat::Human => {
             out.diagnostics(&checked.diags, &checked.map, "check");
             if let (true, Some(r)) = (checked.ok(), &checked.recipe) {
-                out.out(&summary(r, &checked));
+                out.out(&summary(r, &checked, graphs));
             }
         }
         MessageFormat::Json => {
@@ -31,7 +32,7 @@ pub fn run(args: &RecipeArgs, format: MessageFormat, out: &mut Output) -> u8 {
 }
 
 /// A whole pipeline: its diagnostics, then the stage graph and each stage's summary.
-fn pipeline(p: &Pipeline, format: MessageFormat, out: &mut Output) -> u8 {
+fn pipeline(p: &Pipeline, format: MessageFormat, graphs: &Registry, out: &mut Output) -> u8 {
     match format {
         MessageFormat::Human => {
             if super::stages::report(p, out, "check") {
@@ -40,7 +41,7 @@ fn pipeline(p: &Pipeline, format: MessageFormat, out: &mut Output) -> u8 {
                     let c = &p.stages[i].checked;
                     if let Some(r) = &c.recipe {
                         text += "\n";
-                        text += &summary(r, c);
+                        text += &summary(r, c, graphs);
                     }
                 }
                 out.out(&text);
@@ -71,7 +72,7 @@ fn pipeline(p: &Pipeline, format: MessageFormat, out: &mut Output) -> u8 {
 }
 
 /// The success summary: model, exact params, compute, memory, data and schedule.
-pub fn summary(r: &Recipe, c: &Checked) -> String {
+pub fn summary(r: &Recipe, c: &Checked, graphs: &Registry) -> String {
     let m = &r.model;
     let cost = Cost::of(m);
     let mem = train_memory_bytes(m, r.train.batch, r.train.ema.is_some());
@@ -134,7 +135,7 @@ pub fn summary(r: &Recipe, c: &Checked) -> String {
             .collect();
         s += &format!("            {} (`data.preload`)\n", parts.join(" · "));
     }
-    if let Ok(shapes) = crate::generated::missing(r) {
+    if let Ok(shapes) = crate::generated::missing(r, graphs) {
         if !shapes.is_empty() {
             let cargo = match crate::generated::cargo_version() {
                 Ok(_) => "built with cargo, then cached",

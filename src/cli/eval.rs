@@ -4,7 +4,7 @@ use super::{DeviceArg, Output, RecipeArgs};
 use crate::data::Loader;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::model::TensorFile;
-use crate::train::catalogue;
+use crate::train::catalogue::Registry;
 use crate::train::run::evaluate;
 use std::path::PathBuf;
 
@@ -13,9 +13,10 @@ pub fn run(
     checkpoint: &PathBuf,
     ema: bool,
     device: Option<DeviceArg>,
+    graphs: &Registry,
     out: &mut Output,
 ) -> u8 {
-    let checked = args.check();
+    let checked = args.check(graphs);
     out.diagnostics(&checked.diags, &checked.map, "eval");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
@@ -31,7 +32,7 @@ pub fn run(
         1
     };
     let recipe = &DeviceArg::apply(device, recipe);
-    let mut graph = match catalogue::build(recipe, recipe.train.seed, recipe.train.device) {
+    let mut graph = match graphs.build(recipe, recipe.train.seed, recipe.train.device) {
         Ok(g) => g,
         Err(kind) => return fail(out, kind),
     };

@@ -6,16 +6,17 @@ use crate::check::pipeline::Pipeline;
 use crate::check::{schema, Checked};
 use crate::ir::Recipe;
 use crate::source::SourceMap;
+use crate::train::catalogue::Registry;
 
-pub fn run(args: &RecipeArgs, format: ExplainFormat, out: &mut Output) -> u8 {
+pub fn run(args: &RecipeArgs, format: ExplainFormat, graphs: &Registry, out: &mut Output) -> u8 {
     if args.stage.is_none() {
         if let Some(p) =
-            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts())
+            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
         {
             return pipeline(&p, format, out);
         }
     }
-    let checked = args.check();
+    let checked = args.check(graphs);
     out.diagnostics(&checked.diags, &checked.map, "explain");
     let (true, Some(recipe)) = (checked.ok(), &checked.recipe) else {
         return 1;

@@ -5,6 +5,7 @@ use super::{Command, Output, RecipeArgs};
 use crate::check::check;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::generated::{self, Plan, ENV_GENERATED};
+use crate::train::catalogue::Registry;
 use std::time::Duration;
 
 /// `deitc cache …`.
@@ -28,13 +29,18 @@ fn needs_graph(cmd: &Command) -> Option<&RecipeArgs> {
 /// For `run`, `eval` and `bench` of a recipe that checks and whose shape (or teacher's) is
 /// not compiled in: builds the generated graph if needed and runs the command in it,
 /// returning its exit code. `None`: this process runs the command itself.
-pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -> Option<u8> {
+pub fn hand_over(
+    cmd: &Command,
+    args: &[std::ffi::OsString],
+    graphs: &Registry,
+    out: &mut Output,
+) -> Option<u8> {
     if std::env::var_os(ENV_GENERATED).is_some() {
         return None;
     }
     let recipe = needs_graph(cmd)?;
-    let recipes = recipes_of(recipe)?;
-    let plan = match planned(&recipes) {
+    let recipes = recipes_of(recipe, graphs)?;
+    let plan = match planned(&recipes, graphs) {
         Ok(Some(p)) => p,
         Ok(None) => return None,
         Err(kind) => return Some(fail(out, kind, name(cmd))),
@@ -49,22 +55,24 @@ pub fn hand_over(cmd: &Command, args: &[std::ffi::OsString], out: &mut Output) -
 
 /// The recipes a command runs: the recipe, or every stage of a pipeline. `None` when they
 /// do not check (the command itself reports why).
-fn recipes_of(args: &RecipeArgs) -> Option<Vec<crate::ir::Recipe>> {
-    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts()) {
+fn recipes_of(args: &RecipeArgs, graphs: &Registry) -> Option<Vec<crate::ir::Recipe>> {
+    if let Some(p) =
+        crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
+    {
         let ok = p.ok();
         let all = p.stages.into_iter().filter_map(|s| s.checked.recipe);
         return Some(all.collect()).filter(|_| ok);
     }
-    let checked = check(&args.recipe, &args.set, &super::build_facts());
+    let checked = check(&args.recipe, &args.set, &super::build_facts(graphs));
     let ok = checked.ok();
     checked.recipe.filter(|_| ok).map(|r| vec![r])
 }
 
 /// The generated graph `recipes` need, if any.
-fn planned(recipes: &[crate::ir::Recipe]) -> Result<Option<Plan>, ErrorKind> {
+fn planned(recipes: &[crate::ir::Recipe], graphs: &Registry) -> Result<Option<Plan>, ErrorKind> {
     let mut shapes = Vec::new();
     for r in recipes {
-        for s in generated::missing(r)? {
+        for s in generated::missing(r, graphs)? {
             if !shapes.contains(&s) {
                 shapes.push(s);
             }
@@ -136,7 +144,7 @@ fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
 }
 
 /// `deitc build R.deit [--set …]`: builds the recipe's generated graph now.
-pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
+pub fn build(args: &RecipeArgs, graphs: &Registry, out: &mut Output) -> u8 {
     // The missing graph is what this command builds.
     let checked = super::check_without_graph_warning(args);
     out.diagnostics(&checked.diags, &checked.map, "build");
@@ -144,8 +152,8 @@ pub fn build(args: &RecipeArgs, out: &mut Output) -> u8 {
         return 1;
     };
     // A pipeline builds what all its stages need.
-    let recipes = recipes_of(args).unwrap_or_else(|| vec![r.clone()]);
-    match planned(&recipes) {
+    let recipes = recipes_of(args, graphs).unwrap_or_else(|| vec![r.clone()]);
+    match planned(&recipes, graphs) {
         Ok(None) => {
             out.out(&format!(
                 "{}: every graph this recipe needs is compiled in; nothing to build\n",

@@ -3,6 +3,7 @@
 
 use super::{thousands, Output};
 use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::train::catalogue::Registry;
 use crate::train::tensor_io::write_atomically;
 use std::path::Path;
 use std::path::PathBuf;
@@ -23,7 +24,7 @@ pub struct ImportArgs {
     pub output: PathBuf,
 }
 
-pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
+pub fn run(args: &ImportArgs, graphs: &Registry, out: &mut Output) -> u8 {
     // Converting needs no compiled graph.
     let checked = super::check_without_graph_warning(&super::RecipeArgs {
         recipe: args.recipe.clone(),
@@ -34,7 +35,7 @@ pub fn run(args: &ImportArgs, out: &mut Output) -> u8 {
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
-    let converted = match crate::interop::import(&args.file, recipe) {
+    let converted = match crate::interop::import(graphs, &args.file, recipe) {
         Ok(c) => c,
         Err(kinds) => return fail(out, &checked.map, kinds, "import"),
     };

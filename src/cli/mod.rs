@@ -14,6 +14,7 @@ mod run;
 mod stages;
 
 use crate::check::BuildFacts;
+use crate::train::catalogue::Registry;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,9 +93,10 @@ pub struct RecipeArgs {
 }
 
 impl RecipeArgs {
-    /// Checks the recipe (for a pipeline, the whole pipeline and the selected stage).
-    pub fn check(&self) -> crate::check::Checked {
-        self.check_with(&build_facts())
+    /// Checks the recipe (for a pipeline, the whole pipeline and the selected stage)
+    /// against a build with `graphs`.
+    pub fn check(&self, graphs: &Registry) -> crate::check::Checked {
+        self.check_with(&build_facts(graphs))
     }
 
     /// Checks the recipe against what `build` says of the build that will run it.
@@ -103,11 +105,11 @@ impl RecipeArgs {
     }
 }
 
-/// What this build tells the checker: the shapes it has a graph for (compiled in, or
-/// registered by a generated graph's `main`) and whether it can run on CUDA.
-pub fn build_facts() -> BuildFacts {
+/// What this build tells the checker: the shapes it has a graph for (`graphs`: compiled in,
+/// and those a generated graph's `main` added) and whether it can run on CUDA.
+pub fn build_facts(graphs: &Registry) -> BuildFacts {
     BuildFacts {
-        graphs: Some(crate::train::catalogue::graphs()),
+        graphs: Some(graphs.graphs()),
         cuda: Some(crate::device::available(crate::ir::Device::Cuda)),
     }
 }
@@ -201,12 +203,19 @@ pub enum Command {
 fn check_without_graph_warning(args: &RecipeArgs) -> crate::check::Checked {
     args.check_with(&BuildFacts {
         graphs: None,
-        ..build_facts()
+        ..build_facts(&Registry::empty())
     })
 }
 
-/// Runs the command line and returns the exit code (0 ok, 1 diagnostics, 2 usage).
+/// Runs the command line with the compiled-in graphs and returns the exit code (0 ok,
+/// 1 diagnostics, 2 usage).
 pub fn main() -> ExitCode {
+    main_with(&Registry::compiled())
+}
+
+/// Runs the command line with the graphs of `graphs` (a generated graph's `main` adds its
+/// shapes to the compiled-in ones) and returns the exit code.
+pub fn main_with(graphs: &Registry) -> ExitCode {
     main_thread_in_pool();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -218,10 +227,10 @@ pub fn main() -> ExitCode {
     let mut out = Output::stdio(cli.color);
     // A shape that is not compiled in runs in its generated graph.
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if let Some(code) = graph::hand_over(&cli.command, &args, &mut out) {
+    if let Some(code) = graph::hand_over(&cli.command, &args, graphs, &mut out) {
         return ExitCode::from(code);
     }
-    let code = run(cli.command, &mut out);
+    let code = run_with(cli.command, graphs, &mut out);
     ExitCode::from(code)
 }
 
@@ -247,8 +256,8 @@ fn main_thread_in_pool() {
     }
 }
 
-/// Parses `args` (without the program name) and runs them against `out`, as the binary
-/// would: for tests and embedding.
+/// Parses `args` (without the program name) and runs them against `out` with the
+/// compiled-in graphs, as the binary would: for tests and embedding.
 pub fn run_args<I, S>(args: I, out: &mut Output) -> u8
 where
     I: IntoIterator<Item = S>,
@@ -265,27 +274,32 @@ where
     }
 }
 
-/// Runs one command against `out`; returns the exit code.
+/// Runs one command against `out` with the compiled-in graphs; returns the exit code.
 pub fn run(command: Command, out: &mut Output) -> u8 {
+    run_with(command, &Registry::compiled(), out)
+}
+
+/// Runs one command against `out` with the graphs of `graphs`; returns the exit code.
+pub fn run_with(command: Command, graphs: &Registry, out: &mut Output) -> u8 {
     match command {
         Command::Check {
             recipe,
             message_format,
-        } => check::run(&recipe, message_format, out),
-        Command::Explain { recipe, format } => explain::run(&recipe, format, out),
+        } => check::run(&recipe, message_format, graphs, out),
+        Command::Explain { recipe, format } => explain::run(&recipe, format, graphs, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
-        Command::Run { recipe, opts } => run::run(&recipe, &opts, out),
-        Command::Bench { recipe, opts } => bench::run(&recipe, &opts, out),
+        Command::Run { recipe, opts } => run::run(&recipe, &opts, graphs, out),
+        Command::Bench { recipe, opts } => bench::run(&recipe, &opts, graphs, out),
         Command::Eval {
             recipe,
             checkpoint,
             ema,
             device,
-        } => eval::run(&recipe, &checkpoint, ema, device, out),
-        Command::Preview { recipe, opts } => preview::run(&recipe, &opts, out),
-        Command::Import { args } => import::run(&args, out),
+        } => eval::run(&recipe, &checkpoint, ema, device, graphs, out),
+        Command::Preview { recipe, opts } => preview::run(&recipe, &opts, graphs, out),
+        Command::Import { args } => import::run(&args, graphs, out),
         Command::Export { args } => export::run(&args, out),
-        Command::Build { recipe } => graph::build(&recipe, out),
+        Command::Build { recipe } => graph::build(&recipe, graphs, out),
         Command::Cache { command } => graph::cache(&command, out),
     }
 }

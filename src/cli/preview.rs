@@ -8,6 +8,7 @@ use crate::data::pil_ops::PilOp;
 use crate::data::preview::{compose, Tile};
 use crate::data::Loader;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::train::catalogue::Registry;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -24,8 +25,8 @@ pub struct PreviewArgs {
     pub epoch: u64,
 }
 
-pub fn run(args: &RecipeArgs, opts: &PreviewArgs, out: &mut Output) -> u8 {
-    let checked = args.check();
+pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut Output) -> u8 {
+    let checked = args.check(graphs);
     out.diagnostics(&checked.diags, &checked.map, "preview");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;

@@ -6,6 +6,7 @@ use crate::check::pipeline::Pipeline;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::ir::Recipe;
 use crate::source::SourceMap;
+use crate::train::catalogue::Registry;
 use crate::train::run::{run as train, Progress, RunOptions, STOP};
 use crate::train::run_dir;
 
@@ -26,22 +27,29 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-pub fn run(args: &RecipeArgs, opts: &RunArgs, out: &mut Output) -> u8 {
-    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts()) {
-        return pipeline(&p, args.stage.as_deref(), opts, out);
+pub fn run(args: &RecipeArgs, opts: &RunArgs, graphs: &Registry, out: &mut Output) -> u8 {
+    let facts = super::build_facts(graphs);
+    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &facts) {
+        return pipeline(&p, args.stage.as_deref(), opts, graphs, out);
     }
-    let checked = args.check();
+    let checked = args.check_with(&facts);
     out.diagnostics(&checked.diags, &checked.map, "run");
     let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
         return 1;
     };
     let recipe = &DeviceArg::apply(opts.device, recipe);
-    train_one(recipe, opts, opts.resume, &checked.map, out).0
+    train_one(recipe, opts, opts.resume, &checked.map, graphs, out).0
 }
 
 /// Runs a pipeline's stages in order (only `stage` and what it uses, when given), skipping
 /// every stage whose current recipe already has a finished run.
-fn pipeline(p: &Pipeline, stage: Option<&str>, opts: &RunArgs, out: &mut Output) -> u8 {
+fn pipeline(
+    p: &Pipeline,
+    stage: Option<&str>,
+    opts: &RunArgs,
+    graphs: &Registry,
+    out: &mut Output,
+) -> u8 {
     if !super::stages::report(p, out, "run") {
         return 1;
     }
@@ -92,7 +100,7 @@ fn pipeline(p: &Pipeline, stage: Option<&str>, opts: &RunArgs, out: &mut Output)
             && run_dir::existing(&root)
                 .last()
                 .is_some_and(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
-        let (code, finished) = train_one(recipe, opts, resume, &p.map, out);
+        let (code, finished) = train_one(recipe, opts, resume, &p.map, graphs, out);
         if code != 0 || !finished {
             return code;
         }
@@ -106,6 +114,7 @@ fn train_one(
     opts: &RunArgs,
     resume: bool,
     map: &SourceMap,
+    graphs: &Registry,
     out: &mut Output,
 ) -> (u8, bool) {
     // Ctrl-C: finish the step, save, stop. A second handler (in tests) is not an error.
@@ -130,7 +139,7 @@ fn train_one(
             Progress::Json | Progress::Bar => out.err(s),
             Progress::Quiet => {}
         };
-        train(recipe, &resolved, &run_opts, &mut log)
+        train(graphs, recipe, &resolved, &run_opts, &mut log)
     };
     match result {
         Ok(report) => {

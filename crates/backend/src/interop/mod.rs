@@ -21,7 +21,7 @@ pub mod weights;
 use crate::diag::ErrorKind;
 use crate::ir::Recipe;
 use crate::model::TensorFile;
-use crate::train::catalogue;
+use crate::train::catalogue::Registry;
 use crate::train::tensor_io::{to_bytes, Named};
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,7 +29,11 @@ use weights::{conform, Layout, Pick};
 
 /// The deitc checkpoint for the timm weights in `input`, checked against `recipe`'s model:
 /// `model.*` (and `ema.*`, a copy, when the recipe keeps an EMA), at step 0.
-pub fn import(input: &Path, recipe: &Recipe) -> Result<Converted, Vec<ErrorKind>> {
+pub fn import(
+    graphs: &Registry,
+    input: &Path,
+    recipe: &Recipe,
+) -> Result<Converted, Vec<ErrorKind>> {
     let specs = weights::specs(&recipe.model).map_err(|e| vec![e])?;
     let w = weights::read(input, Pick::Model).map_err(|e| vec![e])?;
     let model = conform(&w, &specs, &recipe.model, Layout::Ours, false)?;
@@ -49,7 +53,7 @@ pub fn import(input: &Path, recipe: &Recipe) -> Result<Converted, Vec<ErrorKind>
     }
     meta.insert("imported_from".into(), w.format.describe().into());
     let bytes = to_bytes(&tensors, meta).map_err(internal)?;
-    verify(recipe, &bytes)?;
+    verify(graphs, recipe, &bytes)?;
     Ok(Converted {
         bytes,
         tensors: model.len(),
@@ -107,15 +111,16 @@ fn internal(message: String) -> Vec<ErrorKind> {
     vec![ErrorKind::Internal { message }]
 }
 
-/// When the recipe's shape is compiled in, loads the new checkpoint into its graph (on the
+/// When the recipe's shape has a graph in `graphs`, loads the new checkpoint into its graph (on the
 /// CPU): what `deitc eval` and `finetune.from` will do with it.
-fn verify(recipe: &Recipe, bytes: &[u8]) -> Result<(), Vec<ErrorKind>> {
-    if !catalogue::compiled(&recipe.model) {
+fn verify(graphs: &Registry, recipe: &Recipe, bytes: &[u8]) -> Result<(), Vec<ErrorKind>> {
+    if !graphs.has(&recipe.model) {
         return Ok(());
     }
     let file = TensorFile::parse(bytes.to_vec()).map_err(|e| internal(e.to_string()))?;
-    let mut graph =
-        catalogue::build(recipe, recipe.train.seed, crate::ir::Device::Cpu).map_err(|e| vec![e])?;
+    let mut graph = graphs
+        .build(recipe, recipe.train.seed, crate::ir::Device::Cpu)
+        .map_err(|e| vec![e])?;
     graph
         .load_weights(&file, "model.")
         .map_err(|e| internal(format!("the imported weights do not load: {e}")))

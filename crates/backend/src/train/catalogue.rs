@@ -1,19 +1,18 @@
-//! The compiled-in catalogue: the static shapes deitc can build, and the lookup from a
+//! The graph registry: the static shapes this process can build, and the lookup from a
 //! recipe's `model { … }` to one of them. Each entry is one monomorphised `Deit` or `ConvNet`
-//! type, instantiated for the CPU and, with the `cuda` feature, for CUDA (the list itself is
-//! behind the default `catalogue` feature).
+//! type, instantiated for the CPU and, with the `cuda` feature, for CUDA.
 //!
-//! A shape not listed here gets a generated graph ([`generated`](super::generated)): a
-//! small crate whose `main` [`register`]s the shape with [`register_deit!`](crate::register_deit)
-//! or [`register_convnet!`](crate::register_convnet) and then runs the ordinary command
-//! line, so [`build`] finds it like a catalogue entry.
+//! [`Registry::compiled`] is the catalogue compiled into deitc (behind the default
+//! `catalogue` feature), written as the same [`register_deit!`](crate::register_deit) and
+//! [`register_convnet!`](crate::register_convnet) lines a generated graph's `main` is made
+//! of: a shape not in the catalogue gets a small generated crate (`deitc::generated`) whose
+//! `main` adds the shape to a registry and runs the ordinary command line with it. The
+//! registry is a value passed down, never a global.
 
 use super::graph::{Graph, NetGraph};
 use super::net::Net;
 use crate::diag::ErrorKind;
-use crate::ir::{ConvShape, DeitShape, Device, Model, Named, Recipe, Shape};
-#[cfg(feature = "catalogue")]
-use crate::model::{ConvNet, Deit, DistToken, NoDist};
+use crate::ir::{Device, Model, Named, Recipe, Shape};
 use dfdx::prelude::Cpu;
 
 /// Builds a graph of net type `N` (its CPU instance) on `device`; `cuda` builds the CUDA
@@ -59,21 +58,82 @@ pub fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
 /// A graph constructor: the net for a recipe, freshly initialised from a seed, on a device.
 pub type Ctor = fn(&Recipe, u64, Device) -> Result<Box<dyn Graph>, ErrorKind>;
 
-/// Shapes registered at run time by a generated graph's `main`.
-static REGISTERED: std::sync::Mutex<Vec<(Shape, Ctor)>> = std::sync::Mutex::new(Vec::new());
+/// The shapes this process has a graph for, each with its constructor: the compiled-in
+/// catalogue ([`Registry::compiled`]) and whatever a generated graph's `main` adds with
+/// [`register_deit!`](crate::register_deit) or [`register_convnet!`](crate::register_convnet).
+/// The command line takes one and passes it down to everything that builds a graph.
+#[derive(Clone, Default)]
+pub struct Registry {
+    entries: Vec<(Named, Ctor)>,
+}
 
-/// Makes `ctor` the graph of `shape` in this process (what a generated graph's `main`
-/// does before running the command line).
-pub fn register(shape: Shape, ctor: Ctor) {
-    if let Ok(mut v) = REGISTERED.lock() {
-        v.push((shape, ctor));
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.entries.iter().map(|(n, _)| n.name).collect();
+        f.debug_tuple("Registry").field(&names).finish()
     }
 }
 
-fn registered(m: &Model) -> Option<Ctor> {
-    let v = REGISTERED.lock().ok()?;
-    let shape = Shape::of(m);
-    v.iter().find(|(s, _)| *s == shape).map(|(_, c)| *c)
+impl Registry {
+    /// No shapes at all.
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// Makes `ctor` the graph of `shape`, named `name` (a shape already present keeps its
+    /// first constructor).
+    pub fn add(&mut self, name: &'static str, shape: Shape, ctor: Ctor) {
+        if !self.entries.iter().any(|(n, _)| n.shape == shape) {
+            self.entries.push((Named { name, shape }, ctor));
+        }
+    }
+
+    /// Every shape with a graph, in the order added.
+    pub fn graphs(&self) -> Vec<Named> {
+        self.entries.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Whether `m`'s shape has a graph.
+    pub fn has(&self, m: &Model) -> bool {
+        self.ctor(m).is_some()
+    }
+
+    fn ctor(&self, m: &Model) -> Option<Ctor> {
+        let shape = Shape::of(m);
+        self.entries
+            .iter()
+            .find(|(n, _)| n.shape == shape)
+            .map(|(_, c)| *c)
+    }
+
+    /// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when
+    /// the shape has no graph or the device cannot be opened.
+    pub fn build(
+        &self,
+        r: &Recipe,
+        seed: u64,
+        device: Device,
+    ) -> Result<Box<dyn Graph>, ErrorKind> {
+        match self.ctor(&r.model) {
+            Some(ctor) => ctor(r, seed, device),
+            None => Err(self.not_compiled(&r.model)),
+        }
+    }
+
+    /// The error for a model shape with no graph: the shape and the three shapes with a
+    /// graph nearest to it.
+    pub fn not_compiled(&self, m: &Model) -> ErrorKind {
+        let shape = Shape::of(m);
+        let nearest = shape
+            .nearest(&self.graphs(), 3)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        ErrorKind::ShapeNotCompiled {
+            shape: shape.to_string(),
+            nearest,
+        }
+    }
 }
 
 /// The CUDA constructor of net type `$m<Cuda>` with `$k` classes, or `no_cuda` in a build
@@ -117,14 +177,19 @@ macro_rules! net_ctor {
     };
 }
 
-/// Registers the DeiT graph of one shape (see [`register`]): the line a generated graph's
-/// `main` is made of. `plain` or `distilled` last.
+/// Adds the DeiT graph of one shape to a [`Registry`]: the line a generated graph's `main`
+/// is made of, and each entry of the compiled-in catalogue. `plain` or `distilled` last;
+/// without a `"name":` the entry is named `generated`.
 #[macro_export]
 macro_rules! register_deit {
-    (patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident) => {{
+    ($reg:ident, patch $($rest:tt)*) => {
+        $crate::register_deit!($reg, "generated": patch $($rest)*)
+    };
+    ($reg:ident, $name:literal: patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident) => {{
         type M<Dev> = $crate::model::Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + $crate::register_deit!(@tokens $dist) }, $k, $l, $crate::register_deit!(@slot $dist, $d, $k), f32, Dev>;
         $crate::net_ctor!(M, $k);
-        $crate::train::catalogue::register(
+        $reg.add(
+            $name,
             $crate::ir::Shape::Deit($crate::ir::DeitShape {
                 patch: $p, image: $img, channels: $c, embed: $d, depth: $l,
                 heads: $h, mlp: $f, classes: $k,
@@ -141,13 +206,17 @@ macro_rules! register_deit {
     (@slot distilled, $d:literal, $k:literal) => { $crate::model::DistToken<$d, $k, f32, Dev> };
 }
 
-/// Registers the convnet graph of one shape (see [`register`]).
+/// Adds the convnet graph of one shape to a [`Registry`] (see [`register_deit!`]).
 #[macro_export]
 macro_rules! register_convnet {
-    (image $img:literal, channels $c:literal, width $w:literal, classes $k:literal) => {{
+    ($reg:ident, image $($rest:tt)*) => {
+        $crate::register_convnet!($reg, "generated": image $($rest)*)
+    };
+    ($reg:ident, $name:literal: image $img:literal, channels $c:literal, width $w:literal, classes $k:literal) => {{
         type M<Dev> = $crate::model::ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
         $crate::net_ctor!(M, $k);
-        $crate::train::catalogue::register(
+        $reg.add(
+            $name,
             $crate::ir::Shape::Convnet($crate::ir::ConvShape {
                 image: $img,
                 channels: $c,
@@ -159,126 +228,30 @@ macro_rules! register_convnet {
     }};
 }
 
-macro_rules! catalogue {
-    ($( $name:literal: patch $p:literal, image $img:literal, channels $c:literal, embed $d:literal, depth $l:literal, heads $h:literal, mlp $f:literal, classes $k:literal, $dist:ident; )*) => {
-        /// Every compiled shape (none without the `catalogue` feature).
+impl Registry {
+    /// The compiled-in catalogue: the eight paper models, the small shapes the bundled
+    /// recipes and tests use, and the convnet shapes (none without the `catalogue` feature).
+    pub fn compiled() -> Self {
+        #[allow(unused_mut)]
+        let mut r = Registry::empty();
         #[cfg(feature = "catalogue")]
-        pub const SHAPES: &[Named] = &[$(Named { name: $name, shape: Shape::Deit(DeitShape {
-            patch: $p, image: $img, channels: $c, embed: $d, depth: $l, heads: $h,
-            mlp: $f, classes: $k, distilled: catalogue!(@distilled $dist), qkv_bias: true,
-        }) }),*];
-        #[cfg(not(feature = "catalogue"))]
-        pub const SHAPES: &[Named] = &[];
-
-        /// The transformer graph for `r.model` on `device` (see [`build`]).
-        #[allow(unused_variables)]
-        fn build_transformer(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
-            $(
-                #[cfg(feature = "catalogue")]
-                if SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.shape == Shape::of(&r.model)) {
-                    type M<Dev> = Deit<$p, { $c * $p * $p }, $d, { 3 * $d }, $h, $f, { ($img / $p) * ($img / $p) + 1 + catalogue!(@tokens $dist) }, $k, $l, catalogue!(@slot $dist, $d, $k), f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, crate::cuda_ctor!(M, $k));
-                }
-            )*
-            Err(not_compiled(&r.model))
+        {
+            crate::register_deit!(r, "deit_tiny_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, plain);
+            crate::register_deit!(r, "deit_small_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, plain);
+            crate::register_deit!(r, "deit_base_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain);
+            crate::register_deit!(r, "deit_tiny_distilled_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, distilled);
+            crate::register_deit!(r, "deit_small_distilled_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, distilled);
+            crate::register_deit!(r, "deit_base_distilled_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled);
+            crate::register_deit!(r, "deit_base_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain);
+            crate::register_deit!(r, "deit_base_distilled_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled);
+            crate::register_deit!(r, "deit_tiny_patch4_32": patch 4, image 32, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 10, plain);
+            crate::register_deit!(r, "digits_micro": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, plain);
+            crate::register_deit!(r, "digits_micro_distilled": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, distilled);
+            crate::register_deit!(r, "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, plain);
+            crate::register_deit!(r, "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled);
+            crate::register_convnet!(r, "digits_convnet": image 8, channels 1, width 32, classes 10);
+            crate::register_convnet!(r, "test_convnet": image 16, channels 3, width 8, classes 10);
         }
-    };
-    (@distilled plain) => { false };
-    (@distilled distilled) => { true };
-    (@tokens plain) => { 0 };
-    (@tokens distilled) => { 1 };
-    (@slot plain, $d:literal, $k:literal) => { NoDist };
-    (@slot distilled, $d:literal, $k:literal) => { DistToken<$d, $k, f32, Dev> };
-}
-
-catalogue! {
-    "deit_tiny_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, plain;
-    "deit_small_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, plain;
-    "deit_base_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain;
-    "deit_tiny_distilled_patch16_224": patch 16, image 224, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 1000, distilled;
-    "deit_small_distilled_patch16_224": patch 16, image 224, channels 3, embed 384, depth 12, heads 6, mlp 1536, classes 1000, distilled;
-    "deit_base_distilled_patch16_224": patch 16, image 224, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
-    "deit_base_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, plain;
-    "deit_base_distilled_patch16_384": patch 16, image 384, channels 3, embed 768, depth 12, heads 12, mlp 3072, classes 1000, distilled;
-    "deit_tiny_patch4_32": patch 4, image 32, channels 3, embed 192, depth 12, heads 3, mlp 768, classes 10, plain;
-    "digits_micro": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, plain;
-    "digits_micro_distilled": patch 2, image 8, channels 1, embed 64, depth 4, heads 2, mlp 256, classes 10, distilled;
-    "test_tiny": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, plain;
-    "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled;
-}
-
-macro_rules! convnets {
-    ($( $name:literal: image $img:literal, channels $c:literal, width $w:literal, classes $k:literal; )*) => {
-        /// Every compiled convnet shape (none without the `catalogue` feature).
-        #[cfg(feature = "catalogue")]
-        pub const CONV_SHAPES: &[Named] = &[$(Named { name: $name, shape: Shape::Convnet(ConvShape {
-            image: $img, channels: $c, width: $w, classes: $k,
-        }) }),*];
-        #[cfg(not(feature = "catalogue"))]
-        pub const CONV_SHAPES: &[Named] = &[];
-
-        /// The convnet graph for `r.model` on `device` (see [`build`]).
-        #[allow(unused_variables)]
-        fn build_convnet(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
-            $(
-                #[cfg(feature = "catalogue")]
-                if CONV_SHAPES.iter().find(|s| s.name == $name).is_some_and(|s| s.shape == Shape::of(&r.model)) {
-                    type M<Dev> = ConvNet<$c, $img, $w, { 2 * $w }, $k, f32, Dev>;
-                    return on_device::<M<Cpu>, $k>(r, seed, device, crate::cuda_ctor!(M, $k));
-                }
-            )*
-            Err(not_compiled(&r.model))
-        }
-    };
-}
-
-convnets! {
-    "digits_convnet": image 8, channels 1, width 32, classes 10;
-    "test_convnet": image 16, channels 3, width 8, classes 10;
-}
-
-/// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when the
-/// shape is not compiled in or the device cannot be opened.
-pub fn build(r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, ErrorKind> {
-    if let Some(ctor) = registered(&r.model) {
-        return ctor(r, seed, device);
-    }
-    if r.model.is_transformer() {
-        build_transformer(r, seed, device)
-    } else {
-        build_convnet(r, seed, device)
-    }
-}
-
-/// Every shape with a graph in this process: compiled in, then registered.
-pub fn graphs() -> Vec<Named> {
-    let mut v: Vec<Named> = SHAPES.iter().chain(CONV_SHAPES).copied().collect();
-    if let Ok(registered) = REGISTERED.lock() {
-        v.extend(registered.iter().map(|(shape, _)| Named {
-            name: "generated",
-            shape: *shape,
-        }));
-    }
-    v
-}
-
-/// Whether `m`'s shape has a graph in this process: compiled in, or registered.
-pub fn compiled(m: &Model) -> bool {
-    let shape = Shape::of(m);
-    graphs().iter().any(|g| g.shape == shape)
-}
-
-/// The error for a model shape with no compiled graph: the shape and the three compiled
-/// shapes nearest to it.
-pub fn not_compiled(m: &Model) -> ErrorKind {
-    let shape = Shape::of(m);
-    let nearest = shape
-        .nearest(&graphs(), 3)
-        .iter()
-        .map(|n| n.to_string())
-        .collect();
-    ErrorKind::ShapeNotCompiled {
-        shape: shape.to_string(),
-        nearest,
+        r
     }
 }

@@ -1,12 +1,13 @@
 //! The training loop: epochs of augmented batches through the graph, the lr schedule, the
 //! teacher, periodic evaluation, metrics, atomic checkpoints and `--resume`.
 
+use super::catalogue::Registry;
 use super::checkpoint::{self, Position};
 use super::graph::{Graph, GraphError, HostBatch};
 use super::metrics::{score, EpochMetrics};
 use super::run_dir;
 use super::schedule::LrSchedule;
-use super::{catalogue, teacher};
+use super::teacher;
 use crate::data::{DataError, Loader};
 use crate::diag::{Diag, ErrorKind};
 use crate::ir::{Duration, Recipe};
@@ -64,26 +65,29 @@ fn global(kind: ErrorKind) -> Box<Diag> {
     Box::new(Diag::global(kind))
 }
 
-/// Trains `recipe` (whose resolved RON is `resolved`) to the end of its schedule.
+/// Trains `recipe` (whose resolved RON is `resolved`) to the end of its schedule, with its
+/// graph (and a deitc teacher's) from `graphs`.
 pub fn run(
+    graphs: &Registry,
     recipe: &Recipe,
     resolved: &str,
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<RunReport, Box<Diag>> {
     let trained = eval_mode_finetune(recipe);
-    let mut graph = catalogue::build(
-        trained.as_ref().unwrap_or(recipe),
-        recipe.train.seed,
-        recipe.train.device,
-    )
-    .map_err(global)?;
+    let mut graph = graphs
+        .build(
+            trained.as_ref().unwrap_or(recipe),
+            recipe.train.seed,
+            recipe.train.device,
+        )
+        .map_err(global)?;
     let loader = Loader::new(recipe).map_err(|e| {
         global(ErrorKind::DataLoad {
             message: e.to_string(),
         })
     })?;
-    let teacher = teacher::build(recipe)?;
+    let teacher = teacher::build(graphs, recipe)?;
     let hash = run_dir::recipe_hash(resolved);
     let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
     let io = |dir: &Path, e: std::io::Error| {

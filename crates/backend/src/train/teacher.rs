@@ -3,7 +3,7 @@
 //! checkpoint, or any deitc checkpoint of a compiled shape — a DeiT (`arch = deit`) or the
 //! small convnet (`arch = convnet`), its recipe in `teacher.recipe` or a pipeline stage.
 
-use super::catalogue;
+use super::catalogue::Registry;
 use super::graph::Graph;
 use super::regnet_teacher;
 use crate::diag::{Diag, ErrorKind};
@@ -49,7 +49,7 @@ fn fail(message: String) -> Box<Diag> {
 }
 
 /// The teacher the recipe distills from, or `None` without distillation.
-pub fn build(r: &Recipe) -> Result<Option<Box<dyn Teacher>>, Box<Diag>> {
+pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, Box<Diag>> {
     if r.distill.mode == DistillMode::None {
         return Ok(None);
     }
@@ -101,7 +101,7 @@ pub fn build(r: &Recipe) -> Result<Option<Box<dyn Teacher>>, Box<Diag>> {
         )));
     }
     // The teacher runs where the student does.
-    let mut graph = match catalogue::build(&tr, tr.train.seed, r.train.device) {
+    let mut graph = match graphs.build(&tr, tr.train.seed, r.train.device) {
         Ok(g) => g,
         Err(ErrorKind::ShapeNotCompiled { .. }) => {
             return Err(fail(format!(
