@@ -4,9 +4,11 @@
 //! This crate is the command line: it joins the language ([`deitc_lang`]: source, syntax,
 //! check, diag, down to the [`ir`]) and the back end ([`deitc_backend`]: model, data, train,
 //! interop), which know nothing of each other beyond the IR. `generated` builds and runs a
-//! graph for a model shape this binary does not have.
+//! graph for a model shape this binary does not have. [`error::Error`] composes every
+//! phase's error enum into the one kind of diagnostic the commands render.
 
 pub mod cli;
+pub mod error;
 pub mod generated;
 pub mod memory;
 

@@ -10,11 +10,12 @@ mod common;
 
 use common::{run, temp_dir};
 use deitc::check::check;
-use deitc::diag::ErrorKind;
+use deitc::diag::Describe;
 use deitc::interop::finetune::{self, prepare};
 use deitc::interop::names::layout;
 use deitc::interop::pos_embed::{resample, Interp};
 use deitc::interop::weights::{self, conform, Layout, Pick, Weights};
+use deitc::interop::InteropError;
 use deitc::ir::{HeadReset, PosEmbedInterp, Recipe};
 use deitc::model::{DistilledDeit, TensorFile, Vit};
 use deitc::train::catalogue;
@@ -299,7 +300,7 @@ fn imported_timm_weights_give_timms_logits() {
 
 // ---- mismatches -----------------------------------------------------------------------------
 
-fn problems(file: &str, r: &Recipe) -> Vec<ErrorKind> {
+fn problems(file: &str, r: &Recipe) -> Vec<InteropError> {
     let w = weights::read(&fixture(file), Pick::Model).expect("readable");
     let specs = layout(&r.model).expect("transformer");
     conform(&w, &specs, &r.model, Layout::Ours, false).expect_err("a mismatch")
@@ -312,14 +313,14 @@ fn mismatched_files_are_diagnostics_that_name_keys_and_shapes() {
     let (_, plain) = fixture_recipe(&dir, false, "");
     let p = problems("vit_distilled.safetensors", &plain);
     assert!(
-        matches!(p.as_slice(), [ErrorKind::DistilledIntoPlain { .. }]),
+        matches!(p.as_slice(), [InteropError::DistilledIntoPlain { .. }]),
         "{p:?}"
     );
     // A plain checkpoint for a distilled model: the missing tensors, not pos_embed's shape.
     let (_, distilled) = fixture_recipe(&dir, true, "");
     let p = problems("vit_plain.safetensors", &distilled);
     match p.as_slice() {
-        [ErrorKind::WeightsMissing {
+        [InteropError::WeightsMissing {
             keys,
             plain_into_distilled: true,
             ..
@@ -340,12 +341,13 @@ fn mismatched_files_are_diagnostics_that_name_keys_and_shapes() {
     let first = &p[0];
     assert_eq!(first.code(), "deit::interop::shape");
     assert_eq!(
-        first.message(),
+        first.describe().message,
         "`head.weight` is [5, 64] in `tests/fixtures/timm-small/vit_distilled.safetensors`, \
          but the model needs [10, 64]"
     );
     assert!(first
-        .help()
+        .describe()
+        .help
         .unwrap_or_default()
         .contains("5 classes and the model 10"));
     // A file that is no weights at all, and one with a non-float tensor.
@@ -354,7 +356,7 @@ fn mismatched_files_are_diagnostics_that_name_keys_and_shapes() {
     let e = weights::read(&fixture("outputs_distilled.safetensors"), Pick::Model)
         .expect_err("labels are int64");
     assert!(
-        matches!(&e, ErrorKind::WeightsDtype { key, found, .. } if key == "labels" && found == "I64"),
+        matches!(&e, InteropError::WeightsDtype { key, found, .. } if key == "labels" && found == "I64"),
         "{e:?}"
     );
 }
@@ -473,7 +475,7 @@ fn finetuning_resets_heads_of_another_class_count_or_refuses_with_never() {
     )
     .expect_err("never");
     match e.as_slice() {
-        [ErrorKind::HeadClasses {
+        [InteropError::HeadClasses {
             key,
             found,
             expected,
@@ -578,11 +580,12 @@ fn finetuning_at_another_resolution_interpolates_the_grid() {
     ft.pos_embed = PosEmbedInterp::None;
     let e = prepare(&r, &ft, w(), &fresh).expect_err("none");
     assert!(
-        matches!(&e[..], [ErrorKind::WeightsShape { key, finetune: true, .. }] if key == "pos_embed"),
+        matches!(&e[..], [InteropError::WeightsShape { key, finetune: true, .. }] if key == "pos_embed"),
         "{e:?}"
     );
     assert!(e[0]
-        .help()
+        .describe()
+        .help
         .unwrap_or_default()
         .contains("finetune.pos_embed = bicubic"));
 
@@ -591,7 +594,7 @@ fn finetuning_at_another_resolution_interpolates_the_grid() {
     ft.from_image = Some(32);
     let e = prepare(&r, &ft, w(), &fresh).expect_err("from_image");
     assert!(
-        matches!(&e[..], [ErrorKind::FromImage { grid: 6, .. }]),
+        matches!(&e[..], [InteropError::FromImage { grid: 6, .. }]),
         "{e:?}"
     );
     ft.from_image = Some(24);

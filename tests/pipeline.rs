@@ -6,6 +6,7 @@
 mod common;
 
 use common::{run, temp_dir};
+use deitc::diag::Describe;
 use std::path::{Path, PathBuf};
 
 /// A teacher convnet → distilled student → the student fine-tuned, all on 16 px synthetic
@@ -146,7 +147,7 @@ fn a_stage_output_without_a_finished_run_is_not_run() {
     )
     .expect_err("the student has not run");
     assert_eq!(err.code(), "deit::stage::not_run");
-    let message = err.kind.message();
+    let message = err.describe().message;
     assert!(message.contains("stage `student`"), "{message}");
     assert_eq!(
         runs(&dir, "tuned"),

@@ -22,7 +22,7 @@ fn codes_of(text: &[u8]) -> Vec<&'static str> {
     // The rendered path must not panic either.
     let (code, _, _) = run(&["check", &p]);
     assert_eq!(code, u8::from(!c.ok()));
-    c.diags.items.iter().map(|d| d.code()).collect()
+    c.diags.items.iter().map(|d| d.code().as_str()).collect()
 }
 
 #[test]
@@ -147,7 +147,7 @@ fn hostile_overrides_are_diagnosed_in_their_own_source() {
             &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
         );
         assert_eq!(
-            c.diags.items.first().map(|d| d.code()),
+            c.diags.items.first().map(|d| d.code().as_str()),
             Some(code),
             "--set {set:?}"
         );
@@ -192,7 +192,7 @@ fn arithmetic_edge_cases_are_diagnosed() {
             &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
         );
         assert_eq!(
-            c.diags.items.first().map(|d| d.code()),
+            c.diags.items.first().map(|d| d.code().as_str()),
             Some(code),
             "{line}: {:?}",
             c.diags.items

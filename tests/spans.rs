@@ -59,7 +59,7 @@ fn run_main(text: &str) -> (Scratch, Checked) {
 }
 
 fn codes(c: &Checked) -> Vec<&'static str> {
-    c.diags.items.iter().map(Diag::code).collect()
+    c.diags.items.iter().map(|d| d.code().as_str()).collect()
 }
 
 /// The only diagnostic.

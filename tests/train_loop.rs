@@ -6,6 +6,7 @@ mod common;
 
 use common::temp_dir;
 use deitc::check::check;
+use deitc::diag::Describe;
 use deitc::ir::Recipe;
 use deitc::model::TensorFile;
 use deitc::train::catalogue::Registry;
@@ -178,7 +179,7 @@ fn a_diverging_run_stops_with_a_diagnostic_naming_the_step() {
         &mut |_| {},
     )
     .expect_err("diverges");
-    assert_eq!(err.code(), "deit::run::non_finite", "{:?}", err.kind);
+    assert_eq!(err.code(), "deit::run::non_finite", "{err:?}");
 }
 
 #[test]
@@ -574,7 +575,7 @@ fn a_convnet_trains_and_teaches_a_distilled_deit() {
         &mut |_| {},
     )
     .expect_err("mismatch");
-    let text = err.kind.message();
+    let text = err.describe().message;
     assert!(text.contains("describes a convnet"), "{text}");
 }
 

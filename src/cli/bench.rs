@@ -3,7 +3,9 @@
 //! a test: numbers go to docs/performance.md, never into assertions).
 
 use super::{DeviceArg, Output, RecipeArgs};
-use crate::diag::{Diag, Diagnostics};
+use crate::diag::Describe;
+use crate::diag::Diagnostics;
+use crate::error::Error;
 use crate::ir::{Device, Recipe};
 use crate::model::TensorFile;
 use crate::train::catalogue::Registry;
@@ -58,9 +60,8 @@ pub fn run(args: &RecipeArgs, opts: &BenchArgs, graphs: &Registry, out: &mut Out
     }
     let mut graph = match graphs.build(recipe, recipe.train.seed, recipe.train.device) {
         Ok(g) => g,
-        Err(kind) => {
-            let d = Diag::global(kind);
-            out.diagnostics(&Diagnostics { items: vec![d] }, &checked.map, "bench");
+        Err(e) => {
+            out.diagnostics(&Diagnostics::global(Error::Run(e)), &checked.map, "bench");
             return 1;
         }
     };
@@ -189,7 +190,7 @@ fn teacher_cost(
     let teacher = match crate::train::teacher::build(graphs, recipe) {
         Ok(Some(t)) => t,
         Ok(None) => return String::new(),
-        Err(d) => return format!("  teacher     not measured: {}\n", d.kind.message()),
+        Err(d) => return format!("  teacher     not measured: {}\n", d.describe().message),
     };
     if teacher.input() != (recipe.model.channels, recipe.model.image) {
         return "  teacher     not measured: its input differs from the student's\n".into();
@@ -223,7 +224,7 @@ fn compare_cpu(
 ) -> Result<String, String> {
     let mut cpu = graphs
         .build(recipe, recipe.train.seed, Device::Cpu)
-        .map_err(|k| k.message())?;
+        .map_err(|k| k.describe().message)?;
     let bytes = to_bytes(&cpu.state().map_err(|e| e.to_string())?, Default::default())?;
     let file = TensorFile::parse(bytes).map_err(|e| e.to_string())?;
     graph.restore(&file, 0).map_err(|e| e.to_string())?;

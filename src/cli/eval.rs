@@ -2,10 +2,12 @@
 
 use super::{DeviceArg, Output, RecipeArgs};
 use crate::data::Loader;
-use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::diag::Diagnostics;
+use crate::error::Error;
 use crate::model::TensorFile;
 use crate::train::catalogue::Registry;
 use crate::train::run::evaluate;
+use crate::train::RunError;
 use std::path::PathBuf;
 
 pub fn run(
@@ -17,18 +19,11 @@ pub fn run(
     out: &mut Output,
 ) -> u8 {
     let checked = args.check(graphs);
-    out.diagnostics(&checked.diags, &checked.map, "eval");
-    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+    let Some(recipe) = out.checked(&checked, "eval") else {
         return 1;
     };
-    let fail = |out: &mut Output, kind: ErrorKind| {
-        out.diagnostics(
-            &Diagnostics {
-                items: vec![Diag::global(kind)],
-            },
-            &checked.map,
-            "eval",
-        );
+    let fail = |out: &mut Output, e: RunError| {
+        out.diagnostics(&Diagnostics::global(Error::Run(e)), &checked.map, "eval");
         1
     };
     let recipe = &DeviceArg::apply(device, recipe);
@@ -42,22 +37,23 @@ pub fn run(
         Err(e) => {
             return fail(
                 out,
-                ErrorKind::Checkpoint {
+                RunError::Checkpoint {
                     path,
                     message: e.to_string(),
                 },
             )
         }
     };
-    let prefix = match (ema, file.keys().any(|k| k.starts_with("model."))) {
-        (true, _) => "ema.",
-        (false, true) => "model.",
-        (false, false) => "",
+    // `--ema` reads `ema.*` and nothing else: a bare state dict has no EMA weights.
+    let prefix = if ema {
+        "ema."
+    } else {
+        file.weights_prefix(false)
     };
     if let Err(e) = graph.load_weights(&file, prefix) {
         return fail(
             out,
-            ErrorKind::Checkpoint {
+            RunError::Checkpoint {
                 path,
                 message: e.to_string(),
             },
@@ -68,7 +64,7 @@ pub fn run(
         Err(e) => {
             return fail(
                 out,
-                ErrorKind::DataLoad {
+                RunError::DataLoad {
                     message: e.to_string(),
                 },
             )
@@ -79,7 +75,7 @@ pub fn run(
         Err(e) => {
             return fail(
                 out,
-                ErrorKind::DataLoad {
+                RunError::DataLoad {
                     message: e.to_string(),
                 },
             )

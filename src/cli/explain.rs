@@ -17,8 +17,7 @@ pub fn run(args: &RecipeArgs, format: ExplainFormat, graphs: &Registry, out: &mu
         }
     }
     let checked = args.check(graphs);
-    out.diagnostics(&checked.diags, &checked.map, "explain");
-    let (true, Some(recipe)) = (checked.ok(), &checked.recipe) else {
+    let Some(recipe) = out.checked(&checked, "explain") else {
         return 1;
     };
     let recipe = &recipe.without_stage_recipes();

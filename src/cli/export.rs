@@ -4,7 +4,7 @@
 
 use super::import::{fail, write_output};
 use super::{thousands, Output};
-use crate::diag::ErrorKind;
+use crate::interop::InteropError;
 use std::path::PathBuf;
 
 /// Arguments of `deitc export`.
@@ -33,8 +33,7 @@ pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
         set: args.set.clone(),
         stage: None,
     });
-    out.diagnostics(&checked.diags, &checked.map, "export");
-    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+    let Some(recipe) = out.checked(&checked, "export") else {
         return 1;
     };
     let converted = match crate::interop::export(&args.checkpoint, recipe, args.ema) {
@@ -42,7 +41,7 @@ pub fn run(args: &ExportArgs, out: &mut Output) -> u8 {
         Err(kinds) => return fail(out, &checked.map, kinds, "export"),
     };
     if let Err(message) = write_output(&args.output, &converted.bytes) {
-        let kind = ErrorKind::WriteWeights {
+        let kind = InteropError::WriteWeights {
             path: args.output.display().to_string(),
             message,
         };

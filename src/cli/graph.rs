@@ -3,8 +3,9 @@
 
 use super::{Command, Output, RecipeArgs};
 use crate::check::check;
-use crate::diag::{Diag, Diagnostics, ErrorKind};
-use crate::generated::{self, Plan, ENV_GENERATED};
+use crate::diag::Diagnostics;
+use crate::error::Error;
+use crate::generated::{self, GenerateError, Plan, ENV_GENERATED};
 use crate::train::catalogue::Registry;
 use std::time::Duration;
 
@@ -69,7 +70,10 @@ fn recipes_of(args: &RecipeArgs, graphs: &Registry) -> Option<Vec<crate::ir::Rec
 }
 
 /// The generated graph `recipes` need, if any.
-fn planned(recipes: &[crate::ir::Recipe], graphs: &Registry) -> Result<Option<Plan>, ErrorKind> {
+fn planned(
+    recipes: &[crate::ir::Recipe],
+    graphs: &Registry,
+) -> Result<Option<Plan>, GenerateError> {
     let mut shapes = Vec::new();
     for r in recipes {
         for s in generated::missing(r, graphs)? {
@@ -89,11 +93,8 @@ fn planned(recipes: &[crate::ir::Recipe], graphs: &Registry) -> Result<Option<Pl
     )))
 }
 
-fn fail(out: &mut Output, kind: ErrorKind, what: &str) -> u8 {
-    let diags = Diagnostics {
-        items: vec![Diag::global(kind)],
-    };
-    out.diagnostics(&diags, &Default::default(), what);
+fn fail(out: &mut Output, e: impl Into<Error>, what: &str) -> u8 {
+    out.diagnostics(&Diagnostics::global(e.into()), &Default::default(), what);
     1
 }
 
@@ -108,7 +109,7 @@ fn name(cmd: &Command) -> &'static str {
 
 /// Builds `plan` (or brings it up to date), saying what is happening: a spinner with
 /// cargo's current step on a terminal, and for a first build a line before and after.
-fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), ErrorKind> {
+fn build_with_spinner(plan: &Plan, out: &mut Output) -> Result<(), GenerateError> {
     generated::source_dir()?;
     generated::cargo_version()?;
     let first = !plan.is_built();
@@ -210,7 +211,7 @@ pub fn cache(cmd: &CacheCommand, out: &mut Output) -> u8 {
                     if let Err(e) = std::fs::remove_dir_all(&p) {
                         return fail(
                             out,
-                            ErrorKind::WriteOutput {
+                            Error::WriteOutput {
                                 path: p.display().to_string(),
                                 message: e.to_string(),
                             },

@@ -2,7 +2,9 @@
 //! checked against the recipe's model and written as a deitc checkpoint.
 
 use super::{thousands, Output};
-use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::diag::{Diag, Diagnostics};
+use crate::error::Error;
+use crate::interop::InteropError;
 use crate::train::catalogue::Registry;
 use crate::train::tensor_io::write_atomically;
 use std::path::Path;
@@ -31,8 +33,7 @@ pub fn run(args: &ImportArgs, graphs: &Registry, out: &mut Output) -> u8 {
         set: args.set.clone(),
         stage: None,
     });
-    out.diagnostics(&checked.diags, &checked.map, "import");
-    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+    let Some(recipe) = out.checked(&checked, "import") else {
         return 1;
     };
     let converted = match crate::interop::import(graphs, &args.file, recipe) {
@@ -40,7 +41,7 @@ pub fn run(args: &ImportArgs, graphs: &Registry, out: &mut Output) -> u8 {
         Err(kinds) => return fail(out, &checked.map, kinds, "import"),
     };
     if let Err(message) = write_output(&args.output, &converted.bytes) {
-        let kind = ErrorKind::WriteWeights {
+        let kind = InteropError::WriteWeights {
             path: args.output.display().to_string(),
             message,
         };
@@ -58,14 +59,17 @@ pub fn run(args: &ImportArgs, graphs: &Registry, out: &mut Output) -> u8 {
     0
 }
 
-/// Prints `kinds` as diagnostics without a source; returns the exit code 1.
+/// Prints `errors` as diagnostics without a source; returns the exit code 1.
 pub(super) fn fail(
     out: &mut Output,
     map: &crate::source::SourceMap,
-    kinds: Vec<ErrorKind>,
+    errors: Vec<InteropError>,
     what: &str,
 ) -> u8 {
-    let items = kinds.into_iter().map(Diag::global).collect();
+    let items = errors
+        .into_iter()
+        .map(|e| Diag::global(Error::Interop(e)))
+        .collect();
     out.diagnostics(&Diagnostics { items }, map, what);
     1
 }

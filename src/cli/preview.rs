@@ -7,8 +7,10 @@ use crate::data::loader::Drawn;
 use crate::data::pil_ops::PilOp;
 use crate::data::preview::{compose, Tile};
 use crate::data::Loader;
-use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::diag::Diagnostics;
+use crate::error::Error;
 use crate::train::catalogue::Registry;
+use crate::train::RunError;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -27,20 +29,18 @@ pub struct PreviewArgs {
 
 pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut Output) -> u8 {
     let checked = args.check(graphs);
-    out.diagnostics(&checked.diags, &checked.map, "preview");
-    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+    let Some(recipe) = out.checked(&checked, "preview") else {
         return 1;
     };
-    let fail = |out: &mut Output, kind: ErrorKind| {
-        let items = vec![Diag::global(kind)];
-        out.diagnostics(&Diagnostics { items }, &checked.map, "preview");
+    let fail = |out: &mut Output, e: Error| {
+        out.diagnostics(&Diagnostics::global(e), &checked.map, "preview");
         1
     };
     let loader = match Loader::new(recipe) {
         Ok(l) => l,
         Err(e) => {
             let message = e.to_string();
-            return fail(out, ErrorKind::DataLoad { message });
+            return fail(out, Error::Run(RunError::DataLoad { message }));
         }
     };
     let steps = loader.steps_per_epoch();
@@ -50,7 +50,7 @@ pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut O
             loader.batch_size(),
             loader.train.len()
         );
-        return fail(out, ErrorKind::DataLoad { message });
+        return fail(out, Error::Run(RunError::DataLoad { message }));
     }
     let wanted = usize::from(opts.samples);
     let order = loader.order(opts.epoch);
@@ -61,7 +61,7 @@ pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut O
         Ok(b) => b,
         Err(e) => {
             let message = e.to_string();
-            return fail(out, ErrorKind::DataLoad { message });
+            return fail(out, Error::Run(RunError::DataLoad { message }));
         }
     };
     let (channels, side, _) = loader.image_shape();
@@ -143,7 +143,7 @@ pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut O
         .and_then(|bytes| super::import::write_output(&path, &bytes));
     if let Err(message) = written {
         let path = path.display().to_string();
-        return fail(out, ErrorKind::WriteOutput { path, message });
+        return fail(out, Error::WriteOutput { path, message });
     }
     let rows = tiles.len().div_ceil(sheet.columns);
     out.out(&format!(

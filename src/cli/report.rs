@@ -1,7 +1,9 @@
 //! Where commands write: stdout for results, stderr for diagnostics (captured in tests).
 
 use super::Color;
-use crate::diag::{render_human, render_json, Diagnostics, RenderOptions};
+use crate::check::Checked;
+use crate::diag::{render_human, render_json, Describe, Diagnostics, RenderOptions};
+use crate::ir::Recipe;
 use crate::source::SourceMap;
 use std::io::{IsTerminal, Write};
 
@@ -54,7 +56,12 @@ impl Output {
     }
 
     /// Renders every diagnostic to stderr, then a one-line tally.
-    pub fn diagnostics(&mut self, diags: &Diagnostics, map: &SourceMap, what: &str) {
+    pub fn diagnostics<K: Describe>(
+        &mut self,
+        diags: &Diagnostics<K>,
+        map: &SourceMap,
+        what: &str,
+    ) {
         for d in &diags.items {
             let text = render_human(d, map, self.render);
             self.err(&text);
@@ -72,8 +79,15 @@ impl Output {
         }
     }
 
+    /// Reports the diagnostics of a checked recipe for command `what`, and gives its recipe
+    /// when it checked (the preamble of every command that runs a recipe).
+    pub fn checked<'a>(&mut self, checked: &'a Checked, what: &str) -> Option<&'a Recipe> {
+        self.diagnostics(&checked.diags, &checked.map, what);
+        checked.recipe.as_ref().filter(|_| checked.ok())
+    }
+
     /// Every diagnostic as one JSON line on stdout.
-    pub fn diagnostics_json(&mut self, diags: &Diagnostics, map: &SourceMap) {
+    pub fn diagnostics_json<K: Describe>(&mut self, diags: &Diagnostics<K>, map: &SourceMap) {
         for d in &diags.items {
             let line = format!(
                 "{{\"type\":\"diagnostic\",\"diagnostic\":{}}}\n",

@@ -4,6 +4,7 @@
 use super::{DeviceArg, Output, RecipeArgs};
 use crate::check::pipeline::Pipeline;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
+use crate::error::Error;
 use crate::ir::Recipe;
 use crate::source::SourceMap;
 use crate::train::catalogue::Registry;
@@ -33,8 +34,7 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, graphs: &Registry, out: &mut Outpu
         return pipeline(&p, args.stage.as_deref(), opts, graphs, out);
     }
     let checked = args.check_with(&facts);
-    out.diagnostics(&checked.diags, &checked.map, "run");
-    let (true, Some(recipe)) = (checked.ok(), checked.recipe.as_ref()) else {
+    let Some(recipe) = out.checked(&checked, "run") else {
         return 1;
     };
     let recipe = &DeviceArg::apply(opts.device, recipe);
@@ -168,8 +168,8 @@ fn train_one(
             }
             (0, !report.interrupted)
         }
-        Err(d) => {
-            out.diagnostics(&Diagnostics { items: vec![*d] }, map, "run");
+        Err(e) => {
+            out.diagnostics(&Diagnostics::global(Error::Run(e)), map, "run");
             (1, false)
         }
     }

@@ -5,7 +5,9 @@
 //! [`device::Backend`] trait, whose kernel methods `Cpu` runs as the fused kernels of
 //! `fused` (built on the shared CPU helpers of `cpu`).
 //!
-//! Its only input from the language is the [`ir`]: it never parses or checks a recipe.
+//! Its only input from the language is the [`ir`]: it never parses or checks a recipe. Each
+//! phase reports its own error enum ([`train::RunError`], [`interop::InteropError`],
+//! [`device::DeviceError`], [`data::DataError`]), described with `deitc-diag`'s codes.
 
 #[macro_use]
 mod cpu;
@@ -16,8 +18,8 @@ pub mod interop;
 pub mod model;
 pub mod train;
 
+pub use deitc_diag as diag;
 pub use deitc_ir as ir;
-pub use deitc_lang::diag;
 
 /// dfdx, for the code a generated graph expands ([`register_deit!`]).
 #[doc(hidden)]

@@ -14,6 +14,8 @@
 //! run-time type dispatch. deitc trains in `f32` only; the model's dtype parameter exists
 //! for dfdx's module machinery and for the `f64` reference tests (`Kernels<f64>` on `Cpu`).
 
+pub use error::DeviceError;
+
 use crate::ir::Device as DeviceIr;
 use crate::train::optimizer::{Optimizer, StepInfo};
 use dfdx::nn::modules::{LayerNorm1D, Linear};
@@ -24,6 +26,7 @@ pub mod compose;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;
+mod error;
 
 /// Token activations `(B, T, M)` of dtype `E` on device `Dev` with tape `T`.
 pub type Rows<B, Tok, const M: usize, E, Dev, T> = Tensor<(B, Tok, Const<M>), E, Dev, T>;

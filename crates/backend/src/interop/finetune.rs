@@ -17,7 +17,7 @@
 use super::names::{HEADS, POS_EMBED};
 use super::pos_embed::{grid_side, resample, Interp};
 use super::weights::{self, conform, Layout, Pick, Weights};
-use crate::diag::ErrorKind;
+use super::InteropError;
 use crate::ir::{Finetune, HeadReset, PosEmbedInterp, Recipe};
 use crate::model::TensorFile;
 use crate::train::graph::Graph;
@@ -75,7 +75,7 @@ pub fn prepare(
     ft: &Finetune,
     mut w: Weights,
     fresh: &[Named],
-) -> Result<(Vec<Named>, Loaded), Vec<ErrorKind>> {
+) -> Result<(Vec<Named>, Loaded), Vec<InteropError>> {
     let m = &recipe.model;
     let specs = weights::specs(m).map_err(|e| vec![e])?;
     let mut loaded = Loaded {
@@ -97,7 +97,7 @@ pub fn prepare(
         };
         if let Some(px) = ft.from_image {
             if from.is_some_and(|g| g * m.patch != px) {
-                return Err(vec![ErrorKind::FromImage {
+                return Err(vec![InteropError::FromImage {
                     path: w.path.clone(),
                     from_image: px,
                     grid: from.unwrap_or_default(),
@@ -135,7 +135,7 @@ pub fn prepare(
         }
         match ft.reset_head {
             HeadReset::Never if differs => {
-                return Err(vec![ErrorKind::HeadClasses {
+                return Err(vec![InteropError::HeadClasses {
                     path: w.path.clone(),
                     key: f.name.clone(),
                     found: w.shape(&f.name).map(<[usize]>::to_vec).unwrap_or_default(),
@@ -160,10 +160,10 @@ pub fn apply(
     graph: &mut dyn Graph,
     recipe: &Recipe,
     ft: &Finetune,
-) -> Result<Loaded, Vec<ErrorKind>> {
+) -> Result<Loaded, Vec<InteropError>> {
     let w = weights::read(Path::new(&ft.from), Pick::Model).map_err(|e| vec![e])?;
     let state = graph.state().map_err(|e| {
-        vec![ErrorKind::Internal {
+        vec![InteropError::Internal {
             message: e.to_string(),
         }]
     })?;
@@ -175,7 +175,7 @@ pub fn apply(
         })
         .collect();
     let (tensors, loaded) = prepare(recipe, ft, w, &fresh)?;
-    load_into(graph, &tensors).map_err(|message| vec![ErrorKind::Internal { message }])?;
+    load_into(graph, &tensors).map_err(|message| vec![InteropError::Internal { message }])?;
     Ok(loaded)
 }
 

@@ -12,16 +12,19 @@
 //!
 //! See docs/interop.md.
 
+mod error;
 pub mod finetune;
 pub mod names;
 pub mod pos_embed;
 pub mod pth;
 pub mod weights;
 
-use crate::diag::ErrorKind;
+pub use error::InteropError;
+
 use crate::ir::Recipe;
 use crate::model::TensorFile;
 use crate::train::catalogue::Registry;
+use crate::train::checkpoint;
 use crate::train::tensor_io::{to_bytes, Named};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,7 +36,7 @@ pub fn import(
     graphs: &Registry,
     input: &Path,
     recipe: &Recipe,
-) -> Result<Converted, Vec<ErrorKind>> {
+) -> Result<Converted, Vec<InteropError>> {
     let specs = weights::specs(&recipe.model).map_err(|e| vec![e])?;
     let w = weights::read(input, Pick::Model).map_err(|e| vec![e])?;
     let model = conform(&w, &specs, &recipe.model, Layout::Ours, false)?;
@@ -41,18 +44,8 @@ pub fn import(
     if recipe.train.ema.is_some() {
         tensors.extend(prefixed(&model, "ema."));
     }
-    let mut meta = HashMap::new();
-    for (k, v) in [
-        ("format", "deitc-checkpoint-1"),
-        ("epoch", "0"),
-        ("step_in_epoch", "0"),
-        ("steps", "0"),
-        ("recipe_hash", ""),
-    ] {
-        meta.insert(k.to_string(), v.to_string());
-    }
-    meta.insert("imported_from".into(), w.format.describe().into());
-    let bytes = to_bytes(&tensors, meta).map_err(internal)?;
+    let meta = checkpoint::Meta::imported(w.format.describe());
+    let bytes = to_bytes(&tensors, meta.to_map()).map_err(internal)?;
     verify(graphs, recipe, &bytes)?;
     Ok(Converted {
         bytes,
@@ -64,12 +57,12 @@ pub fn import(
 
 /// The timm `state_dict` (safetensors, timm names and layouts) of the model (or, with
 /// `ema`, the EMA) weights of the deitc checkpoint `input`, checked against `recipe`.
-pub fn export(input: &Path, recipe: &Recipe, ema: bool) -> Result<Converted, Vec<ErrorKind>> {
+pub fn export(input: &Path, recipe: &Recipe, ema: bool) -> Result<Converted, Vec<InteropError>> {
     let specs = weights::specs(&recipe.model).map_err(|e| vec![e])?;
     let pick = if ema { Pick::Ema } else { Pick::Model };
     let w = weights::read(input, pick).map_err(|e| vec![e])?;
     if w.format != weights::Format::Deitc {
-        return Err(vec![ErrorKind::NotACheckpoint {
+        return Err(vec![InteropError::NotACheckpoint {
             path: w.path.clone(),
             what: "model weights (`model.*`)".into(),
         }]);
@@ -107,20 +100,20 @@ fn prefixed(tensors: &[Named], prefix: &str) -> Vec<Named> {
         .collect()
 }
 
-fn internal(message: String) -> Vec<ErrorKind> {
-    vec![ErrorKind::Internal { message }]
+fn internal(message: String) -> Vec<InteropError> {
+    vec![InteropError::Internal { message }]
 }
 
 /// When the recipe's shape has a graph in `graphs`, loads the new checkpoint into its graph (on the
 /// CPU): what `deitc eval` and `finetune.from` will do with it.
-fn verify(graphs: &Registry, recipe: &Recipe, bytes: &[u8]) -> Result<(), Vec<ErrorKind>> {
+fn verify(graphs: &Registry, recipe: &Recipe, bytes: &[u8]) -> Result<(), Vec<InteropError>> {
     if !graphs.has(&recipe.model) {
         return Ok(());
     }
     let file = TensorFile::parse(bytes.to_vec()).map_err(|e| internal(e.to_string()))?;
     let mut graph = graphs
         .build(recipe, recipe.train.seed, crate::ir::Device::Cpu)
-        .map_err(|e| vec![e])?;
+        .map_err(|e| internal(format!("no CPU graph for the imported weights: {e:?}")))?;
     graph
         .load_weights(&file, "model.")
         .map_err(|e| internal(format!("the imported weights do not load: {e}")))

@@ -4,7 +4,7 @@
 
 use super::names::{self, Spec, DIST_TOKEN, POS_EMBED};
 use super::pth;
-use crate::diag::ErrorKind;
+use super::InteropError;
 use crate::ir::Model;
 use crate::model::{LoadError, TensorFile};
 use crate::train::tensor_io::Named;
@@ -61,9 +61,9 @@ impl Weights {
 
 /// Reads `path`: a deitc checkpoint's `model.` (or `ema.`) tensors, or every tensor of a
 /// timm safetensors / `.pth` file.
-pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
+pub fn read(path: &Path, pick: Pick) -> Result<Weights, InteropError> {
     let shown = path.display().to_string();
-    let unreadable = |message: String| ErrorKind::WeightsUnreadable {
+    let unreadable = |message: String| InteropError::WeightsUnreadable {
         path: shown.clone(),
         message,
     };
@@ -72,13 +72,13 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
     }
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
     if bytes.starts_with(b"PK\x03\x04") {
-        let read = pth::read(&bytes).map_err(|reason| ErrorKind::Pth {
+        let read = pth::read(&bytes).map_err(|reason| InteropError::Pth {
             path: shown.clone(),
             reason,
         })?;
         let mut tensors = BTreeMap::new();
         for (key, (shape, values)) in read.into_iter().filter(|(k, _)| !is_bn_counter(k)) {
-            let data = values.map_err(|found| ErrorKind::WeightsDtype {
+            let data = values.map_err(|found| InteropError::WeightsDtype {
                 path: shown.clone(),
                 key: key.clone(),
                 found,
@@ -92,7 +92,7 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
     let pickle = bytes.first() == Some(&0x80) && bytes.get(1).is_some_and(|p| (2..=5).contains(p));
     let legacy = pickle && bytes.get(2..4) == Some(&[0x8a, 0x0a][..]);
     if legacy {
-        return Err(ErrorKind::Pth {
+        return Err(InteropError::Pth {
             path: shown,
             reason: "it is a PyTorch file in the legacy (pre-1.6, non-zip) format".into(),
         });
@@ -101,19 +101,15 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
         return Err(unreadable(format!("not a safetensors file: {reason}")));
     }
     let file = TensorFile::parse(bytes).map_err(|e| match e {
-        LoadError::Format { .. } if pickle => ErrorKind::Pth {
+        LoadError::Format { .. } if pickle => InteropError::Pth {
             path: shown.clone(),
             reason: "it is a Python pickle, not a torch.save zip archive".into(),
         },
         LoadError::Format { reason } => unreadable(format!("not a safetensors file: {reason}")),
         other => unreadable(other.to_string()),
     })?;
-    let deitc = file.keys().any(|k| k.starts_with("model."));
-    let prefix = match (deitc, pick) {
-        (true, Pick::Model) => "model.",
-        (true, Pick::Ema) => "ema.",
-        (false, _) => "",
-    };
+    let deitc = file.is_checkpoint();
+    let prefix = file.weights_prefix(pick == Pick::Ema);
     let mut tensors = BTreeMap::new();
     let keys: Vec<String> = file
         .keys()
@@ -121,7 +117,7 @@ pub fn read(path: &Path, pick: Pick) -> Result<Weights, ErrorKind> {
         .map(str::to_string)
         .collect();
     for key in keys {
-        let (shape, data) = file.f32s(&key).map_err(|_| ErrorKind::WeightsDtype {
+        let (shape, data) = file.f32s(&key).map_err(|_| InteropError::WeightsDtype {
             path: shown.clone(),
             key: key.clone(),
             found: file.info(&key).map(|i| i.dtype.clone()).unwrap_or_default(),
@@ -143,15 +139,15 @@ fn finish(
     format: Format,
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     pick: Pick,
-) -> Result<Weights, ErrorKind> {
+) -> Result<Weights, InteropError> {
     if pick == Pick::Ema && (format != Format::Deitc || tensors.is_empty()) {
-        return Err(ErrorKind::NotACheckpoint {
+        return Err(InteropError::NotACheckpoint {
             path,
             what: "EMA weights (`ema.*`)".into(),
         });
     }
     if tensors.is_empty() {
-        return Err(ErrorKind::WeightsUnreadable {
+        return Err(InteropError::WeightsUnreadable {
             path,
             message: "it holds no tensors".into(),
         });
@@ -184,9 +180,9 @@ pub fn conform(
     m: &Model,
     layout: Layout,
     finetune: bool,
-) -> Result<Vec<Named>, Vec<ErrorKind>> {
+) -> Result<Vec<Named>, Vec<InteropError>> {
     if w.distilled() && !m.distilled {
-        return Err(vec![ErrorKind::DistilledIntoPlain {
+        return Err(vec![InteropError::DistilledIntoPlain {
             path: w.path.clone(),
         }]);
     }
@@ -207,7 +203,7 @@ pub fn conform(
                 && shape.len() == 3
                 && shape[1] + 1 == spec.timm[1];
             if !dist_row && shapes < MAX_SHAPE_DIAGS {
-                problems.push(ErrorKind::WeightsShape {
+                problems.push(InteropError::WeightsShape {
                     path: w.path.clone(),
                     key: spec.name.clone(),
                     found: shape.clone(),
@@ -233,7 +229,7 @@ pub fn conform(
     if !missing.is_empty() {
         problems.insert(
             0,
-            ErrorKind::WeightsMissing {
+            InteropError::WeightsMissing {
                 path: w.path.clone(),
                 keys: missing,
                 plain_into_distilled,
@@ -247,7 +243,7 @@ pub fn conform(
         .cloned()
         .collect();
     if !unexpected.is_empty() {
-        problems.push(ErrorKind::WeightsUnexpected {
+        problems.push(InteropError::WeightsUnexpected {
             path: w.path.clone(),
             keys: unexpected,
         });
@@ -260,8 +256,8 @@ pub fn conform(
 }
 
 /// The timm layout of a recipe's model, or the diagnostic for a convnet.
-pub fn specs(m: &Model) -> Result<Vec<Spec>, ErrorKind> {
-    names::layout(m).ok_or(ErrorKind::ConvnetInterop)
+pub fn specs(m: &Model) -> Result<Vec<Spec>, InteropError> {
+    names::layout(m).ok_or(InteropError::ConvnetInterop)
 }
 
 /// Refuses a safetensors header whose sizes overflow before it is parsed in full: shapes

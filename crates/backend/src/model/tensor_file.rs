@@ -107,6 +107,22 @@ impl TensorFile {
         self.tensors.get(key)
     }
 
+    /// Whether the file is a deitc checkpoint (weights under `model.`, maybe `ema.` and the
+    /// optimizer's moments) rather than a bare `state_dict`.
+    pub fn is_checkpoint(&self) -> bool {
+        self.keys().any(|k| k.starts_with("model."))
+    }
+
+    /// The key prefix of the weights to load: `model.` (or with `ema`, `ema.`) in a deitc
+    /// checkpoint, none in a bare `state_dict`.
+    pub fn weights_prefix(&self, ema: bool) -> &'static str {
+        match (self.is_checkpoint(), ema) {
+            (true, false) => "model.",
+            (true, true) => "ema.",
+            (false, _) => "",
+        }
+    }
+
     /// The `__metadata__` string map.
     pub fn metadata(&self) -> &BTreeMap<String, String> {
         &self.metadata

@@ -11,7 +11,8 @@
 
 use super::graph::{Graph, NetGraph};
 use super::net::Net;
-use crate::diag::ErrorKind;
+use super::RunError;
+use crate::device::DeviceError;
 use crate::ir::{Device, Model, Named, Recipe, Shape};
 use dfdx::prelude::Cpu;
 
@@ -23,20 +24,17 @@ pub fn on_device<N: Net<K, Cpu>, const K: usize>(
     seed: u64,
     device: Device,
     cuda: impl FnOnce(&Recipe, u64) -> Result<Box<dyn Graph>, String>,
-) -> Result<Box<dyn Graph>, ErrorKind> {
-    let unavailable = |message| ErrorKind::DeviceUnavailable {
-        device: "cuda".into(),
-        message,
+) -> Result<Box<dyn Graph>, RunError> {
+    let unavailable = |device: &str| {
+        let device = device.to_string();
+        move |message| RunError::Device(DeviceError::Unavailable { device, message })
     };
     match device {
-        Device::Cpu => {
-            boxed::<N, Cpu, K>(r, seed).map_err(|message| ErrorKind::DeviceUnavailable {
-                device: "cpu".into(),
-                message,
-            })
+        Device::Cpu => boxed::<N, Cpu, K>(r, seed).map_err(unavailable("cpu")),
+        Device::Cuda if !crate::device::available(Device::Cuda) => {
+            Err(RunError::Device(DeviceError::NoCuda))
         }
-        Device::Cuda if !crate::device::available(Device::Cuda) => Err(ErrorKind::NoCuda),
-        Device::Cuda => cuda(r, seed).map_err(unavailable),
+        Device::Cuda => cuda(r, seed).map_err(unavailable("cuda")),
     }
 }
 
@@ -56,7 +54,7 @@ pub fn no_cuda(_: &Recipe, _: u64) -> Result<Box<dyn Graph>, String> {
 }
 
 /// A graph constructor: the net for a recipe, freshly initialised from a seed, on a device.
-pub type Ctor = fn(&Recipe, u64, Device) -> Result<Box<dyn Graph>, ErrorKind>;
+pub type Ctor = fn(&Recipe, u64, Device) -> Result<Box<dyn Graph>, RunError>;
 
 /// The shapes this process has a graph for, each with its constructor: the compiled-in
 /// catalogue ([`Registry::compiled`]) and whatever a generated graph's `main` adds with
@@ -108,12 +106,7 @@ impl Registry {
 
     /// The graph for `r.model` on `device`, freshly initialised from `seed`: an error when
     /// the shape has no graph or the device cannot be opened.
-    pub fn build(
-        &self,
-        r: &Recipe,
-        seed: u64,
-        device: Device,
-    ) -> Result<Box<dyn Graph>, ErrorKind> {
+    pub fn build(&self, r: &Recipe, seed: u64, device: Device) -> Result<Box<dyn Graph>, RunError> {
         match self.ctor(&r.model) {
             Some(ctor) => ctor(r, seed, device),
             None => Err(self.not_compiled(&r.model)),
@@ -122,14 +115,14 @@ impl Registry {
 
     /// The error for a model shape with no graph: the shape and the three shapes with a
     /// graph nearest to it.
-    pub fn not_compiled(&self, m: &Model) -> ErrorKind {
+    pub fn not_compiled(&self, m: &Model) -> RunError {
         let shape = Shape::of(m);
         let nearest = shape
             .nearest(&self.graphs(), 3)
             .iter()
             .map(|n| n.to_string())
             .collect();
-        ErrorKind::ShapeNotCompiled {
+        RunError::ShapeNotCompiled {
             shape: shape.to_string(),
             nearest,
         }
@@ -166,7 +159,7 @@ macro_rules! net_ctor {
             r: &$crate::ir::Recipe,
             seed: u64,
             device: $crate::ir::Device,
-        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::diag::ErrorKind> {
+        ) -> Result<Box<dyn $crate::train::graph::Graph>, $crate::train::RunError> {
             $crate::train::catalogue::on_device::<$m<$crate::dfdx::prelude::Cpu>, $k>(
                 r,
                 seed,

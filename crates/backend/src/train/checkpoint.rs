@@ -1,13 +1,14 @@
 //! Checkpoints: one safetensors file with the model (`model.*`, timm names), the EMA
-//! (`ema.*`), the optimizer moments (`opt.m.*`, `opt.v.*`) and, as metadata, where training
-//! stands (`epoch`, `step_in_epoch`, `steps`, `best_top1`, `recipe_hash`). Written
-//! atomically; the data order and every random draw are functions of (seed, epoch, index,
-//! step), so no generator state needs saving.
+//! (`ema.*`), the optimizer moments (`opt.m.*`, `opt.v.*`) and, as metadata ([`Meta`], the
+//! one place its keys are written and read), where training stands. Written atomically;
+//! the data order and every random draw are functions of (seed, epoch, index, step), so no
+//! generator state needs saving.
 
-use super::graph::Graph;
+use super::graph::{Graph, GraphError};
 use super::tensor_io::{to_bytes, write_atomically};
 use crate::model::TensorFile;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::path::Path;
 
 /// Where training stands.
@@ -21,40 +22,152 @@ pub struct Position {
     pub recipe_hash: String,
 }
 
-pub fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), String> {
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), "deitc-checkpoint-1".to_string());
-    meta.insert("epoch".to_string(), pos.epoch.to_string());
-    meta.insert("step_in_epoch".to_string(), pos.step_in_epoch.to_string());
-    meta.insert("steps".to_string(), graph.steps().to_string());
-    meta.insert("recipe_hash".to_string(), pos.recipe_hash.clone());
-    if let Some(b) = pos.best_top1 {
-        meta.insert("best_top1".to_string(), b.to_string());
+/// A checkpoint's metadata: the format tag, where training stands, the optimizer's step
+/// count, and for an imported checkpoint what it was converted from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Meta {
+    pub position: Position,
+    /// Optimizer steps taken (AdamW's bias correction continues from it).
+    pub steps: u64,
+    /// `deitc import`'s description of the file the weights came from.
+    pub imported_from: Option<String>,
+}
+
+/// The `format` metadata value of every deitc checkpoint.
+pub const FORMAT: &str = "deitc-checkpoint-1";
+
+impl Meta {
+    /// The metadata of weights imported from `from`: step 0 of no recipe.
+    pub fn imported(from: &str) -> Self {
+        Meta {
+            imported_from: Some(from.to_string()),
+            ..Meta::default()
+        }
     }
-    let bytes = to_bytes(&graph.state().map_err(|e| e.to_string())?, meta)?;
-    write_atomically(path, &bytes).map_err(|e| e.to_string())
+
+    /// The safetensors metadata map.
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let p = &self.position;
+        let mut m: HashMap<String, String> = [
+            ("format", FORMAT.to_string()),
+            ("epoch", p.epoch.to_string()),
+            ("step_in_epoch", p.step_in_epoch.to_string()),
+            ("steps", self.steps.to_string()),
+            ("recipe_hash", p.recipe_hash.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(b) = p.best_top1 {
+            m.insert("best_top1".into(), b.to_string());
+        }
+        if let Some(f) = &self.imported_from {
+            m.insert("imported_from".into(), f.clone());
+        }
+        m
+    }
+
+    /// Reads the metadata of a deitc checkpoint.
+    pub fn from_map(m: &BTreeMap<String, String>) -> Result<Self, CheckpointError> {
+        if m.get("format").map(String::as_str) != Some(FORMAT) {
+            return Err(CheckpointError::NotACheckpoint);
+        }
+        let num = |k: &'static str| -> Result<u64, CheckpointError> {
+            m.get(k)
+                .and_then(|v| v.parse().ok())
+                .ok_or(CheckpointError::BadMetadata { key: k })
+        };
+        Ok(Meta {
+            position: Position {
+                epoch: num("epoch")?,
+                step_in_epoch: num("step_in_epoch")?,
+                best_top1: m.get("best_top1").and_then(|v| v.parse().ok()),
+                recipe_hash: m.get("recipe_hash").cloned().unwrap_or_default(),
+            },
+            steps: num("steps")?,
+            imported_from: m.get("imported_from").cloned(),
+        })
+    }
+}
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug)]
+pub enum CheckpointError {
+    /// The file's `format` metadata is not [`FORMAT`].
+    NotACheckpoint,
+    /// A metadata key that is missing or not a number.
+    BadMetadata { key: &'static str },
+    /// The graph's tensors could not be collected or restored.
+    Graph(GraphError),
+    /// The file could not be read, parsed or written.
+    File(String),
+}
+
+impl fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointError::NotACheckpoint => {
+                f.write_str("not a deitc checkpoint (no `format` metadata)")
+            }
+            CheckpointError::BadMetadata { key } => {
+                write!(f, "metadata `{key}` is missing or not a number")
+            }
+            CheckpointError::Graph(e) => write!(f, "{e}"),
+            CheckpointError::File(e) => f.write_str(e),
+        }
+    }
+}
+
+pub fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), CheckpointError> {
+    let meta = Meta {
+        position: pos.clone(),
+        steps: graph.steps(),
+        imported_from: None,
+    };
+    let state = graph.state().map_err(CheckpointError::Graph)?;
+    let bytes = to_bytes(&state, meta.to_map()).map_err(CheckpointError::File)?;
+    write_atomically(path, &bytes).map_err(|e| CheckpointError::File(e.to_string()))
 }
 
 /// Reads a checkpoint into `graph`; returns where training stood.
-pub fn load(path: &Path, graph: &mut dyn Graph) -> Result<Position, String> {
-    let file = TensorFile::read(path).map_err(|e| e.to_string())?;
-    let meta = file.metadata();
-    if meta.get("format").map(String::as_str) != Some("deitc-checkpoint-1") {
-        return Err("not a deitc checkpoint (no `format` metadata)".into());
-    }
-    let num = |k: &str| -> Result<u64, String> {
-        meta.get(k)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("metadata `{k}` is missing or not a number"))
-    };
-    let pos = Position {
-        epoch: num("epoch")?,
-        step_in_epoch: num("step_in_epoch")?,
-        best_top1: meta.get("best_top1").and_then(|v| v.parse().ok()),
-        recipe_hash: meta.get("recipe_hash").cloned().unwrap_or_default(),
-    };
+pub fn load(path: &Path, graph: &mut dyn Graph) -> Result<Position, CheckpointError> {
+    let file = TensorFile::read(path).map_err(|e| CheckpointError::File(e.to_string()))?;
+    let meta = Meta::from_map(file.metadata())?;
     graph
-        .restore(&file, num("steps")?)
-        .map_err(|e| e.to_string())?;
-    Ok(pos)
+        .restore(&file, meta.steps)
+        .map_err(CheckpointError::Graph)?;
+    Ok(meta.position)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trips_and_refuses_other_files() {
+        let meta = Meta {
+            position: Position {
+                epoch: 3,
+                step_in_epoch: 7,
+                best_top1: Some(0.5),
+                recipe_hash: "abc".into(),
+            },
+            steps: 99,
+            imported_from: Some("timm safetensors".into()),
+        };
+        let map = |m: &Meta| -> BTreeMap<String, String> { m.to_map().into_iter().collect() };
+        assert_eq!(Meta::from_map(&map(&meta)).ok(), Some(meta.clone()));
+        let mut m = map(&meta);
+        m.insert("format".into(), "pt".into());
+        assert!(matches!(
+            Meta::from_map(&m),
+            Err(CheckpointError::NotACheckpoint)
+        ));
+        let mut m = map(&meta);
+        m.insert("steps".into(), "x".into());
+        assert!(matches!(
+            Meta::from_map(&m),
+            Err(CheckpointError::BadMetadata { key: "steps" })
+        ));
+    }
 }

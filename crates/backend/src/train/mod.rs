@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod checkpoint;
+mod error;
 pub mod graph;
 pub mod losses;
 pub mod metrics;
@@ -15,3 +16,5 @@ pub mod schedule;
 pub mod stages;
 pub mod teacher;
 pub mod tensor_io;
+
+pub use error::RunError;

@@ -7,6 +7,7 @@ use super::teacher::Teacher;
 use crate::device::Backend;
 use crate::interop::weights::{self, Pick};
 use crate::model::regnet::{Arch, RegNet, REGNETY_160};
+use deitc_diag::Describe;
 use std::path::Path;
 
 /// Images per forward pass: a batch is split so that the im2col buffers stay small
@@ -76,7 +77,7 @@ pub fn load_arch<Dev: Backend>(
     seed: u64,
 ) -> Result<RegNetTeacher<Dev>, String> {
     let mut tensors = weights::read(Path::new(path), Pick::Model)
-        .map_err(|k| k.message())?
+        .map_err(|k| k.describe().message)?
         .tensors;
     // A DataParallel export: every key under `module.`.
     if tensors.keys().all(|k| k.starts_with("module.")) {

@@ -8,8 +8,9 @@ use super::metrics::{score, EpochMetrics};
 use super::run_dir;
 use super::schedule::LrSchedule;
 use super::teacher;
+use super::RunError;
 use crate::data::{DataError, Loader};
-use crate::diag::{Diag, ErrorKind};
+use crate::interop::InteropError;
 use crate::ir::{Duration, Recipe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,10 +62,6 @@ enum Flow {
     Crash,
 }
 
-fn global(kind: ErrorKind) -> Box<Diag> {
-    Box::new(Diag::global(kind))
-}
-
 /// Trains `recipe` (whose resolved RON is `resolved`) to the end of its schedule, with its
 /// graph (and a deitc teacher's) from `graphs`.
 pub fn run(
@@ -73,28 +70,22 @@ pub fn run(
     resolved: &str,
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
-) -> Result<RunReport, Box<Diag>> {
+) -> Result<RunReport, RunError> {
     let trained = eval_mode_finetune(recipe);
-    let mut graph = graphs
-        .build(
-            trained.as_ref().unwrap_or(recipe),
-            recipe.train.seed,
-            recipe.train.device,
-        )
-        .map_err(global)?;
-    let loader = Loader::new(recipe).map_err(|e| {
-        global(ErrorKind::DataLoad {
-            message: e.to_string(),
-        })
+    let mut graph = graphs.build(
+        trained.as_ref().unwrap_or(recipe),
+        recipe.train.seed,
+        recipe.train.device,
+    )?;
+    let loader = Loader::new(recipe).map_err(|e| RunError::DataLoad {
+        message: e.to_string(),
     })?;
     let teacher = teacher::build(graphs, recipe)?;
     let hash = run_dir::recipe_hash(resolved);
     let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
-    let io = |dir: &Path, e: std::io::Error| {
-        global(ErrorKind::Checkpoint {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })
+    let io = |dir: &Path, e: std::io::Error| RunError::Checkpoint {
+        path: dir.display().to_string(),
+        message: e.to_string(),
     };
 
     // `finetune { from = … }`: a fresh run starts from those weights (a resumed one from its
@@ -105,13 +96,13 @@ pub fn run(
             let mut ft = ft.clone();
             if let Some(s) = &ft.from_stage {
                 ft.from = super::stages::output(s)
-                    .map_err(|message| global(ErrorKind::StageNotRun { message }))?
+                    .map_err(|message| RunError::StageNotRun { message })?
                     .display()
                     .to_string();
             }
             let ft = &ft;
-            crate::interop::finetune::apply(graph.as_mut(), recipe, ft).map_err(|kinds| {
-                global(kinds.into_iter().next().unwrap_or(ErrorKind::Internal {
+            crate::interop::finetune::apply(graph.as_mut(), recipe, ft).map_err(|errors| {
+                RunError::Interop(errors.into_iter().next().unwrap_or(InteropError::Internal {
                     message: "fine-tuning failed without a reason".into(),
                 }))
             })?
@@ -120,27 +111,25 @@ pub fn run(
     };
 
     let (dir, mut pos) = if opts.resume {
-        let dir = run_dir::existing(&root).pop().ok_or_else(|| {
-            global(ErrorKind::NothingToResume {
+        let dir = run_dir::existing(&root)
+            .pop()
+            .ok_or_else(|| RunError::NothingToResume {
                 dir: root.display().to_string(),
-            })
-        })?;
+            })?;
         if run_dir::recorded_hash(&dir).as_deref() != Some(hash.as_str()) {
-            return Err(global(ErrorKind::ResumeMismatch {
+            return Err(RunError::ResumeMismatch {
                 dir: dir.display().to_string(),
-            }));
+            });
         }
         let ckpt = dir.join("checkpoint.safetensors");
         if !ckpt.exists() {
-            return Err(global(ErrorKind::NothingToResume {
+            return Err(RunError::NothingToResume {
                 dir: dir.display().to_string(),
-            }));
+            });
         }
-        let pos = checkpoint::load(&ckpt, graph.as_mut()).map_err(|message| {
-            global(ErrorKind::Checkpoint {
-                path: ckpt.display().to_string(),
-                message,
-            })
+        let pos = checkpoint::load(&ckpt, graph.as_mut()).map_err(|e| RunError::Checkpoint {
+            path: ckpt.display().to_string(),
+            message: e.to_string(),
         })?;
         (dir, pos)
     } else {
@@ -205,7 +194,7 @@ pub fn run(
         // ahead); every batch is a pure function of (seed, epoch, step), so prefetching
         // changes nothing but the wall time.
         let first = pos.step_in_epoch as usize;
-        let flow = std::thread::scope(|scope| -> Result<Flow, Box<Diag>> {
+        let flow = std::thread::scope(|scope| -> Result<Flow, RunError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let (loader, order) = (&loader, &order);
             scope.spawn(move || {
@@ -218,10 +207,8 @@ pub fn run(
                 }
             });
             for step in first..loader.steps_per_epoch() {
-                let batch = rx.recv().map_err(|_| {
-                    global(ErrorKind::Internal {
-                        message: "the data thread stopped early".into(),
-                    })
+                let batch = rx.recv().map_err(|_| RunError::Internal {
+                    message: "the data thread stopped early".into(),
                 })?;
                 let batch = match batch {
                     Ok(b) => b,
@@ -229,7 +216,7 @@ pub fn run(
                         // Keep the steps trained so far: fix or skip the file, then resume.
                         pos.step_in_epoch = step as u64;
                         save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
-                        return Err(global(ErrorKind::DataLoad {
+                        return Err(RunError::DataLoad {
                             message: format!(
                                 "{e} (stopped at epoch {}, step {}, with the steps before it \
                                  saved: replace or remove the file, then run again with \
@@ -237,7 +224,7 @@ pub fn run(
                                 epoch + 1,
                                 step + 1
                             ),
-                        }));
+                        });
                     }
                 };
                 lr = schedule.lr(epoch, step as u64);
@@ -249,14 +236,14 @@ pub fn run(
                             // Keep the steps trained so far, as for a data error.
                             pos.step_in_epoch = step as u64;
                             save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
-                            return Err(global(ErrorKind::Teacher {
+                            return Err(RunError::Teacher {
                                 message: format!(
                                     "{e} (stopped at epoch {}, step {}, with the steps before \
                                      it saved)",
                                     epoch + 1,
                                     step + 1
                                 ),
-                            }));
+                            });
                         }
                     },
                     None => None,
@@ -270,14 +257,14 @@ pub fn run(
                 let stats = graph
                     .train_step(host, teacher_logits.as_deref(), lr)
                     .map_err(|e| match e {
-                        GraphError::NonFinite { loss } => global(ErrorKind::NonFinite {
+                        GraphError::NonFinite { loss } => RunError::NonFinite {
                             epoch: epoch + 1,
                             step: step as u64 + 1,
                             loss,
-                        }),
-                        other => global(ErrorKind::Internal {
+                        },
+                        other => RunError::Internal {
                             message: other.to_string(),
-                        }),
+                        },
                     })?;
                 loss_sum += stats.loss * batch.size as f64;
                 seen += batch.size;
@@ -413,28 +400,26 @@ fn eval_mode_finetune(r: &Recipe) -> Option<Recipe> {
     Some(r)
 }
 
-fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Box<Diag>> {
-    checkpoint::save(path, graph, pos).map_err(|message| {
-        global(ErrorKind::Checkpoint {
-            path: path.display().to_string(),
-            message,
-        })
+fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), RunError> {
+    checkpoint::save(path, graph, pos).map_err(|e| RunError::Checkpoint {
+        path: path.display().to_string(),
+        message: e.to_string(),
     })
 }
 
-fn eval_failed(e: EvalError) -> Box<Diag> {
+fn eval_failed(e: EvalError) -> RunError {
     match e {
         EvalError::Data(e) => data_load(e),
-        EvalError::Graph(e) => global(ErrorKind::Internal {
+        EvalError::Graph(e) => RunError::Internal {
             message: e.to_string(),
-        }),
+        },
     }
 }
 
-fn data_load(e: DataError) -> Box<Diag> {
-    global(ErrorKind::DataLoad {
+fn data_load(e: DataError) -> RunError {
+    RunError::DataLoad {
         message: e.to_string(),
-    })
+    }
 }
 
 /// Why an evaluation stopped: a streamed validation image could not be read, or the graph

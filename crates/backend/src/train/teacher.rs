@@ -6,7 +6,8 @@
 use super::catalogue::Registry;
 use super::graph::Graph;
 use super::regnet_teacher;
-use crate::diag::{Diag, ErrorKind};
+use super::RunError;
+use crate::device::DeviceError;
 use crate::ir::{Device, DistillMode, Recipe, TeacherArch};
 use crate::model::TensorFile;
 use dfdx::prelude::Cpu;
@@ -44,12 +45,12 @@ impl Teacher for GraphTeacher {
     }
 }
 
-fn fail(message: String) -> Box<Diag> {
-    Box::new(Diag::global(ErrorKind::Teacher { message }))
+fn fail(message: String) -> RunError {
+    RunError::Teacher { message }
 }
 
 /// The teacher the recipe distills from, or `None` without distillation.
-pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, Box<Diag>> {
+pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, RunError> {
     if r.distill.mode == DistillMode::None {
         return Ok(None);
     }
@@ -103,12 +104,12 @@ pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, 
     // The teacher runs where the student does.
     let mut graph = match graphs.build(&tr, tr.train.seed, r.train.device) {
         Ok(g) => g,
-        Err(ErrorKind::ShapeNotCompiled { .. }) => {
+        Err(RunError::ShapeNotCompiled { .. }) => {
             return Err(fail(format!(
                 "its recipe {recipe_path} has a shape with no compiled graph"
             )))
         }
-        Err(kind) => return Err(Box::new(Diag::global(kind))),
+        Err(e) => return Err(e),
     };
     if graph.classes() != r.model.classes {
         return Err(fail(format!(
@@ -118,19 +119,14 @@ pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, 
         )));
     }
     let file = TensorFile::read(&checkpoint).map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;
-    let prefix = if file.keys().any(|k| k.starts_with("model.")) {
-        "model."
-    } else {
-        ""
-    };
     graph
-        .load_weights(&file, prefix)
+        .load_weights(&file, file.weights_prefix(false))
         .map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;
     Ok(Some(Box::new(GraphTeacher(graph))))
 }
 
 /// The `regnety_160` teacher from `t.checkpoint`, on the student's device.
-fn regnety_160(r: &Recipe, t: &crate::ir::Teacher) -> Result<Box<dyn Teacher>, Box<Diag>> {
+fn regnety_160(r: &Recipe, t: &crate::ir::Teacher) -> Result<Box<dyn Teacher>, RunError> {
     if t.stage.is_some() {
         return Err(fail(
             "a `regnety_160` teacher is read from a timm checkpoint, not trained by a stage".into(),
@@ -159,6 +155,6 @@ fn regnety_160(r: &Recipe, t: &crate::ir::Teacher) -> Result<Box<dyn Teacher>, B
             regnet_teacher::load::<dfdx::prelude::Cuda>(path, t.classes, side, seed).map_err(at)?,
         )),
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda => Err(Box::new(Diag::global(ErrorKind::NoCuda))),
+        Device::Cuda => Err(RunError::Device(DeviceError::NoCuda)),
     }
 }

@@ -367,11 +367,7 @@ fn is_formula(e: &crate::syntax::ast::Expr) -> bool {
 }
 
 fn is_fatal(d: &Diag) -> bool {
-    let c = d.code();
-    c.starts_with("deit::io")
-        || c.starts_with("deit::syntax")
-        || c.starts_with("deit::extends")
-        || c == "deit::stage::extends"
+    d.code().is_fatal()
 }
 
 /// Adds "inherited" and "overrides" notes, drops errors inside built-in defaults that only

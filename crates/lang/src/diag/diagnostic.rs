@@ -1,13 +1,11 @@
-//! The diagnostic record and the collection a phase pushes into.
+//! The diagnostic record and the collection a phase pushes into. A [`Diag`] is generic
+//! over what went wrong: the language's [`ErrorKind`] by default, or any phase's error enum
+//! (or the command line's composition of them) that implements [`Describe`].
 
 use super::ErrorKind;
 use crate::source::Span;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Warning,
-    Error,
-}
+pub use deitc_diag::Severity;
+use deitc_diag::{Code, Describe};
 
 /// A span with the short text printed under it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,35 +25,41 @@ impl Label {
 
 /// One error or warning: what went wrong (`kind`) and where (`primary`, `secondary`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Diag {
-    pub kind: ErrorKind,
+pub struct Diag<K = ErrorKind> {
+    pub kind: K,
     pub severity: Severity,
     pub primary: Option<Label>,
     pub secondary: Vec<Label>,
 }
 
-impl Diag {
+impl<K: Describe> Diag<K> {
     /// An error at `span`, labelled with the kind's default label.
-    pub fn error(kind: ErrorKind, span: Span) -> Self {
-        let text = kind.label();
+    pub fn error(kind: K, span: Span) -> Self {
+        let d = kind.describe();
         Diag {
-            severity: kind.default_severity(),
+            severity: d.code.severity(),
             kind,
-            primary: Some(Label::new(span, text)),
+            primary: Some(Label::new(span, d.label)),
             secondary: Vec::new(),
         }
     }
 
     /// A diagnostic about no particular text (e.g. a missing file named on the command line).
-    pub fn global(kind: ErrorKind) -> Self {
+    pub fn global(kind: K) -> Self {
         Diag {
-            severity: kind.default_severity(),
+            severity: kind.code().severity(),
             kind,
             primary: None,
             secondary: Vec::new(),
         }
     }
 
+    pub fn code(&self) -> Code {
+        self.kind.code()
+    }
+}
+
+impl<K> Diag<K> {
     pub fn with_label(mut self, text: impl Into<String>) -> Self {
         if let Some(p) = &mut self.primary {
             p.text = text.into();
@@ -68,10 +72,6 @@ impl Diag {
         self
     }
 
-    pub fn code(&self) -> &'static str {
-        self.kind.code()
-    }
-
     pub fn span(&self) -> Option<Span> {
         self.primary.as_ref().map(|l| l.span)
     }
@@ -79,24 +79,63 @@ impl Diag {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// The same diagnostic about `f(kind)`: how the command line lifts a phase's
+    /// diagnostics into its composed error type.
+    pub fn map<L>(self, f: impl FnOnce(K) -> L) -> Diag<L> {
+        Diag {
+            kind: f(self.kind),
+            severity: self.severity,
+            primary: self.primary,
+            secondary: self.secondary,
+        }
+    }
 }
 
 /// The diagnostics a run has collected, in the order they were found.
-#[derive(Debug, Default, Clone)]
-pub struct Diagnostics {
-    pub items: Vec<Diag>,
+#[derive(Debug, Clone)]
+pub struct Diagnostics<K = ErrorKind> {
+    pub items: Vec<Diag<K>>,
 }
 
-impl Diagnostics {
-    pub fn push(&mut self, d: Diag) {
+impl<K> Default for Diagnostics<K> {
+    fn default() -> Self {
+        Diagnostics { items: Vec::new() }
+    }
+}
+
+impl<K> Diagnostics<K> {
+    /// The same diagnostics, each about `f(kind)`.
+    pub fn map<L>(self, f: impl Fn(K) -> L) -> Diagnostics<L> {
+        Diagnostics {
+            items: self.items.into_iter().map(|d| d.map(&f)).collect(),
+        }
+    }
+}
+
+impl<K: PartialEq> Diagnostics<K> {
+    /// Adds `d` unless the same diagnostic is already there.
+    pub fn push(&mut self, d: Diag<K>) {
         if !self.items.contains(&d) {
             self.items.push(d);
         }
     }
 
-    pub fn extend(&mut self, ds: impl IntoIterator<Item = Diag>) {
+    pub fn extend(&mut self, ds: impl IntoIterator<Item = Diag<K>>) {
         for d in ds {
             self.push(d);
+        }
+    }
+}
+
+impl<K> Diagnostics<K> {
+    /// One diagnostic about no particular text.
+    pub fn global(kind: K) -> Self
+    where
+        K: Describe,
+    {
+        Diagnostics {
+            items: vec![Diag::global(kind)],
         }
     }
 

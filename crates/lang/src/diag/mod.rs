@@ -1,5 +1,7 @@
-//! Diagnostics: errors and warnings stored as data ([`Diag`] = [`ErrorKind`] + labels), with
-//! one place that turns them into text ([`render`]).
+//! Diagnostics: errors and warnings stored as data ([`Diag`] = a kind + labels), with one
+//! place that turns them into text ([`render_human`], [`render_json`]). [`ErrorKind`] is the
+//! language's own errors; the back end's phases have theirs, and every kind implements
+//! [`Describe`] (from `deitc-diag`, with the [`Code`]s).
 //!
 //! Every kind has a stable code (`deit::…`, listed in docs/diagnostics.md), a message, a help
 //! line, a primary label at a span, and optional secondary labels ("inherited from … here").
@@ -7,9 +9,8 @@
 mod diagnostic;
 mod kind;
 mod render;
-mod suggest;
 
+pub use deitc_diag::{did_you_mean, first_few, plural, suggest, Area, Code, Describe, Description};
 pub use diagnostic::{Diag, Diagnostics, Label, Severity};
 pub use kind::ErrorKind;
 pub use render::{render_human, render_json, RenderOptions};
-pub use suggest::{did_you_mean, suggest};

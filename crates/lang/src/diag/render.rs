@@ -5,6 +5,7 @@
 
 use super::{Diag, Severity};
 use crate::source::{SourceMap, Span};
+use deitc_diag::Describe;
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, JSONReportHandler, LabeledSpan,
     NamedSource, SourceSpan,
@@ -85,16 +86,17 @@ fn named_source(map: &SourceMap, span: Span) -> NamedSource<String> {
     NamedSource::new(map.name(span.file), map.text(span.file).to_string())
 }
 
-fn to_report(d: &Diag, map: &SourceMap) -> Report {
+fn to_report<K: Describe>(d: &Diag<K>, map: &SourceMap) -> Report {
+    let described = d.kind.describe();
     let severity = match d.severity {
         Severity::Error => miette::Severity::Error,
         Severity::Warning => miette::Severity::Warning,
     };
     let mut report = Report {
-        message: d.kind.message(),
-        code: Some(d.code()),
+        message: described.message,
+        code: Some(described.code.as_str()),
         severity,
-        help: d.kind.help(),
+        help: described.help,
         source: None,
         labels: Vec::new(),
         related: Vec::new(),
@@ -132,7 +134,7 @@ fn to_report(d: &Diag, map: &SourceMap) -> Report {
 }
 
 /// The human rendering: rustc-like, unicode, optionally coloured, at a fixed width.
-pub fn render_human(d: &Diag, map: &SourceMap, opts: RenderOptions) -> String {
+pub fn render_human<K: Describe>(d: &Diag<K>, map: &SourceMap, opts: RenderOptions) -> String {
     let theme = if opts.color {
         GraphicalTheme::unicode()
     } else {
@@ -148,7 +150,7 @@ pub fn render_human(d: &Diag, map: &SourceMap, opts: RenderOptions) -> String {
 }
 
 /// One JSON object (miette's schema) for editors and CI.
-pub fn render_json(d: &Diag, map: &SourceMap) -> String {
+pub fn render_json<K: Describe>(d: &Diag<K>, map: &SourceMap) -> String {
     let mut out = String::new();
     let _ = JSONReportHandler::new().render_report(&mut out, &to_report(d, map));
     out

@@ -18,7 +18,10 @@
 //!
 //! This is the one home of cargo, the cache and the environment variables they use.
 
-use crate::diag::ErrorKind;
+mod error;
+
+pub use error::GenerateError;
+
 use crate::ir::{DistillMode, Model, Recipe, Shape};
 use crate::train::catalogue::Registry;
 use std::path::{Path, PathBuf};
@@ -58,12 +61,12 @@ impl Plan {
 }
 
 /// The graph shape of `m`, or why none can be generated.
-pub fn shape_of(m: &Model) -> Result<Shape, ErrorKind> {
+pub fn shape_of(m: &Model) -> Result<Shape, GenerateError> {
     let shape = Shape::of(m);
     if !m.is_transformer() || m.qkv_bias {
         return Ok(shape);
     }
-    Err(ErrorKind::GraphUnsupported {
+    Err(GenerateError::Unsupported {
         shape: shape.to_string(),
         reason: "`model.qkv_bias = false`".into(),
     })
@@ -71,7 +74,7 @@ pub fn shape_of(m: &Model) -> Result<Shape, ErrorKind> {
 
 /// The shapes `recipe` needs that this process has no graph for: the model's, and the
 /// teacher's (from its recipe) when distilling. Empty when everything is compiled in.
-pub fn missing(recipe: &Recipe, graphs: &Registry) -> Result<Vec<Shape>, ErrorKind> {
+pub fn missing(recipe: &Recipe, graphs: &Registry) -> Result<Vec<Shape>, GenerateError> {
     let mut models = vec![recipe.model.clone()];
     if recipe.distill.mode != DistillMode::None {
         if let Some(tr) = recipe
@@ -109,7 +112,7 @@ pub fn cache_root() -> PathBuf {
 
 /// deitc's source, which a generated crate depends on: `$DEITC_SOURCE`, else the folder
 /// this binary was built from.
-pub fn source_dir() -> Result<PathBuf, ErrorKind> {
+pub fn source_dir() -> Result<PathBuf, GenerateError> {
     let dir = std::env::var_os("DEITC_SOURCE")
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
@@ -117,7 +120,7 @@ pub fn source_dir() -> Result<PathBuf, ErrorKind> {
     if manifest.contains("name = \"deitc\"") && dir.join("src/lib.rs").is_file() {
         Ok(dir)
     } else {
-        Err(ErrorKind::GraphSource {
+        Err(GenerateError::Source {
             path: dir.display().to_string(),
         })
     }
@@ -132,9 +135,9 @@ pub fn cargo() -> String {
 }
 
 /// Whether cargo runs; its version line, or why not.
-pub fn cargo_version() -> Result<String, ErrorKind> {
+pub fn cargo_version() -> Result<String, GenerateError> {
     let cargo = cargo();
-    let fail = |message: String| ErrorKind::NoCargo {
+    let fail = |message: String| GenerateError::NoCargo {
         cargo: cargo.clone(),
         message,
     };
@@ -258,10 +261,10 @@ fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Builds `plan`'s binary with cargo (release, the shared target dir); cargo's errors come
 /// back in the diagnostic. `on_line` sees cargo's progress lines ("Compiling dfdx …").
-pub fn build(plan: &Plan, on_line: &mut dyn FnMut(&str)) -> Result<(), ErrorKind> {
+pub fn build(plan: &Plan, on_line: &mut dyn FnMut(&str)) -> Result<(), GenerateError> {
     let source = source_dir()?;
     cargo_version()?;
-    let fail = |message: String| ErrorKind::GraphBuild {
+    let fail = |message: String| GenerateError::Build {
         shape: plan.describe(),
         message,
     };
@@ -336,13 +339,13 @@ pub fn list(root: &Path) -> Vec<(String, String, bool)> {
 /// Runs the generated binary with `args` (the command line, without the program name),
 /// passing stdin/stdout/stderr through; its exit code. Ctrl-C reaches both processes: this
 /// one waits while the graph saves its checkpoint.
-pub fn exec(plan: &Plan, args: &[std::ffi::OsString]) -> Result<u8, ErrorKind> {
+pub fn exec(plan: &Plan, args: &[std::ffi::OsString]) -> Result<u8, GenerateError> {
     let _ = ctrlc::set_handler(|| {});
     let status = Command::new(&plan.bin)
         .args(args)
         .env(ENV_GENERATED, &plan.key)
         .status()
-        .map_err(|e| ErrorKind::GraphBuild {
+        .map_err(|e| GenerateError::Build {
             shape: plan.describe(),
             message: format!("cannot start `{}`: {e}", plan.bin.display()),
         })?;

@@ -1,4 +1,4 @@
-//! The one did-you-mean helper, shared by fields, blocks, enum values, functions and paths.
+//! Wording shared by the phases: did-you-mean, plurals, short lists.
 
 /// The candidate closest to `name`: a case-insensitive exact match first, then the smallest
 /// edit distance within a third of the name's length (at least 1, at most 3).
@@ -24,6 +24,24 @@ pub fn did_you_mean(s: &Option<String>) -> String {
     }
 }
 
+/// `1 head`, `3 heads`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// At most four names in backticks, then how many more.
+pub fn first_few(keys: &[String]) -> String {
+    let shown: Vec<String> = keys.iter().take(4).map(|k| format!("`{k}`")).collect();
+    match keys.len().saturating_sub(4) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +53,14 @@ mod tests {
         assert_eq!(suggest("HEADS", c).as_deref(), Some("heads"));
         assert_eq!(suggest("droppath", c).as_deref(), Some("drop_path"));
         assert_eq!(suggest("xyz", c), None);
+    }
+
+    #[test]
+    fn plurals_and_short_lists() {
+        assert_eq!(plural(1, "head"), "1 head");
+        assert_eq!(plural(3, "head"), "3 heads");
+        let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+        assert_eq!(first_few(&keys[..2]), "`k0`, `k1`");
+        assert_eq!(first_few(&keys), "`k0`, `k1`, `k2`, `k3` and 2 more");
     }
 }

@@ -1,0 +1,15 @@
+//! deitc's diagnostic vocabulary, shared by every phase: the stable [`Code`]s, the
+//! [`Describe`] trait each phase's error enum implements (one `match` giving code, message,
+//! label and help), and the wording helpers the phases share.
+//!
+//! Each phase owns its errors as data next to its code (the language's `ErrorKind`, the
+//! back end's `RunError`, `InteropError`, …); the command line composes them into one
+//! diagnostic and renders it once. This crate depends on nothing of deitc.
+
+mod code;
+mod describe;
+mod words;
+
+pub use code::{Area, Code, Severity};
+pub use describe::{Describe, Description};
+pub use words::{did_you_mean, first_few, plural, suggest};

@@ -1,0 +1,64 @@
+//! [`Error`]: the kind of every diagnostic the command line renders, composed of each
+//! phase's own error enum. A phase describes its errors ([`Describe`]); this type only
+//! says which phase an error came from, plus the few failures that belong to the commands
+//! themselves.
+
+use crate::diag::ErrorKind;
+use crate::generated::GenerateError;
+use crate::interop::InteropError;
+use crate::train::RunError;
+use deitc_diag::{Code, Describe, Description};
+
+/// An error or warning of any phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The language: reading, parsing and checking a recipe.
+    Lang(ErrorKind),
+    /// Building a graph, training, evaluating.
+    Run(RunError),
+    /// Converting weights (`import`, `export`).
+    Interop(InteropError),
+    /// Building or running a generated graph.
+    Generate(GenerateError),
+    /// An output file (e.g. `deitc preview`'s PNG) cannot be written.
+    WriteOutput { path: String, message: String },
+}
+
+impl Describe for Error {
+    fn describe(&self) -> Description {
+        match self {
+            Error::Lang(e) => e.describe(),
+            Error::Run(e) => e.describe(),
+            Error::Interop(e) => e.describe(),
+            Error::Generate(e) => e.describe(),
+            Error::WriteOutput { path, message } => {
+                Description::new(Code::IoWrite, format!("cannot write `{path}`: {message}"))
+                    .help("check that the output folder can be created and written")
+            }
+        }
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(e: ErrorKind) -> Self {
+        Error::Lang(e)
+    }
+}
+
+impl From<RunError> for Error {
+    fn from(e: RunError) -> Self {
+        Error::Run(e)
+    }
+}
+
+impl From<InteropError> for Error {
+    fn from(e: InteropError) -> Self {
+        Error::Interop(e)
+    }
+}
+
+impl From<GenerateError> for Error {
+    fn from(e: GenerateError) -> Self {
+        Error::Generate(e)
+    }
+}
