@@ -22,6 +22,8 @@
 //! dimension, across threads, so results are the same for any number of threads.
 
 mod attention;
+#[cfg(test)]
+mod cuda_parity;
 mod drop_path;
 mod gelu;
 mod layer_norm;

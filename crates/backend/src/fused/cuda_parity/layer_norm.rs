@@ -1,0 +1,88 @@
+//! `cuda/layer_norm.cu` against the CPU LayerNorm.
+
+use super::values;
+use crate::fused::layer_norm::{ln_backward, ln_forward};
+use crate::fused::tests::close;
+use deitc_kernels::sim;
+
+/// (rows, cols) of the shapes every LayerNorm check runs on.
+const SHAPES: &[(usize, usize)] = &[(1, 64), (13, 50), (16, 192), (70, 33)];
+
+#[test]
+fn layer_norm_forward_matches_the_cpu_kernel() {
+    for &(rows, cols) in SHAPES {
+        for amp in [1.0, 1e3] {
+            let x = values(rows * cols, 1, amp);
+            let (gamma, beta) = (values(cols, 2, 1.0), values(cols, 3, 1.0));
+            let cpu = ln_forward(&x, &gamma, &beta, cols, 1e-6, true);
+            let (y, stats) = sim::layer_norm_forward(&x, &gamma, &beta, cols, 1e-6).expect("sim");
+            close(&format!("y {rows}×{cols} ±{amp}"), &y, &cpu.y);
+            close("rstd", &stats.rstd, &cpu.rstd);
+        }
+    }
+}
+
+#[test]
+fn layer_norm_backward_matches_the_cpu_kernel() {
+    for &(rows, cols) in SHAPES {
+        let x = values(rows * cols, 4, 2.0);
+        let (gamma, beta) = (values(cols, 5, 1.0), values(cols, 6, 1.0));
+        let g = values(rows * cols, 7, 1.0);
+        let cpu = ln_forward(&x, &gamma, &beta, cols, 1e-6, true);
+        let mut dx_cpu = values(rows * cols, 8, 1.0);
+        let mut dx_sim = dx_cpu.clone();
+        let (dgamma_cpu, dbeta_cpu) = ln_backward(&g, &cpu.xhat, &cpu.rstd, &gamma, &mut dx_cpu);
+        let (_, stats) = sim::layer_norm_forward(&x, &gamma, &beta, cols, 1e-6).expect("sim");
+        let (dgamma, dbeta) =
+            sim::layer_norm_backward(&g, &x, &stats, &gamma, &mut dx_sim).expect("sim");
+        close(&format!("dx {rows}×{cols} (accumulated)"), &dx_sim, &dx_cpu);
+        close("dgamma", &dgamma, &dgamma_cpu);
+        close("dbeta", &dbeta, &dbeta_cpu);
+    }
+}
+
+#[test]
+fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
+    let (tokens, cols) = (5, 40);
+    let rows = 3 * tokens;
+    let (x, h) = (values(rows * cols, 9, 1.0), values(rows * cols, 10, 1.0));
+    let (gamma, beta) = (values(cols, 11, 1.0), values(cols, 12, 1.0));
+    let scale = [0.0, 1.25, 2.0];
+    let (x_out, y, _) =
+        sim::residual_layer_norm_forward(&x, &h, Some(&scale), tokens, &gamma, &beta, cols, 1e-6)
+            .expect("sim");
+    let joined: Vec<f32> = (0..rows * cols)
+        .map(|i| x[i] + scale[i / (tokens * cols)] * h[i])
+        .collect();
+    close("x + s·h", &x_out, &joined);
+    let cpu = ln_forward(&joined, &gamma, &beta, cols, 1e-6, false);
+    close("LayerNorm(x + s·h)", &y, &cpu.y);
+    let (plain, _, _) =
+        sim::residual_layer_norm_forward(&x, &h, None, tokens, &gamma, &beta, cols, 1e-6)
+            .expect("sim");
+    let sum: Vec<f32> = x.iter().zip(&h).map(|(a, b)| a + b).collect();
+    close("x + h", &plain, &sum);
+}
+
+#[test]
+fn a_nan_stays_in_its_row() {
+    let (rows, cols) = (9, 48);
+    let mut x = values(rows * cols, 13, 1.0);
+    x[4 * cols + 7] = f32::NAN;
+    let (gamma, beta) = (vec![1.0; cols], vec![0.0; cols]);
+    let (y, _) = sim::layer_norm_forward(&x, &gamma, &beta, cols, 1e-6).expect("sim");
+    for (r, row) in y.chunks(cols).enumerate() {
+        assert_eq!(row.iter().all(|v| v.is_nan()), r == 4, "row {r}");
+        assert!(r == 4 || row.iter().all(|v| v.is_finite()), "row {r}");
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
+    let x = vec![0.0; 10];
+    let err = sim::layer_norm_forward(&x, &[1.0; 4], &[0.0; 5], 5, 1e-6);
+    assert!(
+        matches!(err, Err(sim::SimError::Length { what: "gamma", .. })),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,165 @@
+// CUDA on the CPU: enough of CUDA C++ for deitc's kernels to compile unchanged as C++20 and
+// run on OS threads, so their numerics are tested in `cargo test` on machines with no GPU.
+//
+// - A launch runs the grid's blocks one after another; a block's threads are OS threads.
+//   `threadIdx`/`blockIdx` are thread-locals, `blockDim`/`gridDim` the launch's.
+// - `__syncthreads()` is a std::barrier over the block's threads.
+// - Warp shuffles go through an exchange array between two barriers of the warp, so every
+//   thread of a warp must reach them (deitc's kernels reduce with whole warps). A thread
+//   that returns drops out of its block's and warp's barriers, as on the device.
+// - `__shared__` arrays are function-level statics: blocks never overlap, so one copy
+//   serves every block in turn. Dynamic shared memory is `DEITC_DYNAMIC_SHARED`.
+// - `__nv_bfloat16` rounds to nearest even exactly as the hardware does.
+#pragma once
+
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <math.h>
+#include <cstdint>
+#include <cstring>
+#include <algorithm>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+namespace sim {
+
+struct Block {
+    std::barrier<> barrier;                             // __syncthreads
+    std::vector<std::unique_ptr<std::barrier<>>> warps;  // shuffles, one per warp
+    std::vector<uint64_t> exchange;                      // one slot per thread, for shuffles
+    std::vector<unsigned char> dynamic_shared;
+    Block(unsigned threads, size_t shared)
+        : barrier(threads), exchange(threads), dynamic_shared(shared) {
+        for (unsigned w = 0; w < threads; w += 32)
+            warps.push_back(std::make_unique<std::barrier<>>(std::min(32u, threads - w)));
+    }
+};
+
+inline thread_local dim3 thread_idx;
+inline thread_local dim3 block_idx;
+inline thread_local Block* block = nullptr;
+inline dim3 block_dim;
+inline dim3 grid_dim;
+
+inline unsigned linear_thread() {
+    return thread_idx.x + block_dim.x * (thread_idx.y + block_dim.y * thread_idx.z);
+}
+
+// Runs `kernel` over `grid` × `block_` threads with `shared` bytes of dynamic shared memory.
+inline void launch(dim3 grid, dim3 block_, size_t shared, const std::function<void()>& kernel) {
+    grid_dim = grid;
+    block_dim = block_;
+    const unsigned n = block_.x * block_.y * block_.z;
+    for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+            for (unsigned bx = 0; bx < grid.x; ++bx) {
+                Block b(n, shared);
+                std::vector<std::thread> threads;
+                threads.reserve(n);
+                for (unsigned t = 0; t < n; ++t) {
+                    threads.emplace_back([&, t] {
+                        thread_idx = dim3(t % block_.x, (t / block_.x) % block_.y, t / (block_.x * block_.y));
+                        block_idx = dim3(bx, by, bz);
+                        block = &b;
+                        kernel();
+                        // An exited thread no longer takes part in its block's or warp's
+                        // barriers (as on the device).
+                        b.barrier.arrive_and_drop();
+                        b.warps[t / 32]->arrive_and_drop();
+                    });
+                }
+                for (auto& th : threads) th.join();
+            }
+}
+
+template <class T>
+T shuffle(T v, unsigned source_lane, int width) {
+    static_assert(sizeof(T) <= sizeof(uint64_t));
+    const unsigned me = linear_thread();
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    std::barrier<>& warp = *block->warps[me / 32];
+    block->exchange[me] = bits;
+    warp.arrive_and_wait();
+    const unsigned base = me & ~unsigned(width - 1);
+    const uint64_t got = block->exchange[base + (source_lane & unsigned(width - 1))];
+    warp.arrive_and_wait();
+    T out;
+    std::memcpy(&out, &got, sizeof(T));
+    return out;
+}
+
+}  // namespace sim
+
+#define threadIdx (sim::thread_idx)
+#define blockIdx (sim::block_idx)
+#define blockDim (sim::block_dim)
+#define gridDim (sim::grid_dim)
+#define warpSize 32
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __shared__ static
+#define DEITC_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(sim::block->dynamic_shared.data())
+
+inline void __syncthreads() { sim::block->barrier.arrive_and_wait(); }
+
+template <class T>
+T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = warpSize) {
+    return sim::shuffle(v, (sim::linear_thread() % unsigned(width)) ^ unsigned(lane_mask), width);
+}
+
+template <class T>
+T __shfl_down_sync(unsigned, T v, unsigned delta, int width = warpSize) {
+    const unsigned lane = sim::linear_thread() % unsigned(width);
+    const unsigned src = lane + delta < unsigned(width) ? lane + delta : lane;
+    return sim::shuffle(v, src, width);
+}
+
+template <class T>
+T __shfl_sync(unsigned, T v, int src_lane, int width = warpSize) {
+    return sim::shuffle(v, unsigned(src_lane), width);
+}
+
+inline float atomicAdd(float* address, float v) {
+    return std::atomic_ref<float>(*address).fetch_add(v);
+}
+
+using std::max;
+using std::min;
+
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+// expf, erff, tanhf, fmaxf, sqrtf, …: C's math.h, as on the device.
+
+// bfloat16: the top 16 bits of an f32, rounded to nearest even (NaN kept quiet).
+struct __nv_bfloat16 {
+    uint16_t bits;
+};
+
+inline __nv_bfloat16 __float2bfloat16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return __nv_bfloat16{uint16_t((u >> 16) | 0x40u)};
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return __nv_bfloat16{uint16_t(u >> 16)};
+}
+
+inline float __bfloat162float(__nv_bfloat16 b) {
+    const uint32_t u = uint32_t(b.bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}

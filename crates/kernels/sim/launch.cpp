@@ -1,0 +1,63 @@
+// The CPU simulator's one entry point, shaped like `cuLaunchKernel`: a kernel by name, its
+// grid, block and dynamic shared memory, and its parameters as an array of pointers to
+// values. Each kernel source is compiled here unchanged, under cuda_sim.h.
+#define DEITC_SIM 1
+
+#include <cstring>
+#include <utility>
+
+#include "../cuda/layer_norm.cu"
+
+namespace {
+
+struct Launch {
+    unsigned grid[3];
+    unsigned block[3];
+    unsigned shared_bytes;
+};
+
+template <class... A, size_t... I>
+void call(void (*kernel)(A...), void** params, std::index_sequence<I...>) {
+    kernel(*static_cast<A*>(params[I])...);
+}
+
+template <class... A>
+void run(void (*kernel)(A...), const Launch& l, void** params) {
+    sim::launch(dim3(l.grid[0], l.grid[1], l.grid[2]), dim3(l.block[0], l.block[1], l.block[2]),
+                l.shared_bytes, [&] { call(kernel, params, std::index_sequence_for<A...>{}); });
+}
+
+struct Entry {
+    const char* name;
+    void (*launch)(const Launch&, void**);
+    unsigned params;
+};
+
+template <class... A>
+constexpr unsigned arity(void (*)(A...)) {
+    return sizeof...(A);
+}
+
+#define KERNEL(k) Entry{#k, [](const Launch& l, void** p) { run(k, l, p); }, arity(k)}
+
+const Entry KERNELS[] = {
+    KERNEL(layer_norm_forward),
+    KERNEL(residual_layer_norm_forward),
+    KERNEL(layer_norm_backward_input),
+    KERNEL(layer_norm_backward_params),
+    KERNEL(column_sum_accumulate),
+};
+
+}  // namespace
+
+// 0 on success; 1 for an unknown kernel, 2 for a wrong parameter count.
+extern "C" int deitc_sim_launch(const char* name, const Launch* launch, void** params, unsigned count) {
+    for (const Entry& e : KERNELS) {
+        if (std::strcmp(e.name, name) == 0) {
+            if (e.params != count) return 2;
+            e.launch(*launch, params);
+            return 0;
+        }
+    }
+    return 1;
+}

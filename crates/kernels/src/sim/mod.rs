@@ -1,0 +1,153 @@
+//! The CPU simulator: every kernel of [`crate::source`] compiled as C++ under
+//! `sim/cuda_sim.h` (a block's threads are OS threads, `__syncthreads` a barrier, warp
+//! shuffles an exchange through memory, bf16 rounded exactly), launched by name like
+//! `cuLaunchKernel`. Slow, exact, and for tests: each safe wrapper below checks every
+//! buffer's length against the sizes it passes, then launches with the configuration of
+//! [`crate::launch`]. One file per kernel family, beside its `cuda/*.cu`.
+
+mod layer_norm;
+
+pub use layer_norm::{
+    layer_norm_backward, layer_norm_forward, residual_layer_norm_forward, RowStats,
+};
+
+use crate::launch::LaunchConfig;
+use std::ffi::{c_char, c_int, c_uint, c_void, CString};
+
+/// The launch record `sim/launch.cpp` reads.
+#[repr(C)]
+struct Launch {
+    grid: [c_uint; 3],
+    block: [c_uint; 3],
+    shared_bytes: c_uint,
+}
+
+extern "C" {
+    fn deitc_sim_launch(
+        name: *const c_char,
+        launch: *const Launch,
+        params: *mut *mut c_void,
+        count: c_uint,
+    ) -> c_int;
+}
+
+/// Why a simulated launch did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    /// A buffer shorter (or longer) than the sizes passed with it.
+    Length {
+        what: &'static str,
+        want: usize,
+        got: usize,
+    },
+    /// A size that does not fit the kernel's `int`.
+    TooLarge { what: &'static str, value: usize },
+    /// The simulator has no kernel of that name, or another parameter count.
+    Launch { kernel: &'static str, code: i32 },
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::Length { what, want, got } => {
+                write!(f, "`{what}` has {got} values, the launch needs {want}")
+            }
+            SimError::TooLarge { what, value } => write!(f, "`{what}` = {value} exceeds i32"),
+            SimError::Launch { kernel, code } => {
+                write!(f, "the simulator cannot launch `{kernel}` (code {code})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// One kernel parameter.
+pub enum Arg<'a> {
+    /// A device pointer the kernel reads.
+    In(&'a [f32]),
+    /// A device pointer the kernel writes (and may read).
+    Out(&'a mut [f32]),
+    /// A null pointer (an optional input left out).
+    Null,
+    I32(i32),
+    F32(f32),
+}
+
+/// Launches `kernel` with `params`.
+///
+/// # Safety
+/// Every pointer parameter must be valid for every index the kernel touches given the
+/// scalar parameters passed with it: the safe wrappers below check that before calling.
+#[allow(unsafe_code)]
+unsafe fn launch_raw(
+    kernel: &'static str,
+    cfg: &LaunchConfig,
+    params: &mut [Arg<'_>],
+) -> Result<(), SimError> {
+    let name = CString::new(kernel).map_err(|_| SimError::Launch { kernel, code: 1 })?;
+    // The values the kernel reads through `params` pointers: one slot per parameter, kept
+    // alive (and unmoved) until the launch returns.
+    let mut values: Vec<[u8; 8]> = params
+        .iter_mut()
+        .map(|a| {
+            let mut slot = [0u8; 8];
+            match a {
+                Arg::In(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
+                Arg::Out(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
+                Arg::Null => {}
+                Arg::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
+                Arg::F32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
+            }
+            slot
+        })
+        .collect();
+    let mut pointers: Vec<*mut c_void> = values
+        .iter_mut()
+        .map(|v| v.as_mut_ptr().cast::<c_void>())
+        .collect();
+    let l = Launch {
+        grid: [cfg.grid.0, cfg.grid.1, cfg.grid.2],
+        block: [cfg.block.0, cfg.block.1, cfg.block.2],
+        shared_bytes: cfg.shared_bytes,
+    };
+    let count = c_uint::try_from(pointers.len()).unwrap_or(c_uint::MAX);
+    // SAFETY: `name` is a NUL-terminated string, `l` a live `Launch`, and `pointers` holds
+    // `count` pointers to 8-byte slots, each holding the parameter of the kernel's type at
+    // that position (pointer, i32 or f32, little-endian in the slot's first bytes). The
+    // caller guarantees the buffers behind pointer parameters cover what the kernel touches.
+    let code = unsafe { deitc_sim_launch(name.as_ptr(), &l, pointers.as_mut_ptr(), count) };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(SimError::Launch { kernel, code })
+    }
+}
+
+pub(crate) fn int(what: &'static str, v: usize) -> Result<i32, SimError> {
+    i32::try_from(v).map_err(|_| SimError::TooLarge { what, value: v })
+}
+
+pub(crate) fn len(what: &'static str, s: &[f32], want: usize) -> Result<(), SimError> {
+    if s.len() == want {
+        Ok(())
+    } else {
+        Err(SimError::Length {
+            what,
+            want,
+            got: s.len(),
+        })
+    }
+}
+
+/// Runs a launch whose buffers the caller has checked.
+#[allow(unsafe_code)]
+pub(crate) fn checked(
+    kernel: &'static str,
+    cfg: &LaunchConfig,
+    params: &mut [Arg<'_>],
+) -> Result<(), SimError> {
+    // SAFETY: every caller checks each buffer's length against the sizes it passes (`len`),
+    // and each kernel touches only indices below those sizes.
+    unsafe { launch_raw(kernel, cfg, params) }
+}

@@ -1,0 +1,50 @@
+//! The kernel sources, embedded: what NVRTC compiles on the GPU, one program per family.
+
+/// One kernel family: a `.cu` file and the `extern "C"` kernels it defines.
+#[derive(Debug, Clone, Copy)]
+pub struct Family {
+    /// The file under `crates/kernels/cuda/`.
+    pub file: &'static str,
+    /// Its text (it includes `common.cuh`: see [`COMMON`]).
+    pub text: &'static str,
+    /// The names of its kernels.
+    pub kernels: &'static [&'static str],
+}
+
+/// `common.cuh`, the header every family includes (warp and block reductions, bf16).
+pub const COMMON: &str = include_str!("../cuda/common.cuh");
+
+/// Every kernel family.
+pub const FAMILIES: &[Family] = &[Family {
+    file: "layer_norm.cu",
+    text: include_str!("../cuda/layer_norm.cu"),
+    kernels: &[
+        "layer_norm_forward",
+        "residual_layer_norm_forward",
+        "layer_norm_backward_input",
+        "layer_norm_backward_params",
+        "column_sum_accumulate",
+    ],
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_kernel_is_defined_extern_c_in_its_file() {
+        for f in FAMILIES {
+            assert!(f.text.contains("#include \"common.cuh\""), "{}", f.file);
+            for k in f.kernels {
+                assert!(
+                    f.text
+                        .contains(&format!("extern \"C\" __global__ void {k}(")),
+                    "{} does not define {k}",
+                    f.file
+                );
+            }
+            let defined = f.text.matches("extern \"C\" __global__ void ").count();
+            assert_eq!(defined, f.kernels.len(), "{}: unlisted kernels", f.file);
+        }
+    }
+}
