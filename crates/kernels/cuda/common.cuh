@@ -10,6 +10,10 @@
 #else
 #include <cuda_bf16.h>
 #define DEITC_DYNAMIC_SHARED(type, name) extern __shared__ type name[]
+// NVRTC has no host <math.h>: INFINITY as the device's bit pattern.
+#ifndef INFINITY
+#define INFINITY __int_as_float(0x7f800000)
+#endif
 #endif
 
 #define DEITC_FULL_MASK 0xffffffffu

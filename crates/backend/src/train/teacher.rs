@@ -7,7 +7,6 @@ use super::catalogue::Registry;
 use super::graph::Graph;
 use super::regnet_teacher;
 use super::RunError;
-use crate::device::DeviceError;
 use crate::ir::{Device, DistillMode, Recipe, TeacherArch};
 use crate::model::TensorFile;
 use dfdx::prelude::Cpu;
@@ -155,6 +154,6 @@ fn regnety_160(r: &Recipe, t: &crate::ir::Teacher) -> Result<Box<dyn Teacher>, R
             regnet_teacher::load::<dfdx::prelude::Cuda>(path, t.classes, side, seed).map_err(at)?,
         )),
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda => Err(RunError::Device(DeviceError::NoCuda)),
+        Device::Cuda => Err(RunError::Device(crate::device::DeviceError::NoCuda)),
     }
 }
