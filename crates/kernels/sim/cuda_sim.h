@@ -2,6 +2,7 @@
 // run on OS threads, so their numerics are tested in `cargo test` on machines with no GPU.
 //
 // - A launch runs the grid's blocks one after another; a block's threads are OS threads.
+//   Launches from several host threads run one at a time.
 //   `threadIdx`/`blockIdx` are thread-locals, `blockDim`/`gridDim` the launch's.
 // - `__syncthreads()` is a std::barrier over the block's threads.
 // - Warp shuffles go through an exchange array between two barriers of the warp, so every
@@ -21,6 +22,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -54,7 +56,11 @@ inline unsigned linear_thread() {
 }
 
 // Runs `kernel` over `grid` × `block_` threads with `shared` bytes of dynamic shared memory.
+// Launches are serialised (as on one stream): `blockDim`, `gridDim` and the `__shared__`
+// statics belong to the one launch running.
 inline void launch(dim3 grid, dim3 block_, size_t shared, const std::function<void()>& kernel) {
+    static std::mutex one_at_a_time;
+    const std::lock_guard<std::mutex> lock(one_at_a_time);
     grid_dim = grid;
     block_dim = block_;
     const unsigned n = block_.x * block_.y * block_.z;

@@ -7,6 +7,10 @@
 #include <utility>
 
 #include "../cuda/layer_norm.cu"
+#include "../cuda/softmax.cu"
+#include "../cuda/gelu.cu"
+#include "../cuda/optimizer.cu"
+#include "../cuda/cross_entropy.cu"
 
 namespace {
 
@@ -46,6 +50,18 @@ const Entry KERNELS[] = {
     KERNEL(layer_norm_backward_input),
     KERNEL(layer_norm_backward_params),
     KERNEL(column_sum_accumulate),
+    KERNEL(softmax_forward),
+    KERNEL(softmax_backward),
+    KERNEL(bias_gelu_forward),
+    KERNEL(bias_gelu_backward),
+    KERNEL(grad_sq_sum_partial),
+    KERNEL(grad_sq_sum_finish),
+    KERNEL(adamw_step),
+    KERNEL(sgd_step),
+    KERNEL(ema_update),
+    KERNEL(soft_ce_forward_backward),
+    KERNEL(soft_kd_forward_backward),
+    KERNEL(argmax_one_hot),
 };
 
 }  // namespace

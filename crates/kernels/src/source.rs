@@ -15,17 +15,49 @@ pub struct Family {
 pub const COMMON: &str = include_str!("../cuda/common.cuh");
 
 /// Every kernel family.
-pub const FAMILIES: &[Family] = &[Family {
-    file: "layer_norm.cu",
-    text: include_str!("../cuda/layer_norm.cu"),
-    kernels: &[
-        "layer_norm_forward",
-        "residual_layer_norm_forward",
-        "layer_norm_backward_input",
-        "layer_norm_backward_params",
-        "column_sum_accumulate",
-    ],
-}];
+pub const FAMILIES: &[Family] = &[
+    Family {
+        file: "layer_norm.cu",
+        text: include_str!("../cuda/layer_norm.cu"),
+        kernels: &[
+            "layer_norm_forward",
+            "residual_layer_norm_forward",
+            "layer_norm_backward_input",
+            "layer_norm_backward_params",
+            "column_sum_accumulate",
+        ],
+    },
+    Family {
+        file: "softmax.cu",
+        text: include_str!("../cuda/softmax.cu"),
+        kernels: &["softmax_forward", "softmax_backward"],
+    },
+    Family {
+        file: "gelu.cu",
+        text: include_str!("../cuda/gelu.cu"),
+        kernels: &["bias_gelu_forward", "bias_gelu_backward"],
+    },
+    Family {
+        file: "optimizer.cu",
+        text: include_str!("../cuda/optimizer.cu"),
+        kernels: &[
+            "grad_sq_sum_partial",
+            "grad_sq_sum_finish",
+            "adamw_step",
+            "sgd_step",
+            "ema_update",
+        ],
+    },
+    Family {
+        file: "cross_entropy.cu",
+        text: include_str!("../cuda/cross_entropy.cu"),
+        kernels: &[
+            "soft_ce_forward_backward",
+            "soft_kd_forward_backward",
+            "argmax_one_hot",
+        ],
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -217,11 +217,11 @@ impl Heads {
 
 /// In place, for each row of `n`: the gradient of [`Softmax`]'s input from the gradient `g`
 /// of its output `p`, g ← scale·p ⊙ (g − Σ g ⊙ p).
-struct SoftmaxGrad<'a> {
-    g: &'a mut [f32],
-    p: &'a [f32],
-    n: usize,
-    scale: f32,
+pub(super) struct SoftmaxGrad<'a> {
+    pub(super) g: &'a mut [f32],
+    pub(super) p: &'a [f32],
+    pub(super) n: usize,
+    pub(super) scale: f32,
 }
 
 impl Kernel for SoftmaxGrad<'_> {
@@ -237,10 +237,10 @@ impl Kernel for SoftmaxGrad<'_> {
 }
 
 /// In place, for each row of `n` in `p`: z = scale·x, y = exp(z − max z) / Σ exp(z − max z).
-struct Softmax<'a> {
-    p: &'a mut [f32],
-    n: usize,
-    scale: f32,
+pub(super) struct Softmax<'a> {
+    pub(super) p: &'a mut [f32],
+    pub(super) n: usize,
+    pub(super) scale: f32,
 }
 
 impl Kernel for Softmax<'_> {

@@ -5,11 +5,19 @@
 //! buffer's length against the sizes it passes, then launches with the configuration of
 //! [`crate::launch`]. One file per kernel family, beside its `cuda/*.cu`.
 
+mod cross_entropy;
+mod gelu;
 mod layer_norm;
+mod optimizer;
+mod softmax;
 
+pub use cross_entropy::{argmax_one_hot, soft_ce, soft_kd, Grad};
+pub use gelu::{bias_gelu_backward, bias_gelu_forward};
 pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, residual_layer_norm_forward, RowStats,
 };
+pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
+pub use softmax::{softmax_backward, softmax_forward};
 
 use crate::launch::LaunchConfig;
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};

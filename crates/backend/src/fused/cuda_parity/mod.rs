@@ -4,7 +4,10 @@
 //! multiple of a warp, one row, large values, NaN confined to its row). One file per kernel
 //! family.
 
+mod cross_entropy;
+mod gelu;
 mod layer_norm;
+mod softmax;
 
 /// Deterministic values in [-amp, amp).
 fn values(n: usize, seed: u64, amp: f32) -> Vec<f32> {

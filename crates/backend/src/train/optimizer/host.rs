@@ -87,7 +87,7 @@ impl Path<Cpu> for Host {
 
 /// Σ g² in f64: partial sums over fixed chunks (eight lanes each), added in order, so the
 /// same bits for any thread count.
-fn sum_squares(g: &[f32]) -> f64 {
+pub(super) fn sum_squares(g: &[f32]) -> f64 {
     let partials: Vec<f64> = g
         .par_chunks(CHUNK)
         .map(|c| {
@@ -112,7 +112,7 @@ fn sum_squares(g: &[f32]) -> f64 {
 /// `torch.optim.AdamW`: decoupled decay, then the bias-corrected Adam step, on the
 /// gradient `scale·g`.
 #[allow(clippy::too_many_arguments)]
-fn adamw(
+pub(super) fn adamw(
     p: &mut [f32],
     g: &[f32],
     scale: f32,
@@ -192,7 +192,15 @@ impl Kernel for AdamwChunk<'_> {
 /// `torch.optim.SGD` with momentum (dampening 0) and L2 weight decay, on the gradient
 /// `scale·g`.
 #[allow(clippy::too_many_arguments)]
-fn sgd(p: &mut [f32], g: &[f32], scale: f32, s: &mut Moments, cfg: &OptimizerIr, lr: f64, wd: f64) {
+pub(super) fn sgd(
+    p: &mut [f32],
+    g: &[f32],
+    scale: f32,
+    s: &mut Moments,
+    cfg: &OptimizerIr,
+    lr: f64,
+    wd: f64,
+) {
     let first = s.m.len() != p.len();
     if first {
         s.m = vec![0.0; p.len()];

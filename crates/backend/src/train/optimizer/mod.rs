@@ -20,6 +20,8 @@ use dfdx::nn::{
 use dfdx::prelude::*;
 use std::collections::BTreeMap;
 
+#[cfg(test)]
+mod cuda_parity;
 mod device;
 mod host;
 pub use device::DeviceMoments;

@@ -1,0 +1,120 @@
+//! `cuda/gelu.cu` against the CPU GELU (`gelu::gelu_forward`, value and derivative) and bias
+//! gradient (`linear::backward_bias`), on `h = x + b` as the MLP computes it.
+//!
+//! The kernels use the device's `erff`, the CPU its vectorised `erf` (within 5e-7 of libm's):
+//! |Δy| ≤ ½·|h|·5e-7 and |Δgelu'| ≤ 2.5e-7, well inside `close`'s 1e-5 of the scale.
+
+use super::values;
+use crate::fused::gelu::gelu_forward;
+use crate::fused::linear::backward_bias;
+use crate::fused::tests::close;
+use deitc_kernels::sim;
+
+/// (rows, cols) of the shapes every GELU check runs on: one row, rows not a multiple of 8,
+/// widths not multiples of 32, and 130 rows for three parts of 64 in the bias gradient.
+const SHAPES: &[(usize, usize)] = &[(1, 17), (13, 197), (40, 50), (130, 33)];
+
+/// The CPU path: `(y, gelu'(h))` for `h = x + bias`, `x (rows, cols)`, `bias (cols,)`.
+fn cpu_forward(x: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let mut h: Vec<f32> = x
+        .chunks(bias.len())
+        .flat_map(|row| row.iter().zip(bias).map(|(x, b)| x + b))
+        .collect();
+    let mut d = vec![0.0; h.len()];
+    gelu_forward(&mut h, &mut d);
+    (h, d)
+}
+
+#[test]
+fn bias_gelu_forward_matches_the_cpu_kernel() {
+    for &(rows, cols) in SHAPES {
+        for amp in [1.0, 6.0] {
+            let (x, bias) = (values(rows * cols, 31, amp), values(cols, 32, 1.0));
+            let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+            close(
+                &format!("y {rows}×{cols} ±{amp}"),
+                &y,
+                &cpu_forward(&x, &bias).0,
+            );
+        }
+    }
+}
+
+#[test]
+fn bias_gelu_backward_matches_the_cpu_kernel() {
+    for &(rows, cols) in SHAPES {
+        let (x, bias) = (values(rows * cols, 33, 3.0), values(cols, 34, 1.0));
+        let dy = values(rows * cols, 35, 1.0); // (rows, cols)
+        let (_, d) = cpu_forward(&x, &bias);
+        let dx_cpu: Vec<f32> = dy.iter().zip(&d).map(|(g, d)| g * d).collect();
+        // db accumulates into what is there, on both paths.
+        let mut db_cpu = values(cols, 36, 1.0);
+        let mut db_sim = db_cpu.clone();
+        backward_bias(&dx_cpu, &mut db_cpu);
+        let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db_sim).expect("sim");
+        close(&format!("dx {rows}×{cols}"), &dx, &dx_cpu);
+        close(&format!("db {rows}×{cols} (accumulated)"), &db_sim, &db_cpu);
+    }
+}
+
+#[test]
+fn large_inputs_stay_finite() {
+    let (rows, cols) = (3, 40);
+    let mut x = values(rows * cols, 37, 1e4); // (rows, cols) in ±1e4
+    x[..cols].fill(-1e4);
+    x[cols..2 * cols].fill(1e4);
+    let bias = values(cols, 38, 1.0);
+    let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+    assert!(y.iter().all(|v| v.is_finite()));
+    let (y_cpu, d) = cpu_forward(&x, &bias);
+    close("y ±1e4", &y, &y_cpu);
+    let dy = values(rows * cols, 39, 1.0);
+    let mut db = vec![0.0; cols];
+    let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db).expect("sim");
+    assert!(dx.iter().chain(&db).all(|v| v.is_finite()));
+    let dx_cpu: Vec<f32> = dy.iter().zip(&d).map(|(g, d)| g * d).collect();
+    close("dx ±1e4", &dx, &dx_cpu);
+}
+
+#[test]
+fn a_nan_stays_in_its_element_and_its_column_of_db() {
+    let (rows, cols) = (9, 45);
+    let mut x = values(rows * cols, 40, 2.0);
+    let at = 4 * cols + 7;
+    x[at] = f32::NAN;
+    let bias = values(cols, 41, 1.0);
+    let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+    for (i, v) in y.iter().enumerate() {
+        assert_eq!(v.is_nan(), i == at, "y[{i}]");
+    }
+    let dy = values(rows * cols, 42, 1.0);
+    let mut db = vec![0.0; cols];
+    let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db).expect("sim");
+    for (i, v) in dx.iter().enumerate() {
+        assert_eq!(v.is_nan(), i == at, "dx[{i}]");
+    }
+    for (c, v) in db.iter().enumerate() {
+        assert_eq!(v.is_nan(), c == 7, "db[{c}]");
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
+    let err = sim::bias_gelu_forward(&[0.0; 10], &[0.0; 3]);
+    assert!(
+        matches!(err, Err(sim::SimError::Length { what: "x", .. })),
+        "{err:?}"
+    );
+    let err = sim::bias_gelu_backward(&[0.0; 12], &[0.0; 12], &[0.0; 3], &mut [0.0; 4]);
+    assert!(
+        matches!(
+            err,
+            Err(sim::SimError::Length {
+                what: "db",
+                want: 3,
+                got: 4
+            })
+        ),
+        "{err:?}"
+    );
+}

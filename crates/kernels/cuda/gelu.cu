@@ -1,0 +1,54 @@
+// Bias + exact (erf) GELU over a row-major (rows, cols) matrix with a per-column bias (the
+// MLP's fc1 product, its bias and its activation), forward and backward.
+//
+// With h = x + b (b broadcast over rows), Φ the standard normal CDF and φ its density:
+//   forward   y = gelu(h) = h·Φ(h) = ½·h·(1 + erf(h/√2));
+//   backward  dx = dy·gelu'(h), gelu'(h) = Φ(h) + h·φ(h) = ½·(1 + erf(h/√2)) + h·e^(−h²/2)/√(2π),
+//             recomputed from x and b (nothing is saved), and db = Σ_rows dx, summed per part
+//             of `rows_per_part` rows, then the parts in order (`column_sum_accumulate` of
+//             layer_norm.cu), so the result does not depend on the launch.
+//
+// Launch (the crate's `launch` module): the forward one thread per element, grid-stride
+// (`launch::per_element`); the backward one thread per column, with `gridDim.y` parts
+// (`launch::per_column`). Every element is read and written by one thread, its reads first,
+// so `y` may be `x` and `dx` may be `dy` (in place): those pointers are not `__restrict__`.
+#include "common.cuh"
+
+#define GELU_RSQRT_2 0.70710678118654752f
+#define GELU_RSQRT_2PI 0.39894228040143268f
+
+// y = gelu(x + bias[c]); x, y: (rows, cols), bias: (cols,).
+extern "C" __global__ void bias_gelu_forward(const float* x, const float* __restrict__ bias, float* y, int rows,
+                                             int cols) {
+    const long n = (long)rows * cols;
+    const long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float h = x[i] + bias[i % cols];
+        y[i] = 0.5f * h * (1.0f + erff(h * GELU_RSQRT_2));
+    }
+}
+
+// For part p of `rows_per_part` rows and column c: dx = dy·gelu'(x + bias[c]) on the part's
+// rows (overwritten), and db_part[p·cols + c] = Σ dx over those rows in order.
+// dy, x, dx: (rows, cols); bias: (cols,); db_part: (parts, cols).
+extern "C" __global__ void bias_gelu_backward(const float* dy, const float* __restrict__ x,
+                                              const float* __restrict__ bias, float* dx,
+                                              float* __restrict__ db_part, int rows, int cols,
+                                              int rows_per_part) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const int p = blockIdx.y;
+    if (c >= cols) return;
+    const float b = bias[c];
+    const int end = min(rows, (p + 1) * rows_per_part);
+    float sum = 0.0f;
+    for (int row = p * rows_per_part; row < end; ++row) {
+        const long at = (long)row * cols + c;
+        const float h = x[at] + b;
+        const float e = erff(h * GELU_RSQRT_2);
+        const float d = 0.5f * (1.0f + e) + h * GELU_RSQRT_2PI * expf(-0.5f * h * h);
+        const float g = dy[at] * d;
+        dx[at] = g;
+        sum += g;
+    }
+    db_part[(long)p * cols + c] = sum;
+}

@@ -1,0 +1,47 @@
+// The attention softmax over the rows of a row-major (rows, cols) score matrix, with the
+// q·kᵀ scale folded in, forward and backward (rows = B·H·T query rows, cols = T keys).
+//
+// Forward, per row: z = scale·s, p = exp(z − max z) / Σ exp(z − max z). Subtracting the
+// row's maximum keeps large logits finite; a NaN in a row makes that row NaN (the maximum
+// skips it, exp and the sum do not) and no other.
+// Backward, per row, from the output's gradient dp: ds = scale·p ⊙ (dp − Σ_j dp_j·p_j),
+// written (not accumulated) into ds.
+//
+// Both run one warp per row, as many rows per block as the block has warps (the crate's
+// `launch::per_row`); cols is arbitrary. Every element is read and written by one lane
+// only, each read before that lane's write, so `p` may be `s` and `ds` may be `dp` (in
+// place, as the CPU kernels run): those pointers are not `__restrict__`.
+#include "common.cuh"
+
+// p = softmax(scale·s) per row; s, p: (rows, cols).
+extern "C" __global__ void softmax_forward(const float* s, float* p, int rows, int cols, float scale) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;  // a whole warp leaves together
+    const long at = (long)row * cols;
+    float m = -INFINITY;
+    for (int c = lane; c < cols; c += 32) m = fmaxf(m, scale * s[at + c]);
+    m = warp_max(m);
+    // p holds exp(z − max) until the sum is known.
+    float sum = 0.0f;
+    for (int c = lane; c < cols; c += 32) {
+        const float e = expf(scale * s[at + c] - m);
+        p[at + c] = e;
+        sum += e;
+    }
+    sum = warp_sum(sum);
+    for (int c = lane; c < cols; c += 32) p[at + c] = p[at + c] / sum;
+}
+
+// ds = scale·p ⊙ (dp − Σ_j dp_j·p_j) per row; p, dp, ds: (rows, cols).
+extern "C" __global__ void softmax_backward(const float* __restrict__ p, const float* dp, float* ds, int rows,
+                                            int cols, float scale) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const long at = (long)row * cols;
+    float dot = 0.0f;
+    for (int c = lane; c < cols; c += 32) dot += dp[at + c] * p[at + c];
+    dot = warp_sum(dot);
+    for (int c = lane; c < cols; c += 32) ds[at + c] = scale * (p[at + c] * (dp[at + c] - dot));
+}
