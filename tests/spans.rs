@@ -516,6 +516,70 @@ fn a_lint_is_a_warning_at_its_field() {
     assert!(c.ok(), "a warning does not fail the check");
 }
 
+/// Checks `main.deit` = `text` next to [`BASE`], as `deitc run --device <device>` does.
+fn run_on(text: &str, device: deitc::ir::Device) -> (Scratch, Checked) {
+    let dir = Scratch::new();
+    let main = dir.write("main.deit", text);
+    dir.write("base.deit", BASE);
+    let facts = deitc::check::BuildFacts {
+        device: Some(device),
+        ..deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled())
+    };
+    let checked = check(&main, &[], &facts);
+    (dir, checked)
+}
+
+#[test]
+fn a_reduced_precision_on_the_cpu_warns_at_the_value_and_the_device() {
+    let (_d, c) =
+        run_main("extends \"base.deit\"\ntrain {\n    device = cpu\n    precision = bf16\n}\n");
+    let d = only(&c);
+    assert_eq!(
+        d.kind,
+        ErrorKind::PrecisionFallback {
+            precision: "bf16".into()
+        }
+    );
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(primary(&c, d), main_at(61, 65, "bf16"));
+    assert_eq!(d.secondary.len(), 1);
+    assert_eq!(d.secondary[0].text, "training on the CPU");
+    assert_eq!(
+        at(&c, d.secondary[0].span),
+        ("main.deit".into(), 41, 44, "cpu")
+    );
+    assert!(c.ok(), "a warning does not fail the check");
+}
+
+#[test]
+fn device_on_the_command_line_decides_the_precision_warning() {
+    let cuda = "extends \"base.deit\"\ntrain {\n    device = cuda\n    precision = bf16\n}\n";
+    // `--device cpu` on a CUDA recipe: the fp32 fallback, and no word of CUDA.
+    let (_d, c) = run_on(cuda, deitc::ir::Device::Cpu);
+    let d = only(&c);
+    assert_eq!(
+        d.kind,
+        ErrorKind::PrecisionFallback {
+            precision: "bf16".into()
+        }
+    );
+    assert_eq!(primary(&c, d), main_at(62, 66, "bf16"));
+    assert!(d.secondary.is_empty(), "{:?}", d.secondary);
+
+    // `--device cuda` on a CPU recipe: not trainable yet (fp32 for now), no fallback.
+    let cpu = "extends \"base.deit\"\ntrain.precision = tf32\n";
+    let (_d, c) = run_on(cpu, deitc::ir::Device::Cuda);
+    let d = only(&c);
+    let ErrorKind::NotTrainable { features } = &d.kind else {
+        panic!("{:?}", d.kind);
+    };
+    assert_eq!(
+        features,
+        &["`train.precision = tf32` (the run trains in fp32 for now)".to_string()]
+    );
+    assert_eq!(primary(&c, d), main_at(38, 42, "tf32"));
+}
+
 #[test]
 fn origins_cover_whole_statements_without_trailing_comments() {
     let (_d, c) = run_main("extends \"base.deit\"\nmodel {\n    depth = 4 // deeper\n}\n");

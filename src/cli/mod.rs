@@ -63,13 +63,19 @@ pub enum DeviceArg {
 }
 
 impl DeviceArg {
+    /// The IR device this names.
+    pub fn device(self) -> crate::ir::Device {
+        match self {
+            DeviceArg::Cpu => crate::ir::Device::Cpu,
+            DeviceArg::Cuda => crate::ir::Device::Cuda,
+        }
+    }
+
     /// `recipe` with `train.device` replaced by `arg`, when given.
     pub fn apply(arg: Option<DeviceArg>, recipe: &crate::ir::Recipe) -> crate::ir::Recipe {
         let mut r = recipe.clone();
-        let device = match arg {
-            Some(DeviceArg::Cpu) => crate::ir::Device::Cpu,
-            Some(DeviceArg::Cuda) => crate::ir::Device::Cuda,
-            None => return r,
+        let Some(device) = arg.map(DeviceArg::device) else {
+            return r;
         };
         // Stages this one uses too: their hashes must match the runs that trained them.
         r.for_each_stage_mut(&mut |s| s.train.device = device);
@@ -111,6 +117,7 @@ pub fn build_facts(graphs: &Registry) -> BuildFacts {
     BuildFacts {
         graphs: Some(graphs.graphs()),
         cuda: Some(crate::device::available(crate::ir::Device::Cuda)),
+        device: None,
     }
 }
 

@@ -29,7 +29,12 @@ pub struct RunArgs {
 }
 
 pub fn run(args: &RecipeArgs, opts: &RunArgs, graphs: &Registry, out: &mut Output) -> u8 {
-    let facts = super::build_facts(graphs);
+    // The checker hears of `--device`, so that its trainability warnings (CUDA, precision)
+    // speak of the device the run will use (the recipe itself gets it after checking).
+    let facts = crate::check::BuildFacts {
+        device: opts.device.map(DeviceArg::device),
+        ..super::build_facts(graphs)
+    };
     if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &facts) {
         return pipeline(&p, args.stage.as_deref(), opts, graphs, out);
     }

@@ -128,6 +128,7 @@ codes! {
         LintInertField = "deit::lint::inert_field" warning,
         LintMinLr = "deit::lint::min_lr" warning,
         LintNotTrainable = "deit::lint::not_trainable" warning,
+        LintPrecisionFallback = "deit::lint::precision_fallback" warning,
         LintRepeatedAugSmall = "deit::lint::repeated_aug_small" warning,
         LintUnusedTeacher = "deit::lint::unused_teacher" warning,
     }

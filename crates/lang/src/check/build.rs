@@ -268,6 +268,7 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
         checkpoint_every: v.duration("train.checkpoint_every", None)?,
         output: v.string("train.output")?,
         device: v.sym("train.device")?,
+        precision: v.sym("train.precision")?,
     };
     let finetune = if present("finetune") {
         Some(Finetune {

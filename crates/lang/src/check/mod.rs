@@ -37,6 +37,10 @@ pub struct BuildFacts {
     pub graphs: Option<Vec<Named>>,
     /// Whether this build can run on CUDA; `None` when unknown.
     pub cuda: Option<bool>,
+    /// The device the command will run on when the command line overrides `train.device`
+    /// (`deitc run --device cpu`); `None`: the recipe's own. The trainability lints speak
+    /// of the device the run will use.
+    pub device: Option<crate::ir::Device>,
 }
 
 /// The context of one check: the build, and the recipes whose teacher this one is (to stop

@@ -507,10 +507,34 @@ pub fn trainability(r: &Recipe, build: &super::BuildFacts, spans: &Spans<'_>) ->
         diags: Vec::new(),
     };
     not_trainable(r, build, &mut out);
+    precision_fallback(r, build, &mut out);
     out.diags
 }
 
-/// One warning listing the settings `deitc run` refuses today, at the first of them.
+/// The device the run will train on: the command line's `--device`, else the recipe's.
+fn run_device(r: &Recipe, build: &super::BuildFacts) -> Device {
+    build.device.unwrap_or(r.train.device)
+}
+
+/// `train.precision` other than fp32 on the CPU: the run falls back to fp32 (a warning,
+/// so that a recipe written for the GPU still runs on a CPU).
+fn precision_fallback(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
+    if r.train.precision == Precision::Fp32 || run_device(r, build) != Device::Cpu {
+        return;
+    }
+    let kind = ErrorKind::PrecisionFallback {
+        precision: r.train.precision.name().into(),
+    };
+    let mut at = vec![("train.precision", "")];
+    // The recipe's `train.device` is the cause only when the command line keeps it.
+    if build.device.is_none() {
+        at.push(("train.device", "training on the CPU"));
+    }
+    out.report(kind, &at);
+}
+
+/// One warning listing the settings `deitc run` refuses (or, for `train.precision`, trains
+/// in fp32) today, at the first of them.
 fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
     let a = &r.augment;
     // `finetune.train_mode = false` fine-tunes in eval mode, where a distilled model's
@@ -527,17 +551,28 @@ fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
     // deitc implements them bicubically only (the official recipe's choice).
     let policy_interp = (a.rand_augment.is_some() || a.auto_augment.is_some())
         && a.crop.interpolation != Interpolation::Bicubic;
-    let cases: [(bool, &str, &str); 3] = [
+    // tf32/bf16 on CUDA: the trainer runs fp32 until its mixed-precision path exists (on the
+    // CPU, `precision_fallback` says so instead).
+    let precision = format!(
+        "`train.precision = {}` (the run trains in fp32 for now)",
+        r.train.precision.name()
+    );
+    let reduced = r.train.precision != Precision::Fp32 && run_device(r, build) == Device::Cuda;
+    let cases: [(bool, &str, &str); 4] = [
         (
             policy_interp,
             "RandAugment/AutoAugment with non-bicubic interpolation",
             "augment.crop.interpolation",
         ),
         (
-            r.train.device == Device::Cuda && build.cuda == Some(false),
+            // Not when `--device cpu` overrides the recipe's `cuda`.
+            r.train.device == Device::Cuda
+                && run_device(r, build) == Device::Cuda
+                && build.cuda == Some(false),
             "CUDA (a build without the `cuda` feature)",
             "train.device",
         ),
+        (reduced, &precision, "train.precision"),
         (
             eval_mode_distilled,
             "eval-mode fine-tuning of a distilled model (`finetune.train_mode = false`)",

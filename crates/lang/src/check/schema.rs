@@ -188,7 +188,7 @@ pub static BLOCKS: &[Block] = &[
     Block {
         path: "train",
         optional: false,
-        doc: "Batch, seed, EMA, evaluation, checkpoints, device.",
+        doc: "Batch, seed, EMA, evaluation, checkpoints, device, precision.",
     },
     Block {
         path: "finetune",
@@ -284,6 +284,7 @@ pub static FIELDS: &[Field] = &[
     Field { path: "train.checkpoint_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("1 epochs"), doc: "Checkpoint period." },
     Field { path: "train.output", ty: Ty::Str, default: Some("\"runs\""), doc: "Folder of run directories." },
     Field { path: "train.device", ty: Ty::Enum(&["cpu", "cuda"]), default: Some("cpu"), doc: "Where to train." },
+    Field { path: "train.precision", ty: Ty::Enum(&["fp32", "tf32", "bf16"]), default: Some("fp32"), doc: "Arithmetic: strict fp32; TF32 tensor-core matmuls on CUDA; or bf16 activations and matmul inputs with fp32 master weights (a CPU run trains in fp32)." },
     // ---- finetune ----
     Field { path: "finetune.from", ty: Ty::Str, default: None, doc: "Checkpoint to start from (`--finetune`)." },
     Field { path: "finetune.from_image", ty: Ty::Opt(&int(1, 4096)), default: Some("none"), doc: "The checkpoint's image size; `none` = same as `model.image`." },

@@ -266,6 +266,10 @@ pub enum ErrorKind {
     NotTrainable {
         features: Vec<String>,
     },
+    /// `train.precision` other than fp32 on the CPU, which trains in fp32.
+    PrecisionFallback {
+        precision: String,
+    },
     UnusedTeacher {
         mode: String,
     },
@@ -564,6 +568,9 @@ impl Describe for ErrorKind {
             NotTrainable { features } => Description::new(Code::LintNotTrainable, format!("`deitc run` cannot train this recipe yet: {}", features.join(", ")))
                 .label("not implemented by the trainer yet")
                 .help("`check`, `explain` and `fmt` are unaffected; docs/training.md lists what trains today"),
+            PrecisionFallback { precision } => Description::new(Code::LintPrecisionFallback, format!("`train.precision = {precision}` needs a CUDA device; this CPU run trains in fp32"))
+                .label("fp32 on the CPU")
+                .help("set `train.precision = fp32`, or run on CUDA (`train.device = cuda`)"),
             UnusedTeacher { mode } => Description::new(Code::LintUnusedTeacher, format!("the teacher is unused with `distill.mode = {mode}`"))
                 .label("never used")
                 .help("set `distill.mode = hard` or `soft`, or `delete distill.teacher`"),
@@ -818,6 +825,12 @@ mod tests {
             (
                 RepeatedAugSmall { samples: 100 },
                 Code::LintRepeatedAugSmall,
+            ),
+            (
+                PrecisionFallback {
+                    precision: s("bf16"),
+                },
+                Code::LintPrecisionFallback,
             ),
             (
                 ShapeNotCompiled {
