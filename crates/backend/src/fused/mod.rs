@@ -23,7 +23,7 @@
 
 mod attention;
 #[cfg(test)]
-mod cuda_parity;
+pub(crate) mod cuda_parity;
 mod drop_path;
 mod gelu;
 mod layer_norm;

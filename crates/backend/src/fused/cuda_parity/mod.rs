@@ -10,7 +10,7 @@ mod layer_norm;
 mod softmax;
 
 /// Deterministic values in [-amp, amp).
-fn values(n: usize, seed: u64, amp: f32) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u64, amp: f32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
     (0..n)
         .map(|_| {

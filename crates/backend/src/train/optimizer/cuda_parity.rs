@@ -18,10 +18,12 @@
 //! the same f32 expression as dfdx's CPU `axpy` (no f64 anywhere), so it is checked at 1e-6
 //! (it is exact in the simulator; the GPU may fuse a multiply-add).
 
+use super::device::tests::cfg;
 use super::host::{adamw, sgd, sum_squares};
 use super::{Moments, Optimizer};
+use crate::fused::cuda_parity::values;
 use crate::fused::tests::close;
-use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
+use crate::ir::OptimizerKind;
 use deitc_kernels::launch::{AdamwArgs, EmaArgs, SgdArgs};
 use deitc_kernels::sim::{self, SimError};
 use dfdx::prelude::*;
@@ -29,32 +31,6 @@ use dfdx::prelude::*;
 /// The parameters, `(elements, decayed)`: one spanning two partial-sum blocks, sizes that
 /// are not multiples of a block's 256 threads, and both decay groups interleaved.
 const PARAMS: &[(usize, bool)] = &[(4500, true), (37, false), (1000, true), (3, false)];
-
-/// Deterministic values in [-amp, amp).
-fn values(n: usize, seed: u64, amp: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * amp
-        })
-        .collect()
-}
-
-fn cfg(kind: OptimizerKind, clip_grad: Option<f64>) -> OptimizerIr {
-    OptimizerIr {
-        kind,
-        lr: 1e-2,
-        betas: [0.9, 0.999],
-        eps: 1e-8,
-        momentum: 0.9,
-        weight_decay: 0.05,
-        no_decay: vec![NoDecay::Bias],
-        clip_grad,
-    }
-}
 
 /// The largest |a − b| / (|b| + max|b|): the difference relative to `b`'s scale, the
 /// measure `close` bounds.

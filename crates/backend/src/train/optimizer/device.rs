@@ -186,7 +186,7 @@ fn take<S: Shape, D: Device<f32>>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::Optimizer;
     use crate::ir::{NoDecay, Optimizer as OptimizerIr, OptimizerKind};
     use dfdx::nn::modules::Linear;
@@ -198,7 +198,11 @@ mod tests {
         dfdx::nn::builders::Linear<5, 3>,
     );
 
-    fn cfg(kind: OptimizerKind, clip_grad: Option<f64>) -> OptimizerIr {
+    /// The optimizer settings the device and host paths are compared under.
+    pub(in crate::train::optimizer) fn cfg(
+        kind: OptimizerKind,
+        clip_grad: Option<f64>,
+    ) -> OptimizerIr {
         OptimizerIr {
             kind,
             lr: 1e-2,
