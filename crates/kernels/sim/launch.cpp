@@ -11,6 +11,7 @@
 #include "../cuda/gelu.cu"
 #include "../cuda/optimizer.cu"
 #include "../cuda/cross_entropy.cu"
+#include "../cuda/regularization.cu"
 
 namespace {
 
@@ -62,6 +63,7 @@ const Entry KERNELS[] = {
     KERNEL(soft_ce_forward_backward),
     KERNEL(soft_kd_forward_backward),
     KERNEL(argmax_one_hot),
+    KERNEL(drop_path_scales),
 };
 
 }  // namespace

@@ -57,6 +57,11 @@ pub const FAMILIES: &[Family] = &[
             "argmax_one_hot",
         ],
     },
+    Family {
+        file: "regularization.cu",
+        text: include_str!("../cuda/regularization.cu"),
+        kernels: &["drop_path_scales"],
+    },
 ];
 
 #[cfg(test)]

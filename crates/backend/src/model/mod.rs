@@ -35,7 +35,7 @@ mod load_timm;
 mod mlp;
 mod patch_embed;
 pub mod regnet;
-mod regularization;
+pub(crate) mod regularization;
 mod tensor_file;
 
 pub use attention::Attention;

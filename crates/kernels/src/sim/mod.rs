@@ -9,6 +9,7 @@ mod cross_entropy;
 mod gelu;
 mod layer_norm;
 mod optimizer;
+mod regularization;
 mod softmax;
 
 pub use cross_entropy::{argmax_one_hot, soft_ce, soft_kd, Grad};
@@ -17,6 +18,7 @@ pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, residual_layer_norm_forward, RowStats,
 };
 pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
+pub use regularization::drop_path_scales;
 pub use softmax::{softmax_backward, softmax_forward};
 
 use crate::launch::LaunchConfig;
@@ -80,6 +82,8 @@ pub enum Arg<'a> {
     Null,
     I32(i32),
     F32(f32),
+    U64(u64),
+    F64(f64),
 }
 
 /// Launches `kernel` with `params`.
@@ -106,6 +110,8 @@ unsafe fn launch_raw(
                 Arg::Null => {}
                 Arg::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
                 Arg::F32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
+                Arg::U64(v) => slot.copy_from_slice(&v.to_ne_bytes()),
+                Arg::F64(v) => slot.copy_from_slice(&v.to_ne_bytes()),
             }
             slot
         })

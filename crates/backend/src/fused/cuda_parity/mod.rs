@@ -5,6 +5,7 @@
 //! family.
 
 mod cross_entropy;
+mod drop_path;
 mod gelu;
 mod layer_norm;
 mod softmax;
