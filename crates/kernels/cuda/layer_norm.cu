@@ -125,3 +125,24 @@ extern "C" __global__ void column_sum_accumulate(const float* __restrict__ part,
     for (int p = 0; p < parts; ++p) s += part[(long)p * cols + c];
     out[c] += s;
 }
+
+// layer_norm_forward with a bf16 output (the input of the next matmul under
+// `train.precision = bf16`): the statistics and x̂·γ + β in fp32, rounded once at the store.
+// y: (rows, cols) bf16.
+extern "C" __global__ void layer_norm_forward_bf16(const float* __restrict__ x, const float* __restrict__ gamma,
+                                                   const float* __restrict__ beta, __nv_bfloat16* __restrict__ y,
+                                                   float* __restrict__ mean, float* __restrict__ rstd, int rows,
+                                                   int cols, float eps) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const float* xr = x + (long)row * cols;
+    float m, r;
+    row_stats(xr, cols, eps, lane, &m, &r);
+    __nv_bfloat16* yr = y + (long)row * cols;
+    for (int c = lane; c < cols; c += 32) yr[c] = __float2bfloat16((xr[c] - m) * r * gamma[c] + beta[c]);
+    if (lane == 0) {
+        mean[row] = m;
+        rstd[row] = r;
+    }
+}

@@ -47,6 +47,7 @@ constexpr unsigned arity(void (*)(A...)) {
 
 const Entry KERNELS[] = {
     KERNEL(layer_norm_forward),
+    KERNEL(layer_norm_forward_bf16),
     KERNEL(residual_layer_norm_forward),
     KERNEL(layer_norm_backward_input),
     KERNEL(layer_norm_backward_params),

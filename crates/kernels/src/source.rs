@@ -21,6 +21,7 @@ pub const FAMILIES: &[Family] = &[
         text: include_str!("../cuda/layer_norm.cu"),
         kernels: &[
             "layer_norm_forward",
+            "layer_norm_forward_bf16",
             "residual_layer_norm_forward",
             "layer_norm_backward_input",
             "layer_norm_backward_params",

@@ -41,6 +41,38 @@ pub fn layer_norm_forward(
     Ok((y, RowStats { mean, rstd }))
 }
 
+/// `layer_norm_forward_bf16`: as [`layer_norm_forward`], with `y` rounded to bf16 once at
+/// the store (its bits).
+pub fn layer_norm_forward_bf16(
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    cols: usize,
+    eps: f32,
+) -> Result<(Vec<u16>, RowStats), SimError> {
+    let rows = x.len() / cols.max(1);
+    len("x", x, rows * cols)?;
+    len("gamma", gamma, cols)?;
+    len("beta", beta, cols)?;
+    let (mut y, mut mean, mut rstd) = (vec![0u16; x.len()], vec![0.0; rows], vec![0.0; rows]);
+    checked(
+        "layer_norm_forward_bf16",
+        &launch::per_row(rows),
+        &mut [
+            Arg::In(x),
+            Arg::In(gamma),
+            Arg::In(beta),
+            Arg::OutBf16(&mut y),
+            Arg::Out(&mut mean),
+            Arg::Out(&mut rstd),
+            Arg::I32(int("rows", rows)?),
+            Arg::I32(int("cols", cols)?),
+            Arg::F32(eps),
+        ],
+    )?;
+    Ok((y, RowStats { mean, rstd }))
+}
+
 /// `residual_layer_norm_forward`: `x' = x + s·h` (`scale` per sample of `tokens` rows, or
 /// 1), then LayerNorm of `x'`. Returns `(x', y, stats)`.
 #[allow(clippy::too_many_arguments)]

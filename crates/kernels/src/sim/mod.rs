@@ -15,7 +15,8 @@ mod softmax;
 pub use cross_entropy::{argmax_one_hot, soft_ce, soft_kd, Grad};
 pub use gelu::{bias_gelu_backward, bias_gelu_forward};
 pub use layer_norm::{
-    layer_norm_backward, layer_norm_forward, residual_layer_norm_forward, RowStats,
+    layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_forward,
+    RowStats,
 };
 pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
 pub use regularization::drop_path_scales;
@@ -78,6 +79,8 @@ pub enum Arg<'a> {
     In(&'a [f32]),
     /// A device pointer the kernel writes (and may read).
     Out(&'a mut [f32]),
+    /// A device pointer to bf16 values (their bits) the kernel writes.
+    OutBf16(&'a mut [u16]),
     /// A null pointer (an optional input left out).
     Null,
     I32(i32),
@@ -107,6 +110,7 @@ unsafe fn launch_raw(
             match a {
                 Arg::In(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
                 Arg::Out(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
+                Arg::OutBf16(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
                 Arg::Null => {}
                 Arg::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
                 Arg::F32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
