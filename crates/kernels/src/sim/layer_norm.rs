@@ -3,6 +3,15 @@
 use super::{checked, int, len, Arg, SimError};
 use crate::launch;
 
+/// The rows of `x` (`rows × cols`), checking `x`, `gamma` and `beta` against `cols`.
+fn rows_of(x: &[f32], gamma: &[f32], beta: &[f32], cols: usize) -> Result<usize, SimError> {
+    let rows = x.len() / cols.max(1);
+    len("x", x, rows * cols)?;
+    len("gamma", gamma, cols)?;
+    len("beta", beta, cols)?;
+    Ok(rows)
+}
+
 /// The statistics a LayerNorm forward saves for its backward: per row μ and 1/σ.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowStats {
@@ -18,10 +27,7 @@ pub fn layer_norm_forward(
     cols: usize,
     eps: f32,
 ) -> Result<(Vec<f32>, RowStats), SimError> {
-    let rows = x.len() / cols.max(1);
-    len("x", x, rows * cols)?;
-    len("gamma", gamma, cols)?;
-    len("beta", beta, cols)?;
+    let rows = rows_of(x, gamma, beta, cols)?;
     let (mut y, mut mean, mut rstd) = (vec![0.0; x.len()], vec![0.0; rows], vec![0.0; rows]);
     checked(
         "layer_norm_forward",
@@ -50,10 +56,7 @@ pub fn layer_norm_forward_bf16(
     cols: usize,
     eps: f32,
 ) -> Result<(Vec<u16>, RowStats), SimError> {
-    let rows = x.len() / cols.max(1);
-    len("x", x, rows * cols)?;
-    len("gamma", gamma, cols)?;
-    len("beta", beta, cols)?;
+    let rows = rows_of(x, gamma, beta, cols)?;
     let (mut y, mut mean, mut rstd) = (vec![0u16; x.len()], vec![0.0; rows], vec![0.0; rows]);
     checked(
         "layer_norm_forward_bf16",
