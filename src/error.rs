@@ -3,6 +3,7 @@
 //! says which phase an error came from, plus the few failures that belong to the commands
 //! themselves.
 
+use crate::cli::UsageError;
 use crate::diag::ErrorKind;
 use crate::generated::GenerateError;
 use crate::interop::InteropError;
@@ -12,6 +13,8 @@ use deitc_diag::{Code, Describe, Description};
 /// An error or warning of any phase.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
+    /// The command line: an unknown option, an invalid value, a missing argument.
+    Usage(UsageError),
     /// The language: reading, parsing and checking a recipe.
     Lang(ErrorKind),
     /// Building a graph, training, evaluating.
@@ -22,11 +25,14 @@ pub enum Error {
     Generate(GenerateError),
     /// An output file (e.g. `deitc preview`'s PNG) cannot be written.
     WriteOutput { path: String, message: String },
+    /// `deitc fmt` cannot rewrite a recipe in place.
+    Rewrite { path: String, message: String },
 }
 
 impl Describe for Error {
     fn describe(&self) -> Description {
         match self {
+            Error::Usage(e) => e.describe(),
             Error::Lang(e) => e.describe(),
             Error::Run(e) => e.describe(),
             Error::Interop(e) => e.describe(),
@@ -34,6 +40,10 @@ impl Describe for Error {
             Error::WriteOutput { path, message } => {
                 Description::new(Code::IoWrite, format!("cannot write `{path}`: {message}"))
                     .help("check that the output folder can be created and written")
+            }
+            Error::Rewrite { path, message } => {
+                Description::new(Code::IoWrite, format!("cannot rewrite `{path}`: {message}"))
+                    .help("`deitc fmt` replaces the file through a temporary file next to it: make the file and its folder writable, or pass `--check` to only report what would change")
             }
         }
     }

@@ -167,3 +167,51 @@ fn the_bundled_pipeline_checks_and_names_its_stages() {
         "{out}"
     );
 }
+
+#[test]
+fn a_stage_another_process_is_training_is_not_trained_beside_it() {
+    use deitc::train::run::{run as train, Progress, RunOptions};
+    use deitc::train::run_dir;
+    let dir = temp_dir("pipeline-locked");
+    let p = pipeline(&dir);
+    let ps = p.to_str().expect("utf-8 path");
+    let (code, out, err) = run(&["run", ps, "--stage", "teacher", "--quiet"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The student stage started (its run directory, of its current recipe, exists) and is
+    // still being written: another process holds its lock (here, a second open file).
+    let checked = deitc::check::check_stage(
+        &p,
+        Some("student"),
+        &[],
+        &deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled()),
+    );
+    let r = checked.recipe.expect("recipe");
+    let opts = RunOptions {
+        resume: false,
+        progress: Progress::Quiet,
+        crash_after_steps: Some(1),
+    };
+    let resolved = r.to_ron().expect("ron");
+    let registry = deitc::train::catalogue::Registry::compiled();
+    let started = train(&registry, &r, &resolved, &opts, &mut |_| {}).expect("started");
+    let held = run_dir::lock(&started.dir).expect("lock");
+    for args in [
+        vec!["run", ps, "--quiet"],
+        vec!["run", ps, "--quiet", "--resume"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 1, "{args:?}: {out}\n{err}");
+        assert!(out.contains("stage 1/3 `teacher`: up to date"), "{out}");
+        assert!(
+            err.contains("deit::run::locked") && err.contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        assert_eq!(runs(&dir, "student"), 1, "no second student run beside it");
+        assert_eq!(runs(&dir, "tuned"), 0);
+    }
+    // Released (its process gone), `--resume` takes the stage over and the rest follows.
+    drop(held);
+    let (code, out, err) = run(&["run", ps, "--quiet", "--resume"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!((runs(&dir, "student"), runs(&dir, "tuned")), (1, 1));
+}

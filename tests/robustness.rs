@@ -248,6 +248,171 @@ const PIECES: &[&str] = &[
     "\u{0}",
 ];
 
+/// A FIFO at `path` (`mkfifo`), or false where there is none.
+fn mkfifo(path: &Path) -> bool {
+    std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// FIFOs, devices and symlinks to them are refused from their metadata: none of these
+/// calls may block (a FIFO opened for reading waits for a writer) or read without end.
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_without_being_opened() {
+    let dir = temp_dir("special");
+    let fifo = dir.join("pipe.deit");
+    let zero = dir.join("zero.safetensors");
+    std::os::unix::fs::symlink("/dev/zero", &zero).expect("symlink");
+    let facts = deitc::cli::build_facts(&deitc::train::catalogue::Registry::compiled());
+    let code = |p: &Path| check(p, &[], &facts).diags.items[0].code().as_str();
+    assert_eq!(code(Path::new("/dev/zero")), "deit::io::not_regular");
+    assert_eq!(code(&zero), "deit::io::not_regular");
+    if mkfifo(&fifo) {
+        assert_eq!(code(&fifo), "deit::io::not_regular");
+        let w = deitc::interop::weights::read(&fifo, deitc::interop::weights::Pick::Model);
+        assert!(w.is_err());
+        let (c, _, err) = run(&[
+            "eval",
+            "tests/ui/run/support/tiny.deit",
+            "--checkpoint",
+            &fifo.to_string_lossy(),
+        ]);
+        assert_eq!(c, 1);
+        assert!(err.contains("FIFO"), "{err}");
+    }
+    // An image folder whose "images" are a FIFO and a device: never listed, never opened.
+    let class = dir.join("images/a");
+    std::fs::create_dir_all(&class).expect("class folder");
+    std::os::unix::fs::symlink("/dev/zero", class.join("zero.png")).expect("symlink");
+    let _ = mkfifo(&class.join("pipe.png"));
+    let e = deitc::data::image_folder::load(&dir.join("images"), 3, 8).expect_err("no image");
+    assert!(
+        matches!(e, deitc::data::DataError::EmptyClass { .. }),
+        "{e}"
+    );
+    for bad in [class.join("zero.png"), class.join("pipe.png")] {
+        if bad.exists() || bad.symlink_metadata().is_ok() {
+            assert!(deitc::data::image_folder::decode(&bad, 3).is_err());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Trains `tests/ui/run/support/tiny.deit` for its one epoch under `out`; returns its
+/// checkpoint.
+fn trained_tiny(out: &Path) -> std::path::PathBuf {
+    let set = format!("train.output=\"{}\"", out.display());
+    let (code, _, err) = run(&[
+        "run",
+        "--quiet",
+        "tests/ui/run/support/tiny.deit",
+        "--set",
+        &set,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ckpt = out.join("tiny/001/checkpoint.safetensors");
+    assert!(ckpt.is_file(), "{}", ckpt.display());
+    ckpt
+}
+
+/// `path` rewritten with `nan` NaN values at the start of `key`, its metadata kept.
+fn poison(path: &Path, key: &str, nan: usize) {
+    use deitc::train::tensor_io::{to_bytes, Named};
+    let file = deitc::model::TensorFile::read(path).expect("checkpoint");
+    let tensors: Vec<Named> = file
+        .keys()
+        .map(|k| {
+            let (shape, mut data) = file.f32s(k).expect("f32");
+            if k == key {
+                data.iter_mut().take(nan).for_each(|v| *v = f32::NAN);
+            }
+            Named {
+                name: k.to_string(),
+                shape,
+                data,
+            }
+        })
+        .collect();
+    let meta = file.metadata().clone().into_iter().collect();
+    std::fs::write(path, to_bytes(&tensors, meta).expect("bytes")).expect("write");
+}
+
+/// A checkpoint whose weights hold NaN is refused by every loader, naming the tensor and
+/// counting: `--resume`, `eval`, `export`, `finetune.from` and a teacher.
+#[test]
+fn nan_weights_are_refused_by_every_loader() {
+    let dir = temp_dir("nan-weights");
+    let ckpt = trained_tiny(&dir.join("runs"));
+    poison(&ckpt, "model.pos_embed", 5);
+    // Not finished: `--resume` loads the checkpoint (a finished run has nothing to resume).
+    std::fs::remove_file(ckpt.with_file_name("summary.json")).expect("summary.json");
+    let c = ckpt.to_string_lossy().into_owned();
+    let set = format!("train.output=\"{}\"", dir.join("runs").display());
+    let stops = |args: &[&str], code: &str| {
+        let (exit, _, err) = run(args);
+        assert_eq!(exit, 1, "{args:?}: {err}");
+        assert!(err.contains(code), "{args:?}: {err}");
+        assert!(
+            err.contains("pos_embed") && err.contains("5 NaN of"),
+            "{args:?}: {err}"
+        );
+    };
+    stops(
+        &[
+            "run",
+            "--quiet",
+            "--resume",
+            "tests/ui/run/support/tiny.deit",
+            "--set",
+            &set,
+        ],
+        "deit::interop::non_finite",
+    );
+    stops(
+        &["eval", "tests/ui/run/support/tiny.deit", "--checkpoint", &c],
+        "deit::interop::non_finite",
+    );
+    let out = dir.join("x.safetensors").to_string_lossy().into_owned();
+    stops(
+        &[
+            "export",
+            &c,
+            "--recipe",
+            "tests/ui/run/support/tiny.deit",
+            "-o",
+            &out,
+        ],
+        "deit::interop::non_finite",
+    );
+    let root = std::fs::canonicalize("tests/ui/run/support/tiny.deit").expect("tiny.deit");
+    let finetune = dir.join("finetune.deit");
+    std::fs::write(
+        &finetune,
+        format!("extends \"{}\"\nfinetune.from = \"{c}\"\n", root.display()),
+    )
+    .expect("write");
+    let f = finetune.to_string_lossy().into_owned();
+    stops(
+        &["run", "--quiet", &f, "--set", &set],
+        "deit::interop::non_finite",
+    );
+    let teacher = dir.join("teacher.deit");
+    std::fs::write(
+        &teacher,
+        format!(
+            "extends \"{}\"\nmodel.distilled = true\ndistill {{\n    mode = hard\n    teacher {{\n        arch = deit\n        recipe = \"{}\"\n        checkpoint = \"{c}\"\n    }}\n}}\n",
+            root.display(),
+            root.display()
+        ),
+    )
+    .expect("write");
+    let t = teacher.to_string_lossy().into_owned();
+    stops(&["run", "--quiet", &t, "--set", &set], "deit::run::teacher");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn mutate(text: &str, ops: &[(u8, usize, usize)]) -> String {
     let mut s: Vec<char> = text.chars().collect();
     for &(kind, a, b) in ops {

@@ -182,6 +182,172 @@ fn a_diverging_run_stops_with_a_diagnostic_naming_the_step() {
     assert_eq!(err.code(), "deit::run::non_finite", "{err:?}");
 }
 
+/// Every tensor of two checkpoints is equal, bit for bit.
+fn assert_same_tensors(a: &PathBuf, b: &PathBuf) {
+    let (a, b) = (model_tensors(a), model_tensors(b));
+    assert_eq!(a.len(), b.len());
+    for ((ka, va), (kb, vb)) in a.iter().zip(&b) {
+        assert_eq!(ka, kb);
+        assert!(
+            va.iter().zip(vb).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{ka} differs"
+        );
+    }
+}
+
+/// `metrics.jsonl` without the wall-clock columns.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .expect("metrics")
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("json");
+            let o = v.as_object_mut().expect("object");
+            o.remove("wall_s");
+            o.remove("img_per_s");
+            v
+        })
+        .collect()
+}
+
+fn metadata(path: &PathBuf, key: &str) -> String {
+    TensorFile::read(path)
+        .expect("checkpoint")
+        .metadata()
+        .get(key)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn step_checkpoints_are_written_mid_epoch_and_resume_bit_exactly() {
+    let dir = temp_dir("step-ckpt");
+    // 6 steps an epoch: a checkpoint every 4 steps lands mid-epoch (steps 4, 8, 16, 20) and
+    // at an epoch's end (12, 24).
+    let r = tiny_recipe(&dir, &["train.checkpoint_every=4 steps"]);
+    let full = train(&r, false, None);
+    assert_eq!(full.steps, 24);
+    let ckpt = |rep: &deitc::train::run::RunReport| rep.dir.join("checkpoint.safetensors");
+    // Killed after step 10: the checkpoint of step 8 (epoch 2, step 2) is on disk.
+    let killed = train(&r, false, Some(10));
+    assert_eq!(metadata(&ckpt(&killed), "steps"), "8");
+    assert_eq!(metadata(&ckpt(&killed), "epoch"), "1");
+    assert_eq!(metadata(&ckpt(&killed), "step_in_epoch"), "2");
+    // Resumed from it, killed again after step 17 (checkpoint of step 16), then to the end.
+    let again = train(&r, true, Some(17));
+    assert_eq!(again.dir, killed.dir);
+    assert_eq!(metadata(&ckpt(&again), "steps"), "16");
+    let resumed = train(&r, true, None);
+    assert_eq!(
+        (resumed.dir.clone(), resumed.steps),
+        (killed.dir.clone(), 24)
+    );
+    assert_same_tensors(&ckpt(&full), &ckpt(&resumed));
+    assert_same_tensors(
+        &full.dir.join("best.safetensors"),
+        &resumed.dir.join("best.safetensors"),
+    );
+    // Each epoch once, with the uninterrupted run's loss (the steps before a mid-epoch
+    // checkpoint are carried in it) and accuracy.
+    assert_eq!(metrics(&full.dir), metrics(&resumed.dir));
+    assert_eq!(resumed.final_top1, full.final_top1);
+}
+
+#[test]
+fn a_run_killed_before_its_first_checkpoint_resumes_from_the_start() {
+    let dir = temp_dir("no-ckpt");
+    let r = tiny_recipe(
+        &dir,
+        &["train.checkpoint_every=2 epochs", "schedule.length=3epochs"],
+    );
+    let full = train(&r, false, None);
+    // Killed in epoch 2: epoch 1's metrics are written, no checkpoint is.
+    let killed = train(&r, false, Some(9));
+    assert!(!killed.dir.join("checkpoint.safetensors").exists());
+    assert_eq!(metrics(&killed.dir).len(), 1);
+    let resumed = train(&r, true, None);
+    assert_eq!(resumed.dir, killed.dir);
+    assert_same_tensors(
+        &full.dir.join("checkpoint.safetensors"),
+        &resumed.dir.join("checkpoint.safetensors"),
+    );
+    assert_eq!(metrics(&full.dir), metrics(&resumed.dir));
+}
+
+#[test]
+fn resume_is_refused_while_another_writer_holds_the_run_directory() {
+    use deitc::train::run_dir;
+    let dir = temp_dir("locked");
+    let r = tiny_recipe(&dir, &["schedule.length=2epochs"]);
+    let killed = train(&r, false, Some(3));
+    // A lock held on another open file (as another process's would be).
+    let held = run_dir::lock(&killed.dir).expect("lock");
+    let opts = RunOptions {
+        resume: true,
+        progress: Progress::Quiet,
+        crash_after_steps: None,
+    };
+    let resolved = r.to_ron().expect("ron");
+    let err = run(&Registry::compiled(), &r, &resolved, &opts, &mut |_| {}).expect_err("locked");
+    assert_eq!(err.code(), "deit::run::locked");
+    let message = err.describe().message;
+    assert!(
+        message.contains(&format!("(PID {})", std::process::id())),
+        "{message}"
+    );
+    // Nothing was touched; released, the run goes on.
+    assert!(!killed.dir.join("metrics.jsonl").exists());
+    drop(held);
+    let resumed = train(&r, true, None);
+    assert_eq!((resumed.dir, resumed.epochs), (killed.dir, 2));
+}
+
+#[test]
+fn a_diverging_run_keeps_its_last_good_checkpoint_and_names_it() {
+    use deitc::train::RunError;
+    let dir = temp_dir("diverge");
+    // SGD at a rate far too high: finite for a few steps, then the loss (or the weights)
+    // blow up.
+    let r = tiny_recipe(
+        &dir,
+        &[
+            "optimizer.kind=sgd",
+            "optimizer.lr=10",
+            "schedule.warmup=0epochs",
+            "train.checkpoint_every=1 step",
+        ],
+    );
+    let opts = RunOptions {
+        resume: false,
+        progress: Progress::Quiet,
+        crash_after_steps: None,
+    };
+    let err = run(
+        &Registry::compiled(),
+        &r,
+        &r.to_ron().expect("ron"),
+        &opts,
+        &mut |_| {},
+    )
+    .expect_err("diverges");
+    assert_eq!(err.code(), "deit::run::non_finite", "{err:?}");
+    let RunError::NonFinite {
+        saved: Some(saved), ..
+    } = &err
+    else {
+        panic!("no checkpoint named: {err:?}");
+    };
+    let help = err.describe().help.unwrap_or_default();
+    assert!(help.contains(&saved.path), "{help}");
+    // The checkpoint it names is on disk, holds the steps it says, and every value in it
+    // is finite.
+    let path = PathBuf::from(&saved.path);
+    assert_eq!(metadata(&path, "steps"), saved.steps.to_string());
+    for (name, values) in model_tensors(&path) {
+        assert!(values.iter().all(|v| v.is_finite()), "{name}");
+    }
+}
+
 #[test]
 fn bench_reports_throughput_for_a_compiled_shape() {
     let (code, stdout, stderr) = common::run(&[

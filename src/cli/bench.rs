@@ -16,11 +16,12 @@ use std::time::Instant;
 /// Options of `deitc bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Timed steps (after 2 warm-up steps); the median is reported.
-    #[arg(long, default_value_t = 10)]
+    /// Timed steps (after 2 warm-up steps); the median is reported. At least 1.
+    #[arg(long, default_value_t = 10, value_parser = super::usage::positive,
+          allow_negative_numbers = true)]
     pub steps: usize,
-    /// Batch size (default: the recipe's `train.batch`).
-    #[arg(long)]
+    /// Batch size (default: the recipe's `train.batch`). At least 1.
+    #[arg(long, value_parser = super::usage::positive, allow_negative_numbers = true)]
     pub batch: Option<usize>,
     /// Where to run (overrides `train.device`).
     #[arg(long, value_enum)]

@@ -34,15 +34,7 @@ pub fn run(
     let path = checkpoint.display().to_string();
     let file = match TensorFile::read(checkpoint) {
         Ok(f) => f,
-        Err(e) => {
-            return fail(
-                out,
-                RunError::Checkpoint {
-                    path,
-                    message: e.to_string(),
-                },
-            )
-        }
+        Err(e) => return fail(out, RunError::loading(&path, e.into())),
     };
     // `--ema` reads `ema.*` and nothing else: a bare state dict has no EMA weights.
     let prefix = if ema {
@@ -50,14 +42,9 @@ pub fn run(
     } else {
         file.weights_prefix(false)
     };
+    // Non-finite weights are refused here (`deit::interop::non_finite`), naming the tensor.
     if let Err(e) = graph.load_weights(&file, prefix) {
-        return fail(
-            out,
-            RunError::Checkpoint {
-                path,
-                message: e.to_string(),
-            },
-        );
+        return fail(out, RunError::loading(&path, e));
     }
     let loader = match Loader::new(recipe) {
         Ok(l) => l,

@@ -12,6 +12,7 @@ mod preview;
 mod report;
 mod run;
 mod stages;
+mod usage;
 
 use crate::check::BuildFacts;
 use crate::train::catalogue::Registry;
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 
 pub use check::thousands;
 pub use report::{Captured, Output};
+pub use usage::UsageError;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -224,16 +226,24 @@ pub fn main() -> ExitCode {
 /// shapes to the compiled-in ones) and returns the exit code.
 pub fn main_with(graphs: &Registry) -> ExitCode {
     main_thread_in_pool();
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            // Help and version as clap prints them (its colours); a mistake as a diagnostic.
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let mut out = Output::stdio(usage::color_of(&args));
+            return ExitCode::from(usage::report(&e, &args, &mut out));
         }
     };
     let mut out = Output::stdio(cli.color);
     // A shape that is not compiled in runs in its generated graph.
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if let Some(code) = graph::hand_over(&cli.command, &args, graphs, &mut out) {
         return ExitCode::from(code);
     }
@@ -270,14 +280,10 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
-    let argv =
-        std::iter::once(std::ffi::OsString::from("deitc")).chain(args.into_iter().map(Into::into));
-    match Cli::try_parse_from(argv) {
+    let argv: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    match usage::parse(&argv, out) {
         Ok(cli) => run(cli.command, out),
-        Err(e) => {
-            out.err(&e.to_string());
-            2
-        }
+        Err(code) => code,
     }
 }
 

@@ -17,13 +17,14 @@ use std::path::PathBuf;
 pub struct PreviewArgs {
     /// How many samples to show.
     #[arg(short = 'n', long = "samples", default_value_t = 16,
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          value_parser = super::usage::samples, allow_negative_numbers = true)]
     pub samples: u16,
     /// The PNG to write (default: `<recipe>.preview.png` in the current folder).
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
     /// Which epoch's batches to show (augmentations differ per epoch).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::usage::whole,
+          allow_negative_numbers = true)]
     pub epoch: u64,
 }
 

@@ -10,6 +10,7 @@ use crate::source::SourceMap;
 use crate::train::catalogue::Registry;
 use crate::train::run::{run as train, Progress, RunOptions, STOP};
 use crate::train::run_dir;
+use crate::train::RunError;
 
 /// Options of `deitc run` besides the recipe.
 #[derive(clap::Args, Debug, Clone)]
@@ -28,7 +29,17 @@ pub struct RunArgs {
     pub json: bool,
 }
 
+/// The environment variable of the test-only fault injection (`train::fault`).
+pub const FAULT_ENV: &str = "DEITC_FAULT";
+
 pub fn run(args: &RecipeArgs, opts: &RunArgs, graphs: &Registry, out: &mut Output) -> u8 {
+    // Tests only: crash at an exact step or checkpoint write (crates/backend/src/train/fault.rs).
+    if let Ok(spec) = std::env::var(FAULT_ENV) {
+        if let Err(e) = crate::train::fault::install(&spec) {
+            out.err(&format!("error: {FAULT_ENV}: {e}\n"));
+            return 2;
+        }
+    }
     // The checker hears of `--device`, so that its trainability warnings (CUDA, precision)
     // speak of the device the run will use (the recipe itself gets it after checking).
     let facts = crate::check::BuildFacts {
@@ -83,7 +94,7 @@ fn pipeline(
         let recipe = &DeviceArg::apply(opts.device, recipe);
         let header = format!("stage {}/{} `{}`", k + 1, todo.len(), s.name);
         if let Some((dir, summary)) = crate::train::stages::finished(recipe) {
-            let best = summary.best_top1.map_or("-".into(), |v| format!("{v:.4}"));
+            let best = top1(summary.best_top1);
             let line = format!(
                 "{header}: up to date · best val top-1 {best} · {}\n",
                 dir.display()
@@ -101,10 +112,23 @@ fn pipeline(
         // `--resume` continues the stage's latest run when it is of this very recipe.
         let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
         let hash = crate::train::stages::hash_of(recipe);
-        let resume = opts.resume
-            && run_dir::existing(&root)
-                .last()
-                .is_some_and(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
+        let latest = run_dir::existing(&root)
+            .pop()
+            .filter(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
+        // One writer per stage: a stage another process is training now is not trained
+        // a second time beside it (nor resumed under it).
+        if let Some((dir, pid)) = latest
+            .as_ref()
+            .and_then(|d| run_dir::holder(d).map(|pid| (d, pid)))
+        {
+            let e = RunError::Locked {
+                dir: dir.display().to_string(),
+                pid,
+            };
+            out.diagnostics(&Diagnostics::global(Error::Run(e)), &p.map, "run");
+            return 1;
+        }
+        let resume = opts.resume && latest.is_some();
         let (code, finished) = train_one(recipe, opts, resume, &p.map, graphs, out);
         if code != 0 || !finished {
             return code;
@@ -131,6 +155,31 @@ fn train_one(
     } else {
         Progress::Bar
     };
+    // The final line: on stdout, or on stderr when stdout carries JSON.
+    let say = |out: &mut Output, line: &str| {
+        if progress == Progress::Json {
+            out.err(line);
+        } else {
+            out.out(line);
+        }
+    };
+    // `--resume` of a run that already reached the end of its schedule: nothing to train;
+    // say so with the metrics it recorded.
+    if resume {
+        if let Some((dir, summary)) = finished_latest(recipe) {
+            let line = format!(
+                "{}: already finished after {} epochs ({} steps) · val top-1 {} (best {}) · {}\n",
+                recipe.name,
+                summary.epochs,
+                summary.steps,
+                top1(summary.final_top1),
+                top1(summary.best_top1),
+                dir.display()
+            );
+            say(out, &line);
+            return (0, true);
+        }
+    }
     let resolved = recipe.to_ron().unwrap_or_default();
     let run_opts = RunOptions {
         resume,
@@ -148,8 +197,7 @@ fn train_one(
     };
     match result {
         Ok(report) => {
-            let top1 = report.final_top1.map_or("-".into(), |v| format!("{v:.4}"));
-            let best = report.best_top1.map_or("-".into(), |v| format!("{v:.4}"));
+            let (top1, best) = (top1(report.final_top1), top1(report.best_top1));
             let state = if report.interrupted {
                 "stopped"
             } else {
@@ -166,11 +214,7 @@ fn train_one(
                 report.steps,
                 report.dir.display()
             );
-            if progress == Progress::Json {
-                out.err(&line);
-            } else {
-                out.out(&line);
-            }
+            say(out, &line);
             (0, !report.interrupted)
         }
         Err(e) => {
@@ -178,4 +222,22 @@ fn train_one(
             (1, false)
         }
     }
+}
+
+/// A top-1 accuracy as printed, `-` when there is none (no evaluation ran).
+fn top1(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}
+
+/// The latest run of `recipe` (the one `--resume` continues), when it is of this very recipe
+/// and finished: its directory and recorded summary.
+fn finished_latest(recipe: &Recipe) -> Option<(std::path::PathBuf, run_dir::Summary)> {
+    let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
+    let dir = run_dir::existing(&root).pop()?;
+    let hash = crate::train::stages::hash_of(recipe);
+    if run_dir::recorded_hash(&dir).as_deref() != Some(hash.as_str()) {
+        return None;
+    }
+    let summary = run_dir::Summary::read(&dir)?;
+    Some((dir, summary))
 }

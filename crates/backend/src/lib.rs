@@ -15,6 +15,7 @@ pub mod data;
 pub mod device;
 mod fused;
 pub mod interop;
+pub mod io_limits;
 pub mod model;
 pub mod train;
 

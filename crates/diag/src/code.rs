@@ -47,10 +47,21 @@ macro_rules! codes {
 }
 
 codes! {
+    Cli {
+        CliConflict = "deit::cli::conflict" error,
+        CliInvalidValue = "deit::cli::invalid_value" error,
+        CliMissingArgument = "deit::cli::missing_argument" error,
+        CliMissingCommand = "deit::cli::missing_command" error,
+        CliMissingValue = "deit::cli::missing_value" error,
+        CliNotUtf8 = "deit::cli::not_utf8" error,
+        CliUnknownArgument = "deit::cli::unknown_argument" error,
+        CliUnknownCommand = "deit::cli::unknown_command" error,
+    }
     Io {
         IoBinary = "deit::io::binary" error,
         IoIsDirectory = "deit::io::is_directory" error,
         IoNotFound = "deit::io::not_found" error,
+        IoNotRegular = "deit::io::not_regular" error,
         IoNotUtf8 = "deit::io::not_utf8" error,
         IoTooLarge = "deit::io::too_large" error,
         IoUnreadable = "deit::io::unreadable" error,
@@ -96,6 +107,7 @@ codes! {
     }
     Source {
         SourceBadArguments = "deit::source::bad_arguments" error,
+        SourceLayout = "deit::source::layout" error,
         SourceUnknownFunction = "deit::source::unknown_function" error,
     }
     Rule {
@@ -147,12 +159,14 @@ codes! {
         RunCheckpoint = "deit::run::checkpoint" error,
         RunData = "deit::run::data" error,
         RunDeviceUnavailable = "deit::run::device_unavailable" error,
+        RunLocked = "deit::run::locked" error,
         RunNoCuda = "deit::run::no_cuda" error,
         RunNonFinite = "deit::run::non_finite" error,
         RunNothingToResume = "deit::run::nothing_to_resume" error,
         RunResumeMismatch = "deit::run::resume_mismatch" error,
         RunShapeNotCompiled = "deit::run::shape_not_compiled" error,
         RunTeacher = "deit::run::teacher" error,
+        RunWrite = "deit::run::write" error,
     }
     Graph {
         GraphBuild = "deit::graph::build" error,
@@ -167,6 +181,7 @@ codes! {
         InteropFromImage = "deit::interop::from_image" error,
         InteropHeadClasses = "deit::interop::head_classes" error,
         InteropMissingKey = "deit::interop::missing_key" error,
+        InteropNonFinite = "deit::interop::non_finite" error,
         InteropNotACheckpoint = "deit::interop::not_a_checkpoint" error,
         InteropPth = "deit::interop::pth" error,
         InteropShape = "deit::interop::shape" error,

@@ -1,6 +1,7 @@
 //! deitc's diagnostic vocabulary, shared by every phase: the stable [`Code`]s, the
 //! [`Describe`] trait each phase's error enum implements (one `match` giving code, message,
-//! label and help), and the wording helpers the phases share.
+//! label and help), the wording helpers the phases share, and [`read`]: the bounded,
+//! kind-checked read of an input file every phase uses.
 //!
 //! Each phase owns its errors as data next to its code (the language's `ErrorKind`, the
 //! back end's `RunError`, `InteropError`, …); the command line composes them into one
@@ -8,6 +9,7 @@
 
 mod code;
 mod describe;
+pub mod read;
 mod words;
 
 pub use code::{Area, Code, Severity};

@@ -26,7 +26,7 @@ pub use recipe::{Finetune, HeadReset, PosEmbedInterp, Recipe};
 pub use schedule::{Duration, Schedule, ScheduleKind, ScheduleUnit};
 pub use shape::{grid_side, ConvShape, DeitShape, Named, Shape};
 pub use stage::{StageOutput, StageRef};
-pub use train::{Device, Precision, Train};
+pub use train::{Device, Every, Precision, Train};
 
 /// `lo..hi` in the language.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -35,6 +35,43 @@ impl Precision {
     }
 }
 
+/// How often a run writes `checkpoint.safetensors` (`train.checkpoint_every`): every so many
+/// epochs (at the epoch's end) or optimizer steps (after the step, mid-epoch included), or
+/// after so much wall-clock time since the last checkpoint (after the step that reaches it).
+///
+/// Serialised like [`Duration`] (`epochs(1)`, `steps(500)`), plus `seconds(1800)`, so the
+/// recipes resolved before the time variant existed read back, and hash, unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Every {
+    Epochs(u64),
+    Steps(u64),
+    /// Seconds of wall-clock time (`90 s`, `30 min`, `2 h` in a recipe).
+    Seconds(u64),
+}
+
+impl From<Duration> for Every {
+    fn from(d: Duration) -> Self {
+        match d {
+            Duration::Epochs(e) => Every::Epochs(e),
+            Duration::Steps(s) => Every::Steps(s),
+        }
+    }
+}
+
+impl std::fmt::Display for Every {
+    /// As a recipe writes it: `1 epoch`, `500 steps`, `30 min`, `2 h`, `90 s`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Every::Epochs(e) => Duration::Epochs(e).fmt(f),
+            Every::Steps(s) => Duration::Steps(s).fmt(f),
+            Every::Seconds(s) if s > 0 && s.is_multiple_of(3600) => write!(f, "{} h", s / 3600),
+            Every::Seconds(s) if s > 0 && s.is_multiple_of(60) => write!(f, "{} min", s / 60),
+            Every::Seconds(s) => write!(f, "{s} s"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Train {
     /// Global batch (repeats included, as the paper counts it).
@@ -45,7 +82,7 @@ pub struct Train {
     /// Also evaluate the EMA weights.
     pub ema_eval: bool,
     pub eval_every: Duration,
-    pub checkpoint_every: Duration,
+    pub checkpoint_every: Every,
     /// Run directories go under this folder.
     pub output: String,
     pub device: Device,
@@ -65,7 +102,7 @@ mod tests {
             ema: None,
             ema_eval: false,
             eval_every: Duration::Epochs(1),
-            checkpoint_every: Duration::Epochs(1),
+            checkpoint_every: Every::Epochs(1),
             output: "runs".into(),
             device: Device::Cpu,
             precision,
@@ -80,6 +117,31 @@ mod tests {
             assert!(text.contains(&format!("precision:{}", p.name())), "{text}");
             assert_eq!(ron::from_str::<Train>(&text).expect("parse"), t);
         }
+    }
+
+    #[test]
+    fn checkpoint_every_reads_old_durations_and_writes_times_by_their_largest_unit() {
+        // A recipe resolved when `checkpoint_every` was a `Duration` reads back unchanged
+        // (so the hash of an old run's `resolved.ron` still matches for `--resume`).
+        let mut t = train(Precision::Fp32);
+        let text = ron::to_string(&t).expect("serialise");
+        assert!(text.contains("checkpoint_every:epochs(1)"), "{text}");
+        t.checkpoint_every = Every::Seconds(1800);
+        let text = ron::to_string(&t).expect("serialise");
+        assert!(text.contains("checkpoint_every:seconds(1800)"), "{text}");
+        assert_eq!(ron::from_str::<Train>(&text).expect("parse"), t);
+        let shown: Vec<String> = [
+            Every::Seconds(7200),
+            Every::Seconds(1800),
+            Every::Seconds(90),
+            Every::Steps(1),
+            Every::Epochs(2),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown, ["2 h", "30 min", "90 s", "1 step", "2 epochs"]);
+        assert_eq!(Every::from(Duration::Steps(5)), Every::Steps(5));
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! its parent (the folder the archive was extracted into). Class names come from
 //! `batches.meta.txt` / `fine_label_names.txt` when present, else they are the label
 //! numbers. A file that is not a whole number of records, or holds a label out of range,
-//! is a [`DataError::Decode`] naming it.
+//! is a [`DataError::Decode`] naming it; one that is not a regular file, or holds more
+//! than [`MAX_CIFAR_RECORDS`](io_limits::MAX_CIFAR_RECORDS) records, is not read.
 
 use super::{DataError, Dataset};
+use crate::io_limits;
 use crate::ir::Split;
 pub use deitc_layout::cifar::{count, resolve, split_files, Cifar, IMAGE_BYTES};
 use std::path::Path;
@@ -31,11 +33,10 @@ pub fn load(path: &Path, which: Cifar, split: Split) -> Result<Dataset, DataErro
     let mut labels = Vec::new();
     for name in which.files(split) {
         let file = dir.join(name);
-        let bytes = std::fs::read(&file).map_err(|source| DataError::Io {
-            path: file.clone(),
-            source,
-        })?;
         let record = which.record_bytes();
+        // A regular file of at most the whole release's records.
+        let limit = io_limits::MAX_CIFAR_RECORDS * record as u64;
+        let bytes = io_limits::read(&file, limit).map_err(|e| DataError::read(&file, e))?;
         let bad = |message: String| DataError::Decode {
             path: file.clone(),
             message,
@@ -75,15 +76,18 @@ pub fn load(path: &Path, which: Cifar, split: Split) -> Result<Dataset, DataErro
 
 /// The class names from the release's text file, or the label numbers.
 fn class_names(dir: &Path, which: Cifar) -> Vec<String> {
-    let listed: Vec<String> = std::fs::read_to_string(dir.join(which.names_file()))
-        .map(|t| {
-            t.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+    let listed: Vec<String> =
+        io_limits::read(&dir.join(which.names_file()), io_limits::MAX_NAMES_BYTES)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|t| {
+                t.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
     if listed.len() == which.classes() {
         listed
     } else {

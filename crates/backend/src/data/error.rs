@@ -1,7 +1,8 @@
 //! [`DataError`]: why a data source could not be loaded or a recipe's data settings used.
 
+use crate::io_limits::ReadError;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A data-loading or data-configuration failure. Each variant carries the path (or the
 /// recipe field) it is about, so the message can point at it.
@@ -14,6 +15,9 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A file that is not read: a directory, a FIFO or a device where a file should be, or
+    /// one over its size limit ([`crate::io_limits`]).
+    Unreadable { path: PathBuf, error: ReadError },
     /// An ImageFolder root without any class sub-folder.
     NoClasses { path: PathBuf },
     /// A class folder without any `.png`/`.jpg`/`.jpeg` file.
@@ -44,6 +48,9 @@ impl fmt::Display for DataError {
             }
             DataError::Io { path, source } => {
                 write!(f, "cannot read `{}`: {source}", path.display())
+            }
+            DataError::Unreadable { path, error } => {
+                write!(f, "cannot read `{}`: {error}", path.display())
             }
             DataError::NoClasses { path } => write!(
                 f,
@@ -87,7 +94,19 @@ impl std::error::Error for DataError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             DataError::Io { source, .. } => Some(source),
+            DataError::Unreadable { error, .. } => Some(error),
             _ => None,
+        }
+    }
+}
+
+impl DataError {
+    /// Why the file at `path` was not read ([`crate::io_limits::read`]).
+    pub fn read(path: &Path, error: ReadError) -> DataError {
+        let path = path.to_path_buf();
+        match error {
+            ReadError::Io(source) => DataError::Io { path, source },
+            error => DataError::Unreadable { path, error },
         }
     }
 }

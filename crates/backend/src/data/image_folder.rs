@@ -20,6 +20,7 @@
 use super::source::Fit;
 use super::stream::{decoded_bytes, streams};
 use super::{DataError, Dataset};
+use crate::io_limits;
 use crate::ir::Preload;
 pub use deitc_layout::image_folder::{is_image, Listing};
 use image::{DynamicImage, GrayImage, RgbImage};
@@ -118,7 +119,7 @@ fn preload(
                     *n += 1;
                 }
             }
-            Err(e @ (DataError::Decode { .. } | DataError::Io { .. })) if skip_unreadable => {
+            Err(e) if skip_unreadable && super::stream::is_unreadable(&e) => {
                 skipped.push((path.clone(), e.to_string()));
             }
             Err(e) => return Err(e),
@@ -144,23 +145,28 @@ pub fn list(root: &Path) -> Result<Listing, DataError> {
 }
 
 /// Decodes one file (PNG or JPEG, whatever its extension) to `channels × h × w` u8 pixels (CHW) at its own size.
+/// Only a regular file of at most [`MAX_IMAGE_BYTES`](crate::io_limits::MAX_IMAGE_BYTES)
+/// is read.
 pub fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, usize, usize), DataError> {
-    let fail = |message: String| DataError::Decode {
+    let bytes =
+        io_limits::read(path, io_limits::MAX_IMAGE_BYTES).map_err(|e| DataError::read(path, e))?;
+    decode_bytes(&bytes, channels).map_err(|message| DataError::Decode {
         path: path.to_path_buf(),
         message,
-    };
-    let img = image::ImageReader::open(path)
-        .map_err(|source| DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
+    })
+}
+
+/// Decodes the bytes of one PNG or JPEG file (the format guessed from them) to
+/// `channels × h × w` u8 pixels (CHW), or says why not. Never panics, whatever the bytes.
+pub fn decode_bytes(bytes: &[u8], channels: usize) -> Result<(Vec<u8>, usize, usize), String> {
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .decode()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
-        return Err(fail("the image is empty".into()));
+        return Err("the image is empty".into());
     }
     Ok(if channels == 1 {
         (luma(&img).into_raw(), h, w)
@@ -206,4 +212,27 @@ fn hwc_to_chw(hwc: &[u8], c: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_named_like_an_image_is_refused_without_being_read() {
+        let e = decode(Path::new("/dev/zero"), 3).expect_err("a device");
+        assert!(matches!(e, DataError::Unreadable { .. }), "{e}");
+        assert!(super::super::stream::is_unreadable(&e));
+        assert_eq!(
+            e.to_string(),
+            "cannot read `/dev/zero`: it is a character device, not a regular file"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_no_image_are_an_error() {
+        assert!(decode_bytes(b"", 3).is_err());
+        assert!(decode_bytes(b"\x89PNG\r\n\x1a\n\0\0", 1).is_err());
+    }
 }

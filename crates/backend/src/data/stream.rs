@@ -105,12 +105,15 @@ pub fn streams(preload: Preload, bytes: u64) -> bool {
 
 /// A failure that `data.skip_unreadable` passes over: the file could not be read or decoded.
 pub fn is_unreadable(e: &DataError) -> bool {
-    matches!(e, DataError::Decode { .. } | DataError::Io { .. })
+    matches!(
+        e,
+        DataError::Decode { .. } | DataError::Io { .. } | DataError::Unreadable { .. }
+    )
 }
 
 /// The decoded size in bytes of `files` under `fit`: exact for a fixed-size fit; for
 /// `Fit::Native` extrapolated from the headers of up to 64 evenly spaced files (files whose
-/// header cannot be read are left out of the sample).
+/// header cannot be read, and anything but a regular file, are left out of the sample).
 pub fn decoded_bytes(files: &[PathBuf], channels: usize, fit: Fit) -> u64 {
     let n = files.len() as u64;
     let c = channels as u64;
@@ -121,6 +124,8 @@ pub fn decoded_bytes(files: &[PathBuf], channels: usize, fit: Fit) -> u64 {
             let areas: Vec<u64> = files
                 .iter()
                 .step_by(step)
+                // Only a regular file is opened: a FIFO would block.
+                .filter(|p| crate::io_limits::regular_file(p).is_ok())
                 .filter_map(|p| image::image_dimensions(p).ok())
                 .map(|(w, h)| u64::from(w) * u64::from(h))
                 .collect();

@@ -61,6 +61,11 @@ pub enum InteropError {
     ConvnetInterop,
     /// `export` of a file that is not a deitc checkpoint, or `--ema` without EMA weights.
     NotACheckpoint { path: String, what: String },
+    /// A tensor of the file holds NaN or infinite values.
+    NonFinite {
+        path: String,
+        tensor: crate::io_limits::NonFinite,
+    },
     /// The converted file could not be written.
     WriteWeights { path: String, message: String },
     /// deitc itself is inconsistent (a bug to report).
@@ -157,6 +162,11 @@ impl Describe for InteropError {
                 format!("`{path}` holds no {what} of a deitc checkpoint"),
             )
             .help("`deitc export` takes a checkpoint written by `deitc run` or `deitc import` (`--ema` needs a run with `train.ema`)"),
+            NonFinite { path, tensor } => Description::new(
+                Code::InteropNonFinite,
+                format!("`{}` in `{path}` holds {}", tensor.key, tensor.counts()),
+            )
+            .help("weights must be finite (a run that diverged saves NaN): take an earlier checkpoint, e.g. the run's `best.safetensors`, or train again with a lower `optimizer.lr`"),
             WriteWeights { path, message } => Description::new(
                 Code::InteropWrite,
                 format!("cannot write `{path}`: {message}"),

@@ -5,6 +5,7 @@
 use super::names::{self, Spec, DIST_TOKEN, POS_EMBED};
 use super::pth;
 use super::InteropError;
+use crate::io_limits;
 use crate::ir::Model;
 use crate::model::{LoadError, TensorFile};
 use crate::train::tensor_io::Named;
@@ -60,17 +61,27 @@ impl Weights {
 }
 
 /// Reads `path`: a deitc checkpoint's `model.` (or `ema.`) tensors, or every tensor of a
-/// timm safetensors / `.pth` file.
+/// timm safetensors / `.pth` file. The file must be a regular file of at most
+/// [`MAX_WEIGHTS_BYTES`](io_limits::MAX_WEIGHTS_BYTES), and every value read finite.
 pub fn read(path: &Path, pick: Pick) -> Result<Weights, InteropError> {
     let shown = path.display().to_string();
+    // A regular file of at most 8 GiB: a FIFO or a device is never opened.
+    let bytes = io_limits::read(path, io_limits::MAX_WEIGHTS_BYTES).map_err(|e| {
+        InteropError::WeightsUnreadable {
+            path: shown.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    from_bytes(shown, bytes, pick)
+}
+
+/// What [`read`] makes of a file's `bytes` (`shown` is its path, for diagnostics): whatever
+/// the bytes, the weights or a diagnostic, never a panic (`tests/fuzz_readers.rs`).
+pub fn from_bytes(shown: String, bytes: Vec<u8>, pick: Pick) -> Result<Weights, InteropError> {
     let unreadable = |message: String| InteropError::WeightsUnreadable {
         path: shown.clone(),
         message,
     };
-    if path.is_dir() {
-        return Err(unreadable("it is a directory".into()));
-    }
-    let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
     if bytes.starts_with(b"PK\x03\x04") {
         let read = pth::read(&bytes).map_err(|reason| InteropError::Pth {
             path: shown.clone(),
@@ -140,6 +151,12 @@ fn finish(
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     pick: Pick,
 ) -> Result<Weights, InteropError> {
+    for (key, (_, values)) in &tensors {
+        io_limits::check_finite(key, values).map_err(|tensor| InteropError::NonFinite {
+            path: path.clone(),
+            tensor,
+        })?;
+    }
     if pick == Pick::Ema && (format != Format::Deitc || tensors.is_empty()) {
         return Err(InteropError::NotACheckpoint {
             path,
@@ -302,4 +319,55 @@ fn sane_header(bytes: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::tensor_io::to_bytes;
+
+    fn file(values: Vec<f32>, prefix: &str) -> Vec<u8> {
+        let t = |name: &str, data: Vec<f32>| Named {
+            name: format!("{prefix}{name}"),
+            shape: vec![data.len()],
+            data,
+        };
+        to_bytes(
+            &[t("head.bias", vec![0.5, 1.0]), t("cls_token", values)],
+            Default::default(),
+        )
+        .expect("bytes")
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor_and_counting() {
+        let ok = from_bytes("w".into(), file(vec![1.0, -2.0, 3.0], ""), Pick::Model);
+        assert!(ok.is_ok());
+        let bad = vec![f32::NAN, 1.0, f32::INFINITY, f32::NAN];
+        for prefix in ["", "model."] {
+            let e =
+                from_bytes("w.st".into(), file(bad.clone(), prefix), Pick::Model).expect_err("NaN");
+            let InteropError::NonFinite { path, tensor } = &e else {
+                panic!("{e:?}");
+            };
+            assert_eq!((path.as_str(), tensor.key.as_str()), ("w.st", "cls_token"));
+            assert_eq!((tensor.nan, tensor.inf, tensor.total), (2, 1, 4));
+            let d = deitc_diag::Describe::describe(&e);
+            assert_eq!(d.code, deitc_diag::Code::InteropNonFinite);
+            assert_eq!(
+                d.message,
+                "`cls_token` in `w.st` holds 2 NaN and 1 infinite of 4 values"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_without_being_read() {
+        let e = read(Path::new("/dev/zero"), Pick::Model).expect_err("a device");
+        assert!(
+            matches!(&e, InteropError::WeightsUnreadable { message, .. } if message.contains("character device")),
+            "{e:?}"
+        );
+    }
 }

@@ -1,14 +1,14 @@
 //! Why a checkpoint could not be read into a model.
 
+use crate::io_limits::{NonFinite, ReadError};
 use std::fmt;
 use std::path::PathBuf;
 
 #[derive(Debug)]
 pub enum LoadError {
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file, over the size limit
+    /// ([`crate::io_limits`]), or the OS refused.
+    Read { path: PathBuf, error: ReadError },
     /// Not a well-formed safetensors file.
     Format { reason: String },
     /// The model has a tensor the checkpoint lacks.
@@ -28,13 +28,15 @@ pub enum LoadError {
     /// The checkpoint has tensors the model does not (e.g. a distilled checkpoint read into a
     /// plain ViT).
     Unexpected { keys: Vec<String> },
+    /// A tensor holding NaN or infinite values ([`crate::io_limits::check_finite`]).
+    NonFinite(NonFinite),
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Io { path, source } => {
-                write!(f, "cannot read `{}`: {source}", path.display())
+            LoadError::Read { path, error } => {
+                write!(f, "cannot read `{}`: {error}", path.display())
             }
             LoadError::Format { reason } => write!(f, "not a safetensors file: {reason}"),
             LoadError::Missing { key } => write!(f, "the checkpoint has no tensor `{key}`"),
@@ -57,6 +59,7 @@ impl fmt::Display for LoadError {
                 keys.len(),
                 keys.join(", ")
             ),
+            LoadError::NonFinite(n) => write!(f, "{n}: weights must be finite"),
         }
     }
 }
@@ -64,7 +67,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            LoadError::Io { source, .. } => Some(source),
+            LoadError::Read { error, .. } => Some(error),
             _ => None,
         }
     }

@@ -82,6 +82,9 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for TimmLoader<'_> {
             });
         }
         let (_, values) = self.file.f64s(&key)?;
+        if !self.write {
+            crate::io_limits::check_finite(&key, &values).map_err(LoadError::NonFinite)?;
+        }
         if self.write {
             let values: Vec<E> = values
                 .into_iter()
@@ -96,8 +99,8 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for TimmLoader<'_> {
 
 /// Copies `file[prefix + name]` into every tensor of `model` (timm names; `channels` and
 /// `patch` spell the patch-embedding kernel). Strict and all-or-nothing: a first pass checks
-/// every key, shape and dtype, and rejects keys under `prefix` the model lacks; only then a
-/// second pass writes.
+/// every key, shape, dtype and that every value is finite, and rejects keys under `prefix`
+/// the model lacks; only then a second pass writes.
 pub(crate) fn load_strict<M, E, D>(
     model: &mut M,
     file: &TensorFile,

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::LoadError;
+use crate::io_limits;
 
 /// One tensor's header entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -34,11 +35,15 @@ pub struct TensorFile {
 }
 
 impl TensorFile {
+    /// Reads and parses the file at `path`: a regular file of at most
+    /// [`MAX_WEIGHTS_BYTES`](crate::io_limits::MAX_WEIGHTS_BYTES) (see [`crate::io_limits`]).
     pub fn read(path: impl AsRef<Path>) -> Result<TensorFile, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
+        let bytes = io_limits::read(path, io_limits::MAX_WEIGHTS_BYTES).map_err(|error| {
+            LoadError::Read {
+                path: path.to_path_buf(),
+                error,
+            }
         })?;
         TensorFile::parse(bytes)
     }
@@ -226,6 +231,28 @@ mod tests {
         assert_eq!(f.metadata()["k"], "v");
         assert!(matches!(f.f32s("b"), Err(LoadError::Dtype { .. })));
         assert!(matches!(f.f32s("c"), Err(LoadError::Missing { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_or_a_missing_file_is_refused_without_being_read() {
+        let err = TensorFile::read("/dev/zero").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                LoadError::Read {
+                    error: crate::io_limits::ReadError::NotRegular { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot read `/dev/zero`: it is a character device, not a regular file"
+        );
+        let err = TensorFile::read("/no/such/checkpoint.safetensors").unwrap_err();
+        assert!(matches!(&err, LoadError::Read { error, .. } if error.is_not_found()));
     }
 
     #[test]

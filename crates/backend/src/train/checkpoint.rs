@@ -5,7 +5,7 @@
 //! generator state needs saving.
 
 use super::graph::{Graph, GraphError};
-use super::tensor_io::{to_bytes, write_atomically};
+use super::tensor_io::{to_bytes, write_atomically_with, WriteFailure};
 use crate::model::TensorFile;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -16,10 +16,27 @@ use std::path::Path;
 pub struct Position {
     /// Epochs fully done.
     pub epoch: u64,
-    /// Steps done in the epoch after those (a mid-epoch save on Ctrl-C).
+    /// Steps done in the epoch after those (a mid-epoch checkpoint: `checkpoint_every` in
+    /// steps or time, Ctrl-C, a data error).
     pub step_in_epoch: u64,
+    /// Mid-epoch: the summed training loss of those steps (over their samples) and the
+    /// samples they saw, so that the resumed epoch's `train_loss` is the uninterrupted one.
+    pub epoch_loss: f64,
+    pub epoch_samples: u64,
     pub best_top1: Option<f64>,
+    /// Validation top-1 of the last evaluation (the summary of a run resumed at its end).
+    pub last_top1: Option<f64>,
     pub recipe_hash: String,
+}
+
+impl Position {
+    /// Where this position is, for people: `the end of epoch 2` or `epoch 3, step 5`.
+    pub fn describe(&self) -> String {
+        match self.step_in_epoch {
+            0 => format!("the end of epoch {}", self.epoch),
+            s => format!("epoch {}, step {s}", self.epoch + 1),
+        }
+    }
 }
 
 /// A checkpoint's metadata: the format tag, where training stands, the optimizer's step
@@ -52,6 +69,8 @@ impl Meta {
             ("format", FORMAT.to_string()),
             ("epoch", p.epoch.to_string()),
             ("step_in_epoch", p.step_in_epoch.to_string()),
+            ("epoch_loss", p.epoch_loss.to_string()),
+            ("epoch_samples", p.epoch_samples.to_string()),
             ("steps", self.steps.to_string()),
             ("recipe_hash", p.recipe_hash.clone()),
         ]
@@ -60,6 +79,9 @@ impl Meta {
         .collect();
         if let Some(b) = p.best_top1 {
             m.insert("best_top1".into(), b.to_string());
+        }
+        if let Some(t) = p.last_top1 {
+            m.insert("last_top1".into(), t.to_string());
         }
         if let Some(f) = &self.imported_from {
             m.insert("imported_from".into(), f.clone());
@@ -81,7 +103,17 @@ impl Meta {
             position: Position {
                 epoch: num("epoch")?,
                 step_in_epoch: num("step_in_epoch")?,
+                // Absent from checkpoints written before mid-epoch checkpoints existed.
+                epoch_loss: m
+                    .get("epoch_loss")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0),
+                epoch_samples: m
+                    .get("epoch_samples")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
                 best_top1: m.get("best_top1").and_then(|v| v.parse().ok()),
+                last_top1: m.get("last_top1").and_then(|v| v.parse().ok()),
                 recipe_hash: m.get("recipe_hash").cloned().unwrap_or_default(),
             },
             steps: num("steps")?,
@@ -99,8 +131,13 @@ pub enum CheckpointError {
     BadMetadata { key: &'static str },
     /// The graph's tensors could not be collected or restored.
     Graph(GraphError),
-    /// The file could not be read, parsed or written.
+    /// The file could not be read or parsed.
     File(String),
+    /// The file could not be written (its temporary file is removed).
+    Write(WriteFailure),
+    /// A tensor holds a NaN or an infinity: the checkpoint is not written, so that the
+    /// last one on disk stays a good one.
+    NonFinite { tensor: String },
 }
 
 impl fmt::Display for CheckpointError {
@@ -114,6 +151,10 @@ impl fmt::Display for CheckpointError {
             }
             CheckpointError::Graph(e) => write!(f, "{e}"),
             CheckpointError::File(e) => f.write_str(e),
+            CheckpointError::Write(e) => e.fmt(f),
+            CheckpointError::NonFinite { tensor } => {
+                write!(f, "`{tensor}` holds a NaN or an infinity")
+            }
         }
     }
 }
@@ -125,8 +166,14 @@ pub fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), Checkp
         imported_from: None,
     };
     let state = graph.state().map_err(CheckpointError::Graph)?;
+    if let Some(t) = state.iter().find(|t| !t.data.iter().all(|v| v.is_finite())) {
+        return Err(CheckpointError::NonFinite {
+            tensor: t.name.clone(),
+        });
+    }
     let bytes = to_bytes(&state, meta.to_map()).map_err(CheckpointError::File)?;
-    write_atomically(path, &bytes).map_err(|e| CheckpointError::File(e.to_string()))
+    write_atomically_with(path, &bytes, super::fault::checkpoint_write)
+        .map_err(|e| CheckpointError::Write(WriteFailure::new(path, Some(bytes.len()), e)))
 }
 
 /// Reads a checkpoint into `graph`; returns where training stood.
@@ -149,7 +196,10 @@ mod tests {
             position: Position {
                 epoch: 3,
                 step_in_epoch: 7,
+                epoch_loss: 0.1 + 0.2,
+                epoch_samples: 224,
                 best_top1: Some(0.5),
+                last_top1: Some(1.0 / 3.0),
                 recipe_hash: "abc".into(),
             },
             steps: 99,
@@ -163,6 +213,16 @@ mod tests {
             Meta::from_map(&m),
             Err(CheckpointError::NotACheckpoint)
         ));
+        // A checkpoint written before mid-epoch positions: no partial epoch loss.
+        let mut m = map(&meta);
+        m.remove("epoch_loss");
+        m.remove("epoch_samples");
+        m.remove("last_top1");
+        let old = Meta::from_map(&m).expect("old metadata");
+        assert_eq!(
+            (old.position.epoch_loss, old.position.epoch_samples),
+            (0.0, 0)
+        );
         let mut m = map(&meta);
         m.insert("steps".into(), "x".into());
         assert!(matches!(

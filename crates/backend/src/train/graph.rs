@@ -7,6 +7,7 @@ use super::net::{Images, Net};
 use super::optimizer::Optimizer;
 use super::tensor_io::{collect, Named};
 use crate::device::Backend;
+use crate::io_limits::{check_finite, NonFinite};
 use crate::ir::{DistillMode, EvalHead, Recipe};
 use crate::model::{LoadError, Regularization, TensorFile};
 use dfdx::nn::{ModelEMA, ZeroGrads};
@@ -29,6 +30,8 @@ pub enum GraphError {
         got: usize,
     },
     Load(String),
+    /// A loaded tensor holding NaN or infinite values.
+    Weights(NonFinite),
     Device(String),
 }
 
@@ -41,6 +44,7 @@ impl std::fmt::Display for GraphError {
                 write!(f, "{what}: {got} values for a batch that needs {want}")
             }
             GraphError::Load(m) => write!(f, "{m}"),
+            GraphError::Weights(n) => write!(f, "{n}: weights must be finite"),
             GraphError::Device(m) => write!(f, "device error: {m}"),
         }
     }
@@ -48,7 +52,12 @@ impl std::fmt::Display for GraphError {
 
 impl From<LoadError> for GraphError {
     fn from(e: LoadError) -> Self {
-        GraphError::Load(e.to_string())
+        match e {
+            LoadError::NonFinite(n) => GraphError::Weights(n),
+            // Whoever loads a file names it (`checkpoint `…`: …`): the reason alone.
+            LoadError::Read { error, .. } => GraphError::Load(error.to_string()),
+            e => GraphError::Load(e.to_string()),
+        }
     }
 }
 
@@ -311,6 +320,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             .collect::<Vec<_>>()
         {
             let (_, data) = file.f32s(&key)?;
+            check_finite(&key, &data).map_err(GraphError::Weights)?;
             let moment = |which| key.strip_prefix(which).filter(|name| !name.is_empty());
             let (m, v) = (moment("opt.m."), moment("opt.v."));
             let Some(name) = m.or(v) else {

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod checkpoint;
 mod error;
+pub mod fault;
 pub mod graph;
 pub mod losses;
 pub mod metrics;
@@ -17,4 +18,4 @@ pub mod stages;
 pub mod teacher;
 pub mod tensor_io;
 
-pub use error::RunError;
+pub use error::{RunError, Saved, WriteKind};

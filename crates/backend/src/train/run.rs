@@ -2,16 +2,16 @@
 //! teacher, periodic evaluation, metrics, atomic checkpoints and `--resume`.
 
 use super::catalogue::Registry;
-use super::checkpoint::{self, Position};
+use super::checkpoint::{self, CheckpointError, Position};
 use super::graph::{Graph, GraphError, HostBatch};
 use super::metrics::{score, EpochMetrics};
 use super::run_dir;
 use super::schedule::LrSchedule;
 use super::teacher;
-use super::RunError;
+use super::{RunError, Saved};
 use crate::data::{DataError, Loader};
 use crate::interop::InteropError;
-use crate::ir::{Duration, Recipe};
+use crate::ir::{Duration, Every, Recipe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -62,8 +62,81 @@ enum Flow {
     Crash,
 }
 
+/// A run directory `--resume` continues: locked for this process, of this very recipe, with
+/// its checkpoint (none when the run was stopped before its first one).
+struct Resumed {
+    dir: PathBuf,
+    lock: run_dir::Lock,
+    checkpoint: Option<PathBuf>,
+}
+
+/// The newest run directory under `root`, locked before anything else is looked at (a
+/// second writer is refused at once), and checked to be of the recipe whose hash is `hash`.
+fn resume_target(root: &Path, hash: &str, resolved: &str) -> Result<Resumed, RunError> {
+    let dir = run_dir::existing(root)
+        .pop()
+        .ok_or_else(|| RunError::NothingToResume {
+            dir: root.display().to_string(),
+        })?;
+    let lock = run_dir::lock(&dir).map_err(|e| match e {
+        run_dir::LockError::Held { pid } => RunError::Locked {
+            dir: dir.display().to_string(),
+            pid,
+        },
+        run_dir::LockError::Io(f) => f.into(),
+    })?;
+    let ckpt = dir.join("checkpoint.safetensors");
+    let checkpoint = ckpt.exists().then_some(ckpt);
+    match run_dir::recorded_hash(&dir) {
+        Some(h) if h == hash => {}
+        // Killed between creating the directory and writing `resolved.ron`: nothing of
+        // another recipe is in it, so it is this run's.
+        None if checkpoint.is_none() => {
+            run_dir::write_resolved(&dir, &format!("// hash {hash}\n{resolved}"))?;
+        }
+        _ => {
+            return Err(RunError::ResumeMismatch {
+                dir: dir.display().to_string(),
+            })
+        }
+    }
+    // What a crashed writer left half-written (the lock says it is gone).
+    run_dir::remove_temporaries(&dir);
+    Ok(Resumed {
+        dir,
+        lock,
+        checkpoint,
+    })
+}
+
+/// Whether a checkpoint is due after a step, `steps` optimizer steps into the run and
+/// `since` after the last checkpoint (or the start): `train.checkpoint_every` in steps or
+/// time. Epochs are counted at the epoch's end.
+pub fn checkpoint_due_after_step(every: Every, steps: u64, since: std::time::Duration) -> bool {
+    match every {
+        Every::Epochs(_) => false,
+        Every::Steps(n) => steps.is_multiple_of(n.max(1)),
+        Every::Seconds(s) => since.as_secs_f64() >= s.max(1) as f64,
+    }
+}
+
+/// The last checkpoint written: where, and the position it holds.
+fn saved_at(path: &Path, pos: &Position, steps: u64) -> Saved {
+    Saved {
+        path: path.display().to_string(),
+        at: pos.describe(),
+        steps,
+    }
+}
+
 /// Trains `recipe` (whose resolved RON is `resolved`) to the end of its schedule, with its
 /// graph (and a deitc teacher's) from `graphs`.
+///
+/// The run directory is locked for this process while it trains ([`run_dir::Lock`]):
+/// `--resume` on a directory another process is writing is refused (`deit::run::locked`).
+/// `checkpoint.safetensors` is written every `train.checkpoint_every` (mid-epoch for steps
+/// and time), at the end, on Ctrl-C and before a data or teacher error; `--resume` goes on
+/// from it bit-exactly, mid-epoch included.
 pub fn run(
     graphs: &Registry,
     recipe: &Recipe,
@@ -71,6 +144,15 @@ pub fn run(
     opts: &RunOptions,
     log: &mut dyn FnMut(&str),
 ) -> Result<RunReport, RunError> {
+    let hash = run_dir::recipe_hash(resolved);
+    let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
+    // `--resume`: the directory is found and locked first, so that a second writer, a
+    // changed recipe or nothing to resume is said at once, before any data is loaded.
+    let resumed = if opts.resume {
+        Some(resume_target(&root, &hash, resolved)?)
+    } else {
+        None
+    };
     let trained = eval_mode_finetune(recipe);
     let mut graph = graphs.build(
         trained.as_ref().unwrap_or(recipe),
@@ -81,17 +163,12 @@ pub fn run(
         message: e.to_string(),
     })?;
     let teacher = teacher::build(graphs, recipe)?;
-    let hash = run_dir::recipe_hash(resolved);
-    let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
-    let io = |dir: &Path, e: std::io::Error| RunError::Checkpoint {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    };
 
     // `finetune { from = … }`: a fresh run starts from those weights (a resumed one from its
     // own checkpoint). Loaded before the run directory exists, so a bad file leaves none.
-    let finetuned = match (&recipe.finetune, opts.resume) {
-        (Some(ft), false) => Some({
+    let from_scratch = resumed.as_ref().is_none_or(|r| r.checkpoint.is_none());
+    let finetuned = match &recipe.finetune {
+        Some(ft) if from_scratch => Some({
             // A stage's output: the checkpoint of its latest finished run.
             let mut ft = ft.clone();
             if let Some(s) = &ft.from_stage {
@@ -110,38 +187,43 @@ pub fn run(
         _ => None,
     };
 
-    let (dir, mut pos) = if opts.resume {
-        let dir = run_dir::existing(&root)
-            .pop()
-            .ok_or_else(|| RunError::NothingToResume {
-                dir: root.display().to_string(),
-            })?;
-        if run_dir::recorded_hash(&dir).as_deref() != Some(hash.as_str()) {
-            return Err(RunError::ResumeMismatch {
-                dir: dir.display().to_string(),
-            });
-        }
-        let ckpt = dir.join("checkpoint.safetensors");
-        if !ckpt.exists() {
-            return Err(RunError::NothingToResume {
-                dir: dir.display().to_string(),
-            });
-        }
-        let pos = checkpoint::load(&ckpt, graph.as_mut()).map_err(|e| RunError::Checkpoint {
-            path: ckpt.display().to_string(),
-            message: e.to_string(),
-        })?;
-        (dir, pos)
-    } else {
-        let dir = run_dir::create(&root, resolved).map_err(|e| io(&root, e))?;
-        (
-            dir,
-            Position {
-                recipe_hash: hash.clone(),
-                ..Position::default()
-            },
-        )
+    let fresh = Position {
+        recipe_hash: hash.clone(),
+        ..Position::default()
     };
+    // `_lock` is held to the end of the run; the OS drops it if the process dies.
+    let (dir, _lock, mut pos, mut last_saved) = match resumed {
+        Some(Resumed {
+            dir,
+            lock,
+            checkpoint: Some(ckpt),
+        }) => {
+            // Non-finite weights are `deit::interop::non_finite`, naming the tensor.
+            let pos = checkpoint::load(&ckpt, graph.as_mut())
+                .map_err(|e| RunError::resuming(&ckpt.display().to_string(), e))?;
+            let saved = saved_at(&ckpt, &pos, graph.steps());
+            (dir, lock, pos, Some(saved))
+        }
+        Some(Resumed {
+            dir,
+            lock,
+            checkpoint: None,
+        }) => {
+            log(&format!(
+                "{} holds no checkpoint yet: training it again from the start\n",
+                dir.display()
+            ));
+            (dir, lock, fresh, None)
+        }
+        None => {
+            let (dir, lock) = run_dir::create(&root, resolved)?;
+            (dir, lock, fresh, None)
+        }
+    };
+    if opts.resume {
+        // The epochs after the checkpoint are trained (and logged) again.
+        super::metrics::keep_epochs(&dir, pos.epoch)?;
+    }
     log(&format!("run directory {}\n", dir.display()));
     for (split, d) in [("train", &loader.train), ("val", &loader.val)] {
         if d.is_streamed() {
@@ -177,23 +259,34 @@ pub fn run(
         Duration::Epochs(n) => epoch.is_multiple_of(n.max(1)),
         Duration::Steps(n) => (epoch * spe) / n.max(1) != ((epoch - 1) * spe) / n.max(1),
     };
+    let checkpoint_every = recipe.train.checkpoint_every;
+    let ckpt_path = dir.join("checkpoint.safetensors");
     let bar = progress_bar(opts.progress, spe);
     let started = Instant::now();
-    let mut last_top1 = None;
+    let mut last_write = Instant::now();
+    let mut last_top1 = pos.last_top1;
     let mut interrupted = false;
 
     while pos.epoch < epochs {
         let epoch = pos.epoch;
         let t0 = Instant::now();
         let order = loader.order(epoch);
-        let (mut loss_sum, mut seen, mut lr) = (0.0, 0usize, 0.0);
+        // A mid-epoch checkpoint carries the loss of the steps before it.
+        let (mut loss_sum, mut seen) = (pos.epoch_loss, pos.epoch_samples as usize);
+        let mut seen_now = 0usize;
+        let first = pos.step_in_epoch as usize;
+        let mut lr = match first {
+            0 => 0.0,
+            s => schedule.lr(epoch, s as u64 - 1),
+        };
         let mut teacher_s = 0.0;
+        // Epoch-end checkpoint due by steps or time at the epoch's last step.
+        let mut due_at_end = false;
         bar.set_position(pos.step_in_epoch);
         bar.set_message(format!("epoch {}/{epochs}", epoch + 1));
         // The next batches are built on a second thread while this one trains (at most two
         // ahead); every batch is a pure function of (seed, epoch, step), so prefetching
-        // changes nothing but the wall time.
-        let first = pos.step_in_epoch as usize;
+        // changes nothing but the wall time, and a resumed run starts at any step.
         let flow = std::thread::scope(|scope| -> Result<Flow, RunError> {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let (loader, order) = (&loader, &order);
@@ -206,6 +299,19 @@ pub fn run(
                     }
                 }
             });
+            // Saves `checkpoint.safetensors` with `done` steps of this epoch behind it.
+            let save_mid = |pos: &mut Position,
+                            done: usize,
+                            loss_sum: f64,
+                            seen: usize,
+                            graph: &dyn Graph,
+                            last_saved: &mut Option<Saved>|
+             -> Result<(), RunError> {
+                pos.step_in_epoch = done as u64;
+                pos.epoch_loss = loss_sum;
+                pos.epoch_samples = seen as u64;
+                save(&ckpt_path, graph, pos, spe, last_saved)
+            };
             for step in first..loader.steps_per_epoch() {
                 let batch = rx.recv().map_err(|_| RunError::Internal {
                     message: "the data thread stopped early".into(),
@@ -214,8 +320,14 @@ pub fn run(
                     Ok(b) => b,
                     Err(e) => {
                         // Keep the steps trained so far: fix or skip the file, then resume.
-                        pos.step_in_epoch = step as u64;
-                        save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                        save_mid(
+                            &mut pos,
+                            step,
+                            loss_sum,
+                            seen,
+                            graph.as_ref(),
+                            &mut last_saved,
+                        )?;
                         return Err(RunError::DataLoad {
                             message: format!(
                                 "{e} (stopped at epoch {}, step {}, with the steps before it \
@@ -230,22 +342,31 @@ pub fn run(
                 lr = schedule.lr(epoch, step as u64);
                 let t_teacher = Instant::now();
                 let teacher_logits = match &teacher {
-                    Some(t) => match t.eval_logits(&batch.images, batch.size) {
-                        Ok(logits) => Some(logits),
-                        Err(e) => {
-                            // Keep the steps trained so far, as for a data error.
-                            pos.step_in_epoch = step as u64;
-                            save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
-                            return Err(RunError::Teacher {
-                                message: format!(
-                                    "{e} (stopped at epoch {}, step {}, with the steps before \
+                    // NaN or infinite logits stop the run (`deit::run::teacher`).
+                    Some(t) => {
+                        match teacher::finite_logits(t.as_ref(), &batch.images, batch.size) {
+                            Ok(logits) => Some(logits),
+                            Err(e) => {
+                                // Keep the steps trained so far, as for a data error.
+                                save_mid(
+                                    &mut pos,
+                                    step,
+                                    loss_sum,
+                                    seen,
+                                    graph.as_ref(),
+                                    &mut last_saved,
+                                )?;
+                                return Err(RunError::Teacher {
+                                    message: format!(
+                                        "{e} (stopped at epoch {}, step {}, with the steps before \
                                      it saved)",
-                                    epoch + 1,
-                                    step + 1
-                                ),
-                            });
+                                        epoch + 1,
+                                        step + 1
+                                    ),
+                                });
+                            }
                         }
-                    },
+                    }
                     None => None,
                 };
                 teacher_s += t_teacher.elapsed().as_secs_f64();
@@ -261,6 +382,8 @@ pub fn run(
                             epoch: epoch + 1,
                             step: step as u64 + 1,
                             loss,
+                            tensor: None,
+                            saved: last_saved.clone(),
                         },
                         other => RunError::Internal {
                             message: other.to_string(),
@@ -268,6 +391,7 @@ pub fn run(
                     })?;
                 loss_sum += stats.loss * batch.size as f64;
                 seen += batch.size;
+                seen_now += batch.size;
                 bar.inc(1);
                 // The teacher's share of the epoch's wall time so far.
                 let share = match teacher {
@@ -282,13 +406,37 @@ pub fn run(
                     epoch + 1,
                     stats.loss
                 ));
+                super::fault::after_step(graph.steps());
                 if opts.crash_after_steps.is_some_and(|n| graph.steps() >= n) {
                     return Ok(Flow::Crash);
                 }
                 if STOP.load(Ordering::SeqCst) {
-                    pos.step_in_epoch = step as u64 + 1;
-                    save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+                    save_mid(
+                        &mut pos,
+                        step + 1,
+                        loss_sum,
+                        seen,
+                        graph.as_ref(),
+                        &mut last_saved,
+                    )?;
                     return Ok(Flow::Stop);
+                }
+                if checkpoint_due_after_step(checkpoint_every, graph.steps(), last_write.elapsed())
+                {
+                    if step + 1 < loader.steps_per_epoch() {
+                        save_mid(
+                            &mut pos,
+                            step + 1,
+                            loss_sum,
+                            seen,
+                            graph.as_ref(),
+                            &mut last_saved,
+                        )?;
+                        last_write = Instant::now();
+                    } else {
+                        // The epoch's last step: saved after its evaluation and metrics.
+                        due_at_end = true;
+                    }
                 }
             }
             Ok(Flow::Continue)
@@ -311,13 +459,14 @@ pub fn run(
         if interrupted {
             log(&format!(
                 "interrupted: saved {} (resume with --resume)\n",
-                dir.join("checkpoint.safetensors").display()
+                ckpt_path.display()
             ));
             break;
         }
         bar.reset();
         pos.epoch += 1;
         pos.step_in_epoch = 0;
+        (pos.epoch_loss, pos.epoch_samples) = (0.0, 0);
         let train_s = t0.elapsed().as_secs_f64();
         let last = pos.epoch == epochs;
         let mut m = EpochMetrics {
@@ -329,7 +478,7 @@ pub fn run(
             val_top5: None,
             val_loss: None,
             ema_top1: None,
-            img_per_s: seen as f64 / train_s.max(1e-9),
+            img_per_s: seen_now as f64 / train_s.max(1e-9),
             wall_s: started.elapsed().as_secs_f64(),
         };
         if last || every(recipe.train.eval_every, pos.epoch) {
@@ -343,15 +492,24 @@ pub fn run(
                 );
             }
             last_top1 = Some(t1);
+            pos.last_top1 = Some(t1);
             if pos.best_top1.is_none_or(|b| t1 > b) {
                 pos.best_top1 = Some(t1);
-                save(&dir.join("best.safetensors"), graph.as_ref(), &pos)?;
+                // A failure names the last checkpoint; `best` does not replace it.
+                let mut kept = last_saved.clone();
+                let best = dir.join("best.safetensors");
+                save(&best, graph.as_ref(), &pos, spe, &mut kept)?;
             }
         }
         m.wall_s = started.elapsed().as_secs_f64();
-        m.append(&dir).map_err(|e| io(&dir, e))?;
-        if last || every(recipe.train.checkpoint_every, pos.epoch) {
-            save(&dir.join("checkpoint.safetensors"), graph.as_ref(), &pos)?;
+        m.append(&dir)?;
+        let due = match checkpoint_every {
+            Every::Epochs(n) => pos.epoch.is_multiple_of(n.max(1)),
+            Every::Steps(_) | Every::Seconds(_) => due_at_end,
+        };
+        if last || due {
+            save(&ckpt_path, graph.as_ref(), &pos, spe, &mut last_saved)?;
+            last_write = Instant::now();
         }
         report_epoch(opts.progress, &m, epochs, log);
     }
@@ -373,7 +531,7 @@ pub fn run(
             final_top1: last_top1,
             best_top1: pos.best_top1,
         };
-        summary.write(&dir).map_err(|e| io(&dir, e))?;
+        summary.write(&dir)?;
     }
     Ok(RunReport {
         dir,
@@ -400,11 +558,40 @@ fn eval_mode_finetune(r: &Recipe) -> Option<Recipe> {
     Some(r)
 }
 
-fn save(path: &Path, graph: &dyn Graph, pos: &Position) -> Result<(), RunError> {
-    checkpoint::save(path, graph, pos).map_err(|e| RunError::Checkpoint {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+/// Writes the checkpoint `path` at `pos`; `saved` is the last good checkpoint so far,
+/// updated when this one is written. Weights that are no longer finite are not written:
+/// the run stops with `deit::run::non_finite` naming the tensor and the kept checkpoint.
+fn save(
+    path: &Path,
+    graph: &dyn Graph,
+    pos: &Position,
+    steps_per_epoch: u64,
+    saved: &mut Option<Saved>,
+) -> Result<(), RunError> {
+    match checkpoint::save(path, graph, pos) {
+        Ok(()) => {
+            *saved = Some(saved_at(path, pos, graph.steps()));
+            Ok(())
+        }
+        Err(CheckpointError::Write(f)) => Err(f.into()),
+        Err(CheckpointError::NonFinite { tensor }) => {
+            // The position just reached: the end of an epoch, or a step within one.
+            let (epoch, step) = match pos.step_in_epoch {
+                0 => (pos.epoch, steps_per_epoch),
+                s => (pos.epoch + 1, s),
+            };
+            Err(RunError::NonFinite {
+                epoch,
+                step,
+                loss: f64::NAN,
+                tensor: Some(tensor),
+                saved: saved.clone(),
+            })
+        }
+        Err(e) => Err(RunError::Internal {
+            message: format!("writing `{}`: {e}", path.display()),
+        }),
+    }
 }
 
 fn eval_failed(e: EvalError) -> RunError {
@@ -490,5 +677,25 @@ fn report_epoch(p: Progress, m: &EpochMetrics, epochs: u64, log: &mut dyn FnMut(
             ));
         }
         Progress::Quiet => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Wall;
+
+    #[test]
+    fn step_and_time_checkpoints_fall_due_after_the_step_that_reaches_them() {
+        let due =
+            |every, steps, secs| checkpoint_due_after_step(every, steps, Wall::from_secs(secs));
+        // Steps: exactly at the multiples, wherever they fall in an epoch.
+        let hits: Vec<u64> = (1..=12).filter(|&s| due(Every::Steps(4), s, 0)).collect();
+        assert_eq!(hits, [4, 8, 12]);
+        // Time: once the period has passed since the last checkpoint.
+        assert!(!due(Every::Seconds(1800), 7, 1799));
+        assert!(due(Every::Seconds(1800), 7, 1800));
+        // Epochs are counted at the epoch's end, never after a step.
+        assert!(!due(Every::Epochs(1), 6, 10_000));
     }
 }

@@ -4,7 +4,7 @@
 //! small convnet (`arch = convnet`), its recipe in `teacher.recipe` or a pipeline stage.
 
 use super::catalogue::Registry;
-use super::graph::Graph;
+use super::graph::{Graph, GraphError};
 use super::regnet_teacher;
 use super::RunError;
 use crate::ir::{Device, DistillMode, Recipe, TeacherArch};
@@ -19,6 +19,20 @@ pub trait Teacher {
     fn num_params(&self) -> usize;
     /// Eval-mode logits `n×K` of `n` normalised `C×H×W` images, or why the device failed.
     fn eval_logits(&self, images: &[f32], n: usize) -> Result<Vec<f32>, String>;
+}
+
+/// The teacher's logits for `n` images, or why not: a device failure, or logits that are
+/// NaN or infinite (a teacher that overflows would otherwise hand the student NaN targets,
+/// or, under hard distillation, the argmax of NaN: a silently wrong label).
+pub fn finite_logits(t: &dyn Teacher, images: &[f32], n: usize) -> Result<Vec<f32>, String> {
+    let logits = t.eval_logits(images, n)?;
+    crate::io_limits::check_finite("logits", &logits).map_err(|e| {
+        format!(
+            "its logits hold {} on this batch; a teacher's outputs must be finite",
+            e.counts()
+        )
+    })?;
+    Ok(logits)
 }
 
 /// A deitc graph (DeiT or convnet) as a teacher: its model's weights, its recipe's eval head.
@@ -117,7 +131,9 @@ pub fn build(graphs: &Registry, r: &Recipe) -> Result<Option<Box<dyn Teacher>>, 
             r.model.classes
         )));
     }
-    let file = TensorFile::read(&checkpoint).map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;
+    // The reason alone (`GraphError`'s wording): the message names the file.
+    let file = TensorFile::read(&checkpoint)
+        .map_err(|e| fail(format!("`{checkpoint}`: {}", GraphError::from(e))))?;
     graph
         .load_weights(&file, file.weights_prefix(false))
         .map_err(|e| fail(format!("`{checkpoint}`: {e}")))?;

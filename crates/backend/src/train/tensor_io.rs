@@ -84,26 +84,127 @@ pub fn to_bytes(tensors: &[Named], metadata: HashMap<String, String>) -> Result<
     ::safetensors::serialize(views, &Some(metadata)).map_err(|e| e.to_string())
 }
 
-/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+/// Writes `bytes` to `path` through a temporary file, fsync and rename. On any failure the
+/// temporary file is removed: a full disk leaves the old file and nothing else.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+    write_atomically_with(path, bytes, |f, b| f.write_all(b))
+}
+
+/// The temporary file [`write_atomically`] writes before renaming it over `path`:
+/// `.<name>.tmp` in the same folder.
+pub fn temporary(path: &Path) -> std::path::PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
+    folder(path).join(format!(".{name}.tmp"))
+}
+
+fn folder(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// [`write_atomically`], with `write` putting the bytes into the temporary file (the
+/// checkpoint writer passes the fault-injection hook of [`super::fault`] here).
+pub fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut std::fs::File, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = folder(path);
+    std::fs::create_dir_all(dir)?;
+    let tmp = temporary(path);
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f, bytes)?;
         f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Best effort: the error that matters is `e`; the file may not even exist.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// A file (or folder) that could not be written: where, how many bytes were being written
+/// (when a file's content was), and why.
+#[derive(Debug)]
+pub struct WriteFailure {
+    pub path: std::path::PathBuf,
+    pub bytes: Option<u64>,
+    pub error: std::io::Error,
+}
+
+impl WriteFailure {
+    pub fn new(path: &Path, bytes: Option<usize>, error: std::io::Error) -> Self {
+        WriteFailure {
+            path: path.to_path_buf(),
+            bytes: bytes.map(|b| b as u64),
+            error,
+        }
+    }
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write `{}`: {}", self.path.display(), self.error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("deitc-tensor-io-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn a_failed_write_removes_its_temporary_file_and_keeps_the_old_file() {
+        let dir = temp("full");
+        let path = dir.join("checkpoint.safetensors");
+        write_atomically(&path, b"old").expect("first write");
+        // A disk that fills up half-way through the bytes.
+        let err = write_atomically_with(&path, b"new bytes", |f, b| {
+            f.write_all(&b[..b.len() / 2])?;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device",
+            ))
+        })
+        .expect_err("disk full");
+        assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+        assert!(!temporary(&path).exists(), "the temporary file is left");
+        assert_eq!(std::fs::read(&path).expect("old file"), b"old");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, ["checkpoint.safetensors"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_under_a_file_fails_as_not_a_directory() {
+        let dir = temp("notdir");
+        let file = dir.join("file");
+        std::fs::write(&file, b"x").expect("write");
+        let err = write_atomically(&file.join("run").join("checkpoint.safetensors"), b"x")
+            .expect_err("under a file");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotADirectory);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -132,6 +132,13 @@ impl Values<'_> {
             _ => None,
         }
     }
+    /// A period in epochs, steps or (typed into seconds) wall-clock time.
+    fn every(&self, p: &str) -> Option<Every> {
+        match self.get(p)? {
+            Val::Qty(x, Unit::Seconds) => Some(Every::Seconds(*x as u64)),
+            _ => self.duration(p, None).map(Every::from),
+        }
+    }
 }
 
 /// The class counts the data implies, decided before building.
@@ -265,7 +272,7 @@ pub fn build(name: &str, v: &Values<'_>, classes: &Classes) -> Option<Recipe> {
         ema: v.opt_f64("train.ema")?,
         ema_eval: v.bool("train.ema_eval")?,
         eval_every: v.duration("train.eval_every", None)?,
-        checkpoint_every: v.duration("train.checkpoint_every", None)?,
+        checkpoint_every: v.every("train.checkpoint_every")?,
         output: v.string("train.output")?,
         device: v.sym("train.device")?,
         precision: v.sym("train.precision")?,

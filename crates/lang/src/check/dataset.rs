@@ -12,6 +12,9 @@ pub struct SourceFacts {
     pub samples: Option<usize>,
     /// The path that was looked for and not found.
     pub missing: Option<String>,
+    /// Why the files that are here cannot be loaded (an empty class folder, a CIFAR file
+    /// that is not whole records), naming the path: what `deitc run` would stop on.
+    pub unusable: Option<String>,
 }
 
 /// Digits split sizes (stratified 80/20 of 1,797 images).
@@ -23,6 +26,7 @@ pub fn facts(source: &Source) -> SourceFacts {
         classes: Some(classes),
         samples: Some(samples),
         missing: None,
+        unusable: None,
     };
     match source {
         Source::Digits {
@@ -47,11 +51,26 @@ fn cifar(path: &str, which: Cifar, split: Split) -> SourceFacts {
         Split::Train => 50_000,
         Split::Val => 10_000,
     };
+    let mut unusable = None;
     let (samples, missing) = if !root.is_dir() {
         (Some(official), Some(path.to_string()))
-    } else if cifar::split_files(root, which, split).is_some() {
-        // None when a file is not a whole number of records: the loader says which.
-        (cifar::count(root, which, split), None)
+    } else if let Some(files) = cifar::split_files(root, which, split) {
+        // None when a file is not a whole number of records: say which.
+        let count = cifar::count(root, which, split);
+        if count.is_none() {
+            unusable = files.iter().find_map(|f| {
+                let len = std::fs::metadata(f).ok()?.len();
+                let record = which.record_bytes() as u64;
+                (len == 0 || len % record != 0).then(|| {
+                    format!(
+                        "`{}` is {len} bytes, not a whole number of {record}-byte {} records",
+                        f.display(),
+                        which.name()
+                    )
+                })
+            });
+        }
+        (count, None)
     } else {
         let dir = cifar::resolve(root, which, split).unwrap_or_else(|| root.to_path_buf());
         let absent = which
@@ -66,23 +85,28 @@ fn cifar(path: &str, which: Cifar, split: Split) -> SourceFacts {
         classes: Some(which.classes()),
         samples,
         missing,
+        unusable,
     }
 }
 
 /// Counts the classes and images of an ImageFolder root as the loader lists them; a root
-/// that cannot be listed (no class folders, an empty class) is unknown here, and the
-/// loader says why.
+/// that cannot be listed (no class folders, an empty class folder) has unknown counts and
+/// says why, naming the folder.
 fn image_folder(root: &Path) -> SourceFacts {
     match image_folder::list(root) {
         Ok(listing) => SourceFacts {
             classes: Some(listing.classes.len()),
             samples: Some(listing.files.len()),
             missing: None,
+            unusable: None,
         },
         Err(LayoutError::MissingFolder { .. }) => SourceFacts {
             missing: Some(root.display().to_string()),
             ..SourceFacts::default()
         },
-        Err(_) => SourceFacts::default(),
+        Err(e) => SourceFacts {
+            unusable: Some(e.to_string()),
+            ..SourceFacts::default()
+        },
     }
 }

@@ -7,7 +7,7 @@ use super::tree::Tree;
 use super::value::{Spanned, Val};
 use crate::diag::{suggest, Diag, Diagnostics, ErrorKind};
 use crate::source::{SourceKind, SourceMap, Span};
-use crate::syntax::ast::{BinOp, Expr, ExprKind, NumValue};
+use crate::syntax::ast::{BinOp, Expr, ExprKind, NumValue, Unit};
 use crate::syntax::parse_expr;
 use std::collections::HashMap;
 
@@ -144,7 +144,11 @@ impl<'a> Evaluator<'a> {
             ExprKind::Quantity { value, unit, .. } => {
                 let v = self.eval(value)?;
                 match v.val.as_f64() {
-                    Some(x) => Val::Qty(x, *unit),
+                    // Times are held in seconds: `1 h + 30 min` is `5400 s`.
+                    Some(x) => match unit.seconds() {
+                        Some(s) => Val::Qty(x * s, Unit::Seconds),
+                        None => Val::Qty(x, *unit),
+                    },
                     None => {
                         return self.fail(
                             ErrorKind::BadOperands {
@@ -316,7 +320,6 @@ fn arith(op: BinOp, a: &Val, b: &Val) -> Result<Val, ErrorKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::ast::Unit;
 
     #[test]
     fn integer_division_stays_integral_only_when_exact() {
@@ -343,5 +346,6 @@ mod tests {
         );
         assert_eq!(arith(BinOp::Add, &e, &e), Ok(Val::Qty(600.0, Unit::Epochs)));
         assert!(arith(BinOp::Add, &e, &Val::Qty(1.0, Unit::Steps)).is_err());
+        assert!(arith(BinOp::Add, &e, &Val::Qty(1.0, Unit::Seconds)).is_err());
     }
 }

@@ -156,6 +156,10 @@ pub fn read_source(
         let kind = match e {
             LoadError::NotFound => ErrorKind::FileNotFound { path: name.clone() },
             LoadError::IsDirectory => ErrorKind::IsDirectory { path: name.clone() },
+            LoadError::NotRegular { what } => ErrorKind::NotRegular {
+                path: name.clone(),
+                what: what.to_string(),
+            },
             LoadError::TooLarge { bytes } => ErrorKind::TooLarge {
                 path: name.clone(),
                 bytes,
@@ -182,7 +186,7 @@ pub fn read_source(
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(map.add(
         name,
-        text,
+        crate::source::normalize(text),
         SourceKind::File {
             path: path.to_path_buf(),
             canonical,

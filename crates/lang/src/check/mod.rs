@@ -234,11 +234,14 @@ fn evaluate(
         _ => None,
     };
     let Some(classes) = declared.or(facts.train.classes) else {
-        let d = match spans.get("data.train") {
-            Some(s) => Diag::error(ErrorKind::ClassesUnknown, *s),
-            None => Diag::global(ErrorKind::ClassesUnknown),
-        };
-        out.diags.push(d);
+        // A train source that cannot be loaded says why its classes are unknown.
+        if facts.train.unusable.is_none() {
+            let d = match spans.get("data.train") {
+                Some(s) => Diag::error(ErrorKind::ClassesUnknown, *s),
+                None => Diag::global(ErrorKind::ClassesUnknown),
+            };
+            out.diags.push(d);
+        }
         out.diags.extend(rules_without_recipe(&facts, &spans));
         return finish(out, loaded);
     };
@@ -342,17 +345,26 @@ fn resolve_teacher(
     }
 }
 
-/// Missing data paths are worth reporting even when classes are unknown.
+/// Missing data paths, and data that is here but cannot be loaded (an empty class folder),
+/// are worth reporting even when classes are unknown.
 fn rules_without_recipe(facts: &Facts, spans: &HashMap<&'static str, Span>) -> Vec<Diag> {
     [("data.train", &facts.train), ("data.val", &facts.val)]
         .into_iter()
-        .filter_map(|(p, f)| {
-            let missing = f.missing.clone()?;
-            let kind = ErrorKind::DataNotFound { path: missing };
-            Some(spans.get(p).map_or_else(
-                || Diag::global(kind.clone()),
-                |s| Diag::error(kind.clone(), *s),
-            ))
+        .flat_map(|(p, f)| {
+            let missing = f
+                .missing
+                .clone()
+                .map(|path| ErrorKind::DataNotFound { path });
+            let unusable = f
+                .unusable
+                .clone()
+                .map(|message| ErrorKind::SourceLayout { message });
+            missing.into_iter().chain(unusable).map(move |kind| {
+                spans.get(p).map_or_else(
+                    || Diag::global(kind.clone()),
+                    |s| Diag::error(kind.clone(), *s),
+                )
+            })
         })
         .collect()
 }

@@ -223,6 +223,14 @@ fn data_rules(r: &Recipe, facts: &Facts, out: &mut Out<'_>) {
                 &[(path, "")],
             );
         }
+        if let Some(message) = &f.unusable {
+            out.report(
+                ErrorKind::SourceLayout {
+                    message: message.clone(),
+                },
+                &[(path, "")],
+            );
+        }
     }
 }
 

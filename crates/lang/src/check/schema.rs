@@ -38,9 +38,11 @@ pub enum Ty {
     /// A list of names from the set.
     Names(&'static [&'static str]),
     /// A length of training: `300 epochs`, `20k steps`, and `5%` (of `schedule.length`) when
-    /// `percent` is set; at least `min` epochs or steps.
+    /// `percent` is set, a wall-clock time (`90 s`, `30 min`, `2 h`, held in seconds) when
+    /// `time` is set; at least `min` epochs, steps or seconds.
     Duration {
         percent: bool,
+        time: bool,
         min: u64,
     },
     /// A data source call: `image_folder("…")`, ….
@@ -65,7 +67,10 @@ impl Ty {
             Ty::Duration { percent: true, .. } => {
                 "a length like `5 epochs`, `1k steps` or `5%`".into()
             }
-            Ty::Duration { percent: false, .. } => "a length like `5 epochs` or `1k steps`".into(),
+            Ty::Duration { time: true, .. } => {
+                "a period like `1 epoch`, `500 steps` or `30 min`".into()
+            }
+            Ty::Duration { .. } => "a length like `5 epochs` or `1k steps`".into(),
             Ty::Source => "a data source like `image_folder(\"path\")`".into(),
             Ty::Opt(inner) => format!("{} or `none`", inner.describe()),
         }
@@ -259,12 +264,12 @@ pub static FIELDS: &[Field] = &[
     Field { path: "optimizer.clip_grad", ty: Ty::Opt(&positive(INF)), default: Some("none"), doc: "Global-norm gradient clipping (`--clip-grad`)." },
     // ---- schedule ----
     Field { path: "schedule.kind", ty: Ty::Enum(&["cosine", "step", "constant"]), default: Some("cosine"), doc: "Cosine decay with linear warmup, step decay, or constant." },
-    Field { path: "schedule.length", ty: Ty::Duration { percent: false, min: 1 }, default: Some("300 epochs"), doc: "Training length (`--epochs`)." },
-    Field { path: "schedule.warmup", ty: Ty::Duration { percent: true, min: 0 }, default: Some("5 epochs"), doc: "Linear warmup; `5%` is a fraction of the length (`--warmup-epochs`)." },
+    Field { path: "schedule.length", ty: Ty::Duration { percent: false, time: false, min: 1 }, default: Some("300 epochs"), doc: "Training length (`--epochs`)." },
+    Field { path: "schedule.warmup", ty: Ty::Duration { percent: true, time: false, min: 0 }, default: Some("5 epochs"), doc: "Linear warmup; `5%` is a fraction of the length (`--warmup-epochs`)." },
     Field { path: "schedule.warmup_lr", ty: closed(0.0, 10.0), default: Some("1e-6"), doc: "Learning rate at the start of warmup." },
     Field { path: "schedule.min_lr", ty: closed(0.0, 10.0), default: Some("1e-5"), doc: "Floor of the cosine." },
     Field { path: "schedule.unit", ty: Ty::Enum(&["epochs", "steps"]), default: Some("epochs"), doc: "Update per epoch (official, stepped after each epoch) or per step." },
-    Field { path: "schedule.decay_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("30 epochs"), doc: "Step schedule period (`--decay-epochs`)." },
+    Field { path: "schedule.decay_every", ty: Ty::Duration { percent: false, time: false, min: 1 }, default: Some("30 epochs"), doc: "Step schedule period (`--decay-epochs`)." },
     Field { path: "schedule.decay_rate", ty: positive(1.0), default: Some("0.1"), doc: "Step schedule factor (`--decay-rate`)." },
     // ---- distill ----
     Field { path: "distill.mode", ty: Ty::Enum(&["none", "soft", "hard"]), default: Some("none"), doc: "Distillation loss (`--distillation-type`)." },
@@ -280,8 +285,8 @@ pub static FIELDS: &[Field] = &[
     Field { path: "train.seed", ty: int(0, u32::MAX as i64), default: Some("0"), doc: "Seed of every random stream." },
     Field { path: "train.ema", ty: Ty::Opt(&half_open(0.0, 1.0)), default: Some("0.99996"), doc: "EMA decay per step; `none` disables it (`--model-ema-decay`)." },
     Field { path: "train.ema_eval", ty: Ty::Bool, default: Some("false"), doc: "Also evaluate the EMA weights (the official code only saves them)." },
-    Field { path: "train.eval_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("1 epochs"), doc: "Validation period." },
-    Field { path: "train.checkpoint_every", ty: Ty::Duration { percent: false, min: 1 }, default: Some("1 epochs"), doc: "Checkpoint period." },
+    Field { path: "train.eval_every", ty: Ty::Duration { percent: false, time: false, min: 1 }, default: Some("1 epochs"), doc: "Validation period." },
+    Field { path: "train.checkpoint_every", ty: Ty::Duration { percent: false, time: true, min: 1 }, default: Some("1 epochs"), doc: "Checkpoint period: every so many epochs (at the epoch's end), optimizer steps (mid-epoch included) or wall-clock time (`30 min`, `2 h`, `90 s`, after the step that reaches it)." },
     Field { path: "train.output", ty: Ty::Str, default: Some("\"runs\""), doc: "Folder of run directories." },
     Field { path: "train.device", ty: Ty::Enum(&["cpu", "cuda"]), default: Some("cpu"), doc: "Where to train." },
     Field { path: "train.precision", ty: Ty::Enum(&["fp32", "tf32", "bf16"]), default: Some("fp32"), doc: "Arithmetic: strict fp32; TF32 tensor-core matmuls on CUDA; or bf16 activations and matmul inputs with fp32 master weights (a CPU run trains in fp32)." },

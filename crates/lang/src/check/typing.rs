@@ -137,8 +137,8 @@ pub fn coerce(path: &str, ty: &Ty, v: &Spanned) -> Typed {
             }
             Ok(Val::List(out))
         }
-        (Ty::Duration { percent, min }, _) => {
-            duration(path, *percent, *min, v).map_err(|e| e.unwrap_or_else(mismatch))
+        (Ty::Duration { percent, time, min }, _) => {
+            duration(path, *percent, *time, *min, v).map_err(|e| e.unwrap_or_else(mismatch))
         }
         (Ty::Source, Val::Call { name, args }) => {
             let split = if path.ends_with("train") {
@@ -225,20 +225,32 @@ fn variant(path: &str, names: &[&str], s: &str, span: Span) -> Typed {
     ))
 }
 
-/// `300 epochs`, `1k steps`, `5%`: `Err(None)` means "not a duration at all".
-fn duration(path: &str, percent: bool, min: u64, v: &Spanned) -> Result<Val, Option<Box<Diag>>> {
-    let expected = if percent {
-        "epochs, steps or % of the length"
-    } else {
-        "epochs or steps"
+/// `300 epochs`, `1k steps`, `5%`, and with `time` `30 min` (held in seconds): `Err(None)`
+/// means "not a duration at all".
+fn duration(
+    path: &str,
+    percent: bool,
+    time: bool,
+    min: u64,
+    v: &Spanned,
+) -> Result<Val, Option<Box<Diag>>> {
+    let expected = match (percent, time) {
+        (true, _) => "epochs, steps or % of the length",
+        (false, true) => "epochs, steps or a time (s, min, h)",
+        (false, false) => "epochs or steps",
     };
     match &v.val {
         Val::Qty(x, unit) => {
-            if *unit == Unit::Percent && !percent {
+            let wrong = match unit {
+                Unit::Percent if !percent => Some("%"),
+                Unit::Seconds | Unit::Minutes | Unit::Hours if !time => Some("time (s, min, h)"),
+                _ => None,
+            };
+            if let Some(wrong) = wrong {
                 return Err(Some(err(
                     ErrorKind::WrongUnit {
                         path: path.into(),
-                        unit: "%".into(),
+                        unit: wrong.into(),
                         expected: expected.into(),
                     },
                     v.span,
@@ -402,4 +414,93 @@ fn source(
             seed: count("seed", 0, 0)? as u64,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::{check, BuildFacts};
+    use crate::ir::Every;
+
+    /// Checks a small valid recipe with `extra` appended; the recipe's `checkpoint_every`
+    /// or the codes of its errors.
+    fn checked(extra: &str) -> Result<Every, Vec<String>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "deitc-lang-every-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("every.deit");
+        let text = format!(
+            "model {{\n    embed = 64\n    depth = 2\n    heads = 2\n    patch = 4\n    image = 16\n}}\n\
+             data {{\n    train = synthetic()\n    val = synthetic()\n}}\ntrain.batch = 64\n{extra}\n"
+        );
+        std::fs::write(&path, text).expect("write recipe");
+        let c = check(&path, &[], &BuildFacts::default());
+        let _ = std::fs::remove_dir_all(&dir);
+        match c.recipe {
+            Some(r) if !c.diags.has_errors() => Ok(r.train.checkpoint_every),
+            _ => Err(c
+                .diags
+                .items
+                .iter()
+                .map(|d| deitc_diag::Describe::code(&d.kind).to_string())
+                .collect()),
+        }
+    }
+
+    #[test]
+    fn checkpoint_every_takes_epochs_steps_and_times() {
+        for (text, every) in [
+            ("train.checkpoint_every = 2 epochs", Every::Epochs(2)),
+            ("train.checkpoint_every = 500 steps", Every::Steps(500)),
+            ("train.checkpoint_every = 90 s", Every::Seconds(90)),
+            ("train.checkpoint_every = 30 min", Every::Seconds(1800)),
+            ("train.checkpoint_every = 2h", Every::Seconds(7200)),
+            (
+                "train.checkpoint_every = 1 h + 30 min",
+                Every::Seconds(5400),
+            ),
+            ("train.checkpoint_every = 1.5 min", Every::Seconds(90)),
+            // `min_lr` after a number is a field, not a unit.
+            (
+                "train.checkpoint_every = 3\nschedule.min_lr = 1e-6",
+                Every::Seconds(0),
+            ),
+        ] {
+            let got = checked(text);
+            if every == Every::Seconds(0) {
+                assert_eq!(
+                    got,
+                    Err(vec!["deit::type::missing_unit".to_string()]),
+                    "{text}"
+                );
+            } else {
+                assert_eq!(got, Ok(every), "{text}");
+            }
+        }
+        assert_eq!(checked(""), Ok(Every::Epochs(1)));
+    }
+
+    #[test]
+    fn times_are_refused_where_a_length_is_needed_and_checked_like_counts() {
+        for (text, code) in [
+            ("schedule.length = 2 h", "deit::type::wrong_unit"),
+            ("train.eval_every = 30 min", "deit::type::wrong_unit"),
+            ("schedule.warmup = 90 s", "deit::type::wrong_unit"),
+            ("train.checkpoint_every = 5%", "deit::type::wrong_unit"),
+            ("train.checkpoint_every = 0 s", "deit::value::out_of_range"),
+            ("train.checkpoint_every = 1.5 s", "deit::value::not_integer"),
+            (
+                "train.checkpoint_every = 1 h + 1 step",
+                "deit::expr::bad_operands",
+            ),
+            ("optimizer.lr = 30 min", "deit::type::mismatch"),
+        ] {
+            let codes = checked(text).expect_err(text);
+            assert_eq!(codes, [code], "{text}");
+        }
+    }
 }

@@ -58,6 +58,7 @@ impl Val {
             Val::Range(..) => "a range".into(),
             Val::List(_) => "a list".into(),
             Val::Qty(_, Unit::Percent) => "a percentage".into(),
+            Val::Qty(_, Unit::Seconds | Unit::Minutes | Unit::Hours) => "a time".into(),
             Val::Qty(_, u) => format!("a quantity in {}", u.name()),
             Val::Call { name, .. } => format!("a call to `{}`", name.name),
             Val::Source(_) => "a data source".into(),
@@ -83,6 +84,15 @@ impl Val {
                 format!("{}%", *v as i64)
             }
             Val::Qty(v, Unit::Percent) => format!("{}%", show_f64(*v)),
+            // A time in its largest whole unit: `30 min` rather than `1800 s`.
+            Val::Qty(v, Unit::Seconds) if v.fract() == 0.0 && *v > 0.0 && *v < 1e15 => {
+                let s = *v as i64;
+                match s {
+                    s if s % 3600 == 0 => format!("{} h", s / 3600),
+                    s if s % 60 == 0 => format!("{} min", s / 60),
+                    s => format!("{s} s"),
+                }
+            }
             Val::Qty(v, u) if v.fract() == 0.0 && v.abs() < 1e15 => {
                 format!("{} {}", *v as i64, u.name())
             }

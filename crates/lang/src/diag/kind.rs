@@ -19,10 +19,15 @@ pub enum ErrorKind {
     IsDirectory {
         path: String,
     },
-    /// A recipe over 1 MiB.
+    /// `deitc check /tmp/pipe`: a FIFO, a device or a socket (`what`), never opened.
+    NotRegular {
+        path: String,
+        what: String,
+    },
+    /// A recipe over 1 MiB (its size when known before reading).
     TooLarge {
         path: String,
-        bytes: u64,
+        bytes: Option<u64>,
     },
     /// A file with NUL bytes.
     Binary {
@@ -181,6 +186,11 @@ pub enum ErrorKind {
         function: String,
         problem: String,
         usage: String,
+    },
+    /// `image_folder("d")` where `d/cat/` holds no image: what the loader would stop on
+    /// (`message` names the path).
+    SourceLayout {
+        message: String,
     },
 
     // ---- cross-field rules --------------------------------------------------------------
@@ -362,7 +372,13 @@ impl Describe for ErrorKind {
             IsDirectory { path } => Description::new(Code::IoIsDirectory, format!("`{path}` is a directory, not a recipe file"))
                 .label("read here")
                 .help("pass a `.deit` file, e.g. `recipes/deit_tiny_patch16_224.deit`"),
-            TooLarge { path, bytes } => Description::new(Code::IoTooLarge, format!("`{path}` is {bytes} bytes; recipes are limited to 1 MiB"))
+            NotRegular { path, what } => Description::new(Code::IoNotRegular, format!("`{path}` is {what}, not a recipe file"))
+                .label("read here")
+                .help("deitc reads recipes from regular files only (a pipe or a device is never opened); write the text to a `.deit` file first"),
+            TooLarge { path, bytes: Some(bytes) } => Description::new(Code::IoTooLarge, format!("`{path}` is {bytes} bytes; recipes are limited to 1 MiB"))
+                .label("read here")
+                .help("a recipe is a short text file; is this the right path?"),
+            TooLarge { path, bytes: None } => Description::new(Code::IoTooLarge, format!("`{path}` holds more than 1 MiB; recipes are limited to 1 MiB"))
                 .label("read here")
                 .help("a recipe is a short text file; is this the right path?"),
             Binary { path } => Description::new(Code::IoBinary, format!("`{path}` is a binary file, not a recipe"))
@@ -482,6 +498,9 @@ impl Describe for ErrorKind {
             BadArguments { function, problem, usage } => Description::new(Code::SourceBadArguments, format!("`{function}(…)`: {problem}"))
                 .label("in this call")
                 .help(format!("usage: {usage}")),
+            SourceLayout { message } => Description::new(Code::SourceLayout, format!("the data source cannot be loaded: {message}"))
+                .label("this source")
+                .help("an image folder is `<root>/<class>/<image>.png|jpg|jpeg`, with at least one image in every class folder; CIFAR files are the binary release's, whole records (docs/recipes.md)"),
 
             // ---- cross-field rules ------------------------------------------------------
             EmbedHeads { embed, heads } => Description::new(Code::RuleEmbedHeads, format!("embed dim {embed} is not divisible by {}", plural(*heads, "head")))
@@ -691,9 +710,16 @@ mod tests {
             (
                 TooLarge {
                     path: s("x"),
-                    bytes: 2,
+                    bytes: Some(2),
                 },
                 Code::IoTooLarge,
+            ),
+            (
+                NotRegular {
+                    path: s("x"),
+                    what: s("a FIFO (named pipe)"),
+                },
+                Code::IoNotRegular,
             ),
             (Binary { path: s("x") }, Code::IoBinary),
             (
@@ -793,6 +819,12 @@ mod tests {
                     suggestion: None,
                 },
                 Code::SourceUnknownFunction,
+            ),
+            (
+                SourceLayout {
+                    message: s("class folder `d/a` has no .png/.jpg/.jpeg images"),
+                },
+                Code::SourceLayout,
             ),
             (
                 EmbedHeads {

@@ -9,5 +9,5 @@ mod source_map;
 mod span;
 
 pub use load::{load_file, LoadError, MAX_SOURCE_BYTES};
-pub use source_map::{SourceFile, SourceKind, SourceMap};
+pub use source_map::{normalize, SourceFile, SourceKind, SourceMap};
 pub use span::{FileId, Span};

@@ -12,14 +12,45 @@ pub enum SourceKind {
     Cli(usize),
     /// A built-in default of the schema.
     Default,
+    /// The command line itself (`<command line>`), for a usage error's labels.
+    CommandLine,
 }
 
 #[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// Display name: the path as the user wrote it, `<cli:N>` or `<default>`.
+    /// Display name: the path as the user wrote it, `<cli:N>`, `<default>` or `<command line>`.
     pub name: String,
     pub text: String,
     pub kind: SourceKind,
+}
+
+/// The text of a recipe file as deitc reads it: a leading UTF-8 byte-order mark is dropped
+/// (as rustc does), and a lone `\r` (a classic Mac OS line end) becomes `\n`, so that every
+/// count of lines agrees (the grammar's, miette's snippets, `file:line` in `explain`); `\r\n`
+/// is kept. Every byte offset into the result is the offset into the file, less the 3 bytes
+/// of a BOM when there was one.
+pub fn normalize(text: String) -> String {
+    let text = match text.strip_prefix('\u{FEFF}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
+    if !text.contains('\r') {
+        return text;
+    }
+    let bytes = text.as_bytes();
+    let out: Vec<u8> = bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+                b'\n'
+            } else {
+                b
+            }
+        })
+        .collect();
+    // Only ASCII bytes were replaced by ASCII bytes.
+    String::from_utf8(out).unwrap_or(text)
 }
 
 #[derive(Debug, Default, Clone)]
@@ -97,5 +128,18 @@ impl SourceMap {
 
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn a_bom_is_dropped_and_lone_carriage_returns_end_lines() {
+        assert_eq!(normalize("\u{FEFF}a = 1\n".into()), "a = 1\n");
+        assert_eq!(normalize("a\rb\r\nc\r".into()), "a\nb\r\nc\n");
+        assert_eq!(normalize("é\r\u{FEFF}".into()), "é\n\u{FEFF}");
+        assert_eq!(normalize(String::new()), "");
     }
 }

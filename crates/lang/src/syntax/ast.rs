@@ -129,6 +129,11 @@ pub enum Unit {
     Epochs,
     Steps,
     Percent,
+    /// Wall-clock time: `90 s`, `30 min`, `2 h` (`train.checkpoint_every`). Evaluation
+    /// turns minutes and hours into seconds, so values only ever hold `Seconds`.
+    Seconds,
+    Minutes,
+    Hours,
 }
 
 impl Unit {
@@ -137,6 +142,19 @@ impl Unit {
             Unit::Epochs => "epochs",
             Unit::Steps => "steps",
             Unit::Percent => "%",
+            Unit::Seconds => "s",
+            Unit::Minutes => "min",
+            Unit::Hours => "h",
+        }
+    }
+
+    /// For a time unit, its length in seconds.
+    pub fn seconds(self) -> Option<f64> {
+        match self {
+            Unit::Seconds => Some(1.0),
+            Unit::Minutes => Some(60.0),
+            Unit::Hours => Some(3600.0),
+            Unit::Epochs | Unit::Steps | Unit::Percent => None,
         }
     }
 }

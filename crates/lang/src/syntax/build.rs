@@ -252,6 +252,9 @@ impl Builder {
                     unit: match unit_text.as_str() {
                         "%" => Unit::Percent,
                         "epoch" | "epochs" => Unit::Epochs,
+                        "s" => Unit::Seconds,
+                        "min" => Unit::Minutes,
+                        "h" => Unit::Hours,
                         _ => Unit::Steps,
                     },
                     unit_text,

@@ -1,7 +1,9 @@
 //! The canonical layout of a recipe (`deitc fmt`): one item per line, 4-space indentation,
 //! single spaces around `=` and operators, at most one blank line kept between items, a
 //! blank line between top-level blocks. Comments are kept: own-line comments before the
-//! item that follows them, end-of-line comments after their item.
+//! item that follows them, end-of-line comments after their item. A value prints on one line,
+//! except a list or a call whose brackets hold a comment: it prints one element per line, each
+//! with its comments (own-line before it, end-of-line after it).
 
 use super::ast::*;
 use super::scan::{marks, Mark};
@@ -68,7 +70,8 @@ impl Formatter<'_> {
     }
 
     fn blank(&mut self) {
-        if !self.out.is_empty() && !self.out.ends_with("{\n") && !self.out.ends_with("\n\n") {
+        let opened = ["{\n", "[\n", "(\n", "\n\n"];
+        if !self.out.is_empty() && !opened.iter().any(|o| self.out.ends_with(o)) {
             self.out.push('\n');
         }
     }
@@ -130,12 +133,14 @@ impl Formatter<'_> {
         }
         match item {
             Item::Field(field) => {
-                // Comments inside a value move above it: the value prints on one line.
-                self.leading(field.span.end as usize, depth, false);
-                self.line(
-                    depth,
-                    &format!("{} = {}", field.path.dotted(), expr(&field.value)),
-                );
+                let head = format!("{} = ", field.path.dotted());
+                // Comments before the value move above the field; so do those inside a value
+                // that prints on one line.
+                self.leading(field.value.span.start as usize, depth, false);
+                if !self.sequence(&head, &field.value, depth, "") {
+                    self.leading(field.span.end as usize, depth, false);
+                    self.line(depth, &format!("{head}{}", expr(&field.value)));
+                }
                 self.trailing(field.span);
             }
             Item::Delete(d) => {
@@ -152,6 +157,69 @@ impl Formatter<'_> {
                 depth,
             ),
         }
+    }
+
+    /// A list or call whose brackets hold a comment, one element per line after `head` (a
+    /// field's `path = `, an argument's `name = `), closed by `]` or `)` and `suffix`. Each
+    /// element keeps its comments: own-line ones before it, an end-of-line one after it.
+    /// Returns `false`, printing nothing, for any other expression.
+    fn sequence(&mut self, head: &str, e: &Expr, depth: usize, suffix: &str) -> bool {
+        let (start, end) = (e.span.start as usize, e.span.end as usize);
+        let holds_comment = self.comments[self.next..]
+            .iter()
+            .any(|c| c.start > start && c.start < end);
+        // Each element: what prints before it, where it starts, its value.
+        let (opener, close, elements): (String, char, Vec<(String, usize, &Expr)>) = match &e.kind {
+            ExprKind::List(items) => (
+                "[".into(),
+                ']',
+                items
+                    .iter()
+                    .map(|x| (String::new(), x.span.start as usize, x))
+                    .collect(),
+            ),
+            ExprKind::Call { name, args } => (
+                format!("{}(", name.name),
+                ')',
+                args.iter()
+                    .map(|a| match &a.name {
+                        Some(n) => (format!("{} = ", n.name), n.span.start as usize, &a.value),
+                        None => (String::new(), a.value.span.start as usize, &a.value),
+                    })
+                    .collect(),
+            ),
+            _ => return false,
+        };
+        if !holds_comment {
+            return false;
+        }
+        self.line(depth, &format!("{head}{opener}"));
+        let open = start
+            + self.text[start..end]
+                .find(&opener[opener.len() - 1..])
+                .unwrap_or(0);
+        let close_at = end - 1;
+        let first = elements.first().map_or(close_at, |(_, at, _)| *at);
+        let bracket = Span {
+            start: open as u32,
+            end: open as u32 + 1,
+            ..e.span
+        };
+        self.trailing_before(bracket, first);
+        for (k, (prefix, at, value)) in elements.iter().enumerate() {
+            let limit = elements.get(k + 1).map_or(close_at, |(_, next, _)| *next);
+            self.leading(*at, depth + 1, true);
+            if !self.sequence(prefix, value, depth + 1, ",") {
+                self.leading(value.span.end as usize, depth + 1, false);
+                self.line(depth + 1, &format!("{prefix}{},", expr(value)));
+            }
+            // The comment after the element and its comma, on the same line.
+            self.trailing_before(value.span, limit);
+        }
+        self.leading(close_at, depth + 1, true);
+        self.line(depth, &format!("{close}{suffix}"));
+        self.last_end = end;
+        true
     }
 
     /// `header { extends…; items }`: a block, or a stage with its own `extends` lines.
@@ -270,4 +338,55 @@ fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format;
+    use crate::source::{SourceKind, SourceMap};
+    use crate::syntax::parse_recipe;
+
+    fn fmt(text: &str) -> String {
+        let mut map = SourceMap::new();
+        let f = map.add("t", text, SourceKind::Default);
+        let ast = parse_recipe(&map, f).expect("parses");
+        format(&ast, text)
+    }
+
+    #[test]
+    fn comments_in_a_list_stay_at_their_element() {
+        let text = "data {\n    mean = [ // per channel\n        // red\n        0.485, // r\n        0.456,\n\n        // blue\n        0.406 // b\n        // end\n    ] // after\n}\n";
+        let expected = "data {\n    mean = [ // per channel\n        // red\n        0.485, // r\n        0.456,\n\n        // blue\n        0.406, // b\n        // end\n    ] // after\n}\n";
+        let once = fmt(text);
+        assert_eq!(once, expected);
+        assert_eq!(fmt(&once), once);
+    }
+
+    #[test]
+    fn comments_in_a_call_and_a_nested_list_stay_inside() {
+        let text = "x = f(a, // first\n  name = [1, // one\n 2], 3)\ny = [1,\n 2]\n";
+        let expected = "x = f(\n    a, // first\n    name = [\n        1, // one\n        2,\n    ],\n    3,\n)\ny = [1, 2]\n";
+        let once = fmt(text);
+        assert_eq!(once, expected);
+        assert_eq!(fmt(&once), once);
+    }
+
+    #[test]
+    fn a_comment_before_a_value_or_inside_other_expressions_moves_above_the_field() {
+        let text = "x = // why\n  [1, 2]\ny = 2 * // two\n 3\n";
+        let once = fmt(text);
+        assert_eq!(once, "// why\nx = [1, 2]\n// two\ny = 2 * 3\n");
+        assert_eq!(fmt(&once), once);
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_comment() {
+        let text = "// head\ra = 1\r// c\rb = 2\r";
+        let mut map = SourceMap::new();
+        let f = map.add("t", text, SourceKind::Default);
+        let ast = parse_recipe(&map, f).expect("parses");
+        assert_eq!(ast.items.len(), 2);
+        let normalized = crate::source::normalize(text.to_string());
+        assert_eq!(fmt(&normalized), "// head\na = 1\n// c\nb = 2\n");
+    }
 }

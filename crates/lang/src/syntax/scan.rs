@@ -8,7 +8,7 @@ pub enum Mark {
     Open(usize, u8),
     /// `)`, `]` or `}` at this offset.
     Close(usize, u8),
-    /// A `//` comment over `start..end` (the newline excluded).
+    /// A `//` comment over `start..end` (the line end, `\n`, `\r\n` or `\r`, excluded).
     Comment(usize, usize),
 }
 
@@ -22,13 +22,13 @@ pub fn marks(text: &str) -> Vec<Mark> {
         match bytes[i] {
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n' | b'\r') {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 let start = i;
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
                     i += 1;
                 }
                 out.push(Mark::Comment(start, i));
