@@ -8,7 +8,8 @@
 //! kernel for free and overrides only what it fuses:
 //! - `Cpu` ([`cpu`]) overrides all of them with the fused CPU kernels of [`crate::fused`]
 //!   and the optimizer's host path;
-//! - `Cuda` ([`cuda`]) keeps the compositions.
+//! - `Cuda` (`cuda/`, with `--features cuda`) overrides LayerNorm and GELU with deitc's
+//!   CUDA kernels (`crates/kernels`) and keeps the other compositions.
 //!
 //! The model calls `Dev::layer_norm(…)` and never asks which device it has: there is no
 //! run-time type dispatch. deitc trains in `f32` only; the model's dtype parameter exists
@@ -16,7 +17,7 @@
 
 pub use error::DeviceError;
 
-use crate::ir::Device as DeviceIr;
+use crate::ir::{Device as DeviceIr, Precision};
 use crate::train::optimizer::{Optimizer, StepInfo};
 use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::TensorCollection;
@@ -130,6 +131,13 @@ pub trait Backend: Kernels<f32> + TensorToArray<(), f32, Array = f32> + Clone + 
 
     /// Opens the device with its random generator seeded from `seed`.
     fn open(seed: u64) -> Result<Self, String>;
+
+    /// Sets how matrix products run for `train.precision`. By default (the CPU) they stay
+    /// fp32, and the checker warns that a tf32 or bf16 recipe trains in fp32.
+    fn set_precision(&self, precision: Precision) -> Result<(), String> {
+        let _ = precision;
+        Ok(())
+    }
 
     /// One optimizer step of every parameter of `model` from `grads` at learning rate `lr`:
     /// by default as tensor ops on the device, the moments kept there.

@@ -146,6 +146,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
     /// A freshly initialised model (timm's init) from `seed` on a newly opened device.
     pub fn new(r: &Recipe, seed: u64) -> Result<Self, String> {
         let dev = Dev::open(seed)?;
+        dev.set_precision(r.train.precision)?;
         let model = N::build(&dev);
         let ema = r.train.ema.map(|_| model.clone());
         Ok(NetGraph {
