@@ -324,13 +324,15 @@ pub fn softmax_forward<I: Buffer, O: Buffer>(
     )
 }
 
-/// `softmax_backward`: `ds = scale·p ⊙ (dp − Σ_j dp_j·p_j)` per row (overwrites `ds`).
+/// `softmax_backward`: `ds = scale·p ⊙ (dp − Σ_j dp_j·p_j)` per row (`accumulate`: added
+/// to `ds`, else overwriting it).
 pub fn softmax_backward<I: Buffer, O: Buffer>(
     p: I,
     dp: I,
     ds: O,
     cols: usize,
     scale: f32,
+    accumulate: bool,
 ) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("p", &p, cols)?;
     len("dp", &dp, rows * cols)?;
@@ -345,6 +347,7 @@ pub fn softmax_backward<I: Buffer, O: Buffer>(
             Param::I32(int("rows", rows)?),
             Param::I32(int("cols", cols)?),
             Param::F32(scale),
+            Param::I32(i32::from(accumulate)),
         ],
     )
 }

@@ -8,7 +8,7 @@ use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
-use super::{AttentionParts, Kernels, MlpParts, Rows};
+use super::{AttentionParts, Kernels, MlpParts, Rows, Scores};
 
 /// `norm.try_forward(x)`: dfdx's LayerNorm over the last axis.
 pub fn layer_norm<B: Dim, Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -87,16 +87,22 @@ where
     let k = heads(qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?)?;
     let v = heads(qkv.retaped::<T>().try_slice((.., .., 2 * D..3 * D))?)?;
     let k = k.try_permute::<_, Axes3<0, 2, 1>>()?; // (B·H, hd, T)
-    let attn = q
-        .try_matmul(k)?
-        .try_mul(E::from_f64(parts.scale).unwrap_or_default())?
-        .try_softmax::<Axis<2>>()?; // (B·H, T, T)
+    let attn = Dev::scaled_softmax(q.try_matmul(k)?, parts.scale)?; // (B·H, T, T)
     let merged = attn
         .try_matmul(v)? // (B·H, T, hd)
         .try_reshape_like(&(b, h, s, hd))? // (B, H, T, hd)
         .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
         .try_reshape_like(&(b, s, Const::<D>))?; // (B, T, D)
     Dev::linear(parts.proj, merged) // (B, T, D)
+}
+
+/// `softmax(scale·s)` over the last axis of `s (B·H, T, T)`: a scale, then dfdx's softmax.
+pub fn scaled_softmax<Tok: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    s: Scores<Tok, E, D, T>,
+    scale: f64,
+) -> Result<Scores<Tok, E, D, T>, D::Err> {
+    s.try_mul(E::from_f64(scale).unwrap_or_default())?
+        .try_softmax::<Axis<2>>()
 }
 
 /// The MLP branch: `fc2(gelu(fc1(x)))`.

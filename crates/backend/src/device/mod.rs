@@ -26,11 +26,14 @@ use dfdx::prelude::*;
 pub mod compose;
 mod cpu;
 #[cfg(feature = "cuda")]
-mod cuda;
+pub(crate) mod cuda;
 mod error;
 
 /// Token activations `(B, T, M)` of dtype `E` on device `Dev` with tape `T`.
 pub type Rows<B, Tok, const M: usize, E, Dev, T> = Tensor<(B, Tok, Const<M>), E, Dev, T>;
+
+/// Attention scores or probabilities `(B·H, T, T)`: one `T × T` matrix per sample and head.
+pub type Scores<Tok, E, Dev, T> = Tensor<(usize, Tok, Tok), E, Dev, T>;
 
 /// The attention branch's parameters: timm's fused `qkv` `[3D, D]` (rows q | k | v, heads
 /// contiguous inside each), `proj` `[D, D]`, the number of heads, and q·kᵀ's scale.
@@ -81,6 +84,14 @@ pub trait Kernels<E: Dtype>: Device<E> {
         scales: Vec<E>,
     ) -> Result<Rows<usize, Tok, M, E, Self, T>, Self::Err> {
         compose::scale_samples(x, scales)
+    }
+
+    /// `softmax(scale·s)` over the last axis of attention scores `s (B·H, T, T)`.
+    fn scaled_softmax<Tok: Dim, T: Tape<E, Self>>(
+        s: Scores<Tok, E, Self, T>,
+        scale: f64,
+    ) -> Result<Scores<Tok, E, Self, T>, Self::Err> {
+        compose::scaled_softmax(s, scale)
     }
 
     /// The attention branch without dropout, `proj(softmax(q·kᵀ·scale)·v)`, on `x (B, T, D)`.

@@ -22,6 +22,25 @@ pub fn softmax_backward(
     scale: f32,
 ) -> Result<Vec<f32>, SimError> {
     let mut ds = vec![0.0; p.len()];
-    run(plan::softmax_backward(p, dp, &mut ds[..], cols, scale))?;
+    run(plan::softmax_backward(
+        p,
+        dp,
+        &mut ds[..],
+        cols,
+        scale,
+        false,
+    ))?;
     Ok(ds)
+}
+
+/// `softmax_backward` accumulating: `ds += scale·p ⊙ (dp − Σ_j dp_j·p_j)`, as the CUDA
+/// device's attention softmax runs it.
+pub fn softmax_backward_accumulate(
+    p: &[f32],
+    dp: &[f32],
+    ds: &mut [f32],
+    cols: usize,
+    scale: f32,
+) -> Result<(), SimError> {
+    run(plan::softmax_backward(p, dp, ds, cols, scale, true))
 }

@@ -46,6 +46,12 @@ impl<S: Shape, E, D: Storage<E>, T> Tensor<S, E, D, T> {
     pub fn data(&self) -> &Arc<D::Vec> {
         &self.data
     }
+
+    /// The tensor's storage to write in place, copied first when another tensor shares it
+    /// (`Arc::make_mut`, as dfdx's own optimizers do). The tensor keeps its id.
+    pub fn data_mut(&mut self) -> &mut D::Vec {
+        Arc::make_mut(&mut self.data)
+    }
 }
 
 impl<S: Shape, E, D: Storage<E>, T> HasShape for Tensor<S, E, D, T> {

@@ -21,7 +21,7 @@ pub(super) fn gelu<S: Shape, T: Tape<f32, Cuda>>(
     let cols = shape.concrete().into_iter().last().unwrap_or(1).max(1);
     let mut y = alloc(&dev, n)?;
     k.run(plan::bias_gelu_forward(
-        input(x.data()),
+        input(&**x.data()),
         None,
         output(&mut y),
         cols,
@@ -36,7 +36,7 @@ pub(super) fn gelu<S: Shape, T: Tape<f32, Cuda>>(
             let (dx, dy) = grads.mut_and_ref(&x_g, &out_g);
             k.run(plan::bias_gelu_backward(
                 input(dy),
-                input(&saved),
+                input(&*saved),
                 None,
                 output(dx),
                 None,

@@ -3,8 +3,8 @@
 //! dγ, dβ per part of rows, then the parts in order (`cuda/layer_norm.cu`; the simulator
 //! tests the same plans against the CPU kernel in `fused/cuda_parity/layer_norm.rs`).
 
-use dfdx::nn::modules::LayerNorm1D;
 use cudarc::driver::CudaSlice;
+use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
@@ -31,9 +31,9 @@ pub(super) fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
         alloc(&dev, rows)?,
     );
     k.run(plan::layer_norm_forward(
-        input(x.data()),
-        input(norm.gamma.data()),
-        input(norm.beta.data()),
+        input(&**x.data()),
+        input(&**norm.gamma.data()),
+        input(&**norm.beta.data()),
         RowOutputs {
             y: output(&mut y),
             mean: output(&mut mean),
@@ -95,14 +95,14 @@ fn backward(
     (gp, bp): (&mut CudaSlice<f32>, &mut CudaSlice<f32>),
 ) -> Result<(), CudaError> {
     let saved = || RowInputs {
-        x: input(&s.x),
+        x: input(&*s.x),
         mean: input(&s.mean),
         rstd: input(&s.rstd),
     };
     k.run(plan::layer_norm_backward_input(
         input(dy),
         saved(),
-        input(&s.gamma),
+        input(&*s.gamma),
         output(dx),
         true,
     ))?;

@@ -1,7 +1,9 @@
 //! dfdx's `Cuda` device as a [`Backend`], with deitc's CUDA kernels (`crates/kernels`,
 //! compiled by NVRTC when the device opens) in place of dfdx's op compositions where they
-//! are fused: LayerNorm ([`layer_norm`]) and GELU ([`gelu`]), inside every composite that
-//! calls them (the sublayers, the MLP). The other kernel methods keep their compositions
+//! are fused: LayerNorm ([`layer_norm`]), GELU ([`gelu`]) and the attention softmax with
+//! its scale ([`softmax`]), inside every composite that
+//! calls them (the sublayers, the MLP), and the optimizer step
+//! (`train/optimizer/cuda.rs`). The other kernel methods keep their compositions
 //! ([`super::compose`]). `train.precision = tf32` puts cuBLAS in TF32 tensor-op mode.
 //!
 //! Every launch runs a [`deitc_kernels::plan`], the plan the CPU simulator runs in
@@ -9,16 +11,17 @@
 
 mod gelu;
 mod layer_norm;
-mod modules;
+pub(crate) mod modules;
+mod softmax;
 
-use super::{Backend, Kernels, Rows};
+use super::{Backend, Kernels, Rows, Scores};
 use crate::ir::Precision;
-use dfdx::nn::modules::LayerNorm1D;
 use cudarc::driver::CudaSlice;
+use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 
 /// An uninitialised device buffer of `len` values (each kernel writes all of its output).
-fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError> {
+pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError> {
     // SAFETY: every caller passes the buffer to a kernel that writes each element (the
     // forward outputs, the partial sums) before anything reads it.
     #[allow(unsafe_code)]
@@ -62,6 +65,13 @@ impl Kernels<f32> for Cuda {
     ) -> Result<Tensor<S, f32, Self, T>, Self::Err> {
         gelu::gelu(x)
     }
+
+    fn scaled_softmax<Tok: Dim, T: Tape<f32, Self>>(
+        s: Scores<Tok, f32, Self, T>,
+        scale: f64,
+    ) -> Result<Scores<Tok, f32, Self, T>, Self::Err> {
+        softmax::scaled_softmax(s, scale)
+    }
 }
 
 impl Backend for Cuda {
@@ -92,6 +102,16 @@ impl Backend for Cuda {
                 Err(message.trim_start_matches(unwrapped).to_string())
             }
         }
+    }
+
+    /// The fused AdamW/SGD kernels over each parameter, clipping on the device.
+    fn optimizer_step<M: dfdx::nn::TensorCollection<f32, Self>>(
+        opt: &mut crate::train::optimizer::Optimizer<Self>,
+        model: &mut M,
+        grads: &mut Gradients<f32, Self>,
+        lr: f64,
+    ) -> Result<crate::train::optimizer::StepInfo, Self::Err> {
+        opt.step_fused(model, grads, lr)
     }
 
     fn set_precision(&self, precision: Precision) -> Result<(), String> {

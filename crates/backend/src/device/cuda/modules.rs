@@ -8,7 +8,7 @@ use std::ffi::{c_void, CString};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cudarc::driver::{result, sys, CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::{result, sys, DevicePtr, DeviceSlice};
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 use deitc_kernels::plan::{self, Buffer, Param, PlanError};
 use deitc_kernels::source::FAMILIES;
@@ -22,14 +22,14 @@ const ARCH: &str = "compute_80";
 pub(crate) struct In<'a> {
     ptr: sys::CUdeviceptr,
     len: usize,
-    _borrow: PhantomData<&'a CudaSlice<f32>>,
+    _borrow: PhantomData<&'a ()>,
 }
 
 /// A device buffer a kernel writes, borrowed mutably for `'a`.
 pub(crate) struct Out<'a> {
     ptr: sys::CUdeviceptr,
     len: usize,
-    _borrow: PhantomData<&'a mut CudaSlice<f32>>,
+    _borrow: PhantomData<&'a mut ()>,
 }
 
 impl Buffer for In<'_> {
@@ -44,8 +44,8 @@ impl Buffer for Out<'_> {
     }
 }
 
-/// `s` as a kernel input.
-pub(crate) fn input(s: &CudaSlice<f32>) -> In<'_> {
+/// `s` (a buffer or a view of one) as a kernel input.
+pub(crate) fn input<S: DevicePtr<f32> + DeviceSlice<f32>>(s: &S) -> In<'_> {
     In {
         ptr: *s.device_ptr(),
         len: s.len(),
@@ -53,8 +53,8 @@ pub(crate) fn input(s: &CudaSlice<f32>) -> In<'_> {
     }
 }
 
-/// `s` as a kernel output.
-pub(crate) fn output(s: &mut CudaSlice<f32>) -> Out<'_> {
+/// `s` (a buffer or a view of one) as a kernel output.
+pub(crate) fn output<S: DevicePtr<f32> + DeviceSlice<f32>>(s: &mut S) -> Out<'_> {
     Out {
         ptr: *s.device_ptr(),
         len: s.len(),
