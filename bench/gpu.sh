@@ -9,7 +9,8 @@
 # In order, each part time-boxed so a slow part cannot starve the rest:
 #   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it)
 #   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
-#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 beside timm fp32 and timm bf16 (AMP)
+#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 and tf32 beside timm fp32, tf32 and
+#      bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
 #   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
 # Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
@@ -65,12 +66,14 @@ t 240 $RUN $BIN run recipes/digits_deit_distilled.deit --device cuda --quiet \
 fi
 
 if want 3; then
-part "3. training throughput at 224 (deitc fp32 | timm fp32 | timm bf16)"
+part "3. training throughput at 224 (deitc fp32, tf32 | timm fp32, tf32, bf16)"
 for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   set -- $shape
   echo "-- DeiT-$1 224/16, batch $4"
   gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5
+  gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5 --set train.precision=tf32
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --tf32
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
 done
 

@@ -40,7 +40,12 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="autocast dtype for forward and loss (GPU); weights stay fp32")
+    p.add_argument("--tf32", action="store_true",
+                   help="matmuls (and convolutions) on TF32 tensor cores (GPU)")
     a = p.parse_args()
+    if a.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)

@@ -223,12 +223,15 @@ pub fn write_crate(plan: &Plan, source: &Path) -> std::io::Result<()> {
          [package]\nname = \"deitc-graph-{key}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
          [[bin]]\nname = \"deitc-graph-{key}\"\npath = \"main.rs\"\n\n\
          [dependencies]\ndeitc = {{ path = {source:?}, default-features = false }}\n\n\
+         # deitc's vendored dfdx (vendor/dfdx/PATCHES.md), as in its own workspace.\n\
+         [patch.crates-io]\ndfdx = {{ path = {vendored:?} }}\n\n\
          [features]\ncuda = [\"deitc/cuda\"]\n\n\
          [profile.release]\ndebug = false\n\n\
          [workspace]\n",
         version = env!("CARGO_PKG_VERSION"),
         what = plan.describe(),
         key = plan.key,
+        vendored = format!("{source}/vendor/dfdx"),
     );
     let lines: Vec<String> = plan.shapes.iter().map(register_line).collect();
     let main = format!(
@@ -410,6 +413,7 @@ mod tests {
         assert!(main.contains("deitc::cli::main_with(&graphs)"));
         let manifest = std::fs::read_to_string(p.dir.join("Cargo.toml")).expect("Cargo.toml");
         assert!(manifest.contains("deitc = { path = \"/src\", default-features = false }"));
+        assert!(manifest.contains("[patch.crates-io]\ndfdx = { path = \"/src/vendor/dfdx\" }"));
         assert!(manifest.contains(&format!("name = \"deitc-graph-{}\"", p.key)));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -11,34 +11,37 @@
 // Launch (the crate's `launch` module): the forward one thread per element, grid-stride
 // (`launch::per_element`); the backward one thread per column, with `gridDim.y` parts
 // (`launch::per_column`). Every element is read and written by one thread, its reads first,
-// so `y` may be `x` and `dx` may be `dy` (in place): those pointers are not `__restrict__`.
+// so `y` may be `x` and `dx` may be `dy` (in place, without `accumulate`): those pointers are
+// not `__restrict__`.
 #include "common.cuh"
 
 #define GELU_RSQRT_2 0.70710678118654752f
 #define GELU_RSQRT_2PI 0.39894228040143268f
 
-// y = gelu(x + bias[c]); x, y: (rows, cols), bias: (cols,).
+// y = gelu(x + bias[c]); x, y: (rows, cols), bias: (cols,) or null (no bias: y = gelu(x)).
 extern "C" __global__ void bias_gelu_forward(const float* x, const float* __restrict__ bias, float* y, int rows,
                                              int cols) {
     const long n = (long)rows * cols;
     const long stride = (long)gridDim.x * blockDim.x;
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float h = x[i] + bias[i % cols];
+        const float h = bias ? x[i] + bias[i % cols] : x[i];
         y[i] = 0.5f * h * (1.0f + erff(h * GELU_RSQRT_2));
     }
 }
 
 // For part p of `rows_per_part` rows and column c: dx = dy·gelu'(x + bias[c]) on the part's
-// rows (overwritten), and db_part[p·cols + c] = Σ dx over those rows in order.
-// dy, x, dx: (rows, cols); bias: (cols,); db_part: (parts, cols).
+// rows (overwritten, or with `accumulate` added to what dx holds), and
+// db_part[p·cols + c] = Σ dy·gelu' over those rows in order.
+// dy, x, dx: (rows, cols); bias: (cols,); db_part: (parts, cols). Without a bias (null), the
+// bias is 0 and db_part (null too) is not written.
 extern "C" __global__ void bias_gelu_backward(const float* dy, const float* __restrict__ x,
                                               const float* __restrict__ bias, float* dx,
                                               float* __restrict__ db_part, int rows, int cols,
-                                              int rows_per_part) {
+                                              int rows_per_part, int accumulate) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     const int p = blockIdx.y;
     if (c >= cols) return;
-    const float b = bias[c];
+    const float b = bias ? bias[c] : 0.0f;
     const int end = min(rows, (p + 1) * rows_per_part);
     float sum = 0.0f;
     for (int row = p * rows_per_part; row < end; ++row) {
@@ -47,8 +50,8 @@ extern "C" __global__ void bias_gelu_backward(const float* dy, const float* __re
         const float e = erff(h * GELU_RSQRT_2);
         const float d = 0.5f * (1.0f + e) + h * GELU_RSQRT_2PI * expf(-0.5f * h * h);
         const float g = dy[at] * d;
-        dx[at] = g;
+        dx[at] = accumulate ? dx[at] + g : g;
         sum += g;
     }
-    db_part[(long)p * cols + c] = sum;
+    if (db_part) db_part[(long)p * cols + c] = sum;
 }

@@ -5,12 +5,13 @@
 // row's maximum keeps large logits finite; a NaN in a row makes that row NaN (the maximum
 // skips it, exp and the sum do not) and no other.
 // Backward, per row, from the output's gradient dp: ds = scale·p ⊙ (dp − Σ_j dp_j·p_j),
-// written (not accumulated) into ds.
+// written into ds, or with `accumulate` added to what ds holds.
 //
 // Both run one warp per row, as many rows per block as the block has warps (the crate's
 // `launch::per_row`); cols is arbitrary. Every element is read and written by one lane
 // only, each read before that lane's write, so `p` may be `s` and `ds` may be `dp` (in
-// place, as the CPU kernels run): those pointers are not `__restrict__`.
+// place, as the CPU kernels run, without `accumulate`): those pointers are not
+// `__restrict__`.
 #include "common.cuh"
 
 // p = softmax(scale·s) per row; s, p: (rows, cols).
@@ -35,7 +36,7 @@ extern "C" __global__ void softmax_forward(const float* s, float* p, int rows, i
 
 // ds = scale·p ⊙ (dp − Σ_j dp_j·p_j) per row; p, dp, ds: (rows, cols).
 extern "C" __global__ void softmax_backward(const float* __restrict__ p, const float* dp, float* ds, int rows,
-                                            int cols, float scale) {
+                                            int cols, float scale, int accumulate) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
@@ -43,5 +44,8 @@ extern "C" __global__ void softmax_backward(const float* __restrict__ p, const f
     float dot = 0.0f;
     for (int c = lane; c < cols; c += 32) dot += dp[at + c] * p[at + c];
     dot = warp_sum(dot);
-    for (int c = lane; c < cols; c += 32) ds[at + c] = scale * (p[at + c] * (dp[at + c] - dot));
+    for (int c = lane; c < cols; c += 32) {
+        const float g = scale * (p[at + c] * (dp[at + c] - dot));
+        ds[at + c] = accumulate ? ds[at + c] + g : g;
+    }
 }

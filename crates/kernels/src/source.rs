@@ -11,6 +11,15 @@ pub struct Family {
     pub kernels: &'static [&'static str],
 }
 
+impl Family {
+    /// The program NVRTC compiles at run time: the text with `common.cuh` pasted where it is
+    /// included (the program has no files beside it); `<cuda_bf16.h>` still comes from the
+    /// CUDA include folder.
+    pub fn program(&self) -> String {
+        self.text.replace("#include \"common.cuh\"", COMMON)
+    }
+}
+
 /// `common.cuh`, the header every family includes (warp and block reductions, bf16).
 pub const COMMON: &str = include_str!("../cuda/common.cuh");
 
@@ -81,6 +90,9 @@ mod tests {
                     f.file
                 );
             }
+            let program = f.program();
+            assert!(!program.contains("#include \"common.cuh\""), "{}", f.file);
+            assert!(program.contains("__device__ __forceinline__ float block_sum("));
             let defined = f.text.matches("extern \"C\" __global__ void ").count();
             assert_eq!(defined, f.kernels.len(), "{}: unlisted kernels", f.file);
         }

@@ -8,7 +8,7 @@ use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
-use super::{AttentionParts, Kernels, MlpParts, Rows};
+use super::{AttentionParts, Kernels, MlpParts, Rows, Scores};
 
 /// `norm.try_forward(x)`: dfdx's LayerNorm over the last axis.
 pub fn layer_norm<B: Dim, Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -37,34 +37,14 @@ where
         .try_reshape_like(&(b, t, Const::<O>)) // (B, T, O)
 }
 
-/// Exact (erf) GELU, `0.5·x·(1 + erf(x/√2))` (PyTorch's `nn.GELU()`), with a correct
-/// gradient.
-///
-/// dfdx 0.13's `accurate_gelu` computes the right forward value, `x·Φ(x)`, but its backward
-/// (CPU and CUDA kernels alike) returns `Φ(x) + √2·x·φ(x)` instead of `Φ(x) + x·φ(x)`
-/// (φ the standard normal density): the `x·φ(x)` term is missing a factor 1/√2. This keeps
-/// dfdx's forward and adds `c·(φ(x) − stop_grad(φ(x)))` with c = √2 − 1: that is exactly zero
-/// in value (the same ops on the same input), and its derivative `−c·x·φ(x)` cancels the
-/// excess. Without a tape the correction is skipped.
+/// Exact (erf) GELU, `0.5·x·(1 + erf(x/√2))` (PyTorch's `nn.GELU()`), with its exact
+/// gradient `Φ(x) + x·φ(x)`: dfdx's `accurate_gelu`. (Upstream dfdx 0.13's backward
+/// returned `Φ(x) + √2·x·φ(x)` on CPU and CUDA alike; the vendored copy fixes both kernels,
+/// vendor/dfdx/PATCHES.md.)
 pub fn gelu<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Tensor<S, E, D, T>,
 ) -> Result<Tensor<S, E, D, T>, D::Err> {
-    if !T::OWNS_TAPE {
-        return x.try_accurate_gelu();
-    }
-    let (x, tape) = x.split_tape();
-    let y = x.clone().put_tape(tape).try_accurate_gelu()?;
-    // c·φ(x) = c/√(2π) · exp(−x²/2), taped and (a copy with a new id) untaped.
-    let c = (std::f64::consts::SQRT_2 - 1.0) / std::f64::consts::TAU.sqrt();
-    let scaled_phi = |x: Tensor<S, E, D, T>| {
-        x.try_square()?
-            .try_mul(E::from_f64(-0.5).unwrap_or_default())?
-            .try_exp()?
-            .try_mul(E::from_f64(c).unwrap_or_default())
-    };
-    let (phi, phi_tape) = scaled_phi(x.retaped::<T>())?.split_tape();
-    let frozen = phi.clone().try_mul(E::from_f64(1.0).unwrap_or_default())?;
-    y.try_add(phi.put_tape(phi_tape).try_sub(frozen)?)
+    x.try_accurate_gelu()
 }
 
 /// `x (B, T, M)` times the per-sample `scales` broadcast over tokens and features.
@@ -107,16 +87,22 @@ where
     let k = heads(qkv.clone().retaped::<T>().try_slice((.., .., D..2 * D))?)?;
     let v = heads(qkv.retaped::<T>().try_slice((.., .., 2 * D..3 * D))?)?;
     let k = k.try_permute::<_, Axes3<0, 2, 1>>()?; // (B·H, hd, T)
-    let attn = q
-        .try_matmul(k)?
-        .try_mul(E::from_f64(parts.scale).unwrap_or_default())?
-        .try_softmax::<Axis<2>>()?; // (B·H, T, T)
+    let attn = Dev::scaled_softmax(q.try_matmul(k)?, parts.scale)?; // (B·H, T, T)
     let merged = attn
         .try_matmul(v)? // (B·H, T, hd)
         .try_reshape_like(&(b, h, s, hd))? // (B, H, T, hd)
         .try_permute::<_, Axes4<0, 2, 1, 3>>()? // (B, T, H, hd)
         .try_reshape_like(&(b, s, Const::<D>))?; // (B, T, D)
     Dev::linear(parts.proj, merged) // (B, T, D)
+}
+
+/// `softmax(scale·s)` over the last axis of `s (B·H, T, T)`: a scale, then dfdx's softmax.
+pub fn scaled_softmax<Tok: Dim, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    s: Scores<Tok, E, D, T>,
+    scale: f64,
+) -> Result<Scores<Tok, E, D, T>, D::Err> {
+    s.try_mul(E::from_f64(scale).unwrap_or_default())?
+        .try_softmax::<Axis<2>>()
 }
 
 /// The MLP branch: `fc2(gelu(fc1(x)))`.
@@ -187,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn gelu_value_is_dfdx_accurate_gelu_and_gradient_is_exact() {
+    fn gelu_gradient_is_exact() {
         let dev = Cpu::default();
         let xs = [-3.0, -1.5, -0.3, 0.0, 0.2, 1.0, 2.5];
         let x: Tensor<Rank1<7>, f64, _> = dev.tensor(xs);
@@ -199,5 +185,14 @@ mod tests {
             let fd = (erf_gelu(xi + h) - erf_gelu(xi - h)) / (2.0 * h);
             assert!((g[i] - fd).abs() < 1e-8, "x = {xi}: {} vs {fd}", g[i]);
         }
+    }
+
+    #[test]
+    fn overlapping_slices_sum_their_gradients() {
+        // vendor/dfdx patch 4: the CPU `slice` backward adds into the input's gradient.
+        let dev = Cpu::default();
+        let x: Tensor<Rank1<4>, f64, _> = dev.tensor([1.0, 2.0, 3.0, 4.0]);
+        let y = x.leaky_trace().slice((0..3,)).sum() + x.leaky_trace().slice((1..4,)).sum();
+        assert_eq!(y.backward().get(&x).array(), [1.0, 2.0, 2.0, 1.0]);
     }
 }

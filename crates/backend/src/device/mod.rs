@@ -8,7 +8,8 @@
 //! kernel for free and overrides only what it fuses:
 //! - `Cpu` ([`cpu`]) overrides all of them with the fused CPU kernels of [`crate::fused`]
 //!   and the optimizer's host path;
-//! - `Cuda` ([`cuda`]) keeps the compositions.
+//! - `Cuda` (`cuda/`, with `--features cuda`) overrides LayerNorm and GELU with deitc's
+//!   CUDA kernels (`crates/kernels`) and keeps the other compositions.
 //!
 //! The model calls `Dev::layer_norm(…)` and never asks which device it has: there is no
 //! run-time type dispatch. deitc trains in `f32` only; the model's dtype parameter exists
@@ -16,7 +17,7 @@
 
 pub use error::DeviceError;
 
-use crate::ir::Device as DeviceIr;
+use crate::ir::{Device as DeviceIr, Precision};
 use crate::train::optimizer::{Optimizer, StepInfo};
 use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::TensorCollection;
@@ -25,11 +26,14 @@ use dfdx::prelude::*;
 pub mod compose;
 mod cpu;
 #[cfg(feature = "cuda")]
-mod cuda;
+pub(crate) mod cuda;
 mod error;
 
 /// Token activations `(B, T, M)` of dtype `E` on device `Dev` with tape `T`.
 pub type Rows<B, Tok, const M: usize, E, Dev, T> = Tensor<(B, Tok, Const<M>), E, Dev, T>;
+
+/// Attention scores or probabilities `(B·H, T, T)`: one `T × T` matrix per sample and head.
+pub type Scores<Tok, E, Dev, T> = Tensor<(usize, Tok, Tok), E, Dev, T>;
 
 /// The attention branch's parameters: timm's fused `qkv` `[3D, D]` (rows q | k | v, heads
 /// contiguous inside each), `proj` `[D, D]`, the number of heads, and q·kᵀ's scale.
@@ -82,6 +86,14 @@ pub trait Kernels<E: Dtype>: Device<E> {
         compose::scale_samples(x, scales)
     }
 
+    /// `softmax(scale·s)` over the last axis of attention scores `s (B·H, T, T)`.
+    fn scaled_softmax<Tok: Dim, T: Tape<E, Self>>(
+        s: Scores<Tok, E, Self, T>,
+        scale: f64,
+    ) -> Result<Scores<Tok, E, Self, T>, Self::Err> {
+        compose::scaled_softmax(s, scale)
+    }
+
     /// The attention branch without dropout, `proj(softmax(q·kᵀ·scale)·v)`, on `x (B, T, D)`.
     #[allow(clippy::type_complexity)]
     fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Tape<E, Self>>(
@@ -130,6 +142,13 @@ pub trait Backend: Kernels<f32> + TensorToArray<(), f32, Array = f32> + Clone + 
 
     /// Opens the device with its random generator seeded from `seed`.
     fn open(seed: u64) -> Result<Self, String>;
+
+    /// Sets how matrix products run for `train.precision`. By default (the CPU) they stay
+    /// fp32, and the checker warns that a tf32 or bf16 recipe trains in fp32.
+    fn set_precision(&self, precision: Precision) -> Result<(), String> {
+        let _ = precision;
+        Ok(())
+    }
 
     /// One optimizer step of every parameter of `model` from `grads` at learning rate `lr`:
     /// by default as tensor ops on the device, the moments kept there.

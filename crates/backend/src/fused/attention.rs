@@ -381,12 +381,17 @@ mod tests {
             for (what, (a, b)) in NAMES.iter().zip(a.iter().zip(&b)) {
                 close(what, a, b);
             }
-            // A second pass adds to the first one's gradients. (The dfdx reference cannot
-            // show this for dx: dfdx 0.13's `slice` backward assigns instead of adding.)
+            // A second pass adds to the first one's gradients (every output but y).
             let twice = run(batch, heads, true, 2);
             for (what, (a, t)) in NAMES.iter().zip(a.iter().zip(&twice)).skip(1) {
                 let doubled: Vec<f32> = a.iter().map(|g| g + g).collect();
                 assert_eq!(t, &doubled, "{what}");
+            }
+            // So does the dfdx reference, whose q/k/v are slices of one product (vendored
+            // dfdx patch 4: the `slice` backward adds).
+            let reference_twice = run(batch, heads, false, 2);
+            for (what, (r, t)) in NAMES.iter().zip(reference_twice.iter().zip(&twice)) {
+                close(what, r, t);
             }
         }
     }

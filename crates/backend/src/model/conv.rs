@@ -18,10 +18,8 @@
 //!
 //! This is PyTorch's `conv2d(x, w, b, padding=1)` (a cross-correlation) for any H, W ≥ 1.
 //! Every step has a backward pass in dfdx: gather's scatters with `+=` (`atomicAdd` on CUDA),
-//! so the nine overlapping reads of one pixel sum their gradients. (Nine overlapping `slice`s
-//! of a padded tensor would not: dfdx 0.13's CPU `slice` backward *assigns* into the input
-//! gradient, so overlapping slices overwrite each other's gradients; its CUDA kernel adds.)
-//! Only device-generic ops are used (no host loops over tensor data), so the same code runs
+//! so the nine overlapping reads of one pixel sum their gradients (one gather, where nine
+//! `slice`s would be nine ops on the tape). Only device-generic ops are used (no host loops over tensor data), so the same code runs
 //! on `Cpu` and `Cuda`; the gather index depends only on `(B, H, W)` and is uploaded per call.
 
 use dfdx::nn::{Module, ModuleVisitor, TensorCollection, TensorOptions};

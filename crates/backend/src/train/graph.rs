@@ -155,6 +155,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> NetGraph<N, Dev, K> {
     /// A freshly initialised model (timm's init) from `seed` on a newly opened device.
     pub fn new(r: &Recipe, seed: u64) -> Result<Self, String> {
         let dev = Dev::open(seed)?;
+        dev.set_precision(r.train.precision)?;
         let model = N::build(&dev);
         let ema = r.train.ema.map(|_| model.clone());
         Ok(NetGraph {
@@ -224,10 +225,12 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             (None, _) => Some(out.cls.retaped()),
         };
         let base = soft_ce(out.cls, targets);
-        let base_value = f64::from(base.array());
+        // The losses are read back once, together, after the total is formed: one
+        // device-to-host read per forward (a synchronisation on CUDA).
+        let base_now = base.retaped::<NoneTape>();
         let alpha = self.hyper.alpha as f32;
-        let (loss, kd_value) = match (self.hyper.mode, dist) {
-            (DistillMode::None, _) | (_, None) => (base, 0.0),
+        let (loss, kd_now) = match (self.hyper.mode, dist) {
+            (DistillMode::None, _) | (_, None) => (base, None),
             (mode, Some(dist)) => {
                 let t = teacher.ok_or(GraphError::NoTeacher)?;
                 let kd = match mode {
@@ -242,11 +245,19 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
                             .tensor_from_vec(argmax_one_hot(t, K), (b, Const::<K>)),
                     ),
                 };
-                let kd_value = f64::from(kd.array());
-                (base * (1.0 - alpha) + kd * alpha, kd_value)
+                let kd_now = kd.retaped::<NoneTape>();
+                (base * (1.0 - alpha) + kd * alpha, Some(kd_now))
             }
         };
-        let value = f64::from(loss.array());
+        let distilled = kd_now.is_some();
+        let kd_now = kd_now.unwrap_or_else(|| base_now.clone());
+        let read = [base_now, kd_now, loss.retaped::<NoneTape>()]
+            .try_stack()
+            .map_err(dev_err)?
+            .as_vec(); // [base, kd, loss]
+        let [base_value, kd_value, value] =
+            [0, 1, 2].map(|i| f64::from(read.get(i).copied().unwrap_or(f32::NAN)));
+        let kd_value = if distilled { kd_value } else { 0.0 };
         if !value.is_finite() {
             return Err(GraphError::NonFinite { loss: value });
         }

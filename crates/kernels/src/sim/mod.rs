@@ -13,21 +13,22 @@ mod regularization;
 mod softmax;
 
 pub use cross_entropy::{argmax_one_hot, soft_ce, soft_kd, Grad};
-pub use gelu::{bias_gelu_backward, bias_gelu_forward};
+pub use gelu::{bias_gelu_backward, bias_gelu_forward, gelu_backward_accumulate};
 pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_forward,
     RowStats,
 };
 pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
 pub use regularization::drop_path_scales;
-pub use softmax::{softmax_backward, softmax_forward};
+pub use softmax::{softmax_backward, softmax_backward_accumulate, softmax_forward};
 
 use crate::launch::LaunchConfig;
+use crate::plan::{Launch, Param, PlanError};
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
 
 /// The launch record `sim/launch.cpp` reads.
 #[repr(C)]
-struct Launch {
+struct LaunchRecord {
     grid: [c_uint; 3],
     block: [c_uint; 3],
     shared_bytes: c_uint,
@@ -36,7 +37,7 @@ struct Launch {
 extern "C" {
     fn deitc_sim_launch(
         name: *const c_char,
-        launch: *const Launch,
+        launch: *const LaunchRecord,
         params: *mut *mut c_void,
         count: c_uint,
     ) -> c_int;
@@ -72,6 +73,15 @@ impl std::fmt::Display for SimError {
 }
 
 impl std::error::Error for SimError {}
+
+impl From<PlanError> for SimError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Length { what, want, got } => SimError::Length { what, want, got },
+            PlanError::TooLarge { what, value } => SimError::TooLarge { what, value },
+        }
+    }
+}
 
 /// One kernel parameter.
 pub enum Arg<'a> {
@@ -124,7 +134,7 @@ unsafe fn launch_raw(
         .iter_mut()
         .map(|v| v.as_mut_ptr().cast::<c_void>())
         .collect();
-    let l = Launch {
+    let l = LaunchRecord {
         grid: [cfg.grid.0, cfg.grid.1, cfg.grid.2],
         block: [cfg.block.0, cfg.block.1, cfg.block.2],
         shared_bytes: cfg.shared_bytes,
@@ -156,6 +166,23 @@ pub(crate) fn len(what: &'static str, s: &[f32], want: usize) -> Result<(), SimE
             got: s.len(),
         })
     }
+}
+
+/// Runs a planned launch ([`crate::plan`]: its buffers are checked against its sizes).
+pub(crate) fn run(plan: Result<Launch<&[f32], &mut [f32]>, PlanError>) -> Result<(), SimError> {
+    let plan = plan?;
+    let mut params: Vec<Arg<'_>> = plan
+        .params
+        .into_iter()
+        .map(|p| match p {
+            Param::In(b) => Arg::In(b),
+            Param::Out(b) => Arg::Out(b),
+            Param::Null => Arg::Null,
+            Param::I32(v) => Arg::I32(v),
+            Param::F32(v) => Arg::F32(v),
+        })
+        .collect();
+    checked(plan.kernel, &plan.config, &mut params)
 }
 
 /// Runs a launch whose buffers the caller has checked.

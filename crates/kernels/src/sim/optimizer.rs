@@ -2,8 +2,9 @@
 //! AdamW, SGD with momentum and the model EMA, over flat buffers (every parameter
 //! concatenated, `(n,)`, the gradient and moments in the same layout).
 
-use super::{checked, int, len, Arg, SimError};
+use super::{run, SimError};
 use crate::launch::{self, AdamwArgs, EmaArgs, SgdArgs};
+use crate::plan::{self, Flat};
 
 /// What `grad_sq_sum_finish` writes: Σ g² and the clip factor.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -15,43 +16,21 @@ pub struct GradNorm {
 }
 
 /// `grad_sq_sum_partial` then `grad_sq_sum_finish` over the flat gradient `g` `(n,)`:
-/// Σ g² and the clip factor for `max_norm` (`None`: no clipping).
+/// Σ g² and the clip factor for `max_norm` (`None`: no clipping; a negative `max_norm` in
+/// `Some` gets the same, where torch would produce a negative factor).
 pub fn grad_norm(g: &[f32], max_norm: Option<f32>) -> Result<GradNorm, SimError> {
-    let n = g.len();
-    let parts = launch::sq_sum_parts(n);
-    let mut partial = vec![0.0; parts]; // (parts,)
-    checked(
-        "grad_sq_sum_partial",
-        &launch::sq_sum_partial(n),
-        &mut [
-            Arg::In(g),
-            Arg::I32(int("n", n)?),
-            Arg::I32(int("per block", launch::SQ_SUM_PER_BLOCK)?),
-            Arg::Out(&mut partial),
-        ],
-    )?;
-    // A negative max_norm is the kernel's "no clipping"; a negative max_norm passed in
-    // `Some` gets the same (torch would produce a negative factor).
+    let mut partial = vec![0.0; launch::sq_sum_parts(g.len())]; // (parts,)
+    run(plan::grad_sq_sum_partial(g, &mut partial[..]))?;
     let mut out = [0.0f32; 2];
-    checked(
-        "grad_sq_sum_finish",
-        &launch::sq_sum_finish(),
-        &mut [
-            Arg::In(&partial),
-            Arg::I32(int("parts", parts)?),
-            Arg::F32(max_norm.unwrap_or(-1.0)),
-            Arg::Out(&mut out),
-        ],
-    )?;
+    run(plan::grad_sq_sum_finish(
+        &partial[..],
+        max_norm,
+        &mut out[..],
+    ))?;
     Ok(GradNorm {
         sum_squares: out[0],
         clip: out[1],
     })
-}
-
-/// Checks an optional per-element decay mask against `n`.
-fn mask(decay_mask: Option<&[f32]>, n: usize) -> Result<(), SimError> {
-    decay_mask.map_or(Ok(()), |d| len("decay_mask", d, n))
 }
 
 /// `adamw_step`: one AdamW step of `p` `(n,)` from `g` `(n,)` scaled by `clip` (`None`: 1),
@@ -66,33 +45,14 @@ pub fn adamw_step(
     clip: Option<f32>,
     args: &AdamwArgs,
 ) -> Result<(), SimError> {
-    let n = p.len();
-    len("g", g, n)?;
-    len("m", m, n)?;
-    len("v", v, n)?;
-    mask(decay_mask, n)?;
     let clip = clip.map(|c| [c]);
-    checked(
-        "adamw_step",
-        &launch::per_element(n),
-        &mut [
-            Arg::Out(p),
-            Arg::In(g),
-            Arg::Out(m),
-            Arg::Out(v),
-            decay_mask.map_or(Arg::Null, Arg::In),
-            clip.as_ref().map_or(Arg::Null, |c| Arg::In(c)),
-            Arg::I32(int("n", n)?),
-            Arg::F32(args.decay),
-            Arg::F32(args.beta1),
-            Arg::F32(args.beta2),
-            Arg::F32(args.one_minus_beta1),
-            Arg::F32(args.one_minus_beta2),
-            Arg::F32(args.step_size),
-            Arg::F32(args.sqrt_bc2),
-            Arg::F32(args.eps),
-        ],
-    )
+    let flat = Flat {
+        p,
+        g,
+        decay_mask,
+        clip: clip.as_ref().map(|c| &c[..]),
+    };
+    run(plan::adamw_step(flat, m, v, args))
 }
 
 /// `sgd_step`: one SGD-with-momentum step of `p` `(n,)` from `g` `(n,)` scaled by `clip`
@@ -106,44 +66,19 @@ pub fn sgd_step(
     clip: Option<f32>,
     args: &SgdArgs,
 ) -> Result<(), SimError> {
-    let n = p.len();
-    len("g", g, n)?;
-    len("m", m, n)?;
-    mask(decay_mask, n)?;
     let clip = clip.map(|c| [c]);
-    checked(
-        "sgd_step",
-        &launch::per_element(n),
-        &mut [
-            Arg::Out(p),
-            Arg::In(g),
-            Arg::Out(m),
-            decay_mask.map_or(Arg::Null, Arg::In),
-            clip.as_ref().map_or(Arg::Null, |c| Arg::In(c)),
-            Arg::I32(int("n", n)?),
-            Arg::F32(args.lr),
-            Arg::F32(args.weight_decay),
-            Arg::F32(args.momentum),
-            Arg::I32(i32::from(args.first)),
-        ],
-    )
+    let flat = Flat {
+        p,
+        g,
+        decay_mask,
+        clip: clip.as_ref().map(|c| &c[..]),
+    };
+    run(plan::sgd_step(flat, m, args))
 }
 
 /// `ema_update`: `e = e·decay + p·(1 − decay)` over `e`, `p` `(n,)`.
 pub fn ema_update(e: &mut [f32], p: &[f32], args: &EmaArgs) -> Result<(), SimError> {
-    let n = e.len();
-    len("p", p, n)?;
-    checked(
-        "ema_update",
-        &launch::per_element(n),
-        &mut [
-            Arg::Out(e),
-            Arg::In(p),
-            Arg::I32(int("n", n)?),
-            Arg::F32(args.decay),
-            Arg::F32(args.one_minus_decay),
-        ],
-    )
+    run(plan::ema_update(e, p, args))
 }
 
 #[cfg(test)]

@@ -559,13 +559,13 @@ fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
     // deitc implements them bicubically only (the official recipe's choice).
     let policy_interp = (a.rand_augment.is_some() || a.auto_augment.is_some())
         && a.crop.interpolation != Interpolation::Bicubic;
-    // tf32/bf16 on CUDA: the trainer runs fp32 until its mixed-precision path exists (on the
-    // CPU, `precision_fallback` says so instead).
+    // bf16 on CUDA: the trainer runs fp32 until its mixed-precision path exists (tf32 is
+    // cuBLAS's TF32 mode; on the CPU, `precision_fallback` says so instead).
     let precision = format!(
         "`train.precision = {}` (the run trains in fp32 for now)",
         r.train.precision.name()
     );
-    let reduced = r.train.precision != Precision::Fp32 && run_device(r, build) == Device::Cuda;
+    let reduced = r.train.precision == Precision::Bf16 && run_device(r, build) == Device::Cuda;
     let cases: [(bool, &str, &str); 4] = [
         (
             policy_interp,

@@ -30,7 +30,7 @@ fn bias_gelu_forward_matches_the_cpu_kernel() {
     for &(rows, cols) in SHAPES {
         for amp in [1.0, 6.0] {
             let (x, bias) = (values(rows * cols, 31, amp), values(cols, 32, 1.0));
-            let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+            let y = sim::bias_gelu_forward(&x, Some(&bias), bias.len()).expect("sim");
             close(
                 &format!("y {rows}×{cols} ±{amp}"),
                 &y,
@@ -51,9 +51,31 @@ fn bias_gelu_backward_matches_the_cpu_kernel() {
         let mut db_cpu = values(cols, 36, 1.0);
         let mut db_sim = db_cpu.clone();
         backward_bias(&dx_cpu, &mut db_cpu);
-        let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db_sim).expect("sim");
+        let dx = sim::bias_gelu_backward(&dy, &x, Some((&bias, &mut db_sim)), cols).expect("sim");
         close(&format!("dx {rows}×{cols}"), &dx, &dx_cpu);
         close(&format!("db {rows}×{cols} (accumulated)"), &db_sim, &db_cpu);
+    }
+}
+
+#[test]
+fn without_a_bias_it_is_plain_gelu() {
+    // The CUDA device's `gelu` (no bias): the same values as with a zero bias, no bias sums.
+    for &(rows, cols) in SHAPES {
+        let x = values(rows * cols, 43, 3.0); // (rows, cols)
+        let zero = vec![0.0; cols];
+        let (y_cpu, d) = cpu_forward(&x, &zero);
+        let y = sim::bias_gelu_forward(&x, None, cols).expect("sim");
+        close(&format!("y {rows}×{cols}"), &y, &y_cpu);
+        let dy = values(rows * cols, 44, 1.0);
+        let dx = sim::bias_gelu_backward(&dy, &x, None, cols).expect("sim");
+        let dx_cpu: Vec<f32> = dy.iter().zip(&d).map(|(g, d)| g * d).collect();
+        close(&format!("dx {rows}×{cols}"), &dx, &dx_cpu);
+        // The device's backward adds into the gradient already there.
+        let before = values(rows * cols, 45, 1.0);
+        let mut acc = before.clone();
+        sim::gelu_backward_accumulate(&dy, &x, &mut acc, cols).expect("sim");
+        let want: Vec<f32> = before.iter().zip(&dx_cpu).map(|(a, g)| a + g).collect();
+        close(&format!("dx {rows}×{cols} (accumulated)"), &acc, &want);
     }
 }
 
@@ -64,13 +86,13 @@ fn large_inputs_stay_finite() {
     x[..cols].fill(-1e4);
     x[cols..2 * cols].fill(1e4);
     let bias = values(cols, 38, 1.0);
-    let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+    let y = sim::bias_gelu_forward(&x, Some(&bias), bias.len()).expect("sim");
     assert!(y.iter().all(|v| v.is_finite()));
     let (y_cpu, d) = cpu_forward(&x, &bias);
     close("y ±1e4", &y, &y_cpu);
     let dy = values(rows * cols, 39, 1.0);
     let mut db = vec![0.0; cols];
-    let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db).expect("sim");
+    let dx = sim::bias_gelu_backward(&dy, &x, Some((&bias, &mut db)), cols).expect("sim");
     assert!(dx.iter().chain(&db).all(|v| v.is_finite()));
     let dx_cpu: Vec<f32> = dy.iter().zip(&d).map(|(g, d)| g * d).collect();
     close("dx ±1e4", &dx, &dx_cpu);
@@ -83,13 +105,13 @@ fn a_nan_stays_in_its_element_and_its_column_of_db() {
     let at = 4 * cols + 7;
     x[at] = f32::NAN;
     let bias = values(cols, 41, 1.0);
-    let y = sim::bias_gelu_forward(&x, &bias).expect("sim");
+    let y = sim::bias_gelu_forward(&x, Some(&bias), bias.len()).expect("sim");
     for (i, v) in y.iter().enumerate() {
         assert_eq!(v.is_nan(), i == at, "y[{i}]");
     }
     let dy = values(rows * cols, 42, 1.0);
     let mut db = vec![0.0; cols];
-    let dx = sim::bias_gelu_backward(&dy, &x, &bias, &mut db).expect("sim");
+    let dx = sim::bias_gelu_backward(&dy, &x, Some((&bias, &mut db)), cols).expect("sim");
     for (i, v) in dx.iter().enumerate() {
         assert_eq!(v.is_nan(), i == at, "dx[{i}]");
     }
@@ -100,12 +122,12 @@ fn a_nan_stays_in_its_element_and_its_column_of_db() {
 
 #[test]
 fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
-    let err = sim::bias_gelu_forward(&[0.0; 10], &[0.0; 3]);
+    let err = sim::bias_gelu_forward(&[0.0; 10], Some(&[0.0; 3]), 3);
     assert!(
         matches!(err, Err(sim::SimError::Length { what: "x", .. })),
         "{err:?}"
     );
-    let err = sim::bias_gelu_backward(&[0.0; 12], &[0.0; 12], &[0.0; 3], &mut [0.0; 4]);
+    let err = sim::bias_gelu_backward(&[0.0; 12], &[0.0; 12], Some((&[0.0; 3], &mut [0.0; 4])), 3);
     assert!(
         matches!(
             err,

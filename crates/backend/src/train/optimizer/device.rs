@@ -18,12 +18,12 @@ type Flat<D> = Tensor<(usize,), f32, D>;
 
 /// A parameter's moments on its device: AdamW's `m` and `v`, or SGD's momentum buffer in `m`.
 pub(super) struct Moments<D: Device<f32>> {
-    m: Flat<D>,
-    v: Option<Flat<D>>,
+    pub(super) m: Flat<D>,
+    pub(super) v: Option<Flat<D>>,
 }
 
 /// Every parameter's moments on the device, by timm name.
-pub struct DeviceMoments<D: Device<f32>>(BTreeMap<String, Moments<D>>);
+pub struct DeviceMoments<D: Device<f32>>(pub(super) BTreeMap<String, Moments<D>>);
 
 impl<D: Device<f32>> Default for DeviceMoments<D> {
     fn default() -> Self {
@@ -87,10 +87,10 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
         Ok(())
     }
 
-    fn norm(&mut self) -> f64 {
+    fn norm(&mut self) -> Result<f64, D::Err> {
         let sum = self.sum.as_ref().map(|s| s.as_vec());
         let sum = sum.and_then(|v| v.first().copied()).unwrap_or(0.0);
-        f64::from(sum).sqrt()
+        Ok(f64::from(sum).sqrt())
     }
 
     fn update<S: Shape>(
@@ -152,7 +152,7 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
 /// are new. When the map has none that fit (one per element, and `v` exactly for AdamW)
 /// they come from the host state a checkpoint restored, else they are zeros.
 #[allow(clippy::type_complexity)]
-fn take<S: Shape, D: Device<f32>>(
+pub(super) fn take<S: Shape, D: Device<f32>>(
     host: &mut BTreeMap<String, super::Moments>,
     device: &mut DeviceMoments<D>,
     name: &str,

@@ -8,9 +8,10 @@
 //! parameter, `pos_embed`, `cls_token`) for a ViT; `dist_token` is decayed. The update runs
 //! on the CPU on a host copy of each parameter (one `memcpy` each way), reading its gradient
 //! in place; the element-wise work runs in parallel fixed chunks, so the same bits for any
-//! thread count, with AdamW's f64 arithmetic in the CPU's widest vectors ([`host`]). On
-//! every other device it runs as tensor ops on the device, with the moments kept there
-//! ([`device`]). Which path a device takes is its [`crate::device::Backend::optimizer_step`].
+//! thread count, with AdamW's f64 arithmetic in the CPU's widest vectors ([`host`]). By
+//! default on other devices it runs as tensor ops on the device, with the moments kept there
+//! ([`device`]); CUDA runs deitc's fused kernels on those moments (`cuda.rs`). Which path a
+//! device takes is its [`crate::device::Backend::optimizer_step`].
 
 use crate::ir::{NoDecay, Optimizer as OptimizerIr};
 use dfdx::nn::{
@@ -20,6 +21,8 @@ use dfdx::nn::{
 use dfdx::prelude::*;
 use std::collections::BTreeMap;
 
+#[cfg(feature = "cuda")]
+mod cuda;
 #[cfg(test)]
 mod cuda_parity;
 mod device;
@@ -157,7 +160,7 @@ impl<D: Device<f32>> Optimizer<D> {
                 path: &mut path,
             },
         })?;
-        let grad_norm = path.norm();
+        let grad_norm = path.norm()?;
         let clip_scale = self.clip_scale(grad_norm);
         self.t += 1;
         let mut update = Update {
@@ -188,7 +191,7 @@ trait Path<D: Device<f32>> {
     ) -> Result<(), D::Err>;
 
     /// √ of the running sum.
-    fn norm(&mut self) -> f64;
+    fn norm(&mut self) -> Result<f64, D::Err>;
 
     /// Updates parameter `t` (named `name`) from its gradient scaled by `u.scale`.
     fn update<S: Shape>(

@@ -1,0 +1,137 @@
+//! dfdx's `Cuda` device as a [`Backend`], with deitc's CUDA kernels (`crates/kernels`,
+//! compiled by NVRTC when the device opens) in place of dfdx's op compositions where they
+//! are fused: LayerNorm ([`layer_norm`]), GELU ([`gelu`]) and the attention softmax with
+//! its scale ([`softmax`]), inside every composite that
+//! calls them (the sublayers, the MLP), and the optimizer step
+//! (`train/optimizer/cuda.rs`). The other kernel methods keep their compositions
+//! ([`super::compose`]). `train.precision = tf32` puts cuBLAS in TF32 tensor-op mode.
+//!
+//! Every launch runs a [`deitc_kernels::plan`], the plan the CPU simulator runs in
+//! `cargo test` against the CPU kernels; this module is the part that only a GPU runs.
+
+mod gelu;
+mod layer_norm;
+pub(crate) mod modules;
+mod softmax;
+
+use super::{Backend, Kernels, Rows, Scores};
+use crate::ir::Precision;
+use cudarc::driver::CudaSlice;
+use dfdx::nn::modules::LayerNorm1D;
+use dfdx::prelude::*;
+
+/// An uninitialised device buffer of `len` values (each kernel writes all of its output).
+pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError> {
+    // SAFETY: every caller passes the buffer to a kernel that writes each element (the
+    // forward outputs, the partial sums) before anything reads it.
+    #[allow(unsafe_code)]
+    unsafe {
+        dev.alloc_uninit::<f32>(len)
+    }
+}
+
+/// `slice` as a contiguous tensor of `shape` (the lengths agree by construction).
+fn wrap<S: Shape>(
+    dev: &Cuda,
+    shape: S,
+    slice: CudaSlice<f32>,
+) -> Result<Tensor<S, f32, Cuda>, CudaError> {
+    dev.tensor_from_slice(shape, slice).ok_or_else(invalid)
+}
+
+fn invalid() -> CudaError {
+    CudaError::Driver(cudarc::driver::DriverError(
+        cudarc::driver::sys::CUresult::CUDA_ERROR_INVALID_VALUE,
+    ))
+}
+
+/// The kernels were not loaded: `Backend::open` loads them and fails with the reason first.
+fn not_loaded() -> CudaError {
+    CudaError::Driver(cudarc::driver::DriverError(
+        cudarc::driver::sys::CUresult::CUDA_ERROR_NOT_INITIALIZED,
+    ))
+}
+
+impl Kernels<f32> for Cuda {
+    fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Self>>(
+        norm: &LayerNorm1D<M, f32, Self>,
+        x: Rows<B, Tok, M, f32, Self, T>,
+    ) -> Result<Rows<B, Tok, M, f32, Self, T>, Self::Err> {
+        layer_norm::layer_norm(norm, x)
+    }
+
+    fn gelu<S: Shape, T: Tape<f32, Self>>(
+        x: Tensor<S, f32, Self, T>,
+    ) -> Result<Tensor<S, f32, Self, T>, Self::Err> {
+        gelu::gelu(x)
+    }
+
+    fn scaled_softmax<Tok: Dim, T: Tape<f32, Self>>(
+        s: Scores<Tok, f32, Self, T>,
+        scale: f64,
+    ) -> Result<Scores<Tok, f32, Self, T>, Self::Err> {
+        softmax::scaled_softmax(s, scale)
+    }
+}
+
+impl Backend for Cuda {
+    const NAME: &'static str = "cuda";
+    /// cudarc's device constructor unwraps the driver's answers (no GPU, a stub or missing
+    /// driver), so a panic there is caught, kept quiet, and becomes the error.
+    fn open(seed: u64) -> Result<Self, String> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(|| Cuda::try_build(0, seed));
+        std::panic::set_hook(hook);
+        match opened {
+            Ok(Ok(device)) => {
+                modules::loaded(&device)?;
+                // dfdx's allocation cache, keyed by size: the static shapes make every step
+                // ask for the sizes the step before freed.
+                device.try_enable_cache().map_err(|e| format!("{e:?}"))?;
+                Ok(device)
+            }
+            Ok(Err(e)) => Err(format!("{e:?}")),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the CUDA driver could not be initialised".into());
+                let unwrapped = "called `Result::unwrap()` on an `Err` value: ";
+                Err(message.trim_start_matches(unwrapped).to_string())
+            }
+        }
+    }
+
+    /// The fused AdamW/SGD kernels over each parameter, clipping on the device.
+    fn optimizer_step<M: dfdx::nn::TensorCollection<f32, Self>>(
+        opt: &mut crate::train::optimizer::Optimizer<Self>,
+        model: &mut M,
+        grads: &mut Gradients<f32, Self>,
+        lr: f64,
+    ) -> Result<crate::train::optimizer::StepInfo, Self::Err> {
+        opt.step_fused(model, grads, lr)
+    }
+
+    fn set_precision(&self, precision: Precision) -> Result<(), String> {
+        use cudarc::cublas::sys::{cublasMath_t, cublasSetMathMode, cublasStatus_t};
+        let mode = match precision {
+            Precision::Tf32 => cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+            // bf16 trains in fp32 until its path exists (the checker warns).
+            Precision::Fp32 | Precision::Bf16 => cublasMath_t::CUBLAS_DEFAULT_MATH,
+        };
+        // SAFETY: the handle is dfdx's live cuBLAS handle of this device (kept alive by the
+        // `Arc` borrowed here); setting its math mode is a host-side setting that changes
+        // how later GEMMs on it run.
+        #[allow(unsafe_code)]
+        let status = unsafe { cublasSetMathMode(*self.cublas().handle(), mode) };
+        match status {
+            cublasStatus_t::CUBLAS_STATUS_SUCCESS => Ok(()),
+            other => Err(format!(
+                "cuBLAS refused the {} math mode: {other:?}",
+                precision.name()
+            )),
+        }
+    }
+}
