@@ -319,10 +319,16 @@ fn unreadable_images_stop_the_load_or_are_skipped_and_counted() {
     assert!(matches!(e, DataError::Decode { .. }), "{e}");
     assert!(e.to_string().contains("3.png"), "{e}");
 
+    // Skipped, the file keeps its place (as a streamed split's file does) and answers with
+    // its error; the loader passes over it.
     let d = image_folder::load_fit(&root, 1, fit, true).expect("skipping");
-    assert_eq!(d.labels, vec![0, 0, 1]);
+    assert_eq!(d.labels, vec![0, 0, 0, 1]);
     assert_eq!(d.skipped.len(), 1);
     assert!(d.skipped[0].0.ends_with("a/3.png"));
+    assert_eq!(d.holes.keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert!(d.skips_unreadable());
+    assert!(matches!(d.pixels(2), Err(DataError::Decode { .. })));
+    assert!(d.pixels(3).is_ok());
 
     // A class left with nothing readable is still an error.
     std::fs::remove_file(root.join("b/1.png")).expect("rm");

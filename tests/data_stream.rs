@@ -130,6 +130,35 @@ fn auto_preloads_what_fits_and_estimates_sizes_from_headers() {
 }
 
 #[test]
+fn with_skip_unreadable_preloading_does_not_change_the_batches() {
+    // A corrupt file in each split: preloaded or streamed, the same steps, the same
+    // batches (the file passed over in place), the same evaluation.
+    let root = folder("stream-skip-same");
+    std::fs::write(root.join("class1/3.jpg"), b"\xff\xd8 not a jpeg").expect("corrupt");
+    for crop in [CropKind::RandomResized, CropKind::None] {
+        let loader = |preload| {
+            let mut r = recipe(&root, crop, preload);
+            r.data.skip_unreadable = true;
+            Loader::new(&r).expect("loader")
+        };
+        let (pre, st) = (loader(Preload::Always), loader(Preload::Never));
+        assert!(!pre.train.is_streamed() && st.train.is_streamed());
+        assert_eq!(
+            pre.train.len(),
+            st.train.len(),
+            "{crop:?}: the listing's samples"
+        );
+        assert_eq!(pre.steps_per_epoch(), st.steps_per_epoch(), "{crop:?}");
+        for e in 0..2 {
+            assert_eq!(epoch(&st, e), epoch(&pre, e), "{crop:?} epoch {e}");
+        }
+        assert_eq!(eval(&st), eval(&pre), "{crop:?} eval");
+        assert_eq!(pre.unreadable().len(), 2, "listed once per split");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
 fn an_unreadable_streamed_file_is_an_error_or_is_passed_over() {
     let root = folder("stream-bad");
     let bad = root.join("class1/3.jpg");

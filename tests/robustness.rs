@@ -443,8 +443,17 @@ fn mutate(text: &str, ops: &[(u8, usize, usize)]) -> String {
     s.into_iter().collect()
 }
 
+/// Mutated recipes per run: 160, or `DEITC_FUZZ_CASES` for a longer run (as the binary
+/// readers' harness, tests/fuzz_readers.rs).
+fn recipe_cases() -> u32 {
+    std::env::var("DEITC_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(160)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: recipe_cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_recipes_never_panic(

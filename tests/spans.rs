@@ -566,8 +566,9 @@ fn device_on_the_command_line_decides_the_precision_warning() {
     assert_eq!(primary(&c, d), main_at(62, 66, "bf16"));
     assert!(d.secondary.is_empty(), "{:?}", d.secondary);
 
-    // `--device cuda` on a CPU recipe: not trainable yet (fp32 for now), no fallback.
-    let cpu = "extends \"base.deit\"\ntrain.precision = tf32\n";
+    // `--device cuda` on a CPU recipe: bf16 is not trainable yet (fp32 for now), no
+    // fallback; tf32 trains there (cuBLAS's TF32 mode), without a word.
+    let cpu = "extends \"base.deit\"\ntrain.precision = bf16\n";
     let (_d, c) = run_on(cpu, deitc::ir::Device::Cuda);
     let d = only(&c);
     let ErrorKind::NotTrainable { features } = &d.kind else {
@@ -575,9 +576,12 @@ fn device_on_the_command_line_decides_the_precision_warning() {
     };
     assert_eq!(
         features,
-        &["`train.precision = tf32` (the run trains in fp32 for now)".to_string()]
+        &["`train.precision = bf16` (the run trains in fp32 for now)".to_string()]
     );
-    assert_eq!(primary(&c, d), main_at(38, 42, "tf32"));
+    assert_eq!(primary(&c, d), main_at(38, 42, "bf16"));
+    let tf32 = "extends \"base.deit\"\ntrain.precision = tf32\n";
+    let (_d, c) = run_on(tf32, deitc::ir::Device::Cuda);
+    assert!(c.diags.items.is_empty(), "{:?}", codes(&c));
 }
 
 #[test]

@@ -4,6 +4,7 @@ use super::source::Fit;
 use super::stream::Streamed;
 use super::DataError;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Where one image of a dataset with varying sizes lives.
@@ -44,6 +45,11 @@ pub struct Dataset {
     /// Files left out because they could not be read or decoded (`data.skip_unreadable`),
     /// with the reason.
     pub skipped: Vec<(std::path::PathBuf, String)>,
+    /// The samples of a preloaded image folder that could not be read
+    /// (`data.skip_unreadable`), by index: they keep their place (with blank pixels) and
+    /// answer [`pixels`](Self::pixels) with their error, as a streamed split's do, so the
+    /// sample order and the batches do not depend on `data.preload`.
+    pub holes: BTreeMap<usize, (std::path::PathBuf, String)>,
     /// The files, when the images are read from disk as they are needed.
     pub stream: Option<Arc<Streamed>>,
 }
@@ -76,6 +82,7 @@ impl Dataset {
             width,
             shapes: Vec::new(),
             skipped: Vec::new(),
+            holes: BTreeMap::new(),
             stream: None,
         }
     }
@@ -113,6 +120,7 @@ impl Dataset {
             width,
             shapes,
             skipped: Vec::new(),
+            holes: BTreeMap::new(),
             stream: None,
         }
     }
@@ -168,6 +176,12 @@ impl Dataset {
                 width,
             });
         }
+        if let Some((path, why)) = self.holes.get(&i) {
+            return Err(DataError::Decode {
+                path: path.clone(),
+                message: why.clone(),
+            });
+        }
         if i >= self.len() {
             return Err(DataError::Config {
                 field: "data".into(),
@@ -180,6 +194,12 @@ impl Dataset {
             height,
             width,
         })
+    }
+
+    /// Whether an unreadable sample is passed over (`data.skip_unreadable`): a streamed
+    /// split's files, or a preloaded split's [`holes`](Self::holes).
+    pub fn skips_unreadable(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.skip) || !self.holes.is_empty()
     }
 
     /// Every file left out or passed over as unreadable (`data.skip_unreadable`): at load

@@ -108,8 +108,9 @@ fn preload(
         .collect();
     let (mut images, mut sizes, mut labels, mut skipped) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut holes = std::collections::BTreeMap::new();
     let mut readable = vec![0usize; classes.len()];
-    for ((path, label), r) in files.iter().zip(results) {
+    for (i, ((path, label), r)) in files.iter().zip(results).enumerate() {
         match r {
             Ok((img, size)) => {
                 images.push(img);
@@ -120,6 +121,13 @@ fn preload(
                 }
             }
             Err(e) if skip_unreadable && super::stream::is_unreadable(&e) => {
+                // The file keeps its place, blank, and answers with its error: the sample
+                // order is the listing's, as when the split is streamed.
+                let (blank, size) = fit.apply(&vec![0u8; channels], (channels, 1, 1));
+                images.push(blank);
+                sizes.push(size);
+                labels.push(*label);
+                holes.insert(i, (path.clone(), e.to_string()));
                 skipped.push((path.clone(), e.to_string()));
             }
             Err(e) => return Err(e),
@@ -132,6 +140,7 @@ fn preload(
     }
     let mut d = Dataset::from_images(images, &sizes, labels, classes, channels);
     d.skipped = skipped;
+    d.holes = holes;
     Ok(d)
 }
 

@@ -287,12 +287,12 @@ impl Loader {
         })
     }
 
-    /// Training image `i` and the index it came from: `i` itself, or for a streamed split
-    /// with `data.skip_unreadable`, the next readable one after it (wrapping around), so a
+    /// Training image `i` and the index it came from: `i` itself, or for a split with
+    /// `data.skip_unreadable`, the next readable one after it (wrapping around), so a
     /// batch keeps its size and stays a function of `(recipe, epoch, step)`.
     fn fetch(&self, i: usize) -> Result<(usize, Pixels<'_>), DataError> {
         let n = self.train.len();
-        let skip = self.train.stream.as_ref().is_some_and(|s| s.skip);
+        let skip = self.train.skips_unreadable();
         let mut first = None;
         for j in 0..n {
             let k = (i + j) % n;
@@ -315,12 +315,12 @@ impl Loader {
         (0..self.eval_steps()).map(move |step| self.eval_batch(step))
     }
 
-    /// Validation batch `step`. For a streamed split with `data.skip_unreadable`, images
+    /// Validation batch `step`. For a split with `data.skip_unreadable`, images
     /// that cannot be read are left out of the batch (and of the accuracy).
     pub fn eval_batch(&self, step: usize) -> Result<Batch, DataError> {
         let (c, h, w) = self.image_shape();
         let per = c * h * w;
-        let skip = self.val.stream.as_ref().is_some_and(|s| s.skip);
+        let skip = self.val.skips_unreadable();
         let lo = (step * self.batch).min(self.val.len());
         let hi = (lo + self.batch).min(self.val.len());
         let done: Vec<Option<(Vec<f32>, u16)>> = (lo..hi)

@@ -107,13 +107,17 @@ impl Fit {
             })
             .collect();
         let sizes: Vec<(usize, usize)> = done.iter().map(|x| x.1).collect();
-        Dataset::from_images(
-            done.into_iter().map(|x| x.0).collect(),
-            &sizes,
-            d.labels,
-            d.classes,
-            c,
-        )
+        Dataset {
+            skipped: d.skipped,
+            holes: d.holes,
+            ..Dataset::from_images(
+                done.into_iter().map(|x| x.0).collect(),
+                &sizes,
+                d.labels,
+                d.classes,
+                c,
+            )
+        }
     }
 }
 

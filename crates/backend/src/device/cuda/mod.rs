@@ -39,14 +39,15 @@ fn wrap<S: Shape>(
     dev.tensor_from_slice(shape, slice).ok_or_else(invalid)
 }
 
-fn invalid() -> CudaError {
+/// A buffer whose length disagrees with its shape: a bug in deitc.
+pub(crate) fn invalid() -> CudaError {
     CudaError::Driver(cudarc::driver::DriverError(
         cudarc::driver::sys::CUresult::CUDA_ERROR_INVALID_VALUE,
     ))
 }
 
 /// The kernels were not loaded: `Backend::open` loads them and fails with the reason first.
-fn not_loaded() -> CudaError {
+pub(crate) fn not_loaded() -> CudaError {
     CudaError::Driver(cudarc::driver::DriverError(
         cudarc::driver::sys::CUresult::CUDA_ERROR_NOT_INITIALIZED,
     ))

@@ -10,10 +10,10 @@
 //! resume and the host copy are unchanged. The kernels' numerics are the simulator's, tested
 //! against the host path in `cuda_parity.rs`.
 
-use super::device::{take, Moments};
+use super::device::take;
 use super::{Hyper, Optimizer, Path, StepInfo};
-use crate::device::cuda::alloc;
 use crate::device::cuda::modules::{input, loaded, output, Loaded};
+use crate::device::cuda::{alloc, invalid, not_loaded};
 use crate::ir::OptimizerKind;
 use cudarc::driver::{CudaSlice, DeviceSlice};
 use deitc_kernels::launch::{self, AdamwArgs, SgdArgs};
@@ -33,18 +33,9 @@ struct Fused {
     norm: Option<CudaSlice<f32>>,
 }
 
-/// The error of a kernel table that failed to load (`Backend::open` reports why first).
-fn not_loaded() -> CudaError {
-    CudaError::Driver(cudarc::driver::DriverError(
-        cudarc::driver::sys::CUresult::CUDA_ERROR_NOT_INITIALIZED,
-    ))
-}
-
 /// A gradient or norm that should exist by now and does not: a bug in the step's order.
 fn missing() -> CudaError {
-    CudaError::Driver(cudarc::driver::DriverError(
-        cudarc::driver::sys::CUresult::CUDA_ERROR_INVALID_VALUE,
-    ))
+    invalid()
 }
 
 impl Path<Cuda> for Fused {
@@ -139,14 +130,7 @@ impl Path<Cuda> for Fused {
                 v
             }
         };
-        let n = t.shape().num_elements();
-        let v = match v {
-            Some(v) => Some(v.try_reshape_like(&(n,))?),
-            None => None,
-        };
-        let m = m.try_reshape_like(&(n,))?;
-        opt.device.0.insert(name, Moments { m, v });
-        Ok(())
+        opt.device.put(name, m, v)
     }
 }
 

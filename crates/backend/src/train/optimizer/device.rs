@@ -18,12 +18,12 @@ type Flat<D> = Tensor<(usize,), f32, D>;
 
 /// A parameter's moments on its device: AdamW's `m` and `v`, or SGD's momentum buffer in `m`.
 pub(super) struct Moments<D: Device<f32>> {
-    pub(super) m: Flat<D>,
-    pub(super) v: Option<Flat<D>>,
+    m: Flat<D>,
+    v: Option<Flat<D>>,
 }
 
 /// Every parameter's moments on the device, by timm name.
-pub struct DeviceMoments<D: Device<f32>>(pub(super) BTreeMap<String, Moments<D>>);
+pub struct DeviceMoments<D: Device<f32>>(BTreeMap<String, Moments<D>>);
 
 impl<D: Device<f32>> Default for DeviceMoments<D> {
     fn default() -> Self {
@@ -32,6 +32,23 @@ impl<D: Device<f32>> Default for DeviceMoments<D> {
 }
 
 impl<D: Device<f32>> DeviceMoments<D> {
+    /// Keeps parameter `name`'s moments, shaped like it, flat (views of the same buffers).
+    pub(super) fn put<S: Shape>(
+        &mut self,
+        name: String,
+        m: Tensor<S, f32, D>,
+        v: Option<Tensor<S, f32, D>>,
+    ) -> Result<(), D::Err> {
+        let n = m.shape().num_elements();
+        let v = match v {
+            Some(v) => Some(v.try_reshape_like(&(n,))?),
+            None => None,
+        };
+        let m = m.try_reshape_like(&(n,))?;
+        self.0.insert(name, Moments { m, v });
+        Ok(())
+    }
+
     /// Each parameter's moments copied to the host.
     pub(super) fn to_host(&self) -> impl Iterator<Item = (String, super::Moments)> + '_ {
         self.0.iter().map(|(name, s)| {
@@ -137,14 +154,7 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
                 v
             }
         };
-        let n = t.shape().num_elements();
-        let v = match v {
-            Some(v) => Some(v.try_reshape_like(&(n,))?),
-            None => None,
-        };
-        let m = m.try_reshape_like(&(n,))?;
-        opt.device.0.insert(name, Moments { m, v });
-        Ok(())
+        opt.device.put(name, m, v)
     }
 }
 
