@@ -16,6 +16,8 @@
 //! or anywhere in the args (`--checkpoint $TMP/nan.safetensors`); an empty `target:`
 //! appends nothing. `\xHH` in the args stands for the byte HH (an argument that is not UTF-8).
 //!
+//! `DEITC_TURBOJPEG=off` is set for every case (see [`ui`]).
+//!
 //! Accept new or changed output with `INSTA_UPDATE=always cargo test --test ui`, then read
 //! the changed `.snap` files before committing them.
 
@@ -439,6 +441,11 @@ fn hold_locked_run() -> std::fs::File {
 
 #[test]
 fn ui() {
+    // `check` names the JPEG decoder, which depends on whether libjpeg-turbo is installed:
+    // the snapshots show the pure-Rust one, the same on every machine (the wording with the
+    // library is a unit test of `deitc::data::turbojpeg`). Set before any case runs: the
+    // decoder is chosen once per process, on first use.
+    std::env::set_var(deitc::data::turbojpeg::ENV, "off");
     let _locked = hold_locked_run();
     let cases = cases();
     assert!(!cases.is_empty(), "no cases under {UI}");

@@ -4,7 +4,7 @@ use super::{MessageFormat, Output, RecipeArgs};
 use crate::check::cost::{train_memory_bytes, Cost};
 use crate::check::pipeline::Pipeline;
 use crate::check::{show_f64, Checked};
-use crate::ir::{DistillMode, Recipe, ScheduleKind};
+use crate::ir::{DistillMode, Recipe, ScheduleKind, Source};
 use crate::train::catalogue::Registry;
 
 pub fn run(args: &RecipeArgs, format: MessageFormat, graphs: &Registry, out: &mut Output) -> u8 {
@@ -134,6 +134,13 @@ pub fn summary(r: &Recipe, c: &Checked, graphs: &Registry) -> String {
             })
             .collect();
         s += &format!("            {} (`data.preload`)\n", parts.join(" · "));
+    }
+    let folders = [&r.data.train, &r.data.val];
+    if folders
+        .iter()
+        .any(|s| matches!(s, Source::ImageFolder { .. }))
+    {
+        s += &format!("  jpeg      {}\n", crate::data::turbojpeg::decoder());
     }
     if let Ok(shapes) = crate::generated::missing(r, graphs) {
         if !shapes.is_empty() {

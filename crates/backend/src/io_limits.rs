@@ -16,6 +16,11 @@ pub const MAX_WEIGHTS_BYTES: u64 = 8 << 30;
 /// One encoded image of an image folder (256 MiB; an ImageNet JPEG is about 110 KB).
 pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
 
+/// One decoded image, width × height × channels (512 MiB, the `image` crate's default
+/// allocation limit, which the pure-Rust decoders keep; libjpeg-turbo's path checks it on
+/// the header before allocating): a small file that declares huge dimensions is refused.
+pub const MAX_DECODED_IMAGE_BYTES: u64 = 512 << 20;
+
 /// Records in one CIFAR binary file: the whole release (60,000 images) fits in one.
 pub const MAX_CIFAR_RECORDS: u64 = 60_000;
 
@@ -105,5 +110,6 @@ mod tests {
     fn the_limits_read_in_binary_units() {
         assert_eq!(show_bytes(MAX_WEIGHTS_BYTES), "8 GiB");
         assert_eq!(show_bytes(MAX_IMAGE_BYTES), "256 MiB");
+        assert_eq!(show_bytes(MAX_DECODED_IMAGE_BYTES), "512 MiB");
     }
 }

@@ -5,7 +5,9 @@
 //! * Images are the files directly in a class folder whose extension is `png`, `jpg` or
 //!   `jpeg` in any case, sorted by file name. Other files are ignored; unlike torchvision,
 //!   nested folders inside a class folder are not walked.
-//! * Decoding uses the `image` crate (PNG and JPEG only), in parallel.
+//! * Decoding, in parallel: JPEG with libjpeg-turbo, Pillow's decoder, where its shared
+//!   library is present ([`turbojpeg`](super::turbojpeg)), else, and for PNG, with the
+//!   `image` crate (PNG and JPEG only).
 //! * Channels: for `channels = 3` everything becomes RGB (grayscale is replicated, alpha is
 //!   dropped, as PIL's `convert("RGB")`); for `channels = 1` colour becomes luma with PIL's
 //!   `convert("L")` formula (ITU-R 601-2, `(19595 R + 38470 G + 7471 B + 2¹⁵) >> 16`).
@@ -167,12 +169,20 @@ pub fn decode(path: &Path, channels: usize) -> Result<(Vec<u8>, usize, usize), D
 
 /// Decodes the bytes of one PNG or JPEG file (the format guessed from them) to
 /// `channels × h × w` u8 pixels (CHW), or says why not. Never panics, whatever the bytes.
+/// A JPEG goes to libjpeg-turbo when it is loaded ([`turbojpeg`](super::turbojpeg)), and
+/// to the `image` crate when not, or when libjpeg-turbo does not decode it cleanly; at
+/// most [`MAX_DECODED_IMAGE_BYTES`](io_limits::MAX_DECODED_IMAGE_BYTES) are decoded.
 pub fn decode_bytes(bytes: &[u8], channels: usize) -> Result<(Vec<u8>, usize, usize), String> {
-    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+    if let Some(d) = super::turbojpeg::decode(bytes) {
+        return Ok(planes(d, channels));
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .decode()
         .map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(io_limits::MAX_DECODED_IMAGE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| e.to_string())?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err("the image is empty".into());
@@ -185,6 +195,25 @@ pub fn decode_bytes(bytes: &[u8], channels: usize) -> Result<(Vec<u8>, usize, us
     })
 }
 
+/// libjpeg-turbo's interleaved pixels as `channels` planes, as Pillow converts its `L` or
+/// `RGB` image: grayscale replicated (`convert("RGB")`), colour to luma (`convert("L")`).
+fn planes(d: super::turbojpeg::Decoded, channels: usize) -> (Vec<u8>, usize, usize) {
+    let px = match (d.components, channels) {
+        (1, 1) => d.pixels,
+        (1, _) => d.pixels.repeat(3),
+        (_, 1) => d.pixels.chunks_exact(3).map(pil_luma).collect(),
+        (c, _) => hwc_to_chw(&d.pixels, c),
+    };
+    (px, d.height, d.width)
+}
+
+/// PIL's `convert("L")` of one RGB pixel: ITU-R 601-2 luma,
+/// `(19595 R + 38470 G + 7471 B + 2¹⁵) >> 16`.
+fn pil_luma(p: &[u8]) -> u8 {
+    let l = 19595 * u32::from(p[0]) + 38470 * u32::from(p[1]) + 7471 * u32::from(p[2]) + 0x8000;
+    (l >> 16) as u8
+}
+
 /// PIL's `convert("L")`: grayscale stays as it is, colour uses ITU-R 601-2 luma.
 fn luma(img: &DynamicImage) -> GrayImage {
     match img {
@@ -195,17 +224,7 @@ fn luma(img: &DynamicImage) -> GrayImage {
         _ => {
             let rgb = img.to_rgb8();
             let (w, h) = rgb.dimensions();
-            let px = rgb
-                .as_raw()
-                .chunks_exact(3)
-                .map(|p| {
-                    let l = 19595 * u32::from(p[0])
-                        + 38470 * u32::from(p[1])
-                        + 7471 * u32::from(p[2])
-                        + 0x8000;
-                    (l >> 16) as u8
-                })
-                .collect();
+            let px = rgb.as_raw().chunks_exact(3).map(pil_luma).collect();
             GrayImage::from_raw(w, h, px).unwrap_or_else(|| GrayImage::new(w, h))
         }
     }

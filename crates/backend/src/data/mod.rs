@@ -42,6 +42,7 @@ pub mod source;
 pub mod stream;
 pub mod synthetic;
 pub mod transform;
+pub mod turbojpeg;
 
 pub use dataset::Dataset;
 pub use error::DataError;
