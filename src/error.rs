@@ -7,6 +7,7 @@ use crate::cli::UsageError;
 use crate::diag::ErrorKind;
 use crate::generated::GenerateError;
 use crate::interop::InteropError;
+use crate::report::ReportError;
 use crate::train::RunError;
 use deitc_diag::{Code, Describe, Description};
 
@@ -23,6 +24,8 @@ pub enum Error {
     Interop(InteropError),
     /// Building or running a generated graph.
     Generate(GenerateError),
+    /// Reading runs and sweeps (`report`, `runs`).
+    Report(ReportError),
     /// An output file (e.g. `deitc preview`'s PNG) cannot be written.
     WriteOutput { path: String, message: String },
     /// `deitc fmt` cannot rewrite a recipe in place.
@@ -37,6 +40,7 @@ impl Describe for Error {
             Error::Run(e) => e.describe(),
             Error::Interop(e) => e.describe(),
             Error::Generate(e) => e.describe(),
+            Error::Report(e) => e.describe(),
             Error::WriteOutput { path, message } => {
                 Description::new(Code::IoWrite, format!("cannot write `{path}`: {message}"))
                     .help("check that the output folder can be created and written")
@@ -64,6 +68,12 @@ impl From<RunError> for Error {
 impl From<InteropError> for Error {
     fn from(e: InteropError) -> Self {
         Error::Interop(e)
+    }
+}
+
+impl From<ReportError> for Error {
+    fn from(e: ReportError) -> Self {
+        Error::Report(e)
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod generated;
 pub mod memory;
+pub mod report;
 
 pub use deitc_backend::{data, device, interop, model, train};
 pub use deitc_backend::{register_convnet, register_deit};

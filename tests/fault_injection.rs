@@ -76,7 +76,8 @@ fn run_dir_of(dir: &Path) -> PathBuf {
 }
 
 /// Everything a finished run leaves that must not depend on crashes: each checkpoint's
-/// tensors and position, the metrics without wall-clock columns, the summary.
+/// tensors and position, the metrics without wall-clock columns, the summary, and what
+/// TensorBoard shows of the events files without wall-clock values (every record whole).
 #[derive(Debug, PartialEq)]
 struct Outcome {
     checkpoint: Vec<(String, Vec<u32>)>,
@@ -84,6 +85,7 @@ struct Outcome {
     position: Vec<(String, String)>,
     metrics: Vec<serde_json::Value>,
     summary: serde_json::Value,
+    tensorboard: Vec<(String, Vec<(i64, u32)>)>,
 }
 
 fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
@@ -122,6 +124,13 @@ fn outcome(run: &Path) -> Outcome {
         })
         .collect();
     let summary = std::fs::read_to_string(run.join("summary.json")).expect("summary");
+    let events = deitc::train::tensorboard::reader::load(run).unwrap_or_else(|e| panic!("{e}"));
+    let tensorboard = events
+        .scalars
+        .into_iter()
+        .filter(|(tag, _)| !tag.starts_with("perf/"))
+        .map(|(tag, v)| (tag, v.iter().map(|p| (p.0, p.1.to_bits())).collect()))
+        .collect();
     Outcome {
         checkpoint: tensors(&ckpt),
         best: tensors(&run.join("best.safetensors")),
@@ -132,6 +141,7 @@ fn outcome(run: &Path) -> Outcome {
             .collect(),
         metrics,
         summary: serde_json::from_str(&summary).expect("summary json"),
+        tensorboard,
     }
 }
 
@@ -172,6 +182,10 @@ fn assert_same(got: &Outcome, want: &Outcome, what: &str) {
     assert_eq!(got.position, want.position, "{what}");
     assert_eq!(got.metrics, want.metrics, "{what}");
     assert_eq!(got.summary, want.summary, "{what}");
+    assert_eq!(
+        got.tensorboard, want.tensorboard,
+        "{what}: TensorBoard's scalars"
+    );
 }
 
 /// No `.<name>.tmp` left in `dir`.

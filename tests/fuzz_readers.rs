@@ -1,16 +1,18 @@
 //! A bounded fuzz harness for the readers of untrusted binary files: the safetensors reader
 //! (`interop::weights::from_bytes`, what `import`, `export`, `eval` and `finetune.from`
-//! read), the PyTorch `.pth` reader (`interop::pth::read`: a zip archive and a pickle) and
+//! read), the PyTorch `.pth` reader (`interop::pth::read`: a zip archive and a pickle),
 //! image decoding (`data::image_folder::decode_bytes`: PNG and JPEG, what every image
-//! folder goes through). Each is thrown random bytes and mutations of a valid file (bytes
-//! flipped, overwritten, inserted, cut; the file truncated) and must return a value or an
-//! error: never panic, never hang.
+//! folder goes through) and the IDX reader (`data::idx::decode`: MNIST's and
+//! Fashion-MNIST's files, plain or gzipped). Each is thrown random bytes and mutations of a
+//! valid file (bytes flipped, overwritten, inserted, cut; the file truncated) and must
+//! return a value or an error: never panic, never hang.
 //!
-//! Each of the six properties runs [`DEFAULT_CASES`] (256) cases, well under a second in all in a
+//! Each of the eight properties runs [`DEFAULT_CASES`] (256) cases, well under a second in all in a
 //! debug build. `DEITC_FUZZ_CASES=N` sets the count for a longer run, e.g.
 //! `DEITC_FUZZ_CASES=100000 cargo test --release --test fuzz_readers` (docs/architecture.md,
 //! "Testing"). A failing case is shrunk and printed by proptest; nothing is persisted.
 
+use deitc::data::idx::{self, Part};
 use deitc::data::image_folder::decode_bytes;
 use deitc::interop::{pth, weights};
 use deitc::train::tensor_io::{to_bytes, Named};
@@ -140,6 +142,44 @@ fn image_seeds() -> &'static [Vec<u8>; 2] {
     })
 }
 
+/// IDX files, each with whether it is gzipped and what it holds: 3 images of 28 × 28,
+/// plain and gzipped, and their 3 labels.
+fn idx_seeds() -> &'static [(Vec<u8>, bool, Part); 3] {
+    static SEEDS: OnceLock<[(Vec<u8>, bool, Part); 3]> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        use std::io::Write;
+        let header = |part: Part, dims: &[u32]| -> Vec<u8> {
+            let mut h = part.magic().to_be_bytes().to_vec();
+            dims.iter().for_each(|d| h.extend(d.to_be_bytes()));
+            h
+        };
+        let mut images = header(Part::Images, &[3, 28, 28]);
+        images.extend((0..3 * 784u32).map(|i| (i * 37 % 251) as u8));
+        let mut labels = header(Part::Labels, &[3]);
+        labels.extend([9, 0, 3]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&images).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        [
+            (images, false, Part::Images),
+            (gz, true, Part::Images),
+            (labels, false, Part::Labels),
+        ]
+    })
+}
+
+/// The IDX reader on `bytes`: a header whose values are all there, or an error.
+fn read_idx(bytes: &[u8], gz: bool, part: Part) {
+    if let Ok((header, values)) = idx::decode(bytes.to_vec(), gz, part, 1 << 20) {
+        assert_eq!(Some(values.len() as u64), header.body_bytes());
+        if part == Part::Labels {
+            if let Ok(labels) = idx::check_labels(&values) {
+                assert!(labels.iter().all(|&l| l < 10));
+            }
+        }
+    }
+}
+
 /// The safetensors reader on `bytes`, both picks: a value or an error.
 fn read_weights(bytes: &[u8]) {
     for pick in [weights::Pick::Model, weights::Pick::Ema] {
@@ -183,6 +223,10 @@ fn the_seeds_are_read() {
     assert!(pth::read(pth_seed()).is_ok());
     for seed in image_seeds() {
         assert_eq!(decode_bytes(seed, 3).map(|(_, h, w)| (h, w)), Ok((5, 6)));
+    }
+    for (seed, gz, part) in idx_seeds() {
+        let (header, _) = idx::decode(seed.clone(), *gz, *part, 1 << 20).expect("IDX seed");
+        assert_eq!(header.count, 3);
     }
 }
 
@@ -236,5 +280,31 @@ proptest! {
     #[test]
     fn mutated_images_never_panic(which in 0usize..2, ops in ops()) {
         decode(&mutate(&image_seeds()[which], &ops));
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_idx_reader(
+        bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        which in 0usize..3,
+    ) {
+        for part in [Part::Images, Part::Labels] {
+            read_idx(&bytes, false, part);
+            read_idx(&bytes, true, part);
+        }
+        // Behind an IDX magic number, and behind a gzip header, so that parsing starts.
+        let (magic, gz, part): (&[u8], bool, Part) = [
+            (&[0u8, 0, 8, 3][..], false, Part::Images),
+            (&[0u8, 0, 8, 1][..], false, Part::Labels),
+            (&[0x1f_u8, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff][..], true, Part::Images),
+        ][which];
+        let mut framed = magic.to_vec();
+        framed.extend_from_slice(&bytes);
+        read_idx(&framed, gz, part);
+    }
+
+    #[test]
+    fn mutated_idx_files_never_panic(which in 0usize..3, ops in ops()) {
+        let (seed, gz, part) = &idx_seeds()[which];
+        read_idx(&mutate(seed, &ops), *gz, *part);
     }
 }

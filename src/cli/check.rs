@@ -9,23 +9,34 @@ use crate::train::catalogue::Registry;
 
 pub fn run(args: &RecipeArgs, format: MessageFormat, graphs: &Registry, out: &mut Output) -> u8 {
     if args.stage.is_none() {
-        if let Some(p) =
-            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
-        {
+        if let Some(p) = crate::check::pipeline::check_request(
+            &args.recipe,
+            &args.request(),
+            &super::build_facts(graphs),
+        ) {
             return pipeline(&p, format, graphs, out);
         }
     }
-    let checked = args.check(graphs);
+    // Every point of a sweep (the first picked one is summarised in full).
+    let checked = args.check_with(&super::build_facts(graphs));
     match format {
         MessageFormat::Human => {
             out.diagnostics(&checked.diags, &checked.map, "check");
             if let (true, Some(r)) = (checked.ok(), &checked.recipe) {
-                out.out(&summary(r, &checked, graphs));
+                let mut text = summary(r, &checked, graphs);
+                if let Some(sw) = &checked.sweep {
+                    text += &super::sweep::listing(sw);
+                }
+                out.out(&text);
             }
         }
         MessageFormat::Json => {
             out.diagnostics_json(&checked.diags, &checked.map);
-            out.out(&format!("{}\n", json_summary(&checked)));
+            let mut v = json_summary(&checked);
+            if let Some(sw) = &checked.sweep {
+                v["sweep"] = super::sweep::json(sw);
+            }
+            out.out(&format!("{v}\n"));
         }
     }
     u8::from(!checked.ok())

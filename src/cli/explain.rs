@@ -10,23 +10,48 @@ use crate::train::catalogue::Registry;
 
 pub fn run(args: &RecipeArgs, format: ExplainFormat, graphs: &Registry, out: &mut Output) -> u8 {
     if args.stage.is_none() {
-        if let Some(p) =
-            crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
-        {
+        if let Some(p) = crate::check::pipeline::check_request(
+            &args.recipe,
+            &args.request(),
+            &super::build_facts(graphs),
+        ) {
             return pipeline(&p, format, out);
         }
     }
-    let checked = args.check(graphs);
+    // Every point of a sweep (the first picked one is summarised in full).
+    let checked = args.check_with(&super::build_facts(graphs));
     let Some(recipe) = out.checked(&checked, "explain") else {
         return 1;
     };
     let recipe = &recipe.without_stage_recipes();
-    let text = match format {
-        ExplainFormat::Ron => annotated_ron(recipe, &checked, &checked.map),
-        ExplainFormat::Json => json(recipe, &checked, &checked.map),
+    let text = match (format, &checked.sweep) {
+        (ExplainFormat::Ron, None) => annotated_ron(recipe, &checked, &checked.map),
+        (ExplainFormat::Json, None) => json(recipe, &checked, &checked.map),
+        // A sweep: its points, then the first picked point's recipe.
+        (ExplainFormat::Ron, Some(sw)) => {
+            let listing: String = super::sweep::listing(sw)
+                .lines()
+                .map(|l| format!("// {l}\n"))
+                .collect();
+            let shown = format!("// the recipe of point `{}`:\n", point_name(recipe));
+            format!(
+                "{listing}{shown}{}",
+                annotated_ron(recipe, &checked, &checked.map)
+            )
+        }
+        (ExplainFormat::Json, Some(sw)) => {
+            let mut v = json_value(recipe, &checked, &checked.map);
+            v["sweep"] = super::sweep::json(sw);
+            format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default())
+        }
     };
     out.out(&text);
     0
+}
+
+/// The point a swept recipe is of (its name after the sweep's: `lr=5e-4,seed=1`).
+fn point_name(r: &Recipe) -> &str {
+    r.name.rsplit('/').next().unwrap_or(&r.name)
 }
 
 /// A pipeline: the stage graph, then every stage in run order (as a comment-headed RON

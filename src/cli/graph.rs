@@ -2,7 +2,6 @@
 //! generated graph, `deitc build R.deit` (build it ahead) and `deitc cache list|clean`.
 
 use super::{Command, Output, RecipeArgs};
-use crate::check::check;
 use crate::diag::Diagnostics;
 use crate::error::Error;
 use crate::generated::{self, GenerateError, Plan, ENV_GENERATED};
@@ -57,16 +56,24 @@ pub fn hand_over(
 /// The recipes a command runs: the recipe, or every stage of a pipeline. `None` when they
 /// do not check (the command itself reports why).
 fn recipes_of(args: &RecipeArgs, graphs: &Registry) -> Option<Vec<crate::ir::Recipe>> {
-    if let Some(p) =
-        crate::check::pipeline::check(&args.recipe, &args.set, &super::build_facts(graphs))
-    {
+    let facts = super::build_facts(graphs);
+    let req = args.request();
+    if let Some(p) = crate::check::pipeline::check_request(&args.recipe, &req, &facts) {
         let ok = p.ok();
-        let all = p.stages.into_iter().filter_map(|s| s.checked.recipe);
+        let all = p.stages.into_iter().flat_map(|s| every_point(s.checked));
         return Some(all.collect()).filter(|_| ok);
     }
-    let checked = check(&args.recipe, &args.set, &super::build_facts(graphs));
+    let checked = crate::check::check_request(&args.recipe, &req, &facts);
     let ok = checked.ok();
-    checked.recipe.filter(|_| ok).map(|r| vec![r])
+    Some(every_point(checked)).filter(|_| ok)
+}
+
+/// The recipe of a check, or of every picked point of its sweep.
+fn every_point(c: crate::check::Checked) -> Vec<crate::ir::Recipe> {
+    match c.sweep {
+        Some(s) => s.selected_recipes().map(|(_, r)| r.clone()).collect(),
+        None => c.recipe.into_iter().collect(),
+    }
 }
 
 /// The generated graph `recipes` need, if any.

@@ -32,6 +32,8 @@ pub fn run(args: &ImportArgs, graphs: &Registry, out: &mut Output) -> u8 {
         recipe: args.recipe.clone(),
         set: args.set.clone(),
         stage: None,
+        sweep: Vec::new(),
+        point: Vec::new(),
     });
     let Some(recipe) = out.checked(&checked, "import") else {
         return 1;

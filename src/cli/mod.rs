@@ -8,10 +8,14 @@ mod export;
 mod fmt;
 mod graph;
 mod import;
+mod lsp;
 mod preview;
-mod report;
+mod output;
+mod plot;
 mod run;
+mod runs;
 mod stages;
+mod sweep;
 mod usage;
 
 use crate::check::BuildFacts;
@@ -21,7 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use check::thousands;
-pub use report::{Captured, Output};
+pub use output::{Captured, Output};
 pub use usage::UsageError;
 
 #[derive(Parser, Debug)]
@@ -98,19 +102,66 @@ pub struct RecipeArgs {
     /// take the last).
     #[arg(long)]
     pub stage: Option<String>,
+    /// Sweep a field over values: `--sweep optimizer.lr=1e-3,5e-4` (repeatable: the grid of
+    /// all of them, with the recipe's own `sweep`). In a pipeline, `--sweep <stage>.<path>=…`.
+    #[arg(long = "sweep", value_name = "PATH=V1,V2,…")]
+    pub sweep: Vec<String>,
+    /// The point(s) of a sweep to act on: `--point lr=5e-4,seed=1` (keys as in the point
+    /// names). `run` runs every point that matches; other commands need exactly one.
+    #[arg(long = "point", value_name = "KEY=VALUE,…")]
+    pub point: Vec<String>,
 }
 
 impl RecipeArgs {
     /// Checks the recipe (for a pipeline, the whole pipeline and the selected stage)
     /// against a build with `graphs`.
     pub fn check(&self, graphs: &Registry) -> crate::check::Checked {
-        self.check_with(&build_facts(graphs))
+        self.check_one(&build_facts(graphs))
     }
 
-    /// Checks the recipe against what `build` says of the build that will run it.
+    /// Checks the recipe against what `build` says of the build that will run it; a sweep
+    /// with every point `--point` picks.
     pub fn check_with(&self, build: &BuildFacts) -> crate::check::Checked {
-        crate::check::check_stage(&self.recipe, self.stage.as_deref(), &self.set, build)
+        crate::check::check_request(&self.recipe, &self.request(), build)
     }
+
+    /// What the checker is asked besides the path.
+    pub fn request(&self) -> crate::check::Request<'_> {
+        crate::check::Request {
+            stage: self.stage.as_deref(),
+            overrides: &self.set,
+            sweeps: &self.sweep,
+            points: &self.point,
+        }
+    }
+
+    /// The check of a command that acts on one recipe: of a sweep, `--point` must pick one
+    /// point (`deit::sweep::ambiguous_point` otherwise).
+    pub fn check_one(&self, build: &BuildFacts) -> crate::check::Checked {
+        one_point(self.check_with(build), &self.point)
+    }
+}
+
+/// `checked`, with an error when its sweep has more than one point picked.
+fn one_point(mut checked: crate::check::Checked, wanted: &[String]) -> crate::check::Checked {
+    let many = checked
+        .sweep
+        .as_ref()
+        .filter(|s| s.selected.len() > 1)
+        .map(|s| {
+            s.selected
+                .iter()
+                .filter_map(|&i| s.points.get(i))
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        });
+    if let Some(matches) = many {
+        let wanted = wanted.join(",");
+        checked.diags.push(crate::diag::Diag::global(
+            crate::diag::ErrorKind::AmbiguousPoint { wanted, matches },
+        ));
+    }
+    checked
 }
 
 /// What this build tells the checker: the shapes it has a graph for (`graphs`: compiled in,
@@ -195,6 +246,16 @@ pub enum Command {
         #[command(subcommand)]
         command: graph::CacheCommand,
     },
+    /// Plot runs and sweeps (loss, top-1, lr per epoch; PNG, SVG or HTML) and tabulate top-1.
+    Report {
+        #[command(flatten)]
+        args: plot::ReportArgs,
+    },
+    /// List the runs under a folder of runs: status, epochs, best top-1, time.
+    Runs {
+        #[command(flatten)]
+        args: runs::RunsArgs,
+    },
     /// Rewrite recipes in the canonical layout (comments kept).
     Fmt {
         /// Recipe files.
@@ -204,13 +265,18 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the Language Server Protocol on stdin/stdout, for editors (docs/editors.md).
+    Lsp {
+        #[command(flatten)]
+        args: lsp::LspArgs,
+    },
 }
 
 /// `check` for a command that builds no graph itself (`import`, `export`, `build`): which
 /// shapes this build has is moot there, so the checker is not told (and gives no warning
 /// that the shape has no compiled-in graph).
 fn check_without_graph_warning(args: &RecipeArgs) -> crate::check::Checked {
-    args.check_with(&BuildFacts {
+    args.check_one(&BuildFacts {
         graphs: None,
         ..build_facts(&Registry::empty())
     })
@@ -301,6 +367,7 @@ pub fn run_with(command: Command, graphs: &Registry, out: &mut Output) -> u8 {
         } => check::run(&recipe, message_format, graphs, out),
         Command::Explain { recipe, format } => explain::run(&recipe, format, graphs, out),
         Command::Fmt { files, check } => fmt::run(&files, check, out),
+        Command::Lsp { args } => lsp::run(&args, graphs),
         Command::Run { recipe, opts } => run::run(&recipe, &opts, graphs, out),
         Command::Bench { recipe, opts } => bench::run(&recipe, &opts, graphs, out),
         Command::Eval {
@@ -314,5 +381,7 @@ pub fn run_with(command: Command, graphs: &Registry, out: &mut Output) -> u8 {
         Command::Export { args } => export::run(&args, out),
         Command::Build { recipe } => graph::build(&recipe, graphs, out),
         Command::Cache { command } => graph::cache(&command, out),
+        Command::Report { args } => plot::run(&args, out),
+        Command::Runs { args } => runs::run(&args, out),
     }
 }

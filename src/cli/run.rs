@@ -1,8 +1,10 @@
-//! `deitc run R.deit [--set …] [--resume] [--stage S]`: check the recipe, then train it; a
-//! pipeline runs its stages in order, skipping those already up to date.
+//! `deitc run R.deit [--set …] [--resume] [--stage S] [--sweep …] [--point …]`: check the
+//! recipe, then train it; a pipeline runs its stages in order and a sweep its points,
+//! skipping those already up to date.
 
 use super::{DeviceArg, Output, RecipeArgs};
 use crate::check::pipeline::Pipeline;
+use crate::check::Checked;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::error::Error;
 use crate::ir::Recipe;
@@ -46,13 +48,16 @@ pub fn run(args: &RecipeArgs, opts: &RunArgs, graphs: &Registry, out: &mut Outpu
         device: opts.device.map(DeviceArg::device),
         ..super::build_facts(graphs)
     };
-    if let Some(p) = crate::check::pipeline::check(&args.recipe, &args.set, &facts) {
+    if let Some(p) = crate::check::pipeline::check_request(&args.recipe, &args.request(), &facts) {
         return pipeline(&p, args.stage.as_deref(), opts, graphs, out);
     }
     let checked = args.check_with(&facts);
     let Some(recipe) = out.checked(&checked, "run") else {
         return 1;
     };
+    if checked.sweep.is_some() {
+        return sweep(&checked, opts, graphs, out);
+    }
     let recipe = &DeviceArg::apply(opts.device, recipe);
     train_one(recipe, opts, opts.resume, &checked.map, graphs, out).0
 }
@@ -86,55 +91,109 @@ fn pipeline(
             }
         },
     };
-    for (k, &i) in todo.iter().enumerate() {
+    // Every point of a swept stage counts as one step of the plan.
+    let mut plan: Vec<(String, &Recipe)> = Vec::new();
+    for &i in &todo {
         let s = &p.stages[i];
-        let Some(recipe) = s.checked.recipe.as_ref() else {
-            return 1;
-        };
-        let recipe = &DeviceArg::apply(opts.device, recipe);
-        let header = format!("stage {}/{} `{}`", k + 1, todo.len(), s.name);
-        if let Some((dir, summary)) = crate::train::stages::finished(recipe) {
-            let best = top1(summary.best_top1);
-            let line = format!(
-                "{header}: up to date · best val top-1 {best} · {}\n",
-                dir.display()
-            );
-            if opts.json {
-                out.err(&line);
-            } else {
-                out.out(&line);
+        match &s.checked.sweep {
+            Some(sw) => {
+                if let Err(code) = super::sweep::write_manifest(sw, out, &p.map) {
+                    return code;
+                }
+                for (point, r) in sw.selected_recipes() {
+                    plan.push((format!("`{}` point `{}`", s.name, point.name), r));
+                }
             }
-            continue;
+            None => {
+                let Some(r) = s.checked.recipe.as_ref() else {
+                    return 1;
+                };
+                plan.push((format!("`{}`", s.name), r));
+            }
         }
-        if !opts.quiet {
-            out.err(&format!("{header}: training {}\n", recipe.name));
-        }
-        // `--resume` continues the stage's latest run when it is of this very recipe.
-        let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
-        let hash = crate::train::stages::hash_of(recipe);
-        let latest = run_dir::existing(&root)
-            .pop()
-            .filter(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
-        // One writer per stage: a stage another process is training now is not trained
-        // a second time beside it (nor resumed under it).
-        if let Some((dir, pid)) = latest
-            .as_ref()
-            .and_then(|d| run_dir::holder(d).map(|pid| (d, pid)))
-        {
-            let e = RunError::Locked {
-                dir: dir.display().to_string(),
-                pid,
-            };
-            out.diagnostics(&Diagnostics::global(Error::Run(e)), &p.map, "run");
-            return 1;
-        }
-        let resume = opts.resume && latest.is_some();
-        let (code, finished) = train_one(recipe, opts, resume, &p.map, graphs, out);
-        if code != 0 || !finished {
+    }
+    let n = plan.len();
+    for (k, (what, recipe)) in plan.into_iter().enumerate() {
+        let header = format!("stage {}/{n} {what}", k + 1);
+        if let Err(code) = train_cached(recipe, &header, opts, &p.map, graphs, out) {
             return code;
         }
     }
     0
+}
+
+/// Runs the picked points of a sweep, skipping those already up to date.
+fn sweep(checked: &Checked, opts: &RunArgs, graphs: &Registry, out: &mut Output) -> u8 {
+    let Some(sw) = checked.sweep.as_ref() else {
+        return 1;
+    };
+    if let Err(code) = super::sweep::write_manifest(sw, out, &checked.map) {
+        return code;
+    }
+    let todo: Vec<_> = sw.selected_recipes().collect();
+    let n = todo.len();
+    for (k, (point, recipe)) in todo.into_iter().enumerate() {
+        let header = format!("point {}/{n} `{}`", k + 1, point.name);
+        if let Err(code) = train_cached(recipe, &header, opts, &checked.map, graphs, out) {
+            return code;
+        }
+    }
+    0
+}
+
+/// Trains `recipe` as one step of a pipeline or sweep: skipped when its current recipe
+/// already has a finished run, refused when another process trains it now. `Err` carries
+/// the exit code that stops the plan (a failure, or a run stopped before its end).
+fn train_cached(
+    recipe: &Recipe,
+    header: &str,
+    opts: &RunArgs,
+    map: &SourceMap,
+    graphs: &Registry,
+    out: &mut Output,
+) -> Result<(), u8> {
+    let recipe = &DeviceArg::apply(opts.device, recipe);
+    if let Some((dir, summary)) = crate::train::stages::finished(recipe) {
+        let best = top1(summary.best_top1);
+        let line = format!(
+            "{header}: up to date · best val top-1 {best} · {}\n",
+            dir.display()
+        );
+        if opts.json {
+            out.err(&line);
+        } else {
+            out.out(&line);
+        }
+        return Ok(());
+    }
+    if !opts.quiet {
+        out.err(&format!("{header}: training {}\n", recipe.name));
+    }
+    // `--resume` continues the latest run when it is of this very recipe.
+    let root = run_dir::runs_of(&recipe.train.output, &recipe.name);
+    let hash = crate::train::stages::hash_of(recipe);
+    let latest = run_dir::existing(&root)
+        .pop()
+        .filter(|d| run_dir::recorded_hash(d).as_deref() == Some(hash.as_str()));
+    // One writer per run: a recipe another process is training now is not trained a
+    // second time beside it (nor resumed under it).
+    if let Some((dir, pid)) = latest
+        .as_ref()
+        .and_then(|d| run_dir::holder(d).map(|pid| (d, pid)))
+    {
+        let e = RunError::Locked {
+            dir: dir.display().to_string(),
+            pid,
+        };
+        out.diagnostics(&Diagnostics::global(Error::Run(e)), map, "run");
+        return Err(1);
+    }
+    let resume = opts.resume && latest.is_some();
+    let (code, finished) = train_one(recipe, opts, resume, map, graphs, out);
+    if code != 0 || !finished {
+        return Err(code);
+    }
+    Ok(())
 }
 
 /// Trains one recipe and prints its final line; the exit code, and whether it finished.

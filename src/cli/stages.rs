@@ -49,6 +49,17 @@ pub fn graph(p: &Pipeline) -> String {
         } else {
             format!(" · uses {}", used.join(", "))
         };
+        if let Some(sw) = &s.checked.sweep {
+            out += &format!(
+                "  {:width$}  {used}\n",
+                s.name,
+                used = used.trim_start_matches(" · ")
+            );
+            for line in super::sweep::listing(sw).lines() {
+                out += &format!("  {:width$}  {line}\n", "");
+            }
+            continue;
+        }
         out += &format!(
             "  {:width$}  hash {}{used}\n  {:width$}  {}\n",
             s.name,

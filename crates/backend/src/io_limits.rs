@@ -24,6 +24,10 @@ pub const MAX_DECODED_IMAGE_BYTES: u64 = 512 << 20;
 /// Records in one CIFAR binary file: the whole release (60,000 images) fits in one.
 pub const MAX_CIFAR_RECORDS: u64 = 60_000;
 
+/// One IDX file (MNIST, Fashion-MNIST), as stored and, when gzipped, inflated: 1 GiB
+/// (MNIST's training images are 47 MB; EMNIST's largest file is 550 MB).
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
 /// A small text file next to a dataset (CIFAR's class names: 64 KiB).
 pub const MAX_NAMES_BYTES: u64 = 64 << 10;
 
@@ -111,5 +115,6 @@ mod tests {
         assert_eq!(show_bytes(MAX_WEIGHTS_BYTES), "8 GiB");
         assert_eq!(show_bytes(MAX_IMAGE_BYTES), "256 MiB");
         assert_eq!(show_bytes(MAX_DECODED_IMAGE_BYTES), "512 MiB");
+        assert_eq!(show_bytes(MAX_IDX_BYTES), "1 GiB");
     }
 }

@@ -155,6 +155,19 @@ codes! {
         StageReserved = "deit::stage::reserved" error,
         StageUnknown = "deit::stage::unknown" error,
     }
+    Sweep {
+        SweepAmbiguousPoint = "deit::sweep::ambiguous_point" error,
+        SweepDuplicateValue = "deit::sweep::duplicate_value" error,
+        SweepEmpty = "deit::sweep::empty" error,
+        SweepItem = "deit::sweep::item" error,
+        SweepNoSuchPoint = "deit::sweep::no_such_point" error,
+        SweepNotAList = "deit::sweep::not_a_list" error,
+        SweepNotASweep = "deit::sweep::not_a_sweep" error,
+        SweepPipeline = "deit::sweep::pipeline" error,
+        SweepTooMany = "deit::sweep::too_many" error,
+        SweepUsedStage = "deit::sweep::used_stage" error,
+        SweepZipLength = "deit::sweep::zip_length" error,
+    }
     Run {
         RunCheckpoint = "deit::run::checkpoint" error,
         RunData = "deit::run::data" error,
@@ -188,6 +201,13 @@ codes! {
         InteropUnexpectedKey = "deit::interop::unexpected_key" error,
         InteropUnreadable = "deit::interop::unreadable" error,
         InteropWrite = "deit::interop::write" error,
+    }
+    Report {
+        ReportMalformed = "deit::report::malformed" error,
+        ReportNoMetrics = "deit::report::no_metrics" error,
+        ReportNotARun = "deit::report::not_a_run" error,
+        ReportNotFound = "deit::report::not_found" error,
+        ReportUnknownFormat = "deit::report::unknown_format" error,
     }
     Internal {
         Internal = "deit::internal" error,

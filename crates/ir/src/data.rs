@@ -9,7 +9,8 @@ pub enum Split {
     Val,
 }
 
-/// A dataset source, written as a call: `image_folder("…")`, `cifar10("…")`, `digits()`, ….
+/// A dataset source, written as a call: `image_folder("…")`, `cifar10("…")`, `fashion_mnist("…")`,
+/// `digits()`, ….
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -19,6 +20,11 @@ pub enum Source {
     Cifar10 { path: String, split: Split },
     /// The CIFAR-100 binary release in `path` (`train.bin` / `test.bin`).
     Cifar100 { path: String, split: Split },
+    /// Fashion-MNIST's IDX files in `path` (`train-images-idx3-ubyte[.gz]` … /
+    /// `t10k-*`): 28×28 grayscale, 10 classes.
+    FashionMnist { path: String, split: Split },
+    /// MNIST's IDX files in `path` (the same layout as Fashion-MNIST).
+    Mnist { path: String, split: Split },
     /// The bundled handwritten digits (8×8 grayscale, 10 classes, fixed 80/20 split).
     Digits { split: Split },
     /// Generated images for tests.

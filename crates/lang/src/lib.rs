@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod diag;
+pub mod query;
 pub mod source;
 pub mod syntax;
 

@@ -1,5 +1,6 @@
 //! [`LayoutError`]: why a source's files could not be listed.
 
+use crate::idx::IdxProblem;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -8,6 +9,10 @@ use std::path::PathBuf;
 pub enum LayoutError {
     /// A dataset folder that does not exist (or is not a folder).
     MissingFolder { path: PathBuf },
+    /// A file of a dataset release that is not there (an IDX file, plain or `.gz`).
+    MissingFile { path: PathBuf },
+    /// An IDX file (MNIST, Fashion-MNIST) whose header is not what it should be.
+    Idx { path: PathBuf, problem: IdxProblem },
     /// Reading a folder failed.
     Io {
         path: PathBuf,
@@ -27,6 +32,13 @@ impl fmt::Display for LayoutError {
             LayoutError::MissingFolder { path } => {
                 write!(f, "dataset folder `{}` does not exist", path.display())
             }
+            LayoutError::MissingFile { path } => write!(
+                f,
+                "dataset file `{}` (or `{}.gz`) does not exist",
+                path.display(),
+                path.display()
+            ),
+            LayoutError::Idx { path, problem } => write!(f, "`{}` {problem}", path.display()),
             LayoutError::Io { path, source } => {
                 write!(f, "cannot read `{}`: {source}", path.display())
             }

@@ -10,6 +10,14 @@ use std::path::{Path, PathBuf};
 pub enum DataError {
     /// A dataset folder that does not exist (or is not a folder).
     MissingFolder { path: PathBuf },
+    /// A file of a dataset release that is not there (an IDX file, plain or `.gz`).
+    MissingFile { path: PathBuf },
+    /// An IDX file (MNIST, Fashion-MNIST) that is not what it should be: its header, its
+    /// length, a label, its gzip stream, or its count against the other file of the split.
+    Idx {
+        path: PathBuf,
+        problem: deitc_layout::idx::IdxProblem,
+    },
     /// Reading a folder or file failed.
     Io {
         path: PathBuf,
@@ -46,6 +54,13 @@ impl fmt::Display for DataError {
             DataError::MissingFolder { path } => {
                 write!(f, "dataset folder `{}` does not exist", path.display())
             }
+            DataError::MissingFile { path } => write!(
+                f,
+                "dataset file `{}` (or `{}.gz`) does not exist",
+                path.display(),
+                path.display()
+            ),
+            DataError::Idx { path, problem } => write!(f, "`{}` {problem}", path.display()),
             DataError::Io { path, source } => {
                 write!(f, "cannot read `{}`: {source}", path.display())
             }
@@ -117,6 +132,8 @@ impl From<deitc_layout::LayoutError> for DataError {
         use deitc_layout::LayoutError as L;
         match e {
             L::MissingFolder { path } => DataError::MissingFolder { path },
+            L::MissingFile { path } => DataError::MissingFile { path },
+            L::Idx { path, problem } => DataError::Idx { path, problem },
             L::Io { path, source } => DataError::Io { path, source },
             L::NoClasses { path } => DataError::NoClasses { path },
             L::EmptyClass { path } => DataError::EmptyClass { path },

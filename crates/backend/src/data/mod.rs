@@ -8,7 +8,8 @@
 //!
 //! * [`source::open`] turns an IR [`Source`](crate::ir::Source) into a [`Dataset`]
 //!   (u8, N×C×H×W, in memory or streamed), via [`image_folder`] for folders and the bundled digits,
-//!   or [`synthetic`] for generated data.
+//!   [`cifar`] and [`idx`] (MNIST, Fashion-MNIST) for the released binary files, or
+//!   [`synthetic`] for generated data.
 //! * [`stream`] reads image folders too large to preload from disk as batches need them
 //!   (`data.preload`).
 //! * [`transform`] and [`erasing`] are the per-sample steps, [`mix`] the per-batch one.
@@ -29,6 +30,7 @@ pub mod color;
 pub mod dataset;
 pub mod erasing;
 pub mod error;
+pub mod idx;
 pub mod image_folder;
 pub mod loader;
 pub mod mix;

@@ -1,6 +1,7 @@
 //! [`open`]: an IR [`Source`] as an in-memory [`Dataset`], sized by a [`Fit`].
 
 use super::cifar::{self, Cifar};
+use super::idx::{self, Idx};
 use super::resample::{self, Filter};
 use super::{image_folder, synthetic, DataError, Dataset};
 use crate::ir::{Preload, Source, Split};
@@ -152,6 +153,8 @@ pub struct Load {
 /// * `synthetic(…)`: see [`synthetic`]; generated at `image × image`, then fitted.
 /// * `cifar10(path)` / `cifar100(path)`: see [`cifar`]; 32×32 RGB (1 channel: PIL's
 ///   `convert("L")`), then fitted.
+/// * `fashion_mnist(path)` / `mnist(path)`: see [`idx`]; 28×28 grayscale (3 channels
+///   repeat the gray plane), then fitted.
 pub fn open_fit(
     source: &Source,
     channels: usize,
@@ -177,6 +180,12 @@ pub fn open_fit(
         }
         Source::Cifar100 { path, split } => {
             cifar_source(Path::new(path), Cifar::Hundred, *split, channels, fit)
+        }
+        Source::FashionMnist { path, split } => {
+            idx_source(Path::new(path), Idx::FashionMnist, *split, channels, fit)
+        }
+        Source::Mnist { path, split } => {
+            idx_source(Path::new(path), Idx::Mnist, *split, channels, fit)
         }
     }
 }
@@ -206,6 +215,17 @@ fn cifar_source(
             })
         }
     };
+    Ok(fit.apply_all(d))
+}
+
+fn idx_source(
+    path: &Path,
+    which: Idx,
+    split: Split,
+    channels: usize,
+    fit: Fit,
+) -> Result<Dataset, DataError> {
+    let d = idx::with_channels(idx::load(path, which, split)?, which, channels)?;
     Ok(fit.apply_all(d))
 }
 

@@ -17,5 +17,6 @@ pub mod schedule;
 pub mod stages;
 pub mod teacher;
 pub mod tensor_io;
+pub mod tensorboard;
 
 pub use error::{RunError, Saved, WriteKind};

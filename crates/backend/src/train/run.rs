@@ -8,6 +8,7 @@ use super::metrics::{score, EpochMetrics};
 use super::run_dir;
 use super::schedule::LrSchedule;
 use super::teacher;
+use super::tensorboard::{TeacherTally, TrainLog};
 use super::{RunError, Saved};
 use crate::data::{DataError, Loader};
 use crate::interop::InteropError;
@@ -224,6 +225,9 @@ pub fn run(
         // The epochs after the checkpoint are trained (and logged) again.
         super::metrics::keep_epochs(&dir, pos.epoch)?;
     }
+    // A new events file per process; on `--resume` it tells TensorBoard to drop what the
+    // earlier files hold after the checkpoint.
+    let mut tb = TrainLog::open(&dir, resolved, graph.steps())?;
     log(&format!("run directory {}\n", dir.display()));
     for (split, d) in [("train", &loader.train), ("val", &loader.val)] {
         if d.is_streamed() {
@@ -280,6 +284,9 @@ pub fn run(
             s => schedule.lr(epoch, s as u64 - 1),
         };
         let mut teacher_s = 0.0;
+        let mut tally = teacher
+            .as_ref()
+            .map(|_| TeacherTally::new(recipe.distill.alpha));
         // Epoch-end checkpoint due by steps or time at the epoch's last step.
         let mut due_at_end = false;
         bar.set_position(pos.step_in_epoch);
@@ -369,7 +376,11 @@ pub fn run(
                     }
                     None => None,
                 };
-                teacher_s += t_teacher.elapsed().as_secs_f64();
+                let step_teacher_s = t_teacher.elapsed().as_secs_f64();
+                teacher_s += step_teacher_s;
+                if epoch == 0 && step == 0 {
+                    tb.samples(&batch, loader, &recipe.data.mean, &recipe.data.std)?;
+                }
                 let host = HostBatch {
                     images: &batch.images,
                     targets: &batch.targets,
@@ -389,6 +400,16 @@ pub fn run(
                             message: other.to_string(),
                         },
                     })?;
+                tb.step(graph.steps(), &stats, lr)?;
+                if let (Some(t), Some(logits)) = (&mut tally, &teacher_logits) {
+                    t.add(
+                        logits,
+                        &batch.labels,
+                        graph.classes(),
+                        &stats,
+                        step_teacher_s,
+                    );
+                }
                 loss_sum += stats.loss * batch.size as f64;
                 seen += batch.size;
                 seen_now += batch.size;
@@ -411,6 +432,7 @@ pub fn run(
                     return Ok(Flow::Crash);
                 }
                 if STOP.load(Ordering::SeqCst) {
+                    tb.sync()?;
                     save_mid(
                         &mut pos,
                         step + 1,
@@ -424,6 +446,7 @@ pub fn run(
                 if checkpoint_due_after_step(checkpoint_every, graph.steps(), last_write.elapsed())
                 {
                     if step + 1 < loader.steps_per_epoch() {
+                        tb.sync()?;
                         save_mid(
                             &mut pos,
                             step + 1,
@@ -503,11 +526,13 @@ pub fn run(
         }
         m.wall_s = started.elapsed().as_secs_f64();
         m.append(&dir)?;
+        tb.epoch(&m, tally.as_ref(), train_s)?;
         let due = match checkpoint_every {
             Every::Epochs(n) => pos.epoch.is_multiple_of(n.max(1)),
             Every::Steps(_) | Every::Seconds(_) => due_at_end,
         };
         if last || due {
+            tb.sync()?;
             save(&ckpt_path, graph.as_ref(), &pos, spe, &mut last_saved)?;
             last_write = Instant::now();
         }

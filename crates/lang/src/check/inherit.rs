@@ -2,13 +2,13 @@
 
 use super::tree::Tree;
 use crate::diag::{Diag, Diagnostics, ErrorKind};
-use crate::source::{load_file, FileId, LoadError, SourceKind, SourceMap, Span};
+use crate::source::{FileId, LoadError, SourceKind, SourceMap, Span};
 use crate::syntax::{parse_override, parse_recipe};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The merged tree and where each base file was pulled in from.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Loaded {
     pub tree: Tree,
     /// The root file, when it could be read.
@@ -135,6 +135,8 @@ pub fn load_stage(
         .items
         .iter()
         .filter(|i| !matches!(i, Item::Stage(_)))
+        // A top-level sweep of a pipeline is an error (reported by `check::pipeline`).
+        .filter(|i| !matches!(i, Item::Block(b) if b.name.name == super::sweep::KEYWORD))
         .cloned()
         .collect();
     loaded.tree.apply(&shared, "", &mut HashMap::new(), diags);
@@ -152,7 +154,8 @@ pub fn read_source(
     via: Option<Span>,
 ) -> Result<FileId, Box<Diag>> {
     let name = path.display().to_string();
-    let text = load_file(path).map_err(|e| {
+    // Through the editor's overlay of unsaved texts when there is one (`query::overlay`).
+    let text = crate::query::overlay::load(path).map_err(|e| {
         let kind = match e {
             LoadError::NotFound => ErrorKind::FileNotFound { path: name.clone() },
             LoadError::IsDirectory => ErrorKind::IsDirectory { path: name.clone() },

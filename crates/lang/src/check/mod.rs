@@ -9,14 +9,15 @@
 mod build;
 pub mod cost;
 pub mod dataset;
-mod eval;
-mod inherit;
+pub(crate) mod eval;
+pub(crate) mod inherit;
 pub mod pipeline;
 mod rules;
 pub mod schema;
-mod tree;
+pub mod sweep;
+pub(crate) mod tree;
 mod typing;
-mod value;
+pub(crate) mod value;
 
 pub use inherit::read_source;
 pub use rules::Facts;
@@ -63,6 +64,19 @@ pub struct Checked {
     /// Fields whose value was computed, with the expression (`5e-4 * train.batch / 512`).
     pub formulas: BTreeMap<&'static str, String>,
     pub facts: Option<Facts>,
+    /// The sweep, when the recipe has one: every point's values and recipe (`recipe` is
+    /// then the first point `--point` picked).
+    pub sweep: Option<sweep::Sweep>,
+}
+
+/// What a command asks to check besides the recipe's path: the stage of a pipeline, the
+/// `--set` overrides, the `--sweep` axes and the `--point` picked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub stage: Option<&'a str>,
+    pub overrides: &'a [String],
+    pub sweeps: &'a [String],
+    pub points: &'a [String],
 }
 
 impl Checked {
@@ -85,21 +99,34 @@ pub fn check_stage(
     overrides: &[String],
     build: &BuildFacts,
 ) -> Checked {
+    let req = Request {
+        stage,
+        overrides,
+        ..Request::default()
+    };
+    check_request(path, &req, build)
+}
+
+/// Checks the recipe at `path` as `req` asks (see [`check_stage`]); a sweep is checked
+/// point by point.
+pub fn check_request(path: &Path, req: &Request<'_>, build: &BuildFacts) -> Checked {
     let env = Env {
         build,
         teacher_of: &[],
     };
-    check_in(path, stage, overrides, env)
+    check_in(path, req, env)
 }
 
-fn check_in(path: &Path, stage: Option<&str>, overrides: &[String], env: Env<'_>) -> Checked {
-    if let Some(p) = pipeline::check_in(path, overrides, env) {
-        return p.select(stage);
+fn check_in(path: &Path, req: &Request<'_>, env: Env<'_>) -> Checked {
+    if let Some(p) = pipeline::check_in(path, req, env) {
+        return p.select(req.stage);
     }
     let mut map = SourceMap::new();
     let mut diags = Diagnostics::default();
-    let loaded = inherit::load(&mut map, path, overrides, &mut diags);
-    if let Some(name) = stage {
+    let mut loaded = inherit::load(&mut map, path, req.overrides, &mut diags);
+    let files = sweep::add_sources(&mut map, req.sweeps, req.overrides.len());
+    sweep::apply_cli(&map, &mut loaded.tree, &files, None, true, &mut diags);
+    if let Some(name) = req.stage {
         diags.push(Diag::global(ErrorKind::NoSuchStage {
             name: name.into(),
             stages: Vec::new(),
@@ -109,6 +136,14 @@ fn check_in(path: &Path, stage: Option<&str>, overrides: &[String], env: Env<'_>
     let name = path
         .file_stem()
         .map_or("recipe".into(), |s| s.to_string_lossy().into_owned());
+    if !loaded.tree.sweep.is_empty() {
+        return sweep::evaluate_points(map, diags, &loaded, name, &[], env, req.points);
+    }
+    if !req.points.is_empty() {
+        diags.push(Diag::global(ErrorKind::NotASweep {
+            wanted: req.points.join(","),
+        }));
+    }
     evaluate(map, diags, &loaded, name, &[], env)
 }
 
@@ -129,6 +164,7 @@ fn evaluate(
         origins: BTreeMap::new(),
         formulas: BTreeMap::new(),
         facts: None,
+        sweep: None,
     };
     if loaded.root.is_none() || out.diags.items.iter().any(is_fatal) {
         return finish(out, loaded);
@@ -222,7 +258,7 @@ fn evaluate(
         present: &present,
     };
     let source = |p: &str| match vals.get(p) {
-        Some(value::Val::Source(s)) => Some(dataset::facts(s)),
+        Some(value::Val::Source(s)) => Some(crate::query::overlay::dataset_facts(s)),
         _ => None,
     };
     let facts = Facts {
@@ -331,7 +367,7 @@ fn resolve_teacher(
         build: env.build,
         teacher_of: &chain,
     };
-    let checked = check_in(Path::new(&path), None, &[], inner);
+    let checked = check_in(Path::new(&path), &Request::default(), inner);
     match checked.recipe {
         Some(tr) if !checked.diags.has_errors() => {
             t.resolved = Some(Box::new(tr));

@@ -9,7 +9,7 @@
 //! upstream of it.
 
 use super::inherit::{self, StageScope};
-use super::{evaluate, BuildFacts, Checked, Env};
+use super::{evaluate, sweep, BuildFacts, Checked, Env, Request};
 use crate::diag::{Diag, Diagnostics, ErrorKind};
 use crate::ir::{PosEmbedInterp, Recipe, StageRef, TeacherArch};
 use crate::source::{SourceMap, Span};
@@ -99,6 +99,7 @@ impl Pipeline {
                 origins: Default::default(),
                 formulas: Default::default(),
                 facts: None,
+                sweep: None,
             },
         };
         checked.map = self.map;
@@ -110,14 +111,24 @@ impl Pipeline {
 /// Checks `path` as a pipeline; `None` when it is not one (no stages, or it cannot be read
 /// or parsed: the ordinary check reports that).
 pub fn check(path: &Path, overrides: &[String], build: &BuildFacts) -> Option<Pipeline> {
+    let req = Request {
+        overrides,
+        ..Request::default()
+    };
+    check_request(path, &req, build)
+}
+
+/// Checks `path` as a pipeline as `req` asks (its `stage` is not used here: every stage is
+/// checked; `--point` applies to that stage's sweep, or to every swept stage without one).
+pub fn check_request(path: &Path, req: &Request<'_>, build: &BuildFacts) -> Option<Pipeline> {
     let env = Env {
         build,
         teacher_of: &[],
     };
-    check_in(path, overrides, env)
+    check_in(path, req, env)
 }
 
-pub(crate) fn check_in(path: &Path, overrides: &[String], env: Env<'_>) -> Option<Pipeline> {
+pub(crate) fn check_in(path: &Path, req: &Request<'_>, env: Env<'_>) -> Option<Pipeline> {
     let mut map = SourceMap::new();
     let root = inherit::read_source(&mut map, path, None).ok()?;
     let file = crate::syntax::parse_recipe(&map, root).ok()?;
@@ -150,12 +161,26 @@ pub(crate) fn check_in(path: &Path, overrides: &[String], env: Env<'_>) -> Optio
             ));
         }
     }
-    let overrides = inherit::add_overrides(&mut map, overrides);
+    for item in &file.items {
+        if let ast::Item::Block(b) = item {
+            if b.name.name == sweep::KEYWORD {
+                diags.push(Diag::error(
+                    ErrorKind::SweepPipeline {
+                        stages: names.clone(),
+                        cli: false,
+                    },
+                    b.name.span,
+                ));
+            }
+        }
+    }
+    let overrides = inherit::add_overrides(&mut map, req.overrides);
+    let sweeps = sweep::add_sources(&mut map, req.sweeps, req.overrides.len());
     let pipeline_name = path
         .file_stem()
         .map_or("pipeline".into(), |s| s.to_string_lossy().into_owned());
     let mut stages = Vec::new();
-    for s in &written {
+    for (k, s) in written.iter().enumerate() {
         let mut stage_diags = Diagnostics::default();
         let scope = StageScope {
             name: &s.name.name,
@@ -166,10 +191,29 @@ pub(crate) fn check_in(path: &Path, overrides: &[String], env: Env<'_>) -> Optio
             id: root,
             ast: &file,
         };
-        let loaded =
+        let mut loaded =
             inherit::load_stage(&mut map, &pipeline, s, &overrides, &scope, &mut stage_diags);
+        let sweep_scope = sweep::Scope {
+            stage: &s.name.name,
+            all: &names,
+        };
+        let report = k == 0;
+        sweep::apply_cli(
+            &map,
+            &mut loaded.tree,
+            &sweeps,
+            Some(&sweep_scope),
+            report,
+            &mut stage_diags,
+        );
         let name = format!("{pipeline_name}.{}", s.name.name);
-        let mut checked = evaluate(map, stage_diags, &loaded, name, &names, env);
+        let mut checked = if loaded.tree.sweep.is_empty() {
+            evaluate(map, stage_diags, &loaded, name, &names, env)
+        } else {
+            let picked = req.stage.is_none_or(|t| t == s.name.name);
+            let wanted = if picked { req.points } else { &[] };
+            sweep::evaluate_points(map, stage_diags, &loaded, name, &names, env, wanted)
+        };
         map = std::mem::replace(&mut checked.map, SourceMap::new());
         diags.extend(std::mem::take(&mut checked.diags.items));
         stages.push(Stage {
@@ -178,6 +222,11 @@ pub(crate) fn check_in(path: &Path, overrides: &[String], env: Env<'_>) -> Optio
             checked,
             needs: Vec::new(),
         });
+    }
+    if !req.points.is_empty() && stages.iter().all(|s: &Stage| s.checked.sweep.is_none()) {
+        diags.push(Diag::global(ErrorKind::NotASweep {
+            wanted: req.points.join(","),
+        }));
     }
     let mut p = Pipeline {
         map,
@@ -230,6 +279,24 @@ fn link(p: &mut Pipeline) {
                 continue;
             };
             let at = use_span(&p.stages[i].checked, field, p.stages[i].span);
+            if let Some(sw) = p.stages[j]
+                .checked
+                .sweep
+                .as_ref()
+                .filter(|w| w.points.len() > 1)
+            {
+                found.push(
+                    Diag::error(
+                        ErrorKind::SweepUsedStage {
+                            stage: p.stages[j].name.clone(),
+                            points: sw.points.len(),
+                        },
+                        at,
+                    )
+                    .with_secondary(p.stages[j].span, "sweeps its recipe"),
+                );
+                continue;
+            }
             let upstream = (p.stages[j].span, p.stages[j].name.as_str());
             found.extend(mismatches(r, up, field, at, upstream));
         }
@@ -243,24 +310,36 @@ fn link(p: &mut Pipeline) {
                     .map(Box::new)
             })
             .collect();
-        let Some(r) = p.stages[i].checked.recipe.as_mut() else {
-            continue;
-        };
-        let mut ups = ups.into_iter();
-        if let Some(t) = r.distill.teacher.as_mut().and_then(|t| t.stage.as_mut()) {
-            t.recipe = ups.next().flatten();
-        }
-        if let Some(f) = r.finetune.as_mut() {
-            if let Some(s) = f.from_stage.as_mut() {
-                s.recipe = ups.next().flatten();
-                // The checkpoint's image size is the stage's.
-                if f.from_image.is_none() {
-                    f.from_image = s.recipe.as_ref().map(|u| u.model.image);
-                }
-            }
+        // The stage's recipe, and every point's when it is swept.
+        let c = &mut p.stages[i].checked;
+        let points = c.sweep.iter_mut().flat_map(|w| w.points.iter_mut());
+        for r in c
+            .recipe
+            .iter_mut()
+            .chain(points.filter_map(|q| q.recipe.as_mut()))
+        {
+            fill(r, &ups);
         }
     }
     p.order = order;
+}
+
+/// Gives `r`'s stage references the resolved recipes of the stages they name (`ups`, in
+/// the order of [`uses`]).
+fn fill(r: &mut Recipe, ups: &[Option<Box<Recipe>>]) {
+    let mut ups = ups.iter().cloned();
+    if let Some(t) = r.distill.teacher.as_mut().and_then(|t| t.stage.as_mut()) {
+        t.recipe = ups.next().flatten();
+    }
+    if let Some(f) = r.finetune.as_mut() {
+        if let Some(s) = f.from_stage.as_mut() {
+            s.recipe = ups.next().flatten();
+            // The checkpoint's image size is the stage's.
+            if f.from_image.is_none() {
+                f.from_image = s.recipe.as_ref().map(|u| u.model.image);
+            }
+        }
+    }
 }
 
 /// Where a stage writes the field (the statement), else its name.

@@ -27,6 +27,8 @@ pub struct Tree {
     pub opened: BTreeMap<&'static str, Span>,
     /// Paths removed by `delete`, at the statement.
     pub deleted: BTreeMap<&'static str, Span>,
+    /// The `sweep { … }` blocks, merged (a later file's swept field replaces a base's).
+    pub sweep: super::sweep::Spec,
 }
 
 /// What a path names in the schema.
@@ -50,6 +52,10 @@ impl Tree {
                 Item::Field(f) => self.set(prefix, &f.path, &f.value, f.span, seen, diags),
                 // A pipeline's stages are loaded one by one by `check::pipeline`.
                 Item::Stage(_) => {}
+                // `sweep { … }` at a recipe's (or stage's) top level: the swept fields.
+                Item::Block(b) if prefix.is_empty() && b.name.name == super::sweep::KEYWORD => {
+                    self.sweep.add(b, diags);
+                }
                 Item::Block(b) => {
                     let path = Path {
                         parts: vec![b.name.clone()],
@@ -69,6 +75,13 @@ impl Tree {
                         )),
                         None => {}
                     }
+                }
+                Item::Delete(d)
+                    if prefix.is_empty()
+                        && d.path.parts.len() == 1
+                        && d.path.parts[0].name == super::sweep::KEYWORD =>
+                {
+                    self.sweep = super::sweep::Spec::default();
                 }
                 Item::Delete(d) => match resolve(prefix, &d.path, diags) {
                     Some(Target::Field(p)) => {
@@ -145,7 +158,7 @@ impl Tree {
     }
 
     /// Marks an optional block (and its optional ancestors) present.
-    fn open(&mut self, block: &str, span: Span) {
+    pub(crate) fn open(&mut self, block: &str, span: Span) {
         for b in schema::BLOCKS.iter().filter(|b| b.optional) {
             if block == b.path || block.starts_with(&format!("{}.", b.path)) {
                 self.blocks.entry(b.path).or_insert(span);
@@ -162,6 +175,37 @@ impl Tree {
     pub fn block_present(&self, block: &str) -> bool {
         self.blocks.contains_key(block)
     }
+}
+
+/// Resolves `prefix.path` to a field of the schema, reporting unknown names with
+/// suggestions and a block where a field belongs (`deit::schema::not_a_field`).
+pub(crate) fn resolve_field(
+    prefix: &str,
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Option<&'static str> {
+    match resolve(prefix, path, diags)? {
+        Target::Field(p) => Some(p),
+        Target::Block(b) => {
+            diags.push(Diag::error(
+                ErrorKind::NotAField {
+                    path: b.path.to_string(),
+                },
+                path.span,
+            ));
+            None
+        }
+    }
+}
+
+/// Whether `prefix.name` is a block of the schema (its full path).
+pub(crate) fn block_path(prefix: &str, name: &str) -> Option<&'static str> {
+    let full = if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    };
+    schema::block(&full).map(|b| b.path)
 }
 
 /// Resolves `prefix.path` against the schema, reporting unknown names with suggestions.

@@ -319,12 +319,12 @@ fn source(
     };
     // Positional arguments first (only a path is positional), then named ones.
     let positional_name = match name {
-        "image_folder" | "cifar10" | "cifar100" => Some("path"),
+        "image_folder" | "cifar10" | "cifar100" | "fashion_mnist" | "mnist" => Some("path"),
         _ => None,
     };
     let allowed: &[&str] = match name {
         "image_folder" => &["path"],
-        "cifar10" | "cifar100" => &["path", "split"],
+        "cifar10" | "cifar100" | "fashion_mnist" | "mnist" => &["path", "split"],
         "digits" => &["split"],
         _ => &["samples", "classes", "seed"],
     };
@@ -404,6 +404,14 @@ fn source(
             split: split()?,
         },
         "cifar100" => Source::Cifar100 {
+            path: path()?,
+            split: split()?,
+        },
+        "fashion_mnist" => Source::FashionMnist {
+            path: path()?,
+            split: split()?,
+        },
+        "mnist" => Source::Mnist {
             path: path()?,
             split: split()?,
         },

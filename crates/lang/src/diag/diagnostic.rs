@@ -113,10 +113,15 @@ impl<K> Diagnostics<K> {
     }
 }
 
+/// The most diagnostics one run collects: past it, more are dropped. A hostile file (a
+/// megabyte of repeated statements) would otherwise take time quadratic in its size to
+/// de-duplicate, and no one reads the thousandth error.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
 impl<K: PartialEq> Diagnostics<K> {
-    /// Adds `d` unless the same diagnostic is already there.
+    /// Adds `d` unless the same diagnostic is already there, or [`MAX_DIAGNOSTICS`] are.
     pub fn push(&mut self, d: Diag<K>) {
-        if !self.items.contains(&d) {
+        if self.items.len() < MAX_DIAGNOSTICS && !self.items.contains(&d) {
             self.items.push(d);
         }
     }

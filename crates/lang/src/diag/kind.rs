@@ -349,6 +349,63 @@ pub enum ErrorKind {
         suggestion: Option<String>,
     },
 
+    // ---- sweeps -------------------------------------------------------------------------
+    /// A field in `sweep { … }` (or `--sweep`) whose value is not a list of values.
+    SweepNotAList {
+        path: String,
+    },
+    /// A swept field with an empty list.
+    SweepEmpty {
+        path: String,
+    },
+    /// Lists in one `zip { … }` of different lengths.
+    SweepZipLength {
+        path: String,
+        len: usize,
+        first: String,
+        first_len: usize,
+    },
+    /// Something other than a field or a `zip`/field-path block inside `sweep { … }`.
+    SweepItem {
+        what: String,
+    },
+    /// A value listed twice for one swept field.
+    SweepDuplicateValue {
+        path: String,
+        value: String,
+    },
+    /// More points than a sweep may have.
+    SweepTooMany {
+        points: u128,
+        max: usize,
+    },
+    /// A sweep at a pipeline's top level, or `--sweep` without a stage in a pipeline.
+    SweepPipeline {
+        stages: Vec<String>,
+        cli: bool,
+    },
+    /// A stage with a sweep whose output another stage uses.
+    SweepUsedStage {
+        stage: String,
+        points: usize,
+    },
+    /// `--point` naming no point of the sweep.
+    NoSuchPoint {
+        wanted: String,
+        message: String,
+        points: Vec<String>,
+        suggestion: Option<String>,
+    },
+    /// `--point` matching several points where one recipe is needed.
+    AmbiguousPoint {
+        wanted: String,
+        matches: Vec<String>,
+    },
+    /// `--point` on a recipe without a sweep.
+    NotASweep {
+        wanted: String,
+    },
+
     // ---- bugs ---------------------------------------------------------------------------
     /// deitc itself is inconsistent (a bug to report).
     Internal {
@@ -395,7 +452,7 @@ impl Describe for ErrorKind {
             Syntax { expected, found, cli } => Description::new(Code::SyntaxUnexpected, format!("expected {expected}, found {found}"))
                 .label(format!("expected {expected}"))
                 .help(if *cli {
-                    "`--set` takes `path=value`, e.g. `--set optimizer.lr=1e-3`"
+                    "`--set` takes `path=value` (`--set optimizer.lr=1e-3`), `--sweep` takes `path=value,value,…` (`--sweep train.seed=0,1,2`)"
                 } else {
                     "see docs/language.md for the syntax of recipes"
                 }),
@@ -493,14 +550,14 @@ impl Describe for ErrorKind {
                 .label("unknown source")
                 .help(with_dym(
                     suggestion,
-                    "sources are image_folder, cifar10, cifar100, digits, synthetic",
+                    "sources are image_folder, cifar10, cifar100, fashion_mnist, mnist, digits, synthetic",
                 )),
             BadArguments { function, problem, usage } => Description::new(Code::SourceBadArguments, format!("`{function}(…)`: {problem}"))
                 .label("in this call")
                 .help(format!("usage: {usage}")),
             SourceLayout { message } => Description::new(Code::SourceLayout, format!("the data source cannot be loaded: {message}"))
                 .label("this source")
-                .help("an image folder is `<root>/<class>/<image>.png|jpg|jpeg`, with at least one image in every class folder; CIFAR files are the binary release's, whole records (docs/recipes.md)"),
+                .help("an image folder is `<root>/<class>/<image>.png|jpg|jpeg`, with at least one image in every class folder; CIFAR files are the binary release's, whole records; MNIST and Fashion-MNIST are the IDX files as released, plain or .gz (docs/language.md)"),
 
             // ---- cross-field rules ------------------------------------------------------
             EmbedHeads { embed, heads } => Description::new(Code::RuleEmbedHeads, format!("embed dim {embed} is not divisible by {}", plural(*heads, "head")))
@@ -667,6 +724,43 @@ impl Describe for ErrorKind {
             NoSuchStage { name, stages, suggestion } => Description::new(Code::StageNotFound, format!("`--stage {name}`: no stage of that name"))
                 .help(with_dym(suggestion, &format!("the stages are {}", stage_list(stages)))),
 
+            // ---- sweeps -----------------------------------------------------------------
+            SweepNotAList { path } => Description::new(Code::SweepNotAList, format!("swept field `{path}` needs a list of values"))
+                .label("not a list")
+                .help(format!("a sweep tries each value in turn: `{path} = [a, b]`; a list-valued field takes a list of lists")),
+            SweepEmpty { path } => Description::new(Code::SweepEmpty, format!("swept field `{path}` has no values"))
+                .label("empty list")
+                .help("list at least one value, or remove the field from the sweep"),
+            SweepZipLength { path, len, first, first_len } => Description::new(Code::SweepZipLength, format!("`zip` pairs lists element by element, but `{path}` has {} and `{first}` {}", plural(*len, "value"), plural(*first_len, "value")))
+                .label(plural(*len, "value"))
+                .help("give every list in one `zip { … }` the same length, or move a field out of the `zip` to sweep it across the others"),
+            SweepItem { what } => Description::new(Code::SweepItem, format!("{what} cannot go in a `sweep`"))
+                .label("not a swept field")
+                .help("a sweep holds fields with lists (`optimizer.lr = [1e-3, 5e-4]`), blocks of them (`optimizer { lr = […] }`) and `zip { … }` groups"),
+            SweepDuplicateValue { path, value } => Description::new(Code::SweepDuplicateValue, format!("`{path}` lists the value `{value}` twice"))
+                .label("listed again here")
+                .help("each value gives one point: remove the repeat"),
+            SweepTooMany { points, max } => Description::new(Code::SweepTooMany, format!("this sweep has {points} points; at most {max} are allowed"))
+                .label("the sweep")
+                .help("a sweep is the product of its lists: shorten a list, or pair lists with `zip { … }`"),
+            SweepPipeline { stages, cli: false } => Description::new(Code::SweepPipeline, "a pipeline's sweep goes inside a stage")
+                .label("at the pipeline's top level")
+                .help(format!("move the `sweep {{ … }}` into the stage it varies (the stages are {})", stage_list(stages))),
+            SweepPipeline { stages, cli: true } => Description::new(Code::SweepPipeline, "`--sweep` on a pipeline must name its stage")
+                .label("no stage named")
+                .help(format!("write `--sweep <stage>.<path>=…` (the stages are {})", stage_list(stages))),
+            SweepUsedStage { stage, points } => Description::new(Code::SweepUsedStage, format!("stage `{stage}` is a sweep of {points} points, so its output is not one checkpoint"))
+                .label("used here")
+                .help(format!("sweep the stage that uses it instead, or pin one point of `{stage}` by removing its sweep")),
+            NoSuchPoint { wanted, message, suggestion, .. } => Description::new(Code::SweepNoSuchPoint, format!("`--point {wanted}`: {message}"))
+                .help(with_dym(suggestion, "`deitc explain` lists the sweep's points; `--point` takes `key=value` pairs with the keys of the point names")),
+            AmbiguousPoint { wanted, matches } if wanted.is_empty() => Description::new(Code::SweepAmbiguousPoint, format!("this recipe sweeps {} points, and this command acts on one", matches.len()))
+                .help(format!("pick one with `--point`, e.g. `--point {}`", matches.first().map_or("key=value", String::as_str))),
+            AmbiguousPoint { wanted, matches } => Description::new(Code::SweepAmbiguousPoint, format!("`--point {wanted}` matches {} points, and this command acts on one", matches.len()))
+                .help(format!("name more values (it matches {})", first_names(matches))),
+            NotASweep { wanted } => Description::new(Code::SweepNotASweep, format!("`--point {wanted}`: this recipe has no sweep"))
+                .help("`--point` picks a point of a `sweep { … }` (or of `--sweep`); drop it for an ordinary recipe"),
+
             // ---- bugs -------------------------------------------------------------------
             Internal { message } => Description::new(Code::Internal, format!("internal error: {message}"))
                 .help("this is a bug in deitc; please report it with the recipe"),
@@ -679,6 +773,15 @@ fn with_dym(s: &Option<String>, otherwise: &str) -> String {
     match s {
         Some(_) => did_you_mean(s),
         None => otherwise.to_string(),
+    }
+}
+
+/// Up to four names in backticks, and how many more.
+fn first_names(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(4).map(|n| format!("`{n}`")).collect();
+    match names.len().saturating_sub(4) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 
@@ -922,6 +1025,57 @@ mod tests {
                 },
                 Code::StageNotFound,
             ),
+            (SweepNotAList { path: s("a") }, Code::SweepNotAList),
+            (SweepEmpty { path: s("a") }, Code::SweepEmpty),
+            (
+                SweepZipLength {
+                    path: s("a"),
+                    len: 1,
+                    first: s("b"),
+                    first_len: 2,
+                },
+                Code::SweepZipLength,
+            ),
+            (SweepItem { what: s("x") }, Code::SweepItem),
+            (
+                SweepDuplicateValue {
+                    path: s("a"),
+                    value: s("1"),
+                },
+                Code::SweepDuplicateValue,
+            ),
+            (SweepTooMany { points: 2, max: 1 }, Code::SweepTooMany),
+            (
+                SweepPipeline {
+                    stages: vec![],
+                    cli: true,
+                },
+                Code::SweepPipeline,
+            ),
+            (
+                SweepUsedStage {
+                    stage: s("a"),
+                    points: 2,
+                },
+                Code::SweepUsedStage,
+            ),
+            (
+                NoSuchPoint {
+                    wanted: s("a=1"),
+                    message: s("m"),
+                    points: vec![],
+                    suggestion: None,
+                },
+                Code::SweepNoSuchPoint,
+            ),
+            (
+                AmbiguousPoint {
+                    wanted: s("a=1"),
+                    matches: vec![],
+                },
+                Code::SweepAmbiguousPoint,
+            ),
+            (NotASweep { wanted: s("a=1") }, Code::SweepNotASweep),
             (Internal { message: s("m") }, Code::Internal),
         ];
         for (kind, code) in cases {

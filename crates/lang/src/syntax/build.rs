@@ -44,6 +44,37 @@ pub fn parse_override(map: &SourceMap, file: FileId) -> ParseResult<Override> {
     })
 }
 
+/// Parses one `--sweep path=v1,v2,…` argument registered as `file`, as the override
+/// `path = [v1, v2, …]` (a lone list, `path=[v1,v2]`, is taken as the values themselves).
+pub fn parse_sweep(map: &SourceMap, file: FileId) -> ParseResult<Override> {
+    let top = parse_rule(map, file, Rule::cli_sweep)?;
+    let span = Builder::span_of(file, &top);
+    let b = Builder { file };
+    let mut inner = top.into_inner().filter(|p| p.as_rule() != Rule::EOI);
+    let Some(path) = inner.next() else {
+        unreachable!("grammar: cli_sweep = path = expr, …")
+    };
+    let path = b.path(path);
+    let mut values = Vec::new();
+    for pair in inner {
+        values.push(b.expr(pair)?);
+    }
+    let value = match values.as_slice() {
+        [one] if matches!(one.kind, ExprKind::List(_)) => values.remove(0),
+        _ => {
+            let (start, end) = match (values.first(), values.last()) {
+                (Some(a), Some(z)) => (a.span.start, z.span.end),
+                _ => (span.end, span.end),
+            };
+            Expr {
+                kind: ExprKind::List(values),
+                span: Span { file, start, end },
+            }
+        }
+    };
+    Ok(Override { path, value, span })
+}
+
 /// Parses a lone expression registered as `file`.
 pub fn parse_expr(map: &SourceMap, file: FileId) -> ParseResult<Expr> {
     let top = parse_rule(map, file, Rule::expr_only)?;

@@ -10,6 +10,7 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::COMMENT => "a comment",
         Rule::recipe => "a recipe",
         Rule::cli_set => "`path=value`",
+        Rule::cli_sweep => "`path=value,value,…`",
         Rule::expr_only => "an expression",
         Rule::extends => "`extends \"base.deit\"`",
         Rule::stage => "a stage `stage name { … }`",
