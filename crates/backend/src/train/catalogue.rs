@@ -244,6 +244,7 @@ impl Registry {
             crate::register_deit!(r, "test_tiny_distilled": patch 4, image 16, channels 3, embed 64, depth 2, heads 2, mlp 256, classes 10, distilled);
             crate::register_convnet!(r, "digits_convnet": image 8, channels 1, width 32, classes 10);
             crate::register_convnet!(r, "test_convnet": image 16, channels 3, width 8, classes 10);
+            crate::register_convnet!(r, "fashion_mnist_convnet": image 16, channels 3, width 16, classes 10);
         }
         r
     }

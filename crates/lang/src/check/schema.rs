@@ -339,7 +339,10 @@ pub static SOURCES: &[(&str, &str)] = &[
     ("image_folder", "image_folder(\"path/to/split\")"),
     ("cifar10", "cifar10(\"path\", split = train|val)"),
     ("cifar100", "cifar100(\"path\", split = train|val)"),
-    ("fashion_mnist", "fashion_mnist(\"path\", split = train|val)"),
+    (
+        "fashion_mnist",
+        "fashion_mnist(\"path\", split = train|val)",
+    ),
     ("mnist", "mnist(\"path\", split = train|val)"),
     ("digits", "digits(split = train|val)"),
     (

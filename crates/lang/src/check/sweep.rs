@@ -83,6 +83,9 @@ impl Spec {
         let mut seen = HashMap::new();
         collect(&b.items, "", None, &mut axes, &mut seen, diags);
         for axis in axes {
+            if repeats(&axis, diags) {
+                continue;
+            }
             self.push(axis);
         }
     }
@@ -259,7 +262,7 @@ fn collect(
     }
 }
 
-/// The swept field `path = value`, when `value` is a non-empty list without repeats.
+/// The swept field `path = value`, when `value` is a non-empty list.
 fn swept(
     path: &'static str,
     path_span: Span,
@@ -280,28 +283,52 @@ fn swept(
         ));
         return None;
     }
-    let texts: Vec<String> = values.iter().map(written).collect();
-    for (i, t) in texts.iter().enumerate() {
-        if let Some(j) = texts[..i].iter().position(|u| u == t) {
-            diags.push(
-                Diag::error(
-                    ErrorKind::SweepDuplicateValue {
-                        path: path.into(),
-                        value: t.clone(),
-                    },
-                    values[i].span,
-                )
-                .with_secondary(values[j].span, "first listed here"),
-            );
-            return None;
-        }
-    }
     Some(Swept {
         path,
         path_span,
         values: values.clone(),
         list: value.span,
     })
+}
+
+/// Whether an axis gives one point twice: a value listed twice, or in a `zip` the same
+/// values twice (`deit::sweep::duplicate_value`, reported).
+fn repeats(axis: &Axis, diags: &mut Diagnostics) -> bool {
+    let tuple =
+        |i: usize| -> Vec<String> { axis.fields.iter().map(|f| written(&f.values[i])).collect() };
+    for i in 0..axis.len() {
+        if let Some(j) = (0..i).find(|&j| tuple(j) == tuple(i)) {
+            let Some(f) = axis.fields.first() else {
+                return false;
+            };
+            let value = if axis.fields.len() == 1 {
+                written(&f.values[i])
+            } else {
+                format!("({})", tuple(i).join(", "))
+            };
+            let path = if axis.fields.len() == 1 {
+                f.path.to_string()
+            } else {
+                format!(
+                    "zip({})",
+                    axis.fields
+                        .iter()
+                        .map(|f| f.path)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            diags.push(
+                Diag::error(
+                    ErrorKind::SweepDuplicateValue { path, value },
+                    f.values[i].span,
+                )
+                .with_secondary(f.values[j].span, "first listed here"),
+            );
+            return true;
+        }
+    }
+    false
 }
 
 /// A value as written (a string without its quotes).
@@ -408,13 +435,16 @@ pub fn apply_cli(
                     .with_secondary(first, "first set here"),
                 );
             } else if let Some(s) = swept(path, o.path.span, &o.value, &mut local) {
-                if tree.sweep.span.is_none() {
-                    tree.sweep.span = Some(o.path.span);
-                }
-                tree.sweep.push(Axis {
+                let axis = Axis {
                     fields: vec![s],
                     zip: None,
-                });
+                };
+                if !repeats(&axis, &mut local) {
+                    if tree.sweep.span.is_none() {
+                        tree.sweep.span = Some(o.path.span);
+                    }
+                    tree.sweep.push(axis);
+                }
             }
         }
         diags.extend(local.items);

@@ -77,6 +77,11 @@ impl EventWriter {
             .create_new(true)
             .open(&path)
             .map_err(|e| WriteFailure::new(&path, None, e))?;
+        EventWriter::on(path, file)
+    }
+
+    /// Writes the events file `path`, open as `file`, from its first record.
+    fn on(path: PathBuf, file: File) -> Result<Self, WriteFailure> {
         let mut w = EventWriter {
             path,
             file: BufWriter::with_capacity(64 * 1024, file),
@@ -141,4 +146,44 @@ pub fn drop_torn_tails(dir: &Path) -> Result<(), WriteFailure> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::{RunError, WriteKind};
+
+    #[test]
+    fn a_failed_write_is_the_run_write_error_naming_the_file() {
+        // A folder that is not there.
+        let missing = std::env::temp_dir().join(format!("deitc-tb-missing-{}", std::process::id()));
+        let err = EventWriter::create(&missing.join("sub")).expect_err("no folder");
+        assert!(err.path.starts_with(missing.join("sub")), "{:?}", err.path);
+        assert!(matches!(RunError::from(err), RunError::Write { .. }));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_disk_is_reported_as_one() {
+        let path = PathBuf::from("/dev/full");
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            return; // no /dev/full in this sandbox
+        };
+        let mut w = EventWriter::on(path.clone(), file).expect("buffered");
+        let big = Event::summary(
+            0.0,
+            1,
+            vec![super::super::proto::Value::text("t", &"x".repeat(100_000))],
+        );
+        let err = w.write(&big).expect_err("ENOSPC");
+        assert_eq!(err.path, path);
+        assert!(err.bytes.is_some_and(|b| b > 100_000), "{:?}", err.bytes);
+        match RunError::from(err) {
+            RunError::Write { kind, path, .. } => {
+                assert_eq!(kind, WriteKind::DiskFull);
+                assert_eq!(path, "/dev/full");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
