@@ -207,8 +207,22 @@ fn add_runs(root: &Path, recipe: &Path, listing: &mut Listing) {
 fn add_sweep(root: &Path, dir: &Path, listing: &mut Listing) -> Result<(), ReportError> {
     let sweep = read::sweep(dir)?;
     let Manifest {
-        name, axes, points, ..
+        name,
+        axes,
+        grid,
+        points,
     } = &sweep.manifest;
+    // The grid's axes (a `zip` as one), else every swept path.
+    let axes: Vec<String> = if grid.is_empty() {
+        axes.clone()
+    } else {
+        grid.iter()
+            .map(|a| match a.as_slice() {
+                [one] => one.clone(),
+                zipped => format!("zip({})", zipped.join(", ")),
+            })
+            .collect()
+    };
     let mut run = 0;
     for p in points {
         let point_dir = dir.join(&p.dir);
@@ -238,7 +252,7 @@ fn add_sweep(root: &Path, dir: &Path, listing: &mut Listing) -> Result<(), Repor
     listing.sweeps.push(SweepInfo {
         name: name.clone(),
         dir: shown(root, dir),
-        axes: axes.clone(),
+        axes,
         points: points.len(),
         run,
     });

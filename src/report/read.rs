@@ -154,6 +154,9 @@ pub struct Manifest {
     pub name: String,
     #[serde(default)]
     pub axes: Vec<String>,
+    /// The paths of each axis of the grid (several for a `zip`); older manifests lack it.
+    #[serde(default)]
+    pub grid: Vec<Vec<String>>,
     pub points: Vec<Point>,
 }
 
