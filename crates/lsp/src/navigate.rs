@@ -10,24 +10,10 @@ use deitc_lang::source::{SourceKind, Span};
 use deitc_lang::syntax::parse_recipe;
 use lsp_types::{GotoDefinitionResponse, Location, Position, Range, Url};
 use std::collections::HashSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
-/// `a/b/../c` → `a/c`, lexically.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::ParentDir
-                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
-            {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
+/// `a/b/../c` → `a/c`, lexically: the checker's reading of an `extends` path.
+pub use deitc_lang::check::normalize_path as normalize;
 
 pub fn definition(
     res: &Resolution,

@@ -255,7 +255,8 @@ fn load_into(
 }
 
 /// `a/b/../c` → `a/c`, lexically (for display; symlinks are resolved by `canonicalize`).
-fn normalize(path: &Path) -> PathBuf {
+/// The path an `extends` names, as the checker (and the language server) reads it.
+pub fn normalize(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in path.components() {

@@ -19,7 +19,7 @@ pub(crate) mod tree;
 mod typing;
 pub(crate) mod value;
 
-pub use inherit::read_source;
+pub use inherit::{normalize as normalize_path, read_source};
 pub use rules::Facts;
 pub use value::show_f64;
 
