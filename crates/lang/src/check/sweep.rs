@@ -567,9 +567,14 @@ pub(crate) fn evaluate_points(
         });
         checks.push(c);
     }
+    // `--point` narrows what is reported to the points it picks (all without it).
+    let selected = select(&points, &keys, wanted, &mut diags);
     // Diagnostics: once each, labelled with the points that have it when not all do.
     let mut merged: Vec<(Diag, Vec<usize>)> = Vec::new();
     for (i, c) in checks.iter_mut().enumerate() {
+        if !wanted.is_empty() && !selected.contains(&i) {
+            continue;
+        }
         for d in std::mem::take(&mut c.diags.items) {
             match merged.iter_mut().find(|(e, _)| *e == d) {
                 Some((_, at)) => at.push(i),
@@ -601,7 +606,6 @@ pub(crate) fn evaluate_points(
         }
         diags.push(d);
     }
-    let selected = select(&points, &keys, wanted, &mut diags);
     let first = selected.first().copied().unwrap_or(0);
     let mut out = if checks.is_empty() {
         let mut plain = loaded.clone();
