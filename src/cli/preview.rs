@@ -66,14 +66,7 @@ pub fn run(args: &RecipeArgs, opts: &PreviewArgs, graphs: &Registry, out: &mut O
         }
     };
     let (channels, side, _) = loader.image_shape();
-    let name = |label: u16| {
-        loader
-            .train
-            .classes
-            .get(usize::from(label))
-            .cloned()
-            .unwrap_or_else(|| label.to_string())
-    };
+    let name = |label: u16| loader.train.class_name(label);
 
     let mut tiles = Vec::new();
     let mut listing = String::new();

@@ -64,6 +64,14 @@ pub struct Pixels<'a> {
 }
 
 impl Dataset {
+    /// The name of class `label`, or the number when the dataset has no such class name.
+    pub fn class_name(&self, label: u16) -> String {
+        self.classes
+            .get(usize::from(label))
+            .cloned()
+            .unwrap_or_else(|| label.to_string())
+    }
+
     /// Images that all have the size `height × width`.
     pub fn uniform(
         images: Vec<u8>,

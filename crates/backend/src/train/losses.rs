@@ -37,22 +37,26 @@ pub fn soft_kd<const K: usize, D: Device<f32>>(
     kl * (tau * tau / (b * K) as f64) as f32
 }
 
+/// The index of the first maximum of `row` (0 for an empty row or one of NaNs): the class
+/// hard distillation takes from the teacher.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+            if v > bv {
+                (i, v)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
 /// One-hot rows of the teacher's argmax, `(B × K)` row-major.
 pub fn argmax_one_hot(logits: &[f32], k: usize) -> Vec<f32> {
     let mut out = vec![0.0; logits.len()];
     for (row, o) in logits.chunks(k).zip(out.chunks_mut(k)) {
-        let best = row
-            .iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                if v > bv {
-                    (i, v)
-                } else {
-                    (bi, bv)
-                }
-            })
-            .0;
-        o[best] = 1.0;
+        o[argmax(row)] = 1.0;
     }
     out
 }

@@ -153,14 +153,7 @@ impl TrainLog {
         self.first = false;
         let (channels, side, _) = loader.image_shape();
         let per = channels * side * side;
-        let name = |label: u16| {
-            loader
-                .train
-                .classes
-                .get(usize::from(label))
-                .cloned()
-                .unwrap_or_else(|| label.to_string())
-        };
+        let name = |label: u16| loader.train.class_name(label);
         let b = batch.size;
         let tiles: Vec<Tile<'_>> = (0..b.min(GRID_SAMPLES))
             .filter_map(|k| {
@@ -283,20 +276,7 @@ pub fn agreeing(logits: &[f32], labels: &[u16], k: usize) -> usize {
     logits
         .chunks(k.max(1))
         .zip(labels)
-        .filter(|(row, &y)| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                    if v > bv {
-                        (i, v)
-                    } else {
-                        (bi, bv)
-                    }
-                })
-                .0;
-            best == usize::from(y)
-        })
+        .filter(|(row, &y)| crate::train::losses::argmax(row) == usize::from(y))
         .count()
 }
 
