@@ -12,6 +12,9 @@
 #include "../cuda/optimizer.cu"
 #include "../cuda/cross_entropy.cu"
 #include "../cuda/regularization.cu"
+#include "../cuda/linear.cu"
+#include "../cuda/attention.cu"
+#include "../cuda/residual.cu"
 
 namespace {
 
@@ -65,6 +68,18 @@ const Entry KERNELS[] = {
     KERNEL(soft_kd_forward_backward),
     KERNEL(argmax_one_hot),
     KERNEL(drop_path_scales),
+    // linear.cu
+    KERNEL(bias_rows),
+    KERNEL(column_sum_partial),
+    KERNEL(f32_to_bf16),
+    // attention.cu
+    KERNEL(qkv_to_heads),
+    KERNEL(heads_to_qkv),
+    KERNEL(heads_to_rows),
+    KERNEL(rows_to_heads),
+    // residual.cu
+    KERNEL(residual_add_forward),
+    KERNEL(residual_add_backward),
 };
 
 }  // namespace

@@ -9,6 +9,14 @@
 
 use crate::launch::{self, AdamwArgs, EmaArgs, LaunchConfig, SgdArgs};
 
+// The families planned in files of their own (`plan/*.rs`).
+mod attention;
+mod linear;
+mod residual;
+pub use attention::*;
+pub use linear::*;
+pub use residual::*;
+
 /// A buffer handle that knows its length in elements.
 pub trait Buffer {
     fn len(&self) -> usize;
@@ -38,6 +46,8 @@ pub enum Param<I, O> {
     Null,
     I32(i32),
     F32(f32),
+    U64(u64),
+    F64(f64),
 }
 
 /// One launch: the kernel, its configuration and its parameters.

@@ -72,6 +72,26 @@ pub const FAMILIES: &[Family] = &[
         text: include_str!("../cuda/regularization.cu"),
         kernels: &["drop_path_scales"],
     },
+    Family {
+        file: "linear.cu",
+        text: include_str!("../cuda/linear.cu"),
+        kernels: &["bias_rows", "column_sum_partial", "f32_to_bf16"],
+    },
+    Family {
+        file: "attention.cu",
+        text: include_str!("../cuda/attention.cu"),
+        kernels: &[
+            "qkv_to_heads",
+            "heads_to_qkv",
+            "heads_to_rows",
+            "rows_to_heads",
+        ],
+    },
+    Family {
+        file: "residual.cu",
+        text: include_str!("../cuda/residual.cu"),
+        kernels: &["residual_add_forward", "residual_add_backward"],
+    },
 ];
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
-use super::{AttentionParts, Kernels, MlpParts, Rows, Scores};
+use super::{AttentionParts, DropPath, Kernels, MlpParts, Rows, Scores};
 
 /// `norm.try_forward(x)`: dfdx's LayerNorm over the last axis.
 pub fn layer_norm<B: Dim, Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -117,18 +117,19 @@ where
     Dev::linear(parts.fc2, h) // (B, T, D)
 }
 
-/// `x + s_b·f(norm(x))`: the norm, the branch `f`, the per-sample scaling (when there is
-/// one) and the residual add, as separate ops.
+/// `x + s_b·f(norm(x))`: the norm, the branch `f`, the per-sample scaling (when `drop`
+/// draws one, on the host) and the residual add, as separate ops.
 fn sublayer<Tok: Dim, const D: usize, E: Dtype, Dev: Kernels<E>, T: Tape<E, Dev>>(
     norm: &LayerNorm1D<D, E, Dev>,
     x: Rows<usize, Tok, D, E, Dev, T>,
-    scales: Option<Vec<E>>,
+    drop: Option<DropPath>,
     f: impl FnOnce(Rows<usize, Tok, D, E, Dev, T>) -> Result<Rows<usize, Tok, D, E, Dev, T>, Dev::Err>,
 ) -> Result<Rows<usize, Tok, D, E, Dev, T>, Dev::Err> {
+    let b = x.shape().0;
     let (x, tape) = x.split_tape();
     let y = f(Dev::layer_norm(norm, x.clone().put_tape(tape))?)?; // (B, T, D)
-    let y = match scales {
-        Some(s) => Dev::scale_samples(y, s)?,
+    let y = match drop {
+        Some(d) => Dev::scale_samples(y, d.scales(b))?,
         None => y,
     };
     y.try_add(x) // (B, T, D)
@@ -140,12 +141,12 @@ pub fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, E: Dtype, D
     norm: &LayerNorm1D<D, E, Dev>,
     parts: AttentionParts<'_, D, D3, E, Dev>,
     x: Rows<usize, Tok, D, E, Dev, T>,
-    scales: Option<Vec<E>>,
+    drop: Option<DropPath>,
 ) -> Result<Rows<usize, Tok, D, E, Dev, T>, Dev::Err>
 where
     T: Tape<E, Dev>,
 {
-    sublayer(norm, x, scales, |y| Dev::attention(parts, y))
+    sublayer(norm, x, drop, |y| Dev::attention(parts, y))
 }
 
 /// A pre-norm block's MLP sublayer, `x + s_b·mlp(norm(x))`.
@@ -153,12 +154,12 @@ pub fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, E: Dtype, Dev: Ker
     norm: &LayerNorm1D<D, E, Dev>,
     parts: MlpParts<'_, D, F, E, Dev>,
     x: Rows<usize, Tok, D, E, Dev, T>,
-    scales: Option<Vec<E>>,
+    drop: Option<DropPath>,
 ) -> Result<Rows<usize, Tok, D, E, Dev, T>, Dev::Err>
 where
     T: Tape<E, Dev>,
 {
-    sublayer(norm, x, scales, |y| Dev::mlp(parts, y))
+    sublayer(norm, x, drop, |y| Dev::mlp(parts, y))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::TensorCollection;
 use dfdx::prelude::*;
 
-use super::{compose, AttentionParts, Backend, Kernels, MlpParts, Rows};
+use super::{compose, AttentionParts, Backend, DropPath, Kernels, MlpParts, Rows};
 use crate::fused::{self, AttentionBranch, MlpBranch};
 use crate::train::optimizer::{Optimizer, StepInfo};
 
@@ -70,11 +70,11 @@ impl Kernels<f32> for Cpu {
         norm: &LayerNorm1D<D, f32, Self>,
         parts: AttentionParts<'_, D, D3, f32, Self>,
         x: Rows<usize, Tok, D, f32, Self, T>,
-        scales: Option<Vec<f32>>,
+        drop: Option<DropPath>,
     ) -> Result<Rows<usize, Tok, D, f32, Self, T>, CpuError> {
         let (b, s, _) = *x.shape();
         if b * s.size() * D == 0 {
-            return compose::attention_sublayer(norm, parts, x, scales);
+            return compose::attention_sublayer(norm, parts, x, drop);
         }
         let branch = AttentionBranch {
             qkv: parts.qkv,
@@ -83,24 +83,24 @@ impl Kernels<f32> for Cpu {
             scale: parts.scale as f32,
             batch: b,
         };
-        fused::residual(norm, x, scales, branch)
+        fused::residual(norm, x, drop.map(|d| d.scales(b)), branch)
     }
 
     fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Self>>(
         norm: &LayerNorm1D<D, f32, Self>,
         parts: MlpParts<'_, D, F, f32, Self>,
         x: Rows<usize, Tok, D, f32, Self, T>,
-        scales: Option<Vec<f32>>,
+        drop: Option<DropPath>,
     ) -> Result<Rows<usize, Tok, D, f32, Self, T>, CpuError> {
         let (b, s, _) = *x.shape();
         if b * s.size() * D * F == 0 {
-            return compose::mlp_sublayer(norm, parts, x, scales);
+            return compose::mlp_sublayer(norm, parts, x, drop);
         }
         let branch = MlpBranch {
             fc1: parts.fc1,
             fc2: parts.fc2,
         };
-        fused::residual(norm, x, scales, branch)
+        fused::residual(norm, x, drop.map(|d| d.scales(b)), branch)
     }
 }
 

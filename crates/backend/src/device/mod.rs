@@ -50,6 +50,49 @@ pub struct MlpParts<'a, const D: usize, const F: usize, E: Dtype, Dev: Storage<E
     pub fc2: &'a Linear<F, D, E, Dev>,
 }
 
+/// Stochastic depth on one residual branch of one step: each sample's branch is kept with
+/// probability `keep = 1 − rate` and scaled by `1/keep`, or zeroed (timm's `drop_path` with
+/// `scale_by_keep`), the masks drawn from `seed`. A descriptor of the draw, not the draw:
+/// the CPU draws the scales on the host ([`DropPath::scales`]), the GPU in one launch of
+/// `drop_path_scales`, the same bits either way.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DropPath {
+    pub rate: f64,
+    pub seed: u64,
+}
+
+impl DropPath {
+    /// The draw at `rate` from `seed`, or `None` when `rate ≤ 0` (no stochastic depth).
+    pub fn new(rate: f64, seed: u64) -> Option<DropPath> {
+        (rate > 0.0).then_some(DropPath { rate, seed })
+    }
+
+    /// The per-sample scales of `batch` samples: `1/keep` for a kept sample, 0 for a dropped
+    /// one. Sample b takes SplitMix64's (b+1)-th output from `seed` as a 53-bit uniform `u`
+    /// and is kept when `u < keep`. SplitMix64 is a counter (its state after b+1 steps is
+    /// `seed + (b+1)·γ`), so this is the sequential stream, and each sample's draw stands
+    /// alone, as the GPU kernel (`cuda/regularization.cu`) draws it, one thread per sample.
+    pub fn scales<E: Dtype>(self, batch: usize) -> Vec<E> {
+        let keep = 1.0 - self.rate;
+        let kept = E::from_f64(1.0 / keep).unwrap_or_default();
+        (0..batch as u64)
+            .map(|b| match splitmix64_uniform(self.seed, b + 1) < keep {
+                true => kept,
+                false => E::default(),
+            })
+            .collect()
+    }
+}
+
+/// SplitMix64's `k`-th output from `seed` (its state then is `seed + k·γ`) as a uniform in
+/// [0, 1) of 53 bits.
+fn splitmix64_uniform(seed: u64, k: u64) -> f64 {
+    let mut z = seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 /// The model's kernels on a dfdx device for dtype `E`, each defaulting to its dfdx-op
 /// composition. Training is in `f32` ([`Backend`]); the CPU also has them in `f64`, all
 /// composed, for the reference tests of the composition against timm.
@@ -112,25 +155,26 @@ pub trait Kernels<E: Dtype>: Device<E> {
     }
 
     /// A pre-norm block's attention sublayer without dropout, `x + s_b·attention(norm(x))`,
-    /// with `scales` stochastic depth's per-sample `s_b` (none: 1).
+    /// with `s_b` stochastic depth's per-sample scale drawn by `drop` (none: 1).
     #[allow(clippy::type_complexity)]
     fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, T: Tape<E, Self>>(
         norm: &LayerNorm1D<D, E, Self>,
         parts: AttentionParts<'_, D, D3, E, Self>,
         x: Rows<usize, Tok, D, E, Self, T>,
-        scales: Option<Vec<E>>,
+        drop: Option<DropPath>,
     ) -> Result<Rows<usize, Tok, D, E, Self, T>, Self::Err> {
-        compose::attention_sublayer(norm, parts, x, scales)
+        compose::attention_sublayer(norm, parts, x, drop)
     }
 
-    /// A pre-norm block's MLP sublayer without dropout, `x + s_b·mlp(norm(x))`.
+    /// A pre-norm block's MLP sublayer without dropout, `x + s_b·mlp(norm(x))`, `s_b` drawn
+    /// by `drop` (none: 1).
     fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, T: Tape<E, Self>>(
         norm: &LayerNorm1D<D, E, Self>,
         parts: MlpParts<'_, D, F, E, Self>,
         x: Rows<usize, Tok, D, E, Self, T>,
-        scales: Option<Vec<E>>,
+        drop: Option<DropPath>,
     ) -> Result<Rows<usize, Tok, D, E, Self, T>, Self::Err> {
-        compose::mlp_sublayer(norm, parts, x, scales)
+        compose::mlp_sublayer(norm, parts, x, drop)
     }
 }
 

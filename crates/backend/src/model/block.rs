@@ -5,9 +5,9 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::regularization::{drop_path, drop_path_scales};
+use super::regularization::drop_path;
 use super::{init, layer_norm, Attention, Mlp, Tokens};
-use crate::device::Kernels;
+use crate::device::{DropPath, Kernels};
 
 /// `blocks.i` of timm.
 #[derive(Debug, Clone)]
@@ -70,14 +70,14 @@ impl<
         drop: f64,
         seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
-        let b = x.shape().0;
         let (seed1, seed2) = (seed, seed.wrapping_add(1));
         if p <= 0.0 {
-            // Each sublayer as one kernel where the device fuses it.
-            let scales = drop_path_scales(drop, seed1, b);
-            let x = Dev::attention_sublayer(&self.norm1, self.attn.parts(), x, scales)?;
-            let scales = drop_path_scales(drop, seed2, b);
-            return Dev::mlp_sublayer(&self.norm2, self.mlp.parts(), x, scales); // (B, T, D)
+            // Each sublayer as one kernel where the device fuses it; the device draws the
+            // stochastic-depth scales.
+            let drop1 = DropPath::new(drop, seed1);
+            let x = Dev::attention_sublayer(&self.norm1, self.attn.parts(), x, drop1)?;
+            let drop2 = DropPath::new(drop, seed2);
+            return Dev::mlp_sublayer(&self.norm2, self.mlp.parts(), x, drop2); // (B, T, D)
         }
         let (x, tape) = x.split_tape();
         let y = Dev::layer_norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)

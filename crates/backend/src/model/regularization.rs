@@ -5,9 +5,8 @@
 
 use dfdx::prelude::*;
 
-use super::init::SplitMix64;
 use super::Tokens;
-use crate::device::Kernels;
+use crate::device::{DropPath, Kernels};
 use crate::ir;
 
 /// Rates for one training forward pass.
@@ -71,21 +70,10 @@ pub(crate) fn drop_path<Tok: Dim, const M: usize, E: Dtype, D: Kernels<E>, T: Ta
 }
 
 /// Stochastic depth's per-sample scales for `batch` samples: `1 / (1 - rate)` for a kept
-/// sample, 0 for a dropped one, drawn from `seed`; `None` when `rate == 0`.
+/// sample, 0 for a dropped one, drawn from `seed` ([`DropPath::scales`]); `None` when
+/// `rate ≤ 0`.
 pub(crate) fn drop_path_scales<E: Dtype>(rate: f64, seed: u64, batch: usize) -> Option<Vec<E>> {
-    if rate <= 0.0 {
-        return None;
-    }
-    let keep = 1.0 - rate;
-    let mut rng = SplitMix64::new(seed);
-    Some(
-        (0..batch)
-            .map(|_| match rng.uniform() < keep {
-                true => E::from_f64(1.0 / keep).unwrap_or_default(),
-                false => E::default(),
-            })
-            .collect(),
-    )
+    DropPath::new(rate, seed).map(|d| d.scales(batch))
 }
 
 #[cfg(test)]
@@ -114,6 +102,25 @@ mod tests {
         let g = y.sum().backward();
         let gx = g.get(&x).as_vec();
         assert_eq!(gx, v);
+    }
+
+    #[test]
+    fn drop_path_scales_are_splitmix64s_sequential_stream() {
+        // What the host drew before the draw became per-sample counters: the same bits.
+        use crate::model::init::SplitMix64;
+        for (rate, seed, batch) in [(0.1, 0, 5), (0.25, 7, 300), (0.5, u64::MAX, 64)] {
+            let keep = 1.0 - rate;
+            let mut rng = SplitMix64::new(seed);
+            let want: Vec<f32> = (0..batch)
+                .map(|_| match rng.uniform() < keep {
+                    true => (1.0 / keep) as f32,
+                    false => 0.0,
+                })
+                .collect();
+            assert_eq!(drop_path_scales::<f32>(rate, seed, batch), Some(want));
+        }
+        assert_eq!(drop_path_scales::<f32>(0.0, 3, 8), None);
+        assert_eq!(DropPath::new(-0.5, 3), None);
     }
 
     #[test]

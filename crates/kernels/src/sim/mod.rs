@@ -5,12 +5,19 @@
 //! buffer's length against the sizes it passes, then launches with the configuration of
 //! [`crate::launch`]. One file per kernel family, beside its `cuda/*.cu`.
 
+mod attention;
 mod cross_entropy;
 mod gelu;
 mod layer_norm;
+mod linear;
 mod optimizer;
 mod regularization;
+mod residual;
 mod softmax;
+
+pub use attention::*;
+pub use linear::*;
+pub use residual::*;
 
 pub use cross_entropy::{argmax_one_hot, soft_ce, soft_kd, Grad};
 pub use gelu::{bias_gelu_backward, bias_gelu_forward, gelu_backward_accumulate};
@@ -23,7 +30,7 @@ pub use regularization::drop_path_scales;
 pub use softmax::{softmax_backward, softmax_backward_accumulate, softmax_forward};
 
 use crate::launch::LaunchConfig;
-use crate::plan::{Launch, Param, PlanError};
+use crate::plan::{Buffer, Launch, Param, PlanError};
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
 
 /// The launch record `sim/launch.cpp` reads.
@@ -89,6 +96,8 @@ pub enum Arg<'a> {
     In(&'a [f32]),
     /// A device pointer the kernel writes (and may read).
     Out(&'a mut [f32]),
+    /// A device pointer to bf16 values (their bits) the kernel reads.
+    InBf16(&'a [u16]),
     /// A device pointer to bf16 values (their bits) the kernel writes.
     OutBf16(&'a mut [u16]),
     /// A null pointer (an optional input left out).
@@ -97,6 +106,20 @@ pub enum Arg<'a> {
     F32(f32),
     U64(u64),
     F64(f64),
+}
+
+/// A buffer argument's length in elements (scalars and null count as 0), so that a plan can
+/// take [`Arg`]s as its buffers when a kernel mixes `f32` and bf16 buffers ([`run_args`]).
+impl Buffer for Arg<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Arg::In(s) => s.len(),
+            Arg::Out(s) => s.len(),
+            Arg::InBf16(s) => s.len(),
+            Arg::OutBf16(s) => s.len(),
+            Arg::Null | Arg::I32(_) | Arg::F32(_) | Arg::U64(_) | Arg::F64(_) => 0,
+        }
+    }
 }
 
 /// Launches `kernel` with `params`.
@@ -120,6 +143,7 @@ unsafe fn launch_raw(
             match a {
                 Arg::In(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
                 Arg::Out(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
+                Arg::InBf16(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
                 Arg::OutBf16(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
                 Arg::Null => {}
                 Arg::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
@@ -180,6 +204,27 @@ pub(crate) fn run(plan: Result<Launch<&[f32], &mut [f32]>, PlanError>) -> Result
             Param::Null => Arg::Null,
             Param::I32(v) => Arg::I32(v),
             Param::F32(v) => Arg::F32(v),
+            Param::U64(v) => Arg::U64(v),
+            Param::F64(v) => Arg::F64(v),
+        })
+        .collect();
+    checked(plan.kernel, &plan.config, &mut params)
+}
+
+/// Runs a planned launch whose buffers are [`Arg`]s (`f32` and bf16 buffers mixed), checked
+/// by the plan against its sizes like [`run`]'s.
+pub(crate) fn run_args(plan: Result<Launch<Arg<'_>, Arg<'_>>, PlanError>) -> Result<(), SimError> {
+    let plan = plan?;
+    let mut params: Vec<Arg<'_>> = plan
+        .params
+        .into_iter()
+        .map(|p| match p {
+            Param::In(b) | Param::Out(b) => b,
+            Param::Null => Arg::Null,
+            Param::I32(v) => Arg::I32(v),
+            Param::F32(v) => Arg::F32(v),
+            Param::U64(v) => Arg::U64(v),
+            Param::F64(v) => Arg::F64(v),
         })
         .collect();
     checked(plan.kernel, &plan.config, &mut params)

@@ -541,8 +541,7 @@ fn precision_fallback(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) 
     out.report(kind, &at);
 }
 
-/// One warning listing the settings `deitc run` refuses (or, for `train.precision`, trains
-/// in fp32) today, at the first of them.
+/// One warning listing the settings `deitc run` refuses today, at the first of them.
 fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
     let a = &r.augment;
     // `finetune.train_mode = false` fine-tunes in eval mode, where a distilled model's
@@ -559,14 +558,7 @@ fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
     // deitc implements them bicubically only (the official recipe's choice).
     let policy_interp = (a.rand_augment.is_some() || a.auto_augment.is_some())
         && a.crop.interpolation != Interpolation::Bicubic;
-    // bf16 on CUDA: the trainer runs fp32 until its mixed-precision path exists (tf32 is
-    // cuBLAS's TF32 mode; on the CPU, `precision_fallback` says so instead).
-    let precision = format!(
-        "`train.precision = {}` (the run trains in fp32 for now)",
-        r.train.precision.name()
-    );
-    let reduced = r.train.precision == Precision::Bf16 && run_device(r, build) == Device::Cuda;
-    let cases: [(bool, &str, &str); 4] = [
+    let cases: [(bool, &str, &str); 3] = [
         (
             policy_interp,
             "RandAugment/AutoAugment with non-bicubic interpolation",
@@ -580,7 +572,6 @@ fn not_trainable(r: &Recipe, build: &super::BuildFacts, out: &mut Out<'_>) {
             "CUDA (a build without the `cuda` feature)",
             "train.device",
         ),
-        (reduced, &precision, "train.precision"),
         (
             eval_mode_distilled,
             "eval-mode fine-tuning of a distilled model (`finetune.train_mode = false`)",

@@ -9,16 +9,44 @@
 //! Every launch runs a [`deitc_kernels::plan`], the plan the CPU simulator runs in
 //! `cargo test` against the CPU kernels; this module is the part that only a GPU runs.
 
+mod attention;
 mod gelu;
 mod layer_norm;
+mod linear;
 pub(crate) mod modules;
 mod softmax;
+mod sublayer;
 
-use super::{Backend, Kernels, Rows, Scores};
+use super::{AttentionParts, Backend, Kernels, MlpParts, Rows, Scores};
+use std::sync::atomic::{AtomicU8, Ordering};
 use crate::ir::Precision;
 use cudarc::driver::CudaSlice;
-use dfdx::nn::modules::LayerNorm1D;
+use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::prelude::*;
+
+/// How the `Linear` products run ([`linear`]), from `train.precision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Matmul {
+    /// fp32 operands and arithmetic (cuBLAS's strict fp32).
+    F32,
+    /// fp32 operands on TF32 tensor cores, fp32 accumulation.
+    Tf32,
+    /// bf16 operands on bf16 tensor cores, fp32 accumulation and output.
+    Bf16,
+}
+
+/// The process's [`Matmul`] mode: one run trains at a time, and `set_precision` sets it when
+/// the run opens its device (0 fp32, 1 tf32, 2 bf16).
+static MATMUL: AtomicU8 = AtomicU8::new(0);
+
+/// The [`Matmul`] mode the last `set_precision` chose.
+pub(crate) fn matmul() -> Matmul {
+    match MATMUL.load(Ordering::Relaxed) {
+        1 => Matmul::Tf32,
+        2 => Matmul::Bf16,
+        _ => Matmul::F32,
+    }
+}
 
 /// An uninitialised device buffer of `len` values (each kernel writes all of its output).
 pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError> {
@@ -61,6 +89,13 @@ impl Kernels<f32> for Cuda {
         layer_norm::layer_norm(norm, x)
     }
 
+    fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Self>>(
+        lin: &Linear<I, O, f32, Self>,
+        x: Rows<B, Tok, I, f32, Self, T>,
+    ) -> Result<Rows<B, Tok, O, f32, Self, T>, Self::Err> {
+        linear::linear(lin, x)
+    }
+
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>, Self::Err> {
@@ -72,6 +107,31 @@ impl Kernels<f32> for Cuda {
         scale: f64,
     ) -> Result<Scores<Tok, f32, Self, T>, Self::Err> {
         softmax::scaled_softmax(s, scale)
+    }
+
+    fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Self>>(
+        parts: AttentionParts<'_, D, D3, f32, Self>,
+        x: Rows<B, Tok, D, f32, Self, T>,
+    ) -> Result<Rows<B, Tok, D, f32, Self, T>, Self::Err> {
+        attention::attention(parts, x)
+    }
+
+    fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Self>>(
+        norm: &LayerNorm1D<D, f32, Self>,
+        parts: AttentionParts<'_, D, D3, f32, Self>,
+        x: Rows<usize, Tok, D, f32, Self, T>,
+        drop: Option<super::DropPath>,
+    ) -> Result<Rows<usize, Tok, D, f32, Self, T>, Self::Err> {
+        sublayer::attention_sublayer(norm, parts, x, drop)
+    }
+
+    fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Self>>(
+        norm: &LayerNorm1D<D, f32, Self>,
+        parts: MlpParts<'_, D, F, f32, Self>,
+        x: Rows<usize, Tok, D, f32, Self, T>,
+        drop: Option<super::DropPath>,
+    ) -> Result<Rows<usize, Tok, D, f32, Self, T>, Self::Err> {
+        sublayer::mlp_sublayer(norm, parts, x, drop)
     }
 }
 
@@ -117,11 +177,14 @@ impl Backend for Cuda {
 
     fn set_precision(&self, precision: Precision) -> Result<(), String> {
         use cudarc::cublas::sys::{cublasMath_t, cublasSetMathMode, cublasStatus_t};
-        let mode = match precision {
-            Precision::Tf32 => cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
-            // bf16 trains in fp32 until its path exists (the checker warns).
-            Precision::Fp32 | Precision::Bf16 => cublasMath_t::CUBLAS_DEFAULT_MATH,
+        // The `Linear` products take their mode from `MATMUL`; the handle's math mode is for
+        // the products dfdx still runs (attention's q·kᵀ and p·v): TF32 under tf32 and bf16.
+        let (matmul, mode) = match precision {
+            Precision::Fp32 => (0, cublasMath_t::CUBLAS_DEFAULT_MATH),
+            Precision::Tf32 => (1, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
+            Precision::Bf16 => (2, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
         };
+        MATMUL.store(matmul, Ordering::Relaxed);
         // SAFETY: the handle is dfdx's live cuBLAS handle of this device (kept alive by the
         // `Arc` borrowed here); setting its math mode is a host-side setting that changes
         // how later GEMMs on it run.

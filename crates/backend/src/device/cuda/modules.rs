@@ -62,6 +62,15 @@ pub(crate) fn output<S: DevicePtr<f32> + DeviceSlice<f32>>(s: &mut S) -> Out<'_>
     }
 }
 
+/// `s`, a buffer of bf16 values (their bits), as a kernel output.
+pub(crate) fn output_bf16<S: DevicePtr<u16> + DeviceSlice<u16>>(s: &mut S) -> Out<'_> {
+    Out {
+        ptr: *s.device_ptr(),
+        len: s.len(),
+        _borrow: PhantomData,
+    }
+}
+
 /// Where `cuda_bf16.h` is: `DEITC_CUDA_INCLUDE`, else the folder dfdx was built against.
 fn include_dir() -> String {
     std::env::var("DEITC_CUDA_INCLUDE").unwrap_or_else(|_| Cuda::INCLUDE_DIR.to_string())
@@ -182,6 +191,8 @@ impl Loaded {
                     Param::Null => {}
                     Param::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
                     Param::F32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),
+                    Param::U64(v) => slot.copy_from_slice(&v.to_ne_bytes()),
+                    Param::F64(v) => slot.copy_from_slice(&v.to_ne_bytes()),
                 }
                 slot
             })
@@ -204,7 +215,7 @@ fn launch(
         .collect();
     // SAFETY: `f` was loaded into this device's primary context (`loaded`), made current
     // here. Each slot holds one parameter of the kernel's type in the kernel's order (a
-    // device pointer, an `int` or a `float` in its first bytes), as built from a plan whose
+    // device pointer, an `unsigned long long` or a `double`, or an `int` or a `float` in its first bytes), as built from a plan whose
     // buffer lengths were checked against its sizes; every pointer is a live device
     // allocation borrowed for the plan's lifetime (`In`/`Out`), and the launch is queued on
     // the default stream before those borrows end, so dfdx frees nothing it uses before the

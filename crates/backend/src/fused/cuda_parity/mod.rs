@@ -4,10 +4,13 @@
 //! multiple of a warp, one row, large values, NaN confined to its row). One file per kernel
 //! family.
 
+mod attention;
 mod cross_entropy;
 mod drop_path;
 mod gelu;
 mod layer_norm;
+mod linear;
+mod residual;
 mod softmax;
 
 /// Deterministic values in [-amp, amp).

@@ -1,0 +1,143 @@
+//! The attention branch on the GPU: `qkv` and `proj` through the device's `linear`, the
+//! heads split from qkv and merged back by `cuda/attention.cu` (one launch each way, each
+//! an op with its own backward), and between them cuBLAS's batched products and the fused
+//! scaled softmax. The simulator tests the same plans against dfdx's CPU ops running
+//! [`compose::attention`](crate::device::compose::attention)'s slices and permutes in
+//! `fused/cuda_parity/attention.rs`.
+//!
+//! Tape: q carries qkv's tape (and the split's backward op); k and v start empty ones that
+//! merge into q's in the two products, as in `compose::attention`. The split's backward
+//! runs after both products' (its op is older), and adds dq, dk and dv into qkv's gradient
+//! in one launch.
+
+use dfdx::prelude::*;
+use dfdx::tensor::CachableCudaSlice;
+
+use super::modules::{input, loaded, output, Loaded};
+use super::{alloc, wrap};
+use crate::device::{AttentionParts, Kernels, Rows};
+use deitc_kernels::plan::{self, HeadShape, Heads};
+
+/// Heads `(B·H, T, hd)`: one `(T, hd)` matrix per sample and head.
+type HeadRows<Tok, T> = Tensor<(usize, Tok, usize), f32, Cuda, T>;
+
+/// `proj(softmax(q·kᵀ·scale)·v)` on `x (B, T, D)`.
+#[allow(clippy::type_complexity)]
+pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Cuda>>(
+    parts: AttentionParts<'_, D, D3, f32, Cuda>,
+    x: Rows<B, Tok, D, f32, Cuda, T>,
+) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
+    let heads = parts.heads;
+    if D3 != 3 * D || heads == 0 || !D.is_multiple_of(heads) {
+        return Err(super::invalid());
+    }
+    let qkv = <Cuda as Kernels<f32>>::linear(parts.qkv, x)?; // (B, T, 3D)
+    let (b, s, _) = *qkv.shape();
+    let shape = HeadShape {
+        batch: b.size(),
+        tokens: s.size(),
+        heads,
+        head_dim: D / heads,
+    };
+    let [q, k, v] = split_heads(qkv, shape)?; // (B·H, T, hd) each
+
+    // kᵀ is a view: cuBLAS reads it as the transposed operand, no copy.
+    let k = k.try_permute::<_, Axes3<0, 2, 1>>()?; // (B·H, hd, T)
+    let scores = q.try_matmul(k)?; // (B·H, T, T)
+    let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, parts.scale)?; // (B·H, T, T)
+    let o = attn.try_matmul(v)?; // (B·H, T, hd)
+    let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
+    <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
+}
+
+/// q, k, v `(B·H, T, hd)` from `qkv (B, T, 3D)` in one launch; q carries the tape (with
+/// the backward op adding all three gradients into qkv's), k and v empty ones.
+fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
+    qkv: Rows<B, Tok, D3, f32, Cuda, T>,
+    shape: HeadShape,
+) -> Result<[HeadRows<Tok, T>; 3], CudaError> {
+    // The kernel reads qkv's rows contiguous (a no-op for the linear's output).
+    let (qkv, mut tape) = qkv.try_contiguous()?.split_tape();
+    let dev = qkv.device().clone();
+    let k = loaded(&dev).map_err(|_| super::not_loaded())?;
+    let n = shape.len();
+    let (mut hq, mut hk, mut hv) = (alloc(&dev, n)?, alloc(&dev, n)?, alloc(&dev, n)?);
+    let out = Heads {
+        q: output(&mut hq),
+        k: output(&mut hk),
+        v: output(&mut hv),
+    };
+    k.run(plan::qkv_to_heads(input(&**qkv.data()), out, shape))?;
+    let tokens = qkv.shape().1;
+    let dims = (shape.batch * shape.heads, tokens, shape.head_dim); // (B·H, T, hd)
+    let (q, kh, v) = (
+        wrap(&dev, dims, hq)?,
+        wrap(&dev, dims, hk)?,
+        wrap(&dev, dims, hv)?,
+    );
+    if T::OWNS_TAPE {
+        // qkv as `(B, T, 3D)` with the heads' shape type, so that one `many_and_ref` lends
+        // its gradient with theirs (a contiguous reshape is a view: same id, same gradient).
+        let rows =
+            qkv.try_reshape_like(&(shape.batch, tokens, 3 * shape.heads * shape.head_dim))?;
+        // Lent mutably: qkv's gradient, and dq and dk, which are only read.
+        let lent = vec![rows.ghost(), q.ghost(), kh.ghost()];
+        let v_g = v.ghost();
+        tape.add_backward_op(move |grads| {
+            for g in &lent {
+                grads.try_alloc_for(g)?;
+            }
+            grads.try_alloc_for(&v_g)?;
+            let (mut muts, dv) = grads.many_and_ref(&lent, &v_g);
+            let [dqkv, dq, dk] = &mut muts[..] else {
+                return Err(super::invalid());
+            };
+            split_backward(&k, [&**dq, &**dk, dv], dqkv, shape)
+        });
+    }
+    Ok([q.put_tape(tape), kh.retaped(), v.retaped()])
+}
+
+/// `dqkv += dq | dk | dv` in qkv's layout, one launch.
+fn split_backward(
+    k: &Loaded,
+    [dq, dk, dv]: [&CachableCudaSlice<f32>; 3],
+    dqkv: &mut CachableCudaSlice<f32>,
+    shape: HeadShape,
+) -> Result<(), CudaError> {
+    let heads = Heads {
+        q: input(dq),
+        k: input(dk),
+        v: input(dv),
+    };
+    k.run(plan::heads_to_qkv(heads, output(dqkv), shape))
+}
+
+/// The heads of `o (B·H, T, hd)` merged into rows `(B, T, D)` in one launch; the backward
+/// adds the rows' gradient, split into heads, into o's.
+fn merge_heads<B: Dim, Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
+    o: HeadRows<Tok, T>,
+    b: B,
+    shape: HeadShape,
+) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
+    let (o, mut tape) = o.try_contiguous()?.split_tape();
+    let dev = o.device().clone();
+    let k = loaded(&dev).map_err(|_| super::not_loaded())?;
+    let mut y = alloc(&dev, shape.len())?; // (B, T, D)
+    k.run(plan::heads_to_rows(
+        input(&**o.data()),
+        output(&mut y),
+        shape,
+    ))?;
+    let out = wrap(&dev, (b, o.shape().1, Const::<D>), y)?;
+    if T::OWNS_TAPE {
+        let (o_g, out_g) = (o.ghost(), out.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&o_g)?;
+            grads.try_alloc_for(&out_g)?;
+            let (d_o, dy) = grads.mut_and_ref(&o_g, &out_g);
+            k.run(plan::rows_to_heads(input(dy), output(d_o), shape))
+        });
+    }
+    Ok(out.put_tape(tape))
+}
