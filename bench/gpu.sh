@@ -6,11 +6,13 @@
 #   CARGO_TARGET_DIR=target/cuda GPU_BINS=deitc <kit>/build.sh --bin deitc && strip .gpu/deitc
 #   bench/gpu.sh            # on the GPU machine: needs python3 with torch (cu130) and timm
 #
-# In order, each part time-boxed so a slow part cannot starve the rest:
-#   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it)
+# In the order 1, 3, 2, 4, 5 (the most telling first), each part time-boxed so a slow part
+# cannot starve the rest:
+#   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it;
+#      bf16: logits within 2e-2, the loss after 20 steps within 1%)
 #   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
-#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32 and tf32 beside timm fp32, tf32 and
-#      bf16 (AMP)
+#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32, tf32 and bf16 beside timm fp32,
+#      tf32 and bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
 #   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
 # Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
@@ -21,8 +23,18 @@ RUN=.gpu/run.sh
 LOG=${OUT:-/tmp}/gpu.log
 exec > >(tee -a "$LOG") 2>&1
 part() { echo; echo "== $* ($(date +%T))"; }
-# t SECONDS cmd…: run with a time limit and say how it ended.
-t() { local s=$1; shift; timeout "$s" "$@"; local rc=$?; [ $rc = 0 ] || echo "[exit $rc]"; }
+# The whole script stays under DEADLINE seconds (default 540, for a 600 s device call):
+# each command's limit is cut to what is left, and a command with under 10 s left is
+# skipped and said so.
+DEADLINE=${DEADLINE:-540}
+START=$SECONDS
+# t SECONDS cmd…: run with a time limit (at most what is left) and say how it ended.
+t() {
+  local s=$1 left=$((DEADLINE - (SECONDS - START))); shift
+  if [ "$left" -lt 10 ]; then echo "[skipped, ${left}s left: $*]"; return; fi
+  [ "$s" -le "$left" ] || s=$left
+  timeout "$s" "$@"; local rc=$?; [ $rc = 0 ] || echo "[exit $rc]"
+}
 # gpu_mem cmd…: run and print the peak GPU memory nvidia-smi saw meanwhile, and the GPU's
 # mean and median utilisation over the samples where memory was in use (a low one means the
 # host — launches, syncs, copies — is the bottleneck, not the kernels).
@@ -54,29 +66,33 @@ t 120 $RUN true
 if want 1; then
 part "1. GPU vs CPU, same weights and batch"
 t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5
+t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set train.precision=bf16
 t 60 $RUN $BIN bench recipes/digits_convnet.deit --device cuda --compare-cpu --steps 5
 t 60 $RUN $BIN bench recipes/digits_deit_distilled.deit --device cuda --compare-cpu --steps 5
 t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare-cpu --batch 8 --steps 3
+t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare-cpu --batch 8 --steps 3 --set train.precision=bf16
+fi
+
+if want 3; then
+part "3. training throughput at 224 (deitc fp32, tf32, bf16 | timm fp32, tf32, bf16)"
+for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
+  set -- $shape
+  echo "-- DeiT-$1 224/16, batch $4"
+  for p in fp32 tf32 bf16; do
+    echo "deitc $p"
+    gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5 --set train.precision=$p
+  done
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --tf32
+  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
+done
+
 fi
 
 if want 2; then
 part "2. deitc run on CUDA: the bundled default (convnet teacher, distilled student)"
 t 240 $RUN $BIN run recipes/digits_deit_distilled.deit --device cuda --quiet \
   --set 'train.output="target/gpu-runs"'
-fi
-
-if want 3; then
-part "3. training throughput at 224 (deitc fp32, tf32 | timm fp32, tf32, bf16)"
-for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
-  set -- $shape
-  echo "-- DeiT-$1 224/16, batch $4"
-  gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5
-  gpu_mem t 90 $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5 --set train.precision=tf32
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --tf32
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
-done
-
 fi
 
 if want 4; then
