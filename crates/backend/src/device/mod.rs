@@ -8,8 +8,10 @@
 //! kernel for free and overrides only what it fuses:
 //! - `Cpu` ([`cpu`]) overrides all of them with the fused CPU kernels of [`crate::fused`]
 //!   and the optimizer's host path;
-//! - `Cuda` (`cuda/`, with `--features cuda`) overrides LayerNorm and GELU with deitc's
-//!   CUDA kernels (`crates/kernels`) and keeps the other compositions.
+//! - `Cuda` (`cuda/`, with `--features cuda`) overrides `Linear` (cuBLAS, fp32/TF32/bf16),
+//!   LayerNorm, GELU, the softmax, the attention's head layout and the residual join with
+//!   deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's composition of them
+//!   ([`composed`] sends any fused op back to its composition, to measure or isolate it).
 //!
 //! The model calls `Dev::layer_norm(…)` and never asks which device it has: there is no
 //! run-time type dispatch. deitc trains in `f32` only; the model's dtype parameter exists
@@ -24,6 +26,7 @@ use dfdx::nn::TensorCollection;
 use dfdx::prelude::*;
 
 pub mod compose;
+pub mod composed;
 mod cpu;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda;

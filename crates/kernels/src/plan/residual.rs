@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn residual_plans_check_their_lengths_and_name_listed_kernels() {
         let (x, s) = (vec![0.0f32; 12], vec![0.0f32; 3]);
-        let mut y = vec![0.0f32; 12];
+        let mut y = [0.0f32; 12];
         let l = residual_add_forward(&x[..], &x[..], Some(&s[..]), &mut y[..], 4).expect("plan");
         assert_eq!(l.params.len(), 6);
         assert!(FAMILIES.iter().any(|f| f.kernels.contains(&l.kernel)));
@@ -132,7 +132,7 @@ mod tests {
         };
         let err = residual_add_backward(&x[..], None, grads, 4).expect_err("short dh");
         assert!(matches!(err, PlanError::Length { what: "dh", .. }));
-        let mut scale = vec![0.0f32; 5];
+        let mut scale = [0.0f32; 5];
         let l = drop_path_scales::<&[f32], _>(7, 0.25, &mut scale[..]).expect("plan");
         assert!(FAMILIES.iter().any(|f| f.kernels.contains(&l.kernel)));
         assert!(matches!(l.params[1], Param::F64(k) if k == 0.75));

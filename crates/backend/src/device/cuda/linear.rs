@@ -34,7 +34,7 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
     let k = loaded(&dev).map_err(|_| super::not_loaded())?;
     let (b, t, _) = *x.shape();
     let rows = b.size() * t.size();
-    let mode = matmul();
+    let mode = matmul(&dev);
     let mut y = alloc(&dev, rows * O)?; // (B·T, O)
     k.run(plan::bias_rows(input(&**lin.bias.data()), output(&mut y)))?;
     let saved = Saved {

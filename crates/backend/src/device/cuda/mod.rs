@@ -1,10 +1,16 @@
 //! dfdx's `Cuda` device as a [`Backend`], with deitc's CUDA kernels (`crates/kernels`,
-//! compiled by NVRTC when the device opens) in place of dfdx's op compositions where they
-//! are fused: LayerNorm ([`layer_norm`]), GELU ([`gelu`]) and the attention softmax with
-//! its scale ([`softmax`]), inside every composite that
-//! calls them (the sublayers, the MLP), and the optimizer step
-//! (`train/optimizer/cuda.rs`). The other kernel methods keep their compositions
-//! ([`super::compose`]). `train.precision = tf32` puts cuBLAS in TF32 tensor-op mode.
+//! compiled by NVRTC when the device opens) in place of dfdx's op compositions:
+//! - [`linear`]: a `Linear` on tokens as one cuBLAS product over all `B·T` rows (bias rows
+//!   first), in fp32, TF32 or on bf16 operands per `train.precision` ([`Matmul`]);
+//! - [`layer_norm`], [`gelu`] and the attention softmax with its scale ([`softmax`]);
+//! - [`attention`]: the heads split from `qkv` and merged back in one launch each, between
+//!   cuBLAS's batched products (run by dfdx, in TF32 under tf32 and bf16);
+//! - [`sublayer`]: a block's residual join `x + s_b·f(norm(x))` as one op, stochastic
+//!   depth's scales drawn on the device;
+//! - the optimizer step (`train/optimizer/cuda.rs`).
+//!
+//! The MLP is the composition of the device's `linear` and `gelu`. `DEITC_CUDA_COMPOSED`
+//! ([`super::composed`]) sends any of these back to its dfdx composition.
 //!
 //! Every launch runs a [`deitc_kernels::plan`], the plan the CPU simulator runs in
 //! `cargo test` against the CPU kernels; this module is the part that only a GPU runs.
@@ -17,12 +23,14 @@ pub(crate) mod modules;
 mod softmax;
 mod sublayer;
 
-use super::{AttentionParts, Backend, Kernels, MlpParts, Rows, Scores};
-use std::sync::atomic::{AtomicU8, Ordering};
+use super::composed::{self, composed, Op};
+use super::{compose, AttentionParts, Backend, Kernels, MlpParts, Rows, Scores};
 use crate::ir::Precision;
 use cudarc::driver::CudaSlice;
 use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// How the `Linear` products run ([`linear`]), from `train.precision`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,17 +43,19 @@ pub(crate) enum Matmul {
     Bf16,
 }
 
-/// The process's [`Matmul`] mode: one run trains at a time, and `set_precision` sets it when
-/// the run opens its device (0 fp32, 1 tf32, 2 bf16).
-static MATMUL: AtomicU8 = AtomicU8::new(0);
+/// Each opened device's [`Matmul`] mode, keyed by its cuBLAS handle: a student and its
+/// teacher are separate devices, each with its recipe's `train.precision`.
+fn modes() -> &'static Mutex<HashMap<usize, Matmul>> {
+    static MODES: OnceLock<Mutex<HashMap<usize, Matmul>>> = OnceLock::new();
+    MODES.get_or_init(Default::default)
+}
 
-/// The [`Matmul`] mode the last `set_precision` chose.
-pub(crate) fn matmul() -> Matmul {
-    match MATMUL.load(Ordering::Relaxed) {
-        1 => Matmul::Tf32,
-        2 => Matmul::Bf16,
-        _ => Matmul::F32,
-    }
+/// The [`Matmul`] mode `set_precision` chose for `dev` (fp32 before it is called).
+pub(crate) fn matmul(dev: &Cuda) -> Matmul {
+    let key = *dev.cublas().handle() as usize;
+    // A poisoned table still holds the modes set before the panic.
+    let table = modes().lock().unwrap_or_else(|e| e.into_inner());
+    table.get(&key).copied().unwrap_or(Matmul::F32)
 }
 
 /// An uninitialised device buffer of `len` values (each kernel writes all of its output).
@@ -86,6 +96,9 @@ impl Kernels<f32> for Cuda {
         norm: &LayerNorm1D<M, f32, Self>,
         x: Rows<B, Tok, M, f32, Self, T>,
     ) -> Result<Rows<B, Tok, M, f32, Self, T>, Self::Err> {
+        if composed(Op::LayerNorm) {
+            return compose::layer_norm(norm, x);
+        }
         layer_norm::layer_norm(norm, x)
     }
 
@@ -93,12 +106,18 @@ impl Kernels<f32> for Cuda {
         lin: &Linear<I, O, f32, Self>,
         x: Rows<B, Tok, I, f32, Self, T>,
     ) -> Result<Rows<B, Tok, O, f32, Self, T>, Self::Err> {
+        if composed(Op::Linear) {
+            return compose::linear(lin, x);
+        }
         linear::linear(lin, x)
     }
 
     fn gelu<S: Shape, T: Tape<f32, Self>>(
         x: Tensor<S, f32, Self, T>,
     ) -> Result<Tensor<S, f32, Self, T>, Self::Err> {
+        if composed(Op::Gelu) {
+            return compose::gelu(x);
+        }
         gelu::gelu(x)
     }
 
@@ -106,6 +125,9 @@ impl Kernels<f32> for Cuda {
         s: Scores<Tok, f32, Self, T>,
         scale: f64,
     ) -> Result<Scores<Tok, f32, Self, T>, Self::Err> {
+        if composed(Op::Softmax) {
+            return compose::scaled_softmax(s, scale);
+        }
         softmax::scaled_softmax(s, scale)
     }
 
@@ -113,6 +135,9 @@ impl Kernels<f32> for Cuda {
         parts: AttentionParts<'_, D, D3, f32, Self>,
         x: Rows<B, Tok, D, f32, Self, T>,
     ) -> Result<Rows<B, Tok, D, f32, Self, T>, Self::Err> {
+        if composed(Op::Attention) {
+            return compose::attention(parts, x);
+        }
         attention::attention(parts, x)
     }
 
@@ -122,6 +147,9 @@ impl Kernels<f32> for Cuda {
         x: Rows<usize, Tok, D, f32, Self, T>,
         drop: Option<super::DropPath>,
     ) -> Result<Rows<usize, Tok, D, f32, Self, T>, Self::Err> {
+        if composed(Op::Sublayer) {
+            return compose::attention_sublayer(norm, parts, x, drop);
+        }
         sublayer::attention_sublayer(norm, parts, x, drop)
     }
 
@@ -131,6 +159,9 @@ impl Kernels<f32> for Cuda {
         x: Rows<usize, Tok, D, f32, Self, T>,
         drop: Option<super::DropPath>,
     ) -> Result<Rows<usize, Tok, D, f32, Self, T>, Self::Err> {
+        if composed(Op::Sublayer) {
+            return compose::mlp_sublayer(norm, parts, x, drop);
+        }
         sublayer::mlp_sublayer(norm, parts, x, drop)
     }
 }
@@ -146,6 +177,7 @@ impl Backend for Cuda {
         std::panic::set_hook(hook);
         match opened {
             Ok(Ok(device)) => {
+                composed::from_env().as_ref().map_err(Clone::clone)?;
                 modules::loaded(&device)?;
                 // dfdx's allocation cache, keyed by size: the static shapes make every step
                 // ask for the sizes the step before freed.
@@ -172,6 +204,9 @@ impl Backend for Cuda {
         grads: &mut Gradients<f32, Self>,
         lr: f64,
     ) -> Result<crate::train::optimizer::StepInfo, Self::Err> {
+        if composed(Op::Optimizer) {
+            return opt.step_on_device(model, grads, lr);
+        }
         opt.step_fused(model, grads, lr)
     }
 
@@ -180,11 +215,15 @@ impl Backend for Cuda {
         // The `Linear` products take their mode from `MATMUL`; the handle's math mode is for
         // the products dfdx still runs (attention's q·kᵀ and p·v): TF32 under tf32 and bf16.
         let (matmul, mode) = match precision {
-            Precision::Fp32 => (0, cublasMath_t::CUBLAS_DEFAULT_MATH),
-            Precision::Tf32 => (1, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
-            Precision::Bf16 => (2, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
+            Precision::Fp32 => (Matmul::F32, cublasMath_t::CUBLAS_DEFAULT_MATH),
+            Precision::Tf32 => (Matmul::Tf32, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
+            Precision::Bf16 => (Matmul::Bf16, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),
         };
-        MATMUL.store(matmul, Ordering::Relaxed);
+        let key = *self.cublas().handle() as usize;
+        modes()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, matmul);
         // SAFETY: the handle is dfdx's live cuBLAS handle of this device (kept alive by the
         // `Arc` borrowed here); setting its math mode is a host-side setting that changes
         // how later GEMMs on it run.
