@@ -189,6 +189,25 @@ mod tests {
     }
 
     #[test]
+    fn drop_non_leaf_frees_only_non_leaf_gradients_of_alloc_grads() {
+        // vendor/dfdx patch 7: what the CUDA ops call on their outputs after their backward.
+        let dev = Cpu::default();
+        let w: Tensor<Rank1<3>, f64, _> = dev.tensor([1.0, 2.0, 3.0]); // a leaf
+        let t: Tensor<Rank1<2>, f64, _> = dev.tensor([4.0, 5.0]); // an intermediate
+        let mut grads = w.alloc_grads();
+        grads.try_alloc_for(&t.ghost()).expect("alloc");
+        grads.drop_non_leaf(&t.ghost());
+        grads.drop_non_leaf(&w.ghost());
+        assert!(grads.get_ref_checked(&t).is_none());
+        assert!(grads.get_ref_checked(&w).is_some());
+        // Leaky gradients (no leaf ids) keep everything.
+        let mut leaky = Gradients::<f64, Cpu>::leaky();
+        leaky.try_alloc_for(&t.ghost()).expect("alloc");
+        leaky.drop_non_leaf(&t.ghost());
+        assert!(leaky.get_ref_checked(&t).is_some());
+    }
+
+    #[test]
     fn overlapping_slices_sum_their_gradients() {
         // vendor/dfdx patch 4: the CPU `slice` backward adds into the input's gradient.
         let dev = Cpu::default();

@@ -76,6 +76,20 @@ impl<E, D: Storage<E>> Gradients<E, D> {
         }
     }
 
+    /// deitc patch 7: frees the gradient of `t` unless `t` is a leaf (a parameter, when the
+    /// gradients came from `alloc_grads`). An op's backward calls it on its output once it
+    /// has read the output's gradient: the tape runs ops newest first, so every consumer of
+    /// the output has added into that gradient already, and no later op reads it. With
+    /// [Gradients::leaky] gradients (no leaf ids) it keeps everything, as
+    /// [Gradients::drop_non_leafs] does.
+    pub fn drop_non_leaf<S: Shape>(&mut self, t: &impl Tensorlike<S, E, D>) {
+        if let Some(leafs) = &self.leaf_ids {
+            if !leafs.contains(&t.id()) {
+                self.gradient_by_id.remove(&t.id());
+            }
+        }
+    }
+
     /// Returns a reference to the underlying gradient if found.
     pub fn get_ref_checked<S: Shape, T>(&self, t: &Tensor<S, E, D, T>) -> Option<&D::Vec> {
         self.gradient_by_id.get(&t.id)

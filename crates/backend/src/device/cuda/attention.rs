@@ -92,7 +92,13 @@ fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
             let [dqkv, dq, dk] = &mut muts[..] else {
                 return Err(super::invalid());
             };
-            split_backward(&k, [&**dq, &**dk, dv], dqkv, shape)
+            split_backward(&k, [&**dq, &**dk, dv], dqkv, shape)?;
+            // q, k and v's gradients are read: free them (not qkv's, `lent[0]`).
+            for g in &lent[1..] {
+                grads.drop_non_leaf(g);
+            }
+            grads.drop_non_leaf(&v_g);
+            Ok(())
         });
     }
     Ok([q.put_tape(tape), kh.retaped(), v.retaped()])
@@ -136,7 +142,9 @@ fn merge_heads<B: Dim, Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
             grads.try_alloc_for(&o_g)?;
             grads.try_alloc_for(&out_g)?;
             let (d_o, dy) = grads.mut_and_ref(&o_g, &out_g);
-            k.run(plan::rows_to_heads(input(dy), output(d_o), shape))
+            k.run(plan::rows_to_heads(input(dy), output(d_o), shape))?;
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))

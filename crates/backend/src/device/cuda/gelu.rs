@@ -42,7 +42,9 @@ pub(super) fn gelu<S: Shape, T: Tape<f32, Cuda>>(
                 None,
                 cols,
                 true,
-            ))
+            ))?;
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))

@@ -71,7 +71,9 @@ pub(super) fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
             k.run(plan::column_sum_accumulate(
                 input(&bp),
                 output(grads.get_mut(&beta_g)),
-            ))
+            ))?;
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))

@@ -74,9 +74,13 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
                 saved.product(&dev, g, Some(dy), dx)?;
             }
             let g = plan::gemm_backward_weight(rows, I, O).map_err(|_| super::invalid())?;
-            let (dw, dy) = grads.mut_and_ref(&w_g, &out_g);
-            let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
-            saved.product(&dev, g, Some(dy), dw)
+            {
+                let (dw, dy) = grads.mut_and_ref(&w_g, &out_g);
+                let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
+                saved.product(&dev, g, Some(dy), dw)?;
+            }
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))

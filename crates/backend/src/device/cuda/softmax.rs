@@ -43,7 +43,9 @@ pub(super) fn scaled_softmax<Tok: Dim, T: Tape<f32, Cuda>>(
                 cols,
                 scale,
                 true,
-            ))
+            ))?;
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))

@@ -109,7 +109,9 @@ where
                     dh: output(dh),
                 },
                 per_sample,
-            ))
+            ))?;
+            grads.drop_non_leaf(&out_g);
+            Ok(())
         });
     }
     Ok(out.put_tape(tape))
