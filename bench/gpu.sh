@@ -67,6 +67,13 @@ if want 1; then
 part "1. GPU vs CPU, same weights and batch"
 t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5
 t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set train.precision=bf16
+# Each fused op alone (every other op composed, DEITC_CUDA_COMPOSED): which one breaks, if any.
+OPS="layer_norm linear gelu softmax attention sublayer optimizer"
+for op in $OPS; do
+  others=$(echo $OPS | tr ' ' '\n' | grep -vx "$op" | paste -sd, -)
+  echo "-- only $op fused"
+  t 40 env DEITC_CUDA_COMPOSED="$others" $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 1
+done
 t 60 $RUN $BIN bench recipes/digits_convnet.deit --device cuda --compare-cpu --steps 5
 t 60 $RUN $BIN bench recipes/digits_deit_distilled.deit --device cuda --compare-cpu --steps 5
 t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare-cpu --batch 8 --steps 3
