@@ -226,9 +226,9 @@ fn tolerance(precision: Precision) -> (f64, usize, f64) {
     }
 }
 
-/// Copies a CPU graph's fresh weights into `graph`, then compares eval logits, the loss of
-/// the training steps (one in fp32, the loss after 20 under tf32 and bf16) and the logits
-/// after them. Errors when a difference exceeds the precision's [`tolerance`].
+/// Copies a CPU graph's fresh weights into `graph`, then compares eval logits, the first
+/// step's gradient norm, the loss of the training steps (one in fp32, the loss after 20
+/// under tf32 and bf16) and the logits after them. Errors when a difference exceeds the precision's [`tolerance`].
 fn compare_cpu(
     recipe: &Recipe,
     graphs: &Registry,
@@ -249,24 +249,35 @@ fn compare_cpu(
     };
     let (tol, steps, loss_tol) = tolerance(recipe.train.precision);
     let before = rel_diff(&logits(graph)?, &logits(cpu.as_ref())?);
-    let step = |g: &mut dyn Graph| g.train_step(batch, Some(teacher), 1e-4).map(|s| s.loss);
+    let step = |g: &mut dyn Graph| {
+        g.train_step(batch, Some(teacher), 1e-4)
+            .map(|s| (s.loss, s.grad_norm))
+            .map_err(|e| e.to_string())
+    };
+    // The first step's gradient norm: AdamW's update barely depends on a gradient's scale,
+    // so the logits after a step would not show a backward that is off by a factor.
     let (mut loss_dev, mut loss_cpu) = (f64::NAN, f64::NAN);
-    for _ in 0..steps {
-        loss_dev = step(graph).map_err(|e| e.to_string())?;
-        loss_cpu = step(cpu.as_mut()).map_err(|e| e.to_string())?;
+    let (mut norm_dev, mut norm_cpu) = (f64::NAN, f64::NAN);
+    for i in 0..steps {
+        let ((l_dev, g_dev), (l_cpu, g_cpu)) = (step(graph)?, step(cpu.as_mut())?);
+        (loss_dev, loss_cpu) = (l_dev, l_cpu);
+        if i == 0 {
+            (norm_dev, norm_cpu) = (g_dev, g_cpu);
+        }
     }
     let loss = (loss_dev - loss_cpu).abs() / loss_cpu.abs().max(1e-12);
+    let norm = (norm_dev - norm_cpu).abs() / norm_cpu.abs().max(1e-12);
     let after = rel_diff(&logits(graph)?, &logits(cpu.as_ref())?);
     // In fp32 the logits after the step must agree too; under reduced precision 20 steps
     // drift apart by design, and the loss is the check.
     let after_ok = steps > 1 || after <= tol;
-    let verdict = if before <= tol && loss <= loss_tol && after_ok {
+    let verdict = if before <= tol && loss <= loss_tol && norm <= tol && after_ok {
         "ok"
     } else {
         "MISMATCH"
     };
     let text = format!(
-        "  {} {} vs cpu fp32: logits rel. diff {before:.2e} (≤ {tol:.0e}) · loss after {steps} step(s) {loss_dev:.6} vs {loss_cpu:.6} (rel. {loss:.2e}, ≤ {loss_tol:.0e}) · logits after {after:.2e} · {verdict}\n",
+        "  {} {} vs cpu fp32: logits rel. diff {before:.2e} (≤ {tol:.0e}) · gradient norm {norm_dev:.6e} vs {norm_cpu:.6e} (rel. {norm:.2e}) · loss after {steps} step(s) {loss_dev:.6} vs {loss_cpu:.6} (rel. {loss:.2e}, ≤ {loss_tol:.0e}) · logits after {after:.2e} · {verdict}\n",
         graph.device(),
         recipe.train.precision.name(),
     );
