@@ -21,10 +21,18 @@
 //
 // With `accumulate` 0 the gradient is overwritten, else added to; a null gradient pointer
 // computes the loss only. Subtracting each row's maximum keeps logits of ±1e4 finite; a NaN
-// stays in its row. The per-row losses are summed (in row order) by the caller.
+// stays in its row. The per-row losses are summed by the caller, or on the device by
+// `loss_sum`, which also applies the loss's normalisation.
 //
-// Launch: one warp per row, as many rows per block as the block has warps (the crate's
-// `launch::per_row`); K is arbitrary.
+// On the CUDA device a loss is one op on dfdx's tape: its forward runs the loss kernel with
+// the gradient of a loss of weight 1 (scale = 1/rows for CE, τ²/(rows·K) for KD), saved, and
+// `loss_sum`; its backward runs `loss_grad_accumulate`, which multiplies the saved gradient
+// by the loss's incoming gradient (the weight α, 1 − α or 1, read from device memory: no
+// host read) and adds it into the logits' gradient.
+//
+// Launch: the losses one warp per row, as many rows per block as the block has warps (the
+// crate's `launch::per_row`), K arbitrary; `loss_sum` one warp; `loss_grad_accumulate` one
+// thread per element (`launch::per_element`).
 #include "common.cuh"
 
 // Per row: loss[row] = −Σ t·log_softmax(z), dlogits (+)= scale·(softmax(z)·Σt − t).
@@ -142,4 +150,26 @@ extern "C" __global__ void argmax_one_hot(const float* __restrict__ logits, floa
     }
     if (index >= k) index = 0;
     for (int c = lane; c < k; c += 32) one_hot[at + c] = c == index ? 1.0f : 0.0f;
+}
+
+// One warp: out[0] = norm·Σ terms, each lane summing its terms (stride 32) in order, then the
+// warp's fixed tree, so the same terms give the same bits every launch.
+// terms: (rows,); out: (1,).
+extern "C" __global__ void loss_sum(const float* __restrict__ terms, int rows, float norm,
+                                    float* __restrict__ out) {
+    const int lane = threadIdx.x % 32;
+    if (threadIdx.x >= 32) return;  // one warp does the sum, whatever the block
+    float s = 0.0f;
+    for (int i = lane; i < rows; i += 32) s += terms[i];
+    s = warp_sum(s);
+    if (lane == 0) out[0] = s * norm;
+}
+
+// dx[i] += g[0]·saved[i]: a loss's saved gradient (of weight 1) times the loss's incoming
+// gradient, a scalar on the device. g: (1,); saved, dx: (n,).
+extern "C" __global__ void loss_grad_accumulate(const float* __restrict__ g, const float* __restrict__ saved,
+                                                float* __restrict__ dx, int n) {
+    const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    dx[i] += g[0] * saved[i];
 }

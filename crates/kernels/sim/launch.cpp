@@ -67,6 +67,8 @@ const Entry KERNELS[] = {
     KERNEL(soft_ce_forward_backward),
     KERNEL(soft_kd_forward_backward),
     KERNEL(argmax_one_hot),
+    KERNEL(loss_sum),
+    KERNEL(loss_grad_accumulate),
     KERNEL(drop_path_scales),
     // linear.cu
     KERNEL(bias_rows),

@@ -65,6 +65,8 @@ pub const FAMILIES: &[Family] = &[
             "soft_ce_forward_backward",
             "soft_kd_forward_backward",
             "argmax_one_hot",
+            "loss_sum",
+            "loss_grad_accumulate",
         ],
     },
     Family {

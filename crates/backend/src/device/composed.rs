@@ -16,11 +16,13 @@ pub enum Op {
     Attention,
     Sublayer,
     Optimizer,
+    Loss,
+    Ema,
 }
 
 impl Op {
     /// Every op with the name `DEITC_CUDA_COMPOSED` gives it.
-    pub const NAMES: [(&'static str, Op); 7] = [
+    pub const NAMES: [(&'static str, Op); 9] = [
         ("layer_norm", Op::LayerNorm),
         ("linear", Op::Linear),
         ("gelu", Op::Gelu),
@@ -28,10 +30,12 @@ impl Op {
         ("attention", Op::Attention),
         ("sublayer", Op::Sublayer),
         ("optimizer", Op::Optimizer),
+        ("loss", Op::Loss),
+        ("ema", Op::Ema),
     ];
 
-    fn bit(self) -> u8 {
-        1 << (self as u8)
+    fn bit(self) -> u16 {
+        1 << (self as u16)
     }
 }
 
@@ -40,15 +44,15 @@ pub const ENV: &str = "DEITC_CUDA_COMPOSED";
 
 /// A set of [`Op`]s that run composed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Composed(u8);
+pub struct Composed(u16);
 
 impl Composed {
     /// Reads `value` (the variable's text), or says which name it does not know.
     pub fn parse(value: &str) -> Result<Self, String> {
-        let mut set = 0u8;
+        let mut set = 0u16;
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             if name == "all" {
-                set = u8::MAX;
+                set = u16::MAX;
                 continue;
             }
             let op = Op::NAMES

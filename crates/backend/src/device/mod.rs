@@ -3,15 +3,17 @@
 //! A `Backend` is a dfdx device (dfdx's `Cpu`, or its `Cuda` device when deitc is built
 //! with `--features cuda`) with deitc's kernel methods ([`Kernels`]): LayerNorm, `Linear`
 //! on tokens, GELU, stochastic depth's per-sample scaling, the attention and MLP branches,
-//! and the two residual sublayers of a pre-norm block; and with the optimizer step. Each
-//! method's default body is the dfdx-op composition in [`compose`], so a device gets every
-//! kernel for free and overrides only what it fuses:
-//! - `Cpu` ([`cpu`]) overrides all of them with the fused CPU kernels of [`crate::fused`]
-//!   and the optimizer's host path;
+//! and the two residual sublayers of a pre-norm block; and with the training losses, the
+//! optimizer step and the EMA. Each method's default body is the dfdx-op composition (in
+//! [`compose`], [`crate::train::losses`]), so a device gets every kernel for free and
+//! overrides only what it fuses:
+//! - `Cpu` ([`cpu`]) overrides all of its kernels with the fused CPU kernels of
+//!   [`crate::fused`] and the optimizer's host path (the losses and the EMA stay dfdx's);
 //! - `Cuda` (`cuda/`, with `--features cuda`) overrides `Linear` (cuBLAS, fp32/TF32/bf16),
-//!   LayerNorm, GELU, the softmax, the attention's head layout and the residual join with
-//!   deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's composition of them
-//!   ([`composed`] sends any fused op back to its composition, to measure or isolate it).
+//!   LayerNorm, GELU, the softmax, the attention's head layout, the residual join, the
+//!   losses and the EMA with deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's
+//!   composition of them ([`composed`] sends any fused op back to its composition, to
+//!   measure or isolate it).
 //!
 //! The model calls `Dev::layer_norm(…)` and never asks which device it has: there is no
 //! run-time type dispatch. deitc trains in `f32` only; the model's dtype parameter exists
@@ -20,9 +22,11 @@
 pub use error::DeviceError;
 
 use crate::ir::{Device as DeviceIr, Precision};
+use crate::model::Logits;
+use crate::train::losses;
 use crate::train::optimizer::{Optimizer, StepInfo};
 use dfdx::nn::modules::{LayerNorm1D, Linear};
-use dfdx::nn::TensorCollection;
+use dfdx::nn::{ModelEMA, TensorCollection};
 use dfdx::prelude::*;
 
 pub mod compose;
@@ -181,8 +185,8 @@ pub trait Kernels<E: Dtype>: Device<E> {
     }
 }
 
-/// A dfdx device deitc trains on: its `f32` [`Kernels`], how to open it, and the
-/// optimizer step.
+/// A dfdx device deitc trains on: its `f32` [`Kernels`], how to open it, the training
+/// losses, the optimizer step and the EMA.
 pub trait Backend: Kernels<f32> + TensorToArray<(), f32, Array = f32> + Clone + 'static {
     /// The device's name as the language spells it (`train.device`).
     const NAME: &'static str;
@@ -207,7 +211,59 @@ pub trait Backend: Kernels<f32> + TensorToArray<(), f32, Array = f32> + Clone + 
     ) -> Result<StepInfo, Self::Err> {
         opt.step_on_device(model, grads, lr)
     }
+
+    /// The soft-target cross-entropy of logits `(B, K)` against targets `(B, K)`, the batch
+    /// mean ([`losses::soft_ce`]; by default dfdx's composition).
+    fn soft_ce<const K: usize>(
+        logits: Logits<K, f32, Self, OwnedTape<f32, Self>>,
+        targets: Logits<K, f32, Self>,
+    ) -> Result<Loss<Self>, Self::Err> {
+        Ok(losses::soft_ce(logits, targets))
+    }
+
+    /// Soft distillation of student logits `(B, K)` from teacher logits `(B, K)` at
+    /// temperature `tau` ([`losses::soft_kd`]).
+    fn soft_kd<const K: usize>(
+        student: Logits<K, f32, Self, OwnedTape<f32, Self>>,
+        teacher: Logits<K, f32, Self>,
+        tau: f64,
+    ) -> Result<Loss<Self>, Self::Err> {
+        Ok(losses::soft_kd(student, teacher, tau))
+    }
+
+    /// The one-hot rows `(B, K)` of each row's first maximum of `teacher` `(B, K)`
+    /// ([`losses::argmax_one_hot`]): by default built on the host.
+    fn teacher_one_hot<const K: usize>(
+        teacher: &Logits<K, f32, Self>,
+    ) -> Result<Logits<K, f32, Self>, Self::Err> {
+        let one_hot = losses::argmax_one_hot(&teacher.as_vec(), K); // (B × K)
+        let dev = teacher.device();
+        dev.try_tensor_from_vec(one_hot, *teacher.shape())
+    }
+
+    /// Hard distillation: the cross-entropy of student logits `(B, K)` against the teacher's
+    /// argmax, [`Backend::soft_ce`] of [`Backend::teacher_one_hot`].
+    fn hard_kd<const K: usize>(
+        student: Logits<K, f32, Self, OwnedTape<f32, Self>>,
+        teacher: Logits<K, f32, Self>,
+    ) -> Result<Loss<Self>, Self::Err> {
+        let one_hot = Self::teacher_one_hot(&teacher)?;
+        Self::soft_ce(student, one_hot)
+    }
+
+    /// The model EMA, `ema = ema·decay + model·(1 − decay)` on every trainable tensor: by
+    /// default dfdx's `ModelEMA::try_ema`.
+    fn ema_update<M: TensorCollection<f32, Self>>(
+        ema: &mut M,
+        model: &M,
+        decay: f64,
+    ) -> Result<(), Self::Err> {
+        ema.try_ema(model, decay)
+    }
 }
+
+/// A training loss: a scalar on the device with the tape of the logits it came from.
+pub type Loss<Dev> = Tensor<Rank0, f32, Dev, OwnedTape<f32, Dev>>;
 
 /// Whether this build of deitc can run on `device`.
 pub fn available(device: DeviceIr) -> bool {

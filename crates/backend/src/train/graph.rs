@@ -2,7 +2,6 @@
 //! shaped DeiT: the loop sees runtime buffers (`images` as `B×C×H×W` f32, targets `B×K`),
 //! the implementation turns them into typed dfdx tensors.
 
-use super::losses::{argmax_one_hot, soft_ce, soft_kd};
 use super::net::{Images, Net};
 use super::optimizer::Optimizer;
 use super::tensor_io::{collect, Named};
@@ -10,7 +9,7 @@ use crate::device::Backend;
 use crate::io_limits::{check_finite, NonFinite};
 use crate::ir::{DistillMode, EvalHead, Recipe};
 use crate::model::{LoadError, Regularization, TensorFile};
-use dfdx::nn::{ModelEMA, ZeroGrads};
+use dfdx::nn::ZeroGrads;
 use dfdx::prelude::*;
 use std::time::Instant;
 
@@ -213,18 +212,18 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             .model
             .forward_train(x.traced(self.model.alloc_grads()), reg)
             .map_err(dev_err)?;
-        let targets = self
-            .dev
-            .tensor_from_vec(batch.targets.to_vec(), (b, Const::<K>)); // (B, K)
-                                                                       // Without a distillation token the class token takes both losses (the paper's
-                                                                       // "usual distillation", Table 3): a second handle on its output that shares its
-                                                                       // gradient, whose tape merges with the first's when the losses are added.
+        let targets = batch.targets.to_vec();
+        let targets = self.dev.tensor_from_vec(targets, (b, Const::<K>)); // (B, K)
+
+        // Without a distillation token the class token takes both losses (the paper's
+        // "usual distillation", Table 3): a second handle on its output that shares its
+        // gradient, whose tape merges with the first's when the losses are added.
         let dist = match (out.dist, self.hyper.mode) {
             (Some(d), _) => Some(d),
             (None, DistillMode::None) => None,
             (None, _) => Some(out.cls.retaped()),
         };
-        let base = soft_ce(out.cls, targets);
+        let base = Dev::soft_ce(out.cls, targets).map_err(dev_err)?;
         // The losses are read back once, together, after the total is formed: one
         // device-to-host read per forward (a synchronisation on CUDA).
         let base_now = base.retaped::<NoneTape>();
@@ -233,18 +232,13 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             (DistillMode::None, _) | (_, None) => (base, None),
             (mode, Some(dist)) => {
                 let t = teacher.ok_or(GraphError::NoTeacher)?;
+                let t = self.dev.tensor_from_vec(t.to_vec(), (b, Const::<K>)); // (B, K)
                 let kd = match mode {
-                    DistillMode::Soft => soft_kd(
-                        dist,
-                        self.dev.tensor_from_vec(t.to_vec(), (b, Const::<K>)),
-                        self.hyper.tau,
-                    ),
-                    _ => soft_ce(
-                        dist,
-                        self.dev
-                            .tensor_from_vec(argmax_one_hot(t, K), (b, Const::<K>)),
-                    ),
+                    DistillMode::Soft => Dev::soft_kd(dist, t, self.hyper.tau),
+                    // The teacher's argmax one-hot, built where the logits are.
+                    _ => Dev::hard_kd(dist, t),
                 };
+                let kd = kd.map_err(dev_err)?;
                 let kd_now = kd.retaped::<NoneTape>();
                 (base * (1.0 - alpha) + kd * alpha, Some(kd_now))
             }
@@ -269,7 +263,7 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         let info =
             Dev::optimizer_step(&mut self.opt, &mut self.model, &mut grads, lr).map_err(dev_err)?;
         if let (Some(ema), Some(decay)) = (&mut self.ema, self.hyper.ema) {
-            ema.try_ema(&self.model, decay).map_err(dev_err)?;
+            Dev::ema_update(ema, &self.model, decay).map_err(dev_err)?;
         }
         Ok(StepStats {
             loss: value,

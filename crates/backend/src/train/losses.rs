@@ -126,6 +126,31 @@ mod tests {
     }
 
     #[test]
+    fn the_cpu_backend_runs_these_losses() {
+        use crate::device::Backend;
+        let dev = Cpu::default();
+        let (s, t) = (
+            vec![0.3f32, -0.2, 1.0, 2.0, 0.1, 0.0],
+            vec![1.0f32, 0.0, -1.0, 0.0, 5.0, 5.0],
+        );
+        let taped = || logits(&dev, s.clone()).traced(Gradients::leaky());
+        let ce = Cpu::soft_ce(taped(), logits(&dev, t.clone())).expect("cpu");
+        assert_eq!(
+            ce.array(),
+            soft_ce(taped(), logits(&dev, t.clone())).array()
+        );
+        let kd = Cpu::soft_kd(taped(), logits(&dev, t.clone()), 2.0).expect("cpu");
+        assert_eq!(
+            kd.array(),
+            soft_kd(taped(), logits(&dev, t.clone()), 2.0).array()
+        );
+        let one_hot = Cpu::teacher_one_hot(&logits(&dev, t.clone())).expect("cpu");
+        assert_eq!(one_hot.as_vec(), vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+        let hard = Cpu::hard_kd(taped(), logits(&dev, t.clone())).expect("cpu");
+        assert_eq!(hard.array(), soft_ce(taped(), one_hot).array());
+    }
+
+    #[test]
     fn argmax_rows() {
         assert_eq!(
             argmax_one_hot(&[0.1, 0.9, 0.0, 5.0, -1.0, 4.0], 3),

@@ -1,7 +1,9 @@
-//! Launch plans of `cuda/linear.cu`, and the three cuBLAS products of a `Linear` on tokens as
-//! data ([`Gemm`]): which operand goes where, transposes, sizes and leading dimensions of
-//! the column-major call that computes each row-major product. [`gemm_reference`] is that
-//! call on the CPU, so `cargo test` checks the arguments the GPU passes to cuBLAS.
+//! Launch plans of `cuda/linear.cu`, and the cuBLAS products as data: the three of a
+//! `Linear` on tokens ([`Gemm`]) and the three of a batched product `A·op(B)` such as
+//! attention's `q·kᵀ` and `p·v` ([`Batched`]) — which operand goes where, transposes, sizes,
+//! leading dimensions and strides of the column-major call that computes each row-major
+//! product. [`gemm_reference`] and [`batched_reference`] are those calls on the CPU, so
+//! `cargo test` checks the arguments the GPU passes to cuBLAS.
 //!
 //! Row-major `x (R, I)`, weight `W (O, I)` (PyTorch's layout), `y, dy (R, O)`:
 //! - forward `y += x·Wᵀ` (y holds the bias rows first): column-major `yᵀ = W·xᵀ`;
@@ -166,6 +168,191 @@ pub fn gemm_backward_weight(rows: usize, inputs: usize, outputs: usize) -> Resul
     })
 }
 
+/// Which factor of a batched product `C = A·op(B)` a [`Batched`] operand is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    /// `A (n, M, K)`.
+    Left,
+    /// `B`: `(n, K, N)`, or `(n, N, K)` when the product takes its transpose.
+    Right,
+    /// The product's gradient `dC (n, M, N)`.
+    OutputGrad,
+}
+
+/// One batched product of `count` matrices: each is the [`Gemm`] `g` (its `a`/`b` fields
+/// unused) on operands `stride_a`, `stride_b` and `stride_c` elements apart, as
+/// `cublasGemmStridedBatchedEx` takes it; `a` and `b` name the operands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Batched {
+    pub a: Factor,
+    pub b: Factor,
+    pub g: Gemm,
+    pub count: i32,
+    pub stride_a: i64,
+    pub stride_b: i64,
+    pub stride_c: i64,
+}
+
+/// The shape of a batched product `C (n, M, N) = A (n, M, K)·op(B)`: `B` is `(n, K, N)`, or
+/// `(n, N, K)` with `transposed` (attention's `q·kᵀ`; `p·v` is not transposed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    pub count: usize,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub transposed: bool,
+}
+
+impl BatchShape {
+    /// Elements of one `A`, `B` and `C`.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (self.m * self.k, self.k * self.n, self.m * self.n)
+    }
+}
+
+/// A column-major call without operand names (the batched ones carry theirs in [`Batched`]).
+#[allow(clippy::too_many_arguments)]
+fn call(transa: bool, transb: bool, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32) -> Gemm {
+    Gemm {
+        a: Operand::Input,
+        b: Operand::Input,
+        transa,
+        transb,
+        m,
+        n,
+        k,
+        lda,
+        ldb,
+        ldc,
+        beta: 1.0,
+    }
+}
+
+/// The batch's sizes as `int`s and its strides as `long long`s, checked.
+fn batch_sizes(s: &BatchShape) -> Result<(i32, i32, i32, i32, [i64; 3]), PlanError> {
+    let (a, b, c) = s.sizes();
+    for (what, per) in [("A", a), ("B", b), ("C", c)] {
+        int(what, per)?;
+        i64::try_from(per.saturating_mul(s.count))
+            .map_err(|_| PlanError::TooLarge { what, value: per })?;
+    }
+    let strides = [a, b, c].map(|v| v as i64);
+    Ok((
+        int("count", s.count)?,
+        int("m", s.m)?,
+        int("k", s.k)?,
+        int("n", s.n)?,
+        strides,
+    ))
+}
+
+/// Forward `C = A·op(B)` (β = 0: C is written): column-major `Cᵀ = op(B)ᵀ·Aᵀ`.
+pub fn batched_forward(s: &BatchShape) -> Result<Batched, PlanError> {
+    let (count, m, k, n, [sa, sb, sc]) = batch_sizes(s)?;
+    // B row-major (K, N) is column-major Bᵀ (N × K, ld N); (N, K) is column-major (K × N,
+    // ld K), taken transposed. A row-major (M, K) is column-major Aᵀ (K × M, ld K).
+    let (transa, lda) = if s.transposed { (true, k) } else { (false, n) };
+    let mut g = call(transa, false, n, m, k, lda, k, n);
+    g.beta = 0.0;
+    Ok(Batched {
+        a: Factor::Right,
+        b: Factor::Left,
+        g,
+        count,
+        stride_a: sb,
+        stride_b: sa,
+        stride_c: sc,
+    })
+}
+
+/// `dA += dC·op(B)ᵀ`: column-major `dAᵀ (K × M) = op(B)·dCᵀ`.
+pub fn batched_backward_left(s: &BatchShape) -> Result<Batched, PlanError> {
+    let (count, m, k, n, [_, sb, sc]) = batch_sizes(s)?;
+    // op(B) is `(K × N)` in both cases. Not transposed: B (K, N) is column-major (N × K),
+    // taken transposed (ld N). Transposed: B (N, K) is column-major (K × N), which is op(B)
+    // itself (ld K). dC (M, N) is column-major dCᵀ (N × M, ld N).
+    let (transa, lda) = if s.transposed { (false, k) } else { (true, n) };
+    Ok(Batched {
+        a: Factor::Right,
+        b: Factor::OutputGrad,
+        g: call(transa, false, k, m, n, lda, n, k),
+        count,
+        stride_a: sb,
+        stride_b: sc,
+        stride_c: (s.m * s.k) as i64,
+    })
+}
+
+/// `dB += Aᵀ·dC` (`(K, N)`), or `dB += dCᵀ·A` (`(N, K)`, transposed).
+pub fn batched_backward_right(s: &BatchShape) -> Result<Batched, PlanError> {
+    let (count, m, k, n, [sa, _, sc]) = batch_sizes(s)?;
+    let sb = (s.k * s.n) as i64;
+    Ok(if s.transposed {
+        // dBᵀ (K × N) = Aᵀ (K × M, ld K) · dC (M × N): dC column-major (N × M) transposed.
+        Batched {
+            a: Factor::Left,
+            b: Factor::OutputGrad,
+            g: call(false, true, k, n, m, k, n, k),
+            count,
+            stride_a: sa,
+            stride_b: sc,
+            stride_c: sb,
+        }
+    } else {
+        // dBᵀ (N × K) = dCᵀ (N × M, ld N) · A (M × K): A column-major (K × M) transposed.
+        Batched {
+            a: Factor::OutputGrad,
+            b: Factor::Left,
+            g: call(false, true, n, k, m, n, k, n),
+            count,
+            stride_a: sc,
+            stride_b: sa,
+            stride_c: sb,
+        }
+    })
+}
+
+/// [`gemm_reference`] of every matrix of a batch.
+pub fn batched_reference(
+    p: &Batched,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) -> Result<(), PlanError> {
+    let count = usize::try_from(p.count).unwrap_or(0);
+    let span = |ld: i32, cols: i32| ld as usize * cols as usize;
+    let g = &p.g;
+    let a_len = span(g.lda, if g.transa { g.m } else { g.k });
+    let b_len = span(g.ldb, if g.transb { g.k } else { g.n });
+    let c_len = span(g.ldc, g.n);
+    for i in 0..count {
+        let at = |stride: i64, len: usize| {
+            let from = (stride as usize) * i;
+            from..from + len
+        };
+        let (ra, rb, rc) = (
+            at(p.stride_a, a_len),
+            at(p.stride_b, b_len),
+            at(p.stride_c, c_len),
+        );
+        let (Some(a), Some(b)) = (a.get(ra), b.get(rb)) else {
+            return Err(PlanError::Length {
+                what: "A or B",
+                want: count,
+                got: i,
+            });
+        };
+        let c = c.get_mut(rc).ok_or(PlanError::Length {
+            what: "C",
+            want: count,
+            got: i,
+        })?;
+        gemm_reference(g, a, b, c)?;
+    }
+    Ok(())
+}
+
 /// What cuBLAS computes for `g` on column-major buffers (α = 1), in `f64` sums: the CPU
 /// oracle of the plans above. Lengths are checked against the leading dimensions.
 pub fn gemm_reference(g: &Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> Result<(), PlanError> {
@@ -245,6 +432,83 @@ mod tests {
             (0..r).map(|t| dy[t * o + n] * x[t * i + p]).sum::<f32>()
         });
         assert_eq!(dw, want);
+    }
+
+    /// Row-major `C (n, M, N) = A·op(B)`, and the two gradients from `dC`, naively.
+    fn naive(s: &BatchShape, a: &[f32], b: &[f32], dc: &[f32]) -> [Vec<f32>; 3] {
+        let (sa, sb, sc) = s.sizes();
+        let bv = |i: usize, p: usize, q: usize| {
+            // op(B)[p, q], p < K, q < N
+            if s.transposed {
+                b[i * sb + q * s.k + p]
+            } else {
+                b[i * sb + p * s.n + q]
+            }
+        };
+        let mut c = vec![0.0; s.count * sc];
+        let mut da = vec![0.0; s.count * sa];
+        let mut db = vec![0.0; s.count * sb];
+        for i in 0..s.count {
+            for r in 0..s.m {
+                for q in 0..s.n {
+                    c[i * sc + r * s.n + q] = (0..s.k)
+                        .map(|p| a[i * sa + r * s.k + p] * bv(i, p, q))
+                        .sum();
+                }
+                for p in 0..s.k {
+                    da[i * sa + r * s.k + p] = (0..s.n)
+                        .map(|q| dc[i * sc + r * s.n + q] * bv(i, p, q))
+                        .sum();
+                }
+            }
+            for p in 0..s.k {
+                for q in 0..s.n {
+                    let g: f32 = (0..s.m)
+                        .map(|r| a[i * sa + r * s.k + p] * dc[i * sc + r * s.n + q])
+                        .sum();
+                    let at = if s.transposed {
+                        q * s.k + p
+                    } else {
+                        p * s.n + q
+                    };
+                    db[i * sb + at] = g;
+                }
+            }
+        }
+        [c, da, db]
+    }
+
+    #[test]
+    fn the_batched_products_are_the_row_major_ones() {
+        for transposed in [false, true] {
+            let s = BatchShape {
+                count: 3,
+                m: 4,
+                k: 2,
+                n: 5,
+                transposed,
+            };
+            let (sa, sb, sc) = s.sizes();
+            let a: Vec<f32> = (0..3 * sa).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect();
+            let b: Vec<f32> = (0..3 * sb).map(|i| (i % 5) as f32 * 0.25).collect();
+            let dc: Vec<f32> = (0..3 * sc).map(|i| (i % 3) as f32 - 1.0).collect();
+            let pick = |f: Factor| match f {
+                Factor::Left => &a,
+                Factor::Right => &b,
+                Factor::OutputGrad => &dc,
+            };
+            let run = |p: Batched, c: &mut Vec<f32>| batched_reference(&p, pick(p.a), pick(p.b), c);
+            let [want_c, want_da, want_db] = naive(&s, &a, &b, &dc);
+            let mut c = vec![9.0; 3 * sc]; // β = 0: overwritten
+            run(batched_forward(&s).expect("plan"), &mut c).expect("gemm");
+            assert_eq!(c, want_c, "C, transposed {transposed}");
+            let mut da = vec![0.0; 3 * sa];
+            run(batched_backward_left(&s).expect("plan"), &mut da).expect("gemm");
+            assert_eq!(da, want_da, "dA, transposed {transposed}");
+            let mut db = vec![0.0; 3 * sb];
+            run(batched_backward_right(&s).expect("plan"), &mut db).expect("gemm");
+            assert_eq!(db, want_db, "dB, transposed {transposed}");
+        }
     }
 
     #[test]

@@ -1,16 +1,27 @@
 //! The simulator's launches of `cuda/cross_entropy.cu`: the soft-target cross-entropy, the
 //! soft distillation loss (KL at temperature τ) and the teacher's argmax for hard
-//! distillation, over logits `(rows, k)`. Each loss returns its per-row terms `(rows,)`
-//! (the caller sums them in row order and applies the loss's normalisation) and writes or
-//! adds the logits' gradient, `scale` times the row term's.
+//! distillation, over logits `(rows, k)`, and the two launches that make a loss one op on
+//! the CUDA device's tape: the sum of its per-row terms, and its backward `dx += g·saved`.
+//! Each loss returns its per-row terms `(rows,)` (summed in row order and normalised by the
+//! caller, or by [`loss_sum`]) and writes or adds the logits' gradient, `scale` times the
+//! row term's. Every launch runs its [`crate::plan`], as the GPU does.
 
-use super::{checked, int, len, Arg, SimError};
-use crate::launch;
+use super::{run, SimError};
+use crate::plan::{self, LossGrad};
 
 /// Where a loss's gradient goes: `(rows, k)`, overwritten or added to.
 pub struct Grad<'a> {
     pub out: &'a mut [f32],
     pub accumulate: bool,
+}
+
+impl<'a> Grad<'a> {
+    fn plan(self) -> LossGrad<&'a mut [f32]> {
+        LossGrad {
+            out: self.out,
+            accumulate: self.accumulate,
+        }
+    }
 }
 
 /// `soft_ce_forward_backward`: per row `−Σ t·log_softmax(z)` of `logits` × `targets`
@@ -23,29 +34,15 @@ pub fn soft_ce(
     scale: f32,
     grad: Option<Grad<'_>>,
 ) -> Result<Vec<f32>, SimError> {
-    let rows = logits.len() / k.max(1);
-    len("logits", logits, rows * k)?;
-    len("targets", targets, rows * k)?;
-    let accumulate = grad.as_ref().is_some_and(|g| g.accumulate);
-    let out = grad.map(|g| g.out);
-    if let Some(d) = &out {
-        len("dlogits", d, rows * k)?;
-    }
-    let mut loss = vec![0.0; rows]; // (rows,)
-    checked(
-        "soft_ce_forward_backward",
-        &launch::per_row(rows),
-        &mut [
-            Arg::In(logits),
-            Arg::In(targets),
-            Arg::Out(&mut loss),
-            out.map_or(Arg::Null, Arg::Out),
-            Arg::I32(int("rows", rows)?),
-            Arg::I32(int("k", k)?),
-            Arg::F32(scale),
-            Arg::I32(i32::from(accumulate)),
-        ],
-    )?;
+    let mut loss = vec![0.0; logits.len() / k.max(1)]; // (rows,)
+    run(plan::soft_ce_forward_backward(
+        logits,
+        targets,
+        &mut loss[..],
+        grad.map(Grad::plan),
+        k,
+        scale,
+    ))?;
     Ok(loss)
 }
 
@@ -61,48 +58,36 @@ pub fn soft_kd(
     scale: f32,
     grad: Option<Grad<'_>>,
 ) -> Result<Vec<f32>, SimError> {
-    let rows = student.len() / k.max(1);
-    len("student", student, rows * k)?;
-    len("teacher", teacher, rows * k)?;
-    let accumulate = grad.as_ref().is_some_and(|g| g.accumulate);
-    let out = grad.map(|g| g.out);
-    if let Some(d) = &out {
-        len("dstudent", d, rows * k)?;
-    }
-    let mut loss = vec![0.0; rows]; // (rows,)
-    checked(
-        "soft_kd_forward_backward",
-        &launch::per_row(rows),
-        &mut [
-            Arg::In(student),
-            Arg::In(teacher),
-            Arg::Out(&mut loss),
-            out.map_or(Arg::Null, Arg::Out),
-            Arg::I32(int("rows", rows)?),
-            Arg::I32(int("k", k)?),
-            Arg::F32(tau),
-            Arg::F32(scale),
-            Arg::I32(i32::from(accumulate)),
-        ],
-    )?;
+    let mut loss = vec![0.0; student.len() / k.max(1)]; // (rows,)
+    run(plan::soft_kd_forward_backward(
+        student,
+        teacher,
+        &mut loss[..],
+        grad.map(Grad::plan),
+        k,
+        (tau, scale),
+    ))?;
     Ok(loss)
 }
 
 /// `argmax_one_hot`: the one-hot rows `(rows × k)` of each row's first maximum of `logits`
 /// (`rows × k`), the hard-distillation targets.
 pub fn argmax_one_hot(logits: &[f32], k: usize) -> Result<Vec<f32>, SimError> {
-    let rows = logits.len() / k.max(1);
-    len("logits", logits, rows * k)?;
-    let mut one_hot = vec![0.0; rows * k]; // (rows, k)
-    checked(
-        "argmax_one_hot",
-        &launch::per_row(rows),
-        &mut [
-            Arg::In(logits),
-            Arg::Out(&mut one_hot),
-            Arg::I32(int("rows", rows)?),
-            Arg::I32(int("k", k)?),
-        ],
-    )?;
+    let mut one_hot = vec![0.0; logits.len()]; // (rows, k)
+    run(plan::argmax_one_hot(logits, &mut one_hot[..], k))?;
     Ok(one_hot)
+}
+
+/// `loss_sum`: `norm·Σ terms` of a loss's per-row terms `(rows,)`, as the CUDA device forms
+/// the scalar loss.
+pub fn loss_sum(terms: &[f32], norm: f32) -> Result<f32, SimError> {
+    let mut out = [f32::NAN]; // (1,)
+    run(plan::loss_sum(terms, norm, &mut out[..]))?;
+    Ok(out[0])
+}
+
+/// `loss_grad_accumulate`: `dx += g·saved` (`saved`, `dx` `(n,)`), a loss's backward on the
+/// CUDA device with its incoming gradient `g`.
+pub fn loss_grad_accumulate(g: f32, saved: &[f32], dx: &mut [f32]) -> Result<(), SimError> {
+    run(plan::loss_grad_accumulate(&[g][..], saved, dx))
 }

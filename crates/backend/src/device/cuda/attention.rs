@@ -1,7 +1,7 @@
 //! The attention branch on the GPU: `qkv` and `proj` through the device's `linear`, the
 //! heads split from qkv and merged back by `cuda/attention.cu` (one launch each way, each
-//! an op with its own backward), and between them cuBLAS's batched products and the fused
-//! scaled softmax. The simulator tests the same plans against dfdx's CPU ops running
+//! an op with its own backward), and between them the two batched products ([`batched`],
+//! bf16 operands under `train.precision = bf16`) and the fused scaled softmax. The simulator tests the same plans against dfdx's CPU ops running
 //! [`compose::attention`](crate::device::compose::attention)'s slices and permutes in
 //! `fused/cuda_parity/attention.rs`.
 //!
@@ -14,9 +14,9 @@ use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
 use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, wrap};
+use super::{alloc, batched, wrap};
 use crate::device::{AttentionParts, Kernels, Rows};
-use deitc_kernels::plan::{self, HeadShape, Heads};
+use deitc_kernels::plan::{self, BatchShape, HeadShape, Heads};
 
 /// Heads `(B·H, T, hd)`: one `(T, hd)` matrix per sample and head.
 type HeadRows<Tok, T> = Tensor<(usize, Tok, usize), f32, Cuda, T>;
@@ -41,11 +41,26 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
     };
     let [q, k, v] = split_heads(qkv, shape)?; // (B·H, T, hd) each
 
-    // kᵀ is a view: cuBLAS reads it as the transposed operand, no copy.
-    let k = k.try_permute::<_, Axes3<0, 2, 1>>()?; // (B·H, hd, T)
-    let scores = q.try_matmul(k)?; // (B·H, T, T)
+    // The two products as batched cuBLAS products in the device's matmul mode (bf16
+    // operands under bf16); kᵀ is read as the transposed operand, no copy.
+    let (bh, t, hd) = (shape.batch * heads, shape.tokens, shape.head_dim);
+    let scores_shape = BatchShape {
+        count: bh,
+        m: t,
+        k: hd,
+        n: t,
+        transposed: true,
+    };
+    let scores = batched::product(q, k, scores_shape, (bh, s, s))?; // (B·H, T, T)
     let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, parts.scale)?; // (B·H, T, T)
-    let o = attn.try_matmul(v)?; // (B·H, T, hd)
+    let values_shape = BatchShape {
+        count: bh,
+        m: t,
+        k: t,
+        n: hd,
+        transposed: false,
+    };
+    let o = batched::product(attn, v, values_shape, (bh, s, hd))?; // (B·H, T, hd)
     let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
     <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
 }

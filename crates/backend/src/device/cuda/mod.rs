@@ -4,10 +4,13 @@
 //!   first), in fp32, TF32 or on bf16 operands per `train.precision` ([`Matmul`]);
 //! - [`layer_norm`], [`gelu`] and the attention softmax with its scale ([`softmax`]);
 //! - [`attention`]: the heads split from `qkv` and merged back in one launch each, between
-//!   cuBLAS's batched products (run by dfdx, in TF32 under tf32 and bf16);
+//!   the two batched products ([`batched`], in the device's matmul mode);
 //! - [`sublayer`]: a block's residual join `x + s_b·f(norm(x))` as one op, stochastic
 //!   depth's scales drawn on the device;
-//! - the optimizer step (`train/optimizer/cuda.rs`).
+//! - the optimizer step (`train/optimizer/cuda.rs`), the EMA ([`ema`]), and the losses
+//!   ([`losses`]: soft-target CE, soft and hard distillation, each a loss kernel, a
+//!   fixed-order sum, and a backward that scales the saved gradient by the incoming one on
+//!   the device).
 //!
 //! The MLP is the composition of the device's `linear` and `gelu`. `DEITC_CUDA_COMPOSED`
 //! ([`super::composed`]) sends any of these back to its dfdx composition.
@@ -16,10 +19,14 @@
 //! `cargo test` against the CPU kernels; this module is the part that only a GPU runs.
 
 mod attention;
+mod batched;
+mod ema;
 mod gelu;
 mod layer_norm;
 mod linear;
+mod losses;
 pub(crate) mod modules;
+mod product;
 mod softmax;
 mod sublayer;
 
@@ -210,10 +217,57 @@ impl Backend for Cuda {
         opt.step_fused(model, grads, lr)
     }
 
+    /// One launch of the fused loss and its gradient, one of the sum ([`losses`]).
+    fn soft_ce<const K: usize>(
+        logits: crate::model::Logits<K, f32, Self, OwnedTape<f32, Self>>,
+        targets: crate::model::Logits<K, f32, Self>,
+    ) -> Result<super::Loss<Self>, Self::Err> {
+        if composed(Op::Loss) || logits.shape().0 == 0 {
+            return Ok(crate::train::losses::soft_ce(logits, targets));
+        }
+        losses::soft_ce(logits, targets)
+    }
+
+    fn soft_kd<const K: usize>(
+        student: crate::model::Logits<K, f32, Self, OwnedTape<f32, Self>>,
+        teacher: crate::model::Logits<K, f32, Self>,
+        tau: f64,
+    ) -> Result<super::Loss<Self>, Self::Err> {
+        if composed(Op::Loss) || student.shape().0 == 0 {
+            return Ok(crate::train::losses::soft_kd(student, teacher, tau));
+        }
+        losses::soft_kd(student, teacher, tau)
+    }
+
+    /// The teacher's argmax one-hot rows, built on the device (no host round trip).
+    fn teacher_one_hot<const K: usize>(
+        teacher: &crate::model::Logits<K, f32, Self>,
+    ) -> Result<crate::model::Logits<K, f32, Self>, Self::Err> {
+        if composed(Op::Loss) || teacher.shape().0 == 0 {
+            let one_hot = crate::train::losses::argmax_one_hot(&teacher.as_vec(), K); // (B × K)
+            return teacher
+                .device()
+                .try_tensor_from_vec(one_hot, *teacher.shape());
+        }
+        losses::teacher_one_hot(teacher)
+    }
+
+    /// One `ema_update` launch per trainable tensor ([`ema`]); composed with the optimizer.
+    fn ema_update<M: dfdx::nn::TensorCollection<f32, Self>>(
+        ema: &mut M,
+        model: &M,
+        decay: f64,
+    ) -> Result<(), Self::Err> {
+        if composed(Op::Ema) {
+            return dfdx::nn::ModelEMA::try_ema(ema, model, decay);
+        }
+        ema::ema_update(ema, model, decay)
+    }
+
     fn set_precision(&self, precision: Precision) -> Result<(), String> {
         use cudarc::cublas::sys::{cublasMath_t, cublasSetMathMode, cublasStatus_t};
-        // The `Linear` products take their mode from `MATMUL`; the handle's math mode is for
-        // the products dfdx still runs (attention's q·kᵀ and p·v): TF32 under tf32 and bf16.
+        // deitc's products take their mode from `matmul(dev)`; the handle's math mode is for
+        // the products dfdx still runs (the classifier heads): TF32 under tf32 and bf16.
         let (matmul, mode) = match precision {
             Precision::Fp32 => (Matmul::F32, cublasMath_t::CUBLAS_DEFAULT_MATH),
             Precision::Tf32 => (Matmul::Tf32, cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH),

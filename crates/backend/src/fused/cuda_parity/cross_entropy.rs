@@ -8,7 +8,9 @@
 //!
 //! Shapes: K = 10 and 1000, rows 1 and 7, logits of ±1 and ±1e4, soft targets with exact
 //! zeros (label smoothing, mixup, and sparse random distributions), teacher probabilities
-//! that underflow to 0.
+//! that underflow to 0. The CUDA device's loss op (the kernel, `loss_sum`, then the backward's
+//! `loss_grad_accumulate` with the incoming weight) is checked whole against dfdx's
+//! `(loss·WEIGHT).backward()` onto an earlier gradient.
 //!
 //! Tolerances. Both sides are f32 and differ in summation order: the kernel sums each row
 //! over a warp's tree (≤ K/32 + 5 sequential additions), dfdx sums in one sequence — its
@@ -360,6 +362,132 @@ fn a_nan_logit_stays_in_its_row() {
                 ..
             })
         ),
+        "{err:?}"
+    );
+}
+
+/// The CUDA device's loss op, simulated: the forward's kernel with the gradient at weight 1
+/// (`scale` = `norm`), `loss_sum` of its terms, and the backward's `loss_grad_accumulate`
+/// with the incoming gradient `WEIGHT` onto `before`. Returns the loss and the gradient.
+fn device_op(
+    forward: impl FnOnce(&mut [f32]) -> Result<Vec<f32>, SimError>,
+    norm: f32,
+    before: &[f32],
+) -> (f32, Vec<f32>) {
+    let mut saved = vec![f32::NAN; before.len()]; // (rows, K), overwritten
+    let terms = forward(&mut saved).expect("sim forward");
+    let loss = sim::loss_sum(&terms, norm).expect("sim loss_sum");
+    let mut grad = before.to_vec();
+    sim::loss_grad_accumulate(WEIGHT, &saved, &mut grad).expect("sim backward");
+    (loss, grad)
+}
+
+/// A gradient output, overwritten.
+fn overwrite(out: &mut [f32]) -> Option<Grad<'_>> {
+    Some(Grad {
+        out,
+        accumulate: false,
+    })
+}
+
+/// `before + grad`, element-wise.
+fn plus(before: &[f32], grad: &[f32]) -> Vec<f32> {
+    before.iter().zip(grad).map(|(a, g)| a + g).collect()
+}
+
+/// The device op's loss and gradient against dfdx's loss and `before` + its gradient.
+fn check_op(what: &str, before: &[f32], (loss, grad): (f32, Vec<f32>), dfdx: (f32, Vec<f32>)) {
+    let (want, want_grad) = dfdx;
+    close_loss(what, f64::from(loss), f64::from(want), 1e-4);
+    close_to(what, &grad, &plus(before, &want_grad), 1e-4);
+}
+
+fn device_op_case<const K: usize>(rows: usize, amp: f32) {
+    let what = format!("device op {rows}×{K} ±{amp}");
+    let before = values(rows * K, 90, 0.1); // the other loss's gradient, already there
+                                            // Cross-entropy against soft targets.
+    let (z, t) = (values(rows * K, 91, amp), targets(rows, K, 1, 92));
+    let norm = (1.0 / rows as f64) as f32;
+    let op = device_op(
+        |d| sim::soft_ce(&z, &t, K, norm, overwrite(d)),
+        norm,
+        &before,
+    );
+    check_op(&format!("{what}: CE"), &before, op, dfdx_ce::<K>(&z, &t));
+    // Soft distillation at τ = 3.
+    let (s, teacher, tau) = (values(rows * K, 93, amp), values(rows * K, 94, amp), 3.0);
+    let norm = (tau * tau / (rows * K) as f64) as f32;
+    let op = device_op(
+        |d| sim::soft_kd(&s, &teacher, K, tau as f32, norm, overwrite(d)),
+        norm,
+        &before,
+    );
+    check_op(
+        &format!("{what}: KD"),
+        &before,
+        op,
+        dfdx_kd::<K>(&s, &teacher, tau),
+    );
+    // Hard distillation: CE against the teacher's argmax, built by the kernel.
+    let one_hot = sim::argmax_one_hot(&teacher, K).expect("sim");
+    let norm = (1.0 / rows as f64) as f32;
+    let op = device_op(
+        |d| sim::soft_ce(&s, &one_hot, K, norm, overwrite(d)),
+        norm,
+        &before,
+    );
+    let dfdx = dfdx_ce::<K>(&s, &argmax_one_hot(&teacher, K));
+    check_op(&format!("{what}: hard"), &before, op, dfdx);
+}
+
+#[test]
+fn the_device_loss_op_matches_dfdx_through_backward() {
+    for rows in [1, 7, 70] {
+        for amp in [1.0, 1e4] {
+            device_op_case::<10>(rows, amp);
+            device_op_case::<1000>(rows, amp);
+        }
+    }
+}
+
+#[test]
+fn loss_sum_is_the_normalised_sum_in_warp_order() {
+    for rows in [0, 1, 31, 32, 33, 257] {
+        let terms = values(rows, 95, 5.0);
+        let norm = 0.37;
+        let got = sim::loss_sum(&terms, norm).expect("sim");
+        // Lane l sums terms l, l+32, … in order; then the warp's butterfly tree.
+        let mut lanes = [0.0f32; 32];
+        for (i, v) in terms.iter().enumerate() {
+            lanes[i % 32] += v;
+        }
+        for o in [16, 8, 4, 2, 1] {
+            lanes = std::array::from_fn(|l| lanes[l] + lanes[l ^ o]);
+        }
+        assert_eq!(
+            got,
+            lanes[0] * norm,
+            "{rows} rows: the warp's order, bit for bit"
+        );
+        let want: f64 = terms.iter().map(|&v| f64::from(v)).sum::<f64>() * f64::from(norm);
+        close_loss(&format!("{rows} rows"), f64::from(got), want, 1e-5);
+    }
+    let err = sim::loss_sum(&[1.0; 3], f32::NAN);
+    assert!(err.is_ok_and(|v| v.is_nan()));
+}
+
+#[test]
+fn loss_grad_accumulate_adds_the_scaled_gradient() {
+    let n = 1000;
+    let (saved, before) = (values(n, 96, 2.0), values(n, 97, 1.0));
+    let mut dx = before.clone();
+    sim::loss_grad_accumulate(-0.3, &saved, &mut dx).expect("sim");
+    for i in 0..n {
+        assert_eq!(dx[i], before[i] + -0.3 * saved[i], "element {i}");
+    }
+    let err = sim::loss_grad_accumulate(1.0, &saved, &mut dx[..n - 1]);
+    assert!(
+        matches!(err, Err(SimError::Length { what: "dx", .. })),
         "{err:?}"
     );
 }
