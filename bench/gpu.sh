@@ -6,8 +6,8 @@
 #   CARGO_TARGET_DIR=target/cuda GPU_BINS=deitc <kit>/build.sh --bin deitc && strip .gpu/deitc
 #   bench/gpu.sh            # on the GPU machine: needs python3 with torch (cu130) and timm
 #
-# In the order 1, 3, 2, 4, 5 (the most telling first), each part time-boxed so a slow part
-# cannot starve the rest:
+# In the order 1, 3, 6, 2, 4, 5 (the most telling first), each part time-boxed so a slow
+# part cannot starve the rest:
 #   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it;
 #      bf16: logits within 2e-2, the loss after 20 steps within 1%)
 #   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
@@ -15,6 +15,8 @@
 #      tf32 and bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
 #   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
+#   6. the loader on all cores (`bench --data-only`, streamed JPEGs, the full DeiT train
+#      transform) against part 3's training img/s
 # Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
 set -u
 cd "$(dirname "$0")/.."
@@ -53,7 +55,7 @@ gpu_mem() {
   fi
   rm -f "$f"
 }
-PARTS=${PARTS:-1 2 3 4 5}
+PARTS=${PARTS:-1 2 3 4 5 6}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 TIMM="python3 bench/torch_reference.py --device cuda --classes 1000 --image 224 --patch 16"
 
@@ -97,6 +99,16 @@ for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
 done
 
+fi
+
+if want 6; then
+part "6. the loader on all cores: streamed JPEG decode + the full DeiT train transform (beside part 3's img/s)"
+D=/tmp/deitc-gpu-loader
+[ -d $D/train ] || t 60 python3 bench/make_images.py $D 512
+t 90 $RUN $BIN bench recipes/deit_small_patch16_224.deit --data-only --steps 8 \
+  --set "data.train=image_folder(\"$D/train\")" --set "data.val=image_folder(\"$D/val\")" \
+  --set data.classes=4 --set model.classes=4 --set train.batch=128 --set augment.repeated=1 \
+  --set data.preload=never
 fi
 
 if want 2; then

@@ -17,9 +17,11 @@ pub enum CacheCommand {
     Clean,
 }
 
-/// The recipe arguments of a command that needs the recipe's graph.
+/// The recipe arguments of a command that needs the recipe's graph (`bench --data-only`
+/// times the loader alone, and needs none).
 fn needs_graph(cmd: &Command) -> Option<&RecipeArgs> {
     match cmd {
+        Command::Bench { opts, .. } if opts.data_only => None,
         Command::Run { recipe, .. } | Command::Bench { recipe, .. } => Some(recipe),
         Command::Eval { recipe, .. } => Some(recipe),
         _ => None,
