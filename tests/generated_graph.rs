@@ -137,8 +137,19 @@ fn no_cargo_no_source_and_a_failed_build_are_diagnostics() {
     assert!(err.contains("deit::graph::source"), "{err}");
 
     // `bench --data-only` times the loader alone: no graph, so no cargo and no source needed.
-    let bench = ["bench", r, "--data-only", "--steps", "1", "--set", "model.depth=3"];
-    let no_tools = [("DEITC_SOURCE", empty), ("DEITC_CARGO", "/nonexistent/cargo")];
+    let bench = [
+        "bench",
+        r,
+        "--data-only",
+        "--steps",
+        "1",
+        "--set",
+        "model.depth=3",
+    ];
+    let no_tools = [
+        ("DEITC_SOURCE", empty),
+        ("DEITC_CARGO", "/nonexistent/cargo"),
+    ];
     let run = deitc(&bench, &no_tools, Duration::from_secs(60));
     let (out, err) = (text(&run.stdout), text(&run.stderr));
     assert_eq!(run.status.code(), Some(0), "{out}{err}");
