@@ -11,8 +11,8 @@
 #   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it;
 #      bf16: logits within 2e-2, the loss after 20 steps within 1%)
 #   2. `deitc run` end to end on CUDA: the bundled default, 30 epochs
-#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32, tf32 and bf16 beside timm fp32,
-#      tf32 and bf16 (AMP)
+#   3. DeiT-Ti/S/B 224 training throughput: deitc fp32, tf32 and bf16 (and fp32 with every
+#      fused op composed, the "before") beside timm fp32 and bf16 (AMP)
 #   4. the CPU side by side: deitc vs timm pinned to 2 cores, 2 threads
 #   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
 #   6. the loader on all cores (`bench --data-only`, streamed JPEGs, the full DeiT train
@@ -83,7 +83,7 @@ t 120 $RUN $BIN bench recipes/deit_tiny_patch16_224.deit --device cuda --compare
 fi
 
 if want 3; then
-part "3. training throughput at 224 (deitc fp32, tf32, bf16 | timm fp32, tf32, bf16)"
+part "3. training throughput at 224 (deitc fp32, tf32, bf16, composed | timm fp32, bf16)"
 for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   set -- $shape
   echo "-- DeiT-$1 224/16, batch $4"
@@ -95,7 +95,6 @@ for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   echo "deitc fp32, DEITC_CUDA_COMPOSED=all"
   gpu_mem t 90 env DEITC_CUDA_COMPOSED=all $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --tf32
   t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
 done
 
