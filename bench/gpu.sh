@@ -69,8 +69,9 @@ if want 1; then
 part "1. GPU vs CPU, same weights and batch"
 t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5
 t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set train.precision=bf16
+t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set model.dropout=0.1
 # Each fused op alone (every other op composed, DEITC_CUDA_COMPOSED): which one breaks, if any.
-OPS="layer_norm linear gelu softmax attention sublayer optimizer loss ema"
+OPS="layer_norm linear gelu softmax attention sublayer optimizer loss ema dropout"
 for op in $OPS; do
   others=$(echo $OPS | tr ' ' '\n' | grep -vx "$op" | paste -sd, -)
   echo "-- only $op fused"

@@ -70,6 +70,8 @@ const Entry KERNELS[] = {
     KERNEL(loss_sum),
     KERNEL(loss_grad_accumulate),
     KERNEL(drop_path_scales),
+    KERNEL(dropout_forward),
+    KERNEL(dropout_backward),
     // linear.cu
     KERNEL(bias_rows),
     KERNEL(column_sum_partial),

@@ -12,10 +12,12 @@ use crate::launch::{self, AdamwArgs, EmaArgs, LaunchConfig, SgdArgs};
 // The families planned in files of their own (`plan/*.rs`).
 mod attention;
 mod cross_entropy;
+mod dropout;
 mod linear;
 mod residual;
 pub use attention::*;
 pub use cross_entropy::*;
+pub use dropout::*;
 pub use linear::*;
 pub use residual::*;
 

@@ -72,7 +72,7 @@ pub const FAMILIES: &[Family] = &[
     Family {
         file: "regularization.cu",
         text: include_str!("../cuda/regularization.cu"),
-        kernels: &["drop_path_scales"],
+        kernels: &["drop_path_scales", "dropout_forward", "dropout_backward"],
     },
     Family {
         file: "linear.cu",

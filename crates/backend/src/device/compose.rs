@@ -8,7 +8,7 @@ use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::nn::Module;
 use dfdx::prelude::*;
 
-use super::{AttentionParts, DropPath, Kernels, MlpParts, Rows, Scores};
+use super::{AttentionParts, DropPath, Dropout, Kernels, MlpParts, Rows, Scores};
 
 /// `norm.try_forward(x)`: dfdx's LayerNorm over the last axis.
 pub fn layer_norm<B: Dim, Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E, D>>(
@@ -55,6 +55,23 @@ pub fn scale_samples<Tok: Dim, const M: usize, E: Dtype, D: Device<E>, T: Tape<E
     let shape = *x.shape();
     let mask = x.device().try_tensor_from_vec(scales, (shape.0,))?; // (B,)
     let mask = mask.try_broadcast_like::<_, Axes2<1, 2>>(&shape)?; // (B, T, M)
+    x.try_mul(mask)
+}
+
+/// Inverted dropout: `x` times the mask `drop` draws on the host ([`Dropout::mask`], one
+/// factor per element in row-major order), uploaded as a tensor of x's shape; the identity
+/// without a draw. The product is the kernel's (`dropout_forward`), so the values are the
+/// same bits on every device; the mask is kept on the tape for the backward.
+pub fn dropout<S: Shape, E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Tensor<S, E, D, T>,
+    drop: Option<Dropout>,
+) -> Result<Tensor<S, E, D, T>, D::Err> {
+    let Some(drop) = drop else {
+        return Ok(x);
+    };
+    let shape = *x.shape();
+    let mask = drop.mask(shape.num_elements()); // (numel,)
+    let mask = x.device().try_tensor_from_vec(mask, shape)?; // x's shape
     x.try_mul(mask)
 }
 

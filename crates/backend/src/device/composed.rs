@@ -18,11 +18,12 @@ pub enum Op {
     Optimizer,
     Loss,
     Ema,
+    Dropout,
 }
 
 impl Op {
     /// Every op with the name `DEITC_CUDA_COMPOSED` gives it.
-    pub const NAMES: [(&'static str, Op); 9] = [
+    pub const NAMES: [(&'static str, Op); 10] = [
         ("layer_norm", Op::LayerNorm),
         ("linear", Op::Linear),
         ("gelu", Op::Gelu),
@@ -32,6 +33,7 @@ impl Op {
         ("optimizer", Op::Optimizer),
         ("loss", Op::Loss),
         ("ema", Op::Ema),
+        ("dropout", Op::Dropout),
     ];
 
     fn bit(self) -> u16 {

@@ -2,16 +2,16 @@
 //!
 //! A `Backend` is a dfdx device (dfdx's `Cpu`, or its `Cuda` device when deitc is built
 //! with `--features cuda`) with deitc's kernel methods ([`Kernels`]): LayerNorm, `Linear`
-//! on tokens, GELU, stochastic depth's per-sample scaling, the attention and MLP branches,
-//! and the two residual sublayers of a pre-norm block; and with the training losses, the
-//! optimizer step and the EMA. Each method's default body is the dfdx-op composition (in
-//! [`compose`], [`crate::train::losses`]), so a device gets every kernel for free and
-//! overrides only what it fuses:
-//! - `Cpu` ([`cpu`]) overrides all of its kernels with the fused CPU kernels of
+//! on tokens, GELU, stochastic depth's per-sample scaling, dropout, the attention and MLP
+//! branches, and the two residual sublayers of a pre-norm block; and with the training
+//! losses, the optimizer step and the EMA. Each method's default body is the dfdx-op
+//! composition (in [`compose`], [`crate::train::losses`]), so a device gets every kernel for
+//! free and overrides only what it fuses:
+//! - `Cpu` ([`cpu`]) overrides all of its kernels but dropout with the fused CPU kernels of
 //!   [`crate::fused`] and the optimizer's host path (the losses and the EMA stay dfdx's);
 //! - `Cuda` (`cuda/`, with `--features cuda`) overrides `Linear` (cuBLAS, fp32/TF32/bf16),
-//!   LayerNorm, GELU, the softmax, the attention's head layout, the residual join, the
-//!   losses and the EMA with deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's
+//!   LayerNorm, GELU, the softmax, the attention's head layout, the residual join, dropout,
+//!   the losses and the EMA with deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's
 //!   composition of them ([`composed`] sends any fused op back to its composition, to
 //!   measure or isolate it).
 //!
@@ -91,6 +91,39 @@ impl DropPath {
     }
 }
 
+/// Dropout at one site of one step: each element of the call is kept with probability
+/// `keep = 1 − rate` and scaled by `1/keep`, or zeroed, the mask drawn from `seed`. Like
+/// [`DropPath`] a descriptor of the draw: element i plays the role of sample b (SplitMix64's
+/// (i+1)-th output from `seed` as a 53-bit uniform, kept when below `keep`), so the host's
+/// mask ([`Dropout::mask`]) and the GPU's (`dropout_forward` of `cuda/regularization.cu`,
+/// which redraws it in the backward) are the same bits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    pub rate: f64,
+    pub seed: u64,
+}
+
+impl Dropout {
+    /// The draw at `rate` from `seed`, or `None` when `rate ≤ 0` (no dropout).
+    pub fn new(rate: f64, seed: u64) -> Option<Dropout> {
+        (rate > 0.0).then_some(Dropout { rate, seed })
+    }
+
+    /// Element `i`'s factor: `1/keep` when kept, else 0.
+    pub fn scale<E: Dtype>(self, i: u64) -> E {
+        let keep = 1.0 - self.rate;
+        match splitmix64_uniform(self.seed, i.wrapping_add(1)) < keep {
+            true => E::from_f64(1.0 / keep).unwrap_or_default(),
+            false => E::default(),
+        }
+    }
+
+    /// The factors of elements `0..n` in order ([`Dropout::scale`]).
+    pub fn mask<E: Dtype>(self, n: usize) -> Vec<E> {
+        (0..n as u64).map(|i| self.scale(i)).collect()
+    }
+}
+
 /// SplitMix64's `k`-th output from `seed` (its state then is `seed + k·γ`) as a uniform in
 /// [0, 1) of 53 bits.
 fn splitmix64_uniform(seed: u64, k: u64) -> f64 {
@@ -134,6 +167,15 @@ pub trait Kernels<E: Dtype>: Device<E> {
         scales: Vec<E>,
     ) -> Result<Rows<usize, Tok, M, E, Self, T>, Self::Err> {
         compose::scale_samples(x, scales)
+    }
+
+    /// Inverted dropout of `x` (any shape) with the mask `drop` draws over its elements in
+    /// row-major order ([`Dropout::mask`]); the identity when `drop` is `None`.
+    fn dropout<S: Shape, T: Tape<E, Self>>(
+        x: Tensor<S, E, Self, T>,
+        drop: Option<Dropout>,
+    ) -> Result<Tensor<S, E, Self, T>, Self::Err> {
+        compose::dropout(x, drop)
     }
 
     /// `softmax(scale·s)` over the last axis of attention scores `s (B·H, T, T)`.

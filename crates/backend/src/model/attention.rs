@@ -9,7 +9,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::regularization::dropout;
+use super::regularization::{dropout, Site};
 use super::{init, linear, Tokens};
 use crate::device::{AttentionParts, Kernels};
 
@@ -69,12 +69,15 @@ impl<const D: usize, const D3: usize, const H: usize, E: Dtype, Dev: Kernels<E>>
         }
     }
 
-    /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after `proj`.
+    /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after `proj`, its mask drawn from the
+    /// block's `seed` ([`Site::Attention`]).
     pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
         &self,
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
+        seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
-        dropout(Dev::attention(self.parts(), x)?, p) // (B, T, D)
+        let y = Dev::attention(self.parts(), x)?; // (B, T, D)
+        dropout(y, p, seed, Site::Attention)
     }
 }

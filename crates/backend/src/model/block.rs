@@ -62,7 +62,9 @@ impl<
     > Block<D, D3, H, F, E, Dev>
 {
     /// `(B, T, D)` → `(B, T, D)` with dropout `p` and stochastic-depth rate `drop`; the
-    /// two branches draw their masks from `seed` and `seed + 1`.
+    /// two branches draw their stochastic-depth masks from `seed` and `seed + 1`, and each
+    /// dropout site its mask from its own stream of `seed`
+    /// ([`super::regularization::dropout_seed`]), on every device the same bits.
     pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
         &self,
         x: Tokens<Tok, D, E, Dev, T>,
@@ -81,11 +83,11 @@ impl<
         }
         let (x, tape) = x.split_tape();
         let y = Dev::layer_norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)
-        let y = self.attn.try_forward_with(y, p)?; // (B, T, D)
+        let y = self.attn.try_forward_with(y, p, seed)?; // (B, T, D)
         let x = drop_path(y, drop, seed1)?.try_add(x)?; // (B, T, D)
         let (x, tape) = x.split_tape();
         let y = Dev::layer_norm(&self.norm2, x.clone().put_tape(tape))?; // (B, T, D)
-        let y = self.mlp.try_forward_with(y, p)?; // (B, T, D)
+        let y = self.mlp.try_forward_with(y, p, seed)?; // (B, T, D)
         drop_path(y, drop, seed2)?.try_add(x) // (B, T, D)
     }
 }

@@ -14,8 +14,9 @@ use dfdx::prelude::*;
 
 use super::conv::{avg_pool2x2, global_avg_pool, to_channels_last, Conv3x3, FeatureMap};
 use super::load_timm::load_strict;
-use super::regularization::dropout;
+use super::regularization::{dropout_at, Site};
 use super::{init, linear, LoadError, Logits, Regularization, TensorFile, TrainLogits};
+use crate::device::{compose, Dropout};
 
 /// Two 3×3 convolutions, each followed by ReLU: `(B, H, W, I)` → `(B, H, W, O)`. Tensors
 /// `0.weight`, `0.bias`, `1.weight`, `1.bias` (a PyTorch `nn.Sequential` of the convs).
@@ -109,7 +110,8 @@ impl<
     where
         S: Shape<Concrete = [usize; 4]>,
     {
-        let cls = self.try_logits_with(x, reg.dropout)?; // (B, K)
+        let drop = dropout_at(reg.dropout, reg.seed, Site::Embedding);
+        let cls = self.try_logits_with(x, drop)?; // (B, K)
         Ok(TrainLogits { cls, dist: None })
     }
 
@@ -118,7 +120,7 @@ impl<
     fn try_logits_with<S, Tp>(
         &self,
         x: Tensor<S, E, Dev, Tp>,
-        dropout_rate: f64,
+        drop: Option<Dropout>,
     ) -> Result<Logits<K, E, Dev, Tp>, Dev::Err>
     where
         S: Shape<Concrete = [usize; 4]>,
@@ -132,7 +134,7 @@ impl<
         let x = avg_pool2x2(x)?; // (B, IMG/2, IMG/2, W1)
         let x = self.stage1.try_forward(x)?; // (B, IMG/2, IMG/2, W2)
         let x = global_avg_pool(x)?; // (B, W2)
-        let x = dropout(x, dropout_rate)?; // (B, W2)
+        let x = compose::dropout(x, drop)?; // (B, W2): a small mask, drawn on the host
         self.head.try_forward(x) // (B, K)
     }
 
@@ -170,7 +172,7 @@ impl<
     type Error = Dev::Err;
 
     fn try_forward(&self, x: Tensor<S, E, Dev, Tp>) -> Result<Self::Output, Dev::Err> {
-        self.try_logits_with(x, 0.0)
+        self.try_logits_with(x, None)
     }
 }
 

@@ -8,7 +8,7 @@ use dfdx::nn::{Module, ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
 use super::load_timm::load_strict;
-use super::regularization::dropout;
+use super::regularization::{dropout, Site};
 use super::{
     init, layer_norm, linear, Block, DistSlot, LoadError, PatchEmbed, Regularization, TensorFile,
     Tokens,
@@ -216,8 +216,12 @@ impl<
             .retaped::<Tp>()
             .try_reshape::<Rank2<T, D>>()?
             .try_broadcast_like::<_, Axis<0>>(x.shape())?; // (B, T, D)
-        let mut x = dropout(x.try_add(pos)?, reg.dropout)?; // (B, T, D)
-                                                            // Each block: (B, T, D) → (B, T, D).
+
+        // The embedding's dropout draws from block 0's seed, at a site of its own.
+        let x = x.try_add(pos)?; // (B, T, D)
+        let mut x = dropout(x, reg.dropout, reg.seed, Site::Embedding)?; // (B, T, D)
+
+        // Each block: (B, T, D) → (B, T, D).
         for (i, block) in self.blocks.modules.iter().enumerate() {
             let seed = reg.seed.wrapping_add(2 * i as u64);
             x = block.try_forward_with(x, reg.dropout, reg.drop_path_at(i, L), seed)?;

@@ -6,7 +6,7 @@ use dfdx::nn::modules::Linear;
 use dfdx::nn::{ModuleVisitor, TensorCollection};
 use dfdx::prelude::*;
 
-use super::regularization::dropout;
+use super::regularization::{dropout, Site};
 use super::{init, linear, Tokens};
 use crate::device::{Kernels, MlpParts};
 
@@ -49,17 +49,20 @@ impl<const D: usize, const F: usize, E: Dtype, Dev: Kernels<E>> Mlp<D, F, E, Dev
         }
     }
 
-    /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after the GELU and after `fc2`.
+    /// `(B, T, D)` → `(B, T, D)`, with dropout `p` after the GELU and after `fc2`, their
+    /// masks drawn from the block's `seed` ([`Site::MlpHidden`], [`Site::MlpOut`]).
     pub fn try_forward_with<Tok: Dim, T: Tape<E, Dev>>(
         &self,
         x: Tokens<Tok, D, E, Dev, T>,
         p: f64,
+        seed: u64,
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         if p <= 0.0 {
             return Dev::mlp(self.parts(), x); // (B, T, D)
         }
         let h = Dev::gelu(Dev::linear(&self.fc1, x)?)?; // (B, T, F)
-        let y = Dev::linear(&self.fc2, dropout(h, p)?)?; // (B, T, D)
-        dropout(y, p)
+        let h = dropout(h, p, seed, Site::MlpHidden)?; // (B, T, F)
+        let y = Dev::linear(&self.fc2, h)?; // (B, T, D)
+        dropout(y, p, seed, Site::MlpOut)
     }
 }

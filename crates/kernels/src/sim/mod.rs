@@ -26,7 +26,7 @@ pub use layer_norm::{
     RowStats,
 };
 pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
-pub use regularization::drop_path_scales;
+pub use regularization::{drop_path_scales, dropout_backward, dropout_forward};
 pub use softmax::{softmax_backward, softmax_backward_accumulate, softmax_forward};
 
 use crate::launch::LaunchConfig;

@@ -7,6 +7,7 @@
 //!   the two batched products ([`batched`], in the device's matmul mode);
 //! - [`sublayer`]: a block's residual join `x + s_b·f(norm(x))` as one op, stochastic
 //!   depth's scales drawn on the device;
+//! - [`dropout`]: the mask drawn and applied in one launch, redrawn in the backward;
 //! - the optimizer step (`train/optimizer/cuda.rs`), the EMA ([`ema`]), and the losses
 //!   ([`losses`]: soft-target CE, soft and hard distillation, each a loss kernel, a
 //!   fixed-order sum, and a backward that scales the saved gradient by the incoming one on
@@ -20,6 +21,7 @@
 
 mod attention;
 mod batched;
+mod dropout;
 mod ema;
 mod gelu;
 mod layer_norm;
@@ -126,6 +128,19 @@ impl Kernels<f32> for Cuda {
             return compose::gelu(x);
         }
         gelu::gelu(x)
+    }
+
+    fn dropout<S: Shape, T: Tape<f32, Self>>(
+        x: Tensor<S, f32, Self, T>,
+        drop: Option<super::Dropout>,
+    ) -> Result<Tensor<S, f32, Self, T>, Self::Err> {
+        if composed(Op::Dropout) {
+            return compose::dropout(x, drop);
+        }
+        match drop {
+            Some(d) => dropout::dropout(x, d),
+            None => Ok(x),
+        }
     }
 
     fn scaled_softmax<Tok: Dim, T: Tape<f32, Self>>(

@@ -7,6 +7,7 @@
 mod attention;
 mod cross_entropy;
 mod drop_path;
+mod dropout;
 mod gelu;
 mod layer_norm;
 mod linear;
