@@ -8,6 +8,9 @@
 //             of `rows_per_part` rows, then the parts in order (`column_sum_accumulate` of
 //             layer_norm.cu), so the result does not depend on the launch.
 //
+// Under `train.precision = bf16` the device's GELU (no bias) keeps only its input rounded to
+// bf16 for the backward: `gelu_forward_keep_bf16` and `gelu_backward_bf16` below.
+//
 // Launch (the crate's `launch` module): the forward one thread per element, grid-stride
 // (`launch::per_element`); the backward one thread per column, with `gridDim.y` parts
 // (`launch::per_column`). Every element is read and written by one thread, its reads first,
@@ -54,4 +57,28 @@ extern "C" __global__ void bias_gelu_backward(const float* dy, const float* __re
         sum += g;
     }
     if (db_part) db_part[(long)p * cols + c] = sum;
+}
+
+// Under `train.precision = bf16` (no bias): y = gelu(x) in fp32, and `keep` = x rounded to
+// bf16, which is all the backward keeps (half the memory of the fp32 input). x, y: (n,);
+// keep: (n,) bf16. One thread per element, grid-stride.
+extern "C" __global__ void gelu_forward_keep_bf16(const float* __restrict__ x, float* __restrict__ y,
+                                                  __nv_bfloat16* __restrict__ keep, int n) {
+    const long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float h = x[i];
+        y[i] = 0.5f * h * (1.0f + erff(h * GELU_RSQRT_2));
+        keep[i] = __float2bfloat16(h);
+    }
+}
+
+// dx += dy·gelu'(x̃) with x̃ the kept bf16 input; dy, dx: (n,); keep: (n,) bf16.
+extern "C" __global__ void gelu_backward_bf16(const float* __restrict__ dy, const __nv_bfloat16* __restrict__ keep,
+                                              float* __restrict__ dx, int n) {
+    const long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float h = __bfloat162float(keep[i]);
+        const float d = 0.5f * (1.0f + erff(h * GELU_RSQRT_2)) + h * GELU_RSQRT_2PI * expf(-0.5f * h * h);
+        dx[i] += dy[i] * d;
+    }
 }

@@ -368,6 +368,49 @@ pub fn softmax_backward<I: Buffer, O: Buffer>(
 
 // ---- gelu.cu ------------------------------------------------------------------------------
 
+/// `gelu_forward_keep_bf16`: `y = gelu(x)` and `keep` = `x` in bf16, element by element
+/// (`x`, `y` `(n,)` f32, `keep` `(n,)` bf16).
+pub fn gelu_forward_keep_bf16<I: Buffer, O: Buffer>(
+    x: I,
+    y: O,
+    keep: O,
+) -> Result<Launch<I, O>, PlanError> {
+    let n = x.len();
+    len("y", &y, n)?;
+    len("keep", &keep, n)?;
+    launch(
+        "gelu_forward_keep_bf16",
+        launch::per_element(n),
+        vec![
+            Param::In(x),
+            Param::Out(y),
+            Param::Out(keep),
+            Param::I32(int("n", n)?),
+        ],
+    )
+}
+
+/// `gelu_backward_bf16`: `dx += dy·gelu'(keep)` (`dy`, `dx` `(n,)` f32, `keep` `(n,)` bf16).
+pub fn gelu_backward_bf16<I: Buffer, O: Buffer>(
+    dy: I,
+    keep: I,
+    dx: O,
+) -> Result<Launch<I, O>, PlanError> {
+    let n = dy.len();
+    len("keep", &keep, n)?;
+    len("dx", &dx, n)?;
+    launch(
+        "gelu_backward_bf16",
+        launch::per_element(n),
+        vec![
+            Param::In(dy),
+            Param::In(keep),
+            Param::Out(dx),
+            Param::I32(int("n", n)?),
+        ],
+    )
+}
+
 /// `bias_gelu_forward`: `y = gelu(x + bias)` over `x` `(rows, cols)`; without a bias,
 /// `gelu(x)`.
 pub fn bias_gelu_forward<I: Buffer, O: Buffer>(

@@ -45,7 +45,12 @@ pub const FAMILIES: &[Family] = &[
     Family {
         file: "gelu.cu",
         text: include_str!("../cuda/gelu.cu"),
-        kernels: &["bias_gelu_forward", "bias_gelu_backward"],
+        kernels: &[
+            "bias_gelu_forward",
+            "bias_gelu_backward",
+            "gelu_forward_keep_bf16",
+            "gelu_backward_bf16",
+        ],
     },
     Family {
         file: "optimizer.cu",

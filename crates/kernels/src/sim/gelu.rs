@@ -1,7 +1,7 @@
 //! The simulator's launches of `cuda/gelu.cu`: bias + exact (erf) GELU over a `(rows, cols)`
 //! matrix with a per-column bias `(cols,)` (the MLP's fc1 output), or without a bias.
 
-use super::{run, SimError};
+use super::{run, run_args, Arg, SimError};
 use crate::plan;
 
 /// `bias_gelu_forward`: `y = gelu(x + bias)` for `x` (`rows × cols`), the returned `y` of
@@ -65,4 +65,25 @@ pub fn gelu_backward_accumulate(
     cols: usize,
 ) -> Result<(), SimError> {
     run(plan::bias_gelu_backward(dy, x, None, dx, None, cols, true))
+}
+
+/// `gelu_forward_keep_bf16`: `(gelu(x), x in bf16 bits)`, as the CUDA device's GELU runs
+/// under `train.precision = bf16`.
+pub fn gelu_forward_keep_bf16(x: &[f32]) -> Result<(Vec<f32>, Vec<u16>), SimError> {
+    let (mut y, mut keep) = (vec![0.0; x.len()], vec![0u16; x.len()]);
+    run_args(plan::gelu_forward_keep_bf16(
+        Arg::In(x),
+        Arg::Out(&mut y),
+        Arg::OutBf16(&mut keep),
+    ))?;
+    Ok((y, keep))
+}
+
+/// `gelu_backward_bf16`: `dx += dy·gelu'(keep)` from the kept bf16 input.
+pub fn gelu_backward_bf16(dy: &[f32], keep: &[u16], dx: &mut [f32]) -> Result<(), SimError> {
+    run_args(plan::gelu_backward_bf16(
+        Arg::In(dy),
+        Arg::InBf16(keep),
+        Arg::Out(dx),
+    ))
 }

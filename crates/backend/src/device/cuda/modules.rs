@@ -62,6 +62,15 @@ pub(crate) fn output<S: DevicePtr<f32> + DeviceSlice<f32>>(s: &mut S) -> Out<'_>
     }
 }
 
+/// `s`, a buffer of bf16 values (their bits), as a kernel input.
+pub(crate) fn input_bf16<S: DevicePtr<u16> + DeviceSlice<u16>>(s: &S) -> In<'_> {
+    In {
+        ptr: *s.device_ptr(),
+        len: s.len(),
+        _borrow: PhantomData,
+    }
+}
+
 /// `s`, a buffer of bf16 values (their bits), as a kernel output.
 pub(crate) fn output_bf16<S: DevicePtr<u16> + DeviceSlice<u16>>(s: &mut S) -> Out<'_> {
     Out {

@@ -140,3 +140,32 @@ fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
         "{err:?}"
     );
 }
+
+#[test]
+fn bf16_gelu_keeps_the_rounded_input_and_differentiates_it() {
+    // Under bf16 the device's GELU keeps x in bf16: the forward is the fp32 GELU, the
+    // backward the CPU's derivative at the rounded x, added into the gradient.
+    for &(rows, cols) in SHAPES {
+        let x = values(rows * cols, 47, 4.0); // (rows, cols)
+        let (y, keep) = sim::gelu_forward_keep_bf16(&x).expect("sim");
+        let zero = vec![0.0; cols];
+        close(&format!("y {rows}×{cols}"), &y, &cpu_forward(&x, &zero).0);
+        assert_eq!(
+            keep,
+            sim::f32_to_bf16(&x).expect("sim"),
+            "keep {rows}×{cols}"
+        );
+        let rounded: Vec<f32> = keep.iter().map(|&b| sim::bf16_to_f32(b)).collect();
+        let (_, d) = cpu_forward(&rounded, &zero);
+        let dy = values(rows * cols, 48, 1.0);
+        let before = values(rows * cols, 49, 1.0);
+        let mut dx = before.clone();
+        sim::gelu_backward_bf16(&dy, &keep, &mut dx).expect("sim");
+        let want: Vec<f32> = before
+            .iter()
+            .zip(dy.iter().zip(&d))
+            .map(|(a, (g, d))| a + g * d)
+            .collect();
+        close(&format!("dx {rows}×{cols} (accumulated)"), &dx, &want);
+    }
+}
