@@ -49,3 +49,39 @@ extern "C" __global__ void softmax_backward(const float* __restrict__ p, const f
         ds[at + c] = accumulate ? ds[at + c] + g : g;
     }
 }
+
+// Under `train.precision = bf16`, the probabilities are kept once, in bf16: the input of the
+// p·v product and what the backward reads. The forward recomputes exp(z − max) in its last
+// pass instead of storing it (p is bf16), rounding once at the store; the backward reads p
+// from bf16. p: (rows, cols) bf16; s, dp, ds: (rows, cols) f32.
+extern "C" __global__ void softmax_forward_bf16(const float* __restrict__ s, __nv_bfloat16* __restrict__ p,
+                                                int rows, int cols, float scale) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const long at = (long)row * cols;
+    float m = -INFINITY;
+    for (int c = lane; c < cols; c += 32) m = fmaxf(m, scale * s[at + c]);
+    m = warp_max(m);
+    float sum = 0.0f;
+    for (int c = lane; c < cols; c += 32) sum += expf(scale * s[at + c] - m);
+    sum = warp_sum(sum);
+    for (int c = lane; c < cols; c += 32) p[at + c] = __float2bfloat16(expf(scale * s[at + c] - m) / sum);
+}
+
+// ds (+)= scale·p ⊙ (dp − Σ_j dp_j·p_j) per row, with p in bf16.
+extern "C" __global__ void softmax_backward_bf16(const __nv_bfloat16* __restrict__ p, const float* __restrict__ dp,
+                                                 float* __restrict__ ds, int rows, int cols, float scale,
+                                                 int accumulate) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const long at = (long)row * cols;
+    float dot = 0.0f;
+    for (int c = lane; c < cols; c += 32) dot += dp[at + c] * __bfloat162float(p[at + c]);
+    dot = warp_sum(dot);
+    for (int c = lane; c < cols; c += 32) {
+        const float g = scale * (__bfloat162float(p[at + c]) * (dp[at + c] - dot));
+        ds[at + c] = accumulate ? ds[at + c] + g : g;
+    }
+}

@@ -57,6 +57,8 @@ const Entry KERNELS[] = {
     KERNEL(column_sum_accumulate),
     KERNEL(softmax_forward),
     KERNEL(softmax_backward),
+    KERNEL(softmax_forward_bf16),
+    KERNEL(softmax_backward_bf16),
     KERNEL(bias_gelu_forward),
     KERNEL(bias_gelu_backward),
     KERNEL(gelu_forward_keep_bf16),

@@ -366,6 +366,55 @@ pub fn softmax_backward<I: Buffer, O: Buffer>(
     )
 }
 
+/// `softmax_forward_bf16`: `p` (bf16 bits) = `softmax(scale·s)` per row of `s` `(rows, cols)`.
+pub fn softmax_forward_bf16<I: Buffer, O: Buffer>(
+    s: I,
+    p: O,
+    cols: usize,
+    scale: f32,
+) -> Result<Launch<I, O>, PlanError> {
+    let rows = rows_of("s", &s, cols)?;
+    len("p", &p, rows * cols)?;
+    launch(
+        "softmax_forward_bf16",
+        launch::per_row(rows),
+        vec![
+            Param::In(s),
+            Param::Out(p),
+            Param::I32(int("rows", rows)?),
+            Param::I32(int("cols", cols)?),
+            Param::F32(scale),
+        ],
+    )
+}
+
+/// `softmax_backward_bf16`: [`softmax_backward`] with `p` in bf16 bits.
+pub fn softmax_backward_bf16<I: Buffer, O: Buffer>(
+    p: I,
+    dp: I,
+    ds: O,
+    cols: usize,
+    scale: f32,
+    accumulate: bool,
+) -> Result<Launch<I, O>, PlanError> {
+    let rows = rows_of("p", &p, cols)?;
+    len("dp", &dp, rows * cols)?;
+    len("ds", &ds, rows * cols)?;
+    launch(
+        "softmax_backward_bf16",
+        launch::per_row(rows),
+        vec![
+            Param::In(p),
+            Param::In(dp),
+            Param::Out(ds),
+            Param::I32(int("rows", rows)?),
+            Param::I32(int("cols", cols)?),
+            Param::F32(scale),
+            Param::I32(i32::from(accumulate)),
+        ],
+    )
+}
+
 // ---- gelu.cu ------------------------------------------------------------------------------
 
 /// `gelu_forward_keep_bf16`: `y = gelu(x)` and `keep` = `x` in bf16, element by element

@@ -40,7 +40,12 @@ pub const FAMILIES: &[Family] = &[
     Family {
         file: "softmax.cu",
         text: include_str!("../cuda/softmax.cu"),
-        kernels: &["softmax_forward", "softmax_backward"],
+        kernels: &[
+            "softmax_forward",
+            "softmax_backward",
+            "softmax_forward_bf16",
+            "softmax_backward_bf16",
+        ],
     },
     Family {
         file: "gelu.cu",

@@ -30,7 +30,10 @@ pub use layer_norm::{
 };
 pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
 pub use regularization::{drop_path_scales, dropout_backward, dropout_forward};
-pub use softmax::{softmax_backward, softmax_backward_accumulate, softmax_forward};
+pub use softmax::{
+    softmax_backward, softmax_backward_accumulate, softmax_backward_bf16, softmax_forward,
+    softmax_forward_bf16,
+};
 
 use crate::launch::LaunchConfig;
 use crate::plan::{Buffer, Launch, Param, PlanError};

@@ -1,7 +1,7 @@
 //! The simulator's launches of `cuda/softmax.cu`: the attention softmax over rows of a
 //! `(rows, cols)` score matrix (rows = B·H·T queries, cols = T keys), scale folded in.
 
-use super::{run, SimError};
+use super::{run, run_args, Arg, SimError};
 use crate::plan;
 
 /// `softmax_forward`: `p = softmax(scale·s)` for each row of `s` (`rows × cols`), the
@@ -43,4 +43,35 @@ pub fn softmax_backward_accumulate(
     scale: f32,
 ) -> Result<(), SimError> {
     run(plan::softmax_backward(p, dp, ds, cols, scale, true))
+}
+
+/// `softmax_forward_bf16`: `softmax(scale·s)` per row, as bf16 bits.
+pub fn softmax_forward_bf16(s: &[f32], cols: usize, scale: f32) -> Result<Vec<u16>, SimError> {
+    let mut p = vec![0u16; s.len()];
+    run_args(plan::softmax_forward_bf16(
+        Arg::In(s),
+        Arg::OutBf16(&mut p),
+        cols,
+        scale,
+    ))?;
+    Ok(p)
+}
+
+/// `softmax_backward_bf16` accumulating: `ds += scale·p ⊙ (dp − Σ_j dp_j·p_j)` with `p` in
+/// bf16 bits.
+pub fn softmax_backward_bf16(
+    p: &[u16],
+    dp: &[f32],
+    ds: &mut [f32],
+    cols: usize,
+    scale: f32,
+) -> Result<(), SimError> {
+    run_args(plan::softmax_backward_bf16(
+        Arg::InBf16(p),
+        Arg::In(dp),
+        Arg::Out(ds),
+        cols,
+        scale,
+        true,
+    ))
 }

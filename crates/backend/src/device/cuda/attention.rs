@@ -14,7 +14,9 @@ use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
 use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, batched, wrap};
+use super::softmax_values::softmax_values;
+use super::{alloc, batched, matmul, wrap, Matmul};
+use crate::device::composed::{composed, Op};
 use crate::device::{AttentionParts, Kernels, Rows};
 use deitc_kernels::plan::{self, BatchShape, HeadShape, Heads};
 
@@ -51,8 +53,8 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         n: t,
         transposed: true,
     };
+    let mode = matmul(q.device());
     let scores = batched::product(q, k, scores_shape, (bh, s, s))?; // (B·H, T, T)
-    let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, parts.scale)?; // (B·H, T, T)
     let values_shape = BatchShape {
         count: bh,
         m: t,
@@ -60,7 +62,17 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         n: hd,
         transposed: false,
     };
-    let o = batched::product(attn, v, values_shape, (bh, s, hd))?; // (B·H, T, hd)
+    let o = match mode {
+        // The probabilities stored once, in bf16 (unless the softmax is sent back to its
+        // composition).
+        Matmul::Bf16 if !composed(Op::Softmax) => {
+            softmax_values(scores, v, parts.scale, values_shape, (bh, s, hd))? // (B·H, T, hd)
+        }
+        Matmul::F32 | Matmul::Tf32 | Matmul::Bf16 => {
+            let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, parts.scale)?; // (B·H, T, T)
+            batched::product(attn, v, values_shape, (bh, s, hd))? // (B·H, T, hd)
+        }
+    };
     let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
     <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
 }

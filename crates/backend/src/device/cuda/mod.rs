@@ -30,6 +30,7 @@ mod losses;
 pub(crate) mod modules;
 mod product;
 mod softmax;
+mod softmax_values;
 mod sublayer;
 
 use super::composed::{self, composed, Op};

@@ -139,3 +139,34 @@ fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
         "{err:?}"
     );
 }
+
+#[test]
+fn bf16_softmax_is_the_rounded_cpu_softmax_and_differentiates_it() {
+    // Under bf16 the probabilities are stored once, in bf16: each within one bf16 rounding of
+    // the CPU's, and the backward is the CPU's from those rounded values.
+    for &(rows, cols) in SHAPES {
+        for amp in [1.0, 60.0] {
+            let s = values(rows * cols, 24, amp); // (rows, cols)
+            let p16 = sim::softmax_forward_bf16(&s, cols, SCALE).expect("sim");
+            let p: Vec<f32> = p16.iter().map(|&b| sim::bf16_to_f32(b)).collect();
+            let cpu = cpu_forward(&s, cols, SCALE);
+            for (i, (a, b)) in p.iter().zip(&cpu).enumerate() {
+                assert!(
+                    (a - b).abs() <= b.abs() / 256.0 + 1e-30,
+                    "p[{i}] {rows}×{cols} ±{amp}: {a} vs {b}"
+                );
+            }
+            let dp = values(rows * cols, 25, 1.0);
+            let before = values(rows * cols, 26, 1.0);
+            let mut ds = before.clone();
+            sim::softmax_backward_bf16(&p16, &dp, &mut ds, cols, SCALE).expect("sim");
+            let g = cpu_backward(&p, &dp, cols, SCALE);
+            let want: Vec<f32> = before.iter().zip(&g).map(|(a, g)| a + g).collect();
+            close(
+                &format!("ds {rows}×{cols} ±{amp} (accumulated)"),
+                &ds,
+                &want,
+            );
+        }
+    }
+}
