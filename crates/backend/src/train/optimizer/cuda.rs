@@ -1,9 +1,9 @@
 //! The optimizer step on the GPU with deitc's fused kernels (`cuda/optimizer.cu`), the
 //! `Cuda` device's [`crate::device::Backend::optimizer_step`]: per parameter tensor, one
-//! launch of Σg² partial sums and one AdamW (or SGD) launch that updates the parameter and
-//! its moments in place; once per step, the partial sums are gathered and one launch turns
-//! them into Σg² and the clipping factor on the device, which every update reads from
-//! there. The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about
+//! launch of Σg² partial sums (each tensor's written at its place in one buffer, sized by a
+//! walk of the model first) and one AdamW (or SGD) launch that updates the parameter and its
+//! moments in place; once per step, one launch turns the partial sums into Σg² and the
+//! clipping factor on the device, which every update reads from there. The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about
 //! fourteen kernels per tensor instead ([`super::device`]).
 //!
 //! The moments are the device path's ([`super::device::DeviceMoments`]), so checkpoints,
@@ -18,7 +18,9 @@ use crate::ir::OptimizerKind;
 use cudarc::driver::{CudaSlice, DeviceSlice};
 use deitc_kernels::launch::{self, AdamwArgs, SgdArgs};
 use deitc_kernels::plan::{self, Flat};
-use dfdx::nn::TensorCollection;
+use dfdx::nn::tensor_collection::{
+    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
+};
 use dfdx::prelude::*;
 use std::sync::Arc;
 
@@ -27,10 +29,45 @@ struct Fused {
     /// The device and its kernels, from the first tensor visited.
     on: Option<(Cuda, Arc<Loaded>)>,
     max_norm: Option<f32>,
-    /// Each visited tensor's partial sums of g², in visiting order.
-    parts: Vec<CudaSlice<f32>>,
+    /// How many partial sums of g² the step writes ([`parts_of`]), all into one buffer.
+    parts_total: usize,
+    /// That buffer, allocated at the first tensor, and how far it is written.
+    parts: Option<CudaSlice<f32>>,
+    at: usize,
     /// `[Σg², clip factor]` on the device, once [`Path::norm`] has run.
     norm: Option<CudaSlice<f32>>,
+}
+
+/// How many partial sums of g² a step over `model`'s trainable tensors writes: the tensors
+/// [`Path::add_squares`] sees, in the same walk.
+fn parts_of<M: TensorCollection<f32, Cuda>>(model: &M) -> Result<usize, CudaError> {
+    let mut count = CountParts(0);
+    M::iter_tensors(&mut RecursiveWalker {
+        m: model,
+        f: &mut count,
+    })?;
+    Ok(count.0)
+}
+
+/// Sums `launch::sq_sum_parts` over the trainable tensors.
+struct CountParts(usize);
+
+impl TensorVisitor<f32, Cuda> for CountParts {
+    type Viewer = ViewTensorRef;
+    type Err = CudaError;
+    type E2 = f32;
+    type D2 = Cuda;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cuda>,
+        t: &Tensor<S, f32, Cuda>,
+    ) -> Result<Option<Tensor<S, f32, Cuda>>, Self::Err> {
+        if opts.do_gradient_update {
+            self.0 += launch::sq_sum_parts(t.shape().num_elements());
+        }
+        Ok(None)
+    }
 }
 
 /// A gradient or norm that should exist by now and does not: a bug in the step's order.
@@ -51,9 +88,18 @@ impl Path<Cuda> for Fused {
         }
         let (dev, kernels) = self.on.as_ref().ok_or_else(missing)?;
         let g = grads.get_ref_checked(t).ok_or_else(missing)?;
-        let mut part = alloc(dev, launch::sq_sum_parts(g.len()))?; // (parts,)
+        // Every tensor's partial sums go to their place in one buffer (no copies).
+        if self.parts.is_none() {
+            self.parts = Some(alloc(dev, self.parts_total.max(1))?); // (Σ parts,)
+        }
+        let all = self.parts.as_mut().ok_or_else(missing)?;
+        let n = launch::sq_sum_parts(g.len());
+        if self.at + n > self.parts_total {
+            return Err(missing()); // the count walked other tensors: a bug in deitc
+        }
+        let mut part = all.slice_mut(self.at..self.at + n); // (parts,)
         kernels.run(plan::grad_sq_sum_partial(input(g), output(&mut part)))?;
-        self.parts.push(part);
+        self.at += n;
         Ok(())
     }
 
@@ -63,18 +109,14 @@ impl Path<Cuda> for Fused {
             return Ok(0.0);
         };
         let cuda = dev.cuda_device();
-        let total: usize = self.parts.iter().map(|p| p.len()).sum();
-        let mut all = alloc(dev, total)?; // (Σ parts,): every part is copied in
-        let mut at = 0;
-        for part in &self.parts {
-            let mut dst = all.slice_mut(at..at + part.len());
-            cuda.dtod_copy(part, &mut dst)?;
-            at += part.len();
+        let all = self.parts.take().ok_or_else(missing)?;
+        if self.at != self.parts_total {
+            return Err(missing()); // the count walked other tensors: a bug in deitc
         }
-        self.parts.clear();
+        let written = all.slice(0..self.at); // (Σ parts,)
         let mut out = alloc(dev, 2)?; // [Σg², clip]
         kernels.run(plan::grad_sq_sum_finish(
-            input(&all),
+            input(&written),
             self.max_norm,
             output(&mut out),
         ))?;
@@ -146,7 +188,9 @@ impl Optimizer<Cuda> {
         let path = Fused {
             on: None,
             max_norm: self.cfg.clip_grad.map(|c| c as f32),
-            parts: Vec::new(),
+            parts_total: parts_of(model)?,
+            parts: None,
+            at: 0,
             norm: None,
         };
         self.run(model, grads, lr, path)
