@@ -99,3 +99,41 @@ extern "C" __global__ void ema_update(float* __restrict__ e, const float* __rest
     if (i >= n) return;
     e[i] = e[i] * decay + p[i] * one_minus_decay;
 }
+
+// AdamW over many tensors in one launch: `slots` lists each tensor's buffers, length and
+// per-tensor factors, `chunks` cuts them into pieces of at most `chunk_len` elements, one
+// block per piece (gridDim.x = number of chunks). Each element's arithmetic is
+// `adamw_step`'s, with the slot's `decay` (1 − lr·wd, or 1) and `step_size` (lr/bc₁).
+// The layouts are the crate's `plan::AdamwSlot` and `plan::AdamwChunk` (#[repr(C)]).
+struct AdamwSlot {
+    float* p;
+    const float* g;
+    float* m;
+    float* v;
+    long long n;
+    float decay;
+    float step_size;
+};
+
+struct AdamwChunk {
+    int slot;
+    int start;
+};
+
+extern "C" __global__ void adamw_multi(const AdamwSlot* __restrict__ slots, const AdamwChunk* __restrict__ chunks,
+                                       int chunk_len, const float* __restrict__ clip, float beta1, float beta2,
+                                       float one_minus_beta1, float one_minus_beta2, float sqrt_bc2, float eps) {
+    const AdamwChunk ch = chunks[blockIdx.x];
+    const AdamwSlot s = slots[ch.slot];
+    const long end = min((long)s.n, (long)ch.start + chunk_len);
+    const float c = clip ? clip[0] : 1.0f;
+    for (long i = (long)ch.start + threadIdx.x; i < end; i += blockDim.x) {
+        const float gi = s.g[i] * c;
+        const float mi = beta1 * s.m[i] + one_minus_beta1 * gi;
+        const float vi = beta2 * s.v[i] + one_minus_beta2 * gi * gi;
+        s.m[i] = mi;
+        s.v[i] = vi;
+        const float denom = sqrtf(vi) / sqrt_bc2 + eps;
+        s.p[i] = s.p[i] * s.decay - s.step_size * mi / denom;
+    }
+}

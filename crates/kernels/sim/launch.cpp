@@ -66,6 +66,7 @@ const Entry KERNELS[] = {
     KERNEL(grad_sq_sum_partial),
     KERNEL(grad_sq_sum_finish),
     KERNEL(adamw_step),
+    KERNEL(adamw_multi),
     KERNEL(sgd_step),
     KERNEL(ema_update),
     KERNEL(soft_ce_forward_backward),

@@ -10,11 +10,13 @@
 use crate::launch::{self, AdamwArgs, EmaArgs, LaunchConfig, SgdArgs};
 
 // The families planned in files of their own (`plan/*.rs`).
+mod adamw_multi;
 mod attention;
 mod cross_entropy;
 mod dropout;
 mod linear;
 mod residual;
+pub use adamw_multi::*;
 pub use attention::*;
 pub use cross_entropy::*;
 pub use dropout::*;

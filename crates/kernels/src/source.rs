@@ -64,6 +64,7 @@ pub const FAMILIES: &[Family] = &[
             "grad_sq_sum_partial",
             "grad_sq_sum_finish",
             "adamw_step",
+            "adamw_multi",
             "sgd_step",
             "ema_update",
         ],

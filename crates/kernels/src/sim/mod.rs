@@ -28,7 +28,9 @@ pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_forward,
     RowStats,
 };
-pub use optimizer::{adamw_step, ema_update, grad_norm, sgd_step, GradNorm};
+pub use optimizer::{
+    adamw_multi, adamw_step, ema_update, grad_norm, sgd_step, GradNorm, HostTensor,
+};
 pub use regularization::{drop_path_scales, dropout_backward, dropout_forward};
 pub use softmax::{
     softmax_backward, softmax_backward_accumulate, softmax_backward_bf16, softmax_forward,
@@ -104,6 +106,8 @@ pub enum Arg<'a> {
     Out(&'a mut [f32]),
     /// A device pointer to bf16 values (their bits) the kernel reads.
     InBf16(&'a [u16]),
+    /// A device pointer to bytes the kernel reads (a table of structs).
+    InBytes(&'a [u8]),
     /// A device pointer to bf16 values (their bits) the kernel writes.
     OutBf16(&'a mut [u16]),
     /// A null pointer (an optional input left out).
@@ -122,6 +126,7 @@ impl Buffer for Arg<'_> {
             Arg::In(s) => s.len(),
             Arg::Out(s) => s.len(),
             Arg::InBf16(s) => s.len(),
+            Arg::InBytes(s) => s.len(),
             Arg::OutBf16(s) => s.len(),
             Arg::Null | Arg::I32(_) | Arg::F32(_) | Arg::U64(_) | Arg::F64(_) => 0,
         }
@@ -150,6 +155,7 @@ unsafe fn launch_raw(
                 Arg::In(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
                 Arg::Out(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
                 Arg::InBf16(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
+                Arg::InBytes(s) => slot.copy_from_slice(&(s.as_ptr() as usize).to_ne_bytes()),
                 Arg::OutBf16(s) => slot.copy_from_slice(&(s.as_mut_ptr() as usize).to_ne_bytes()),
                 Arg::Null => {}
                 Arg::I32(v) => slot[..4].copy_from_slice(&v.to_ne_bytes()),

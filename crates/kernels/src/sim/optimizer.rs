@@ -2,7 +2,7 @@
 //! AdamW, SGD with momentum and the model EMA, over flat buffers (every parameter
 //! concatenated, `(n,)`, the gradient and moments in the same layout).
 
-use super::{run, SimError};
+use super::{run, run_args, Arg, SimError};
 use crate::launch::{self, AdamwArgs, EmaArgs, SgdArgs};
 use crate::plan::{self, Flat};
 
@@ -79,6 +79,58 @@ pub fn sgd_step(
 /// `ema_update`: `e = e·decay + p·(1 − decay)` over `e`, `p` `(n,)`.
 pub fn ema_update(e: &mut [f32], p: &[f32], args: &EmaArgs) -> Result<(), SimError> {
     run(plan::ema_update(e, p, args))
+}
+
+/// One tensor of [`adamw_multi`]: its parameter, gradient and moments `(n,)` on the host, and
+/// its step's factors (only `decay` and `step_size` are per tensor).
+pub struct HostTensor<'a> {
+    pub p: &'a mut [f32],
+    pub g: &'a [f32],
+    pub m: &'a mut [f32],
+    pub v: &'a mut [f32],
+    pub args: AdamwArgs,
+}
+
+/// `adamw_multi`: one launch updating every tensor of `tensors` in place, from a table of
+/// their host addresses built by the plan's `adamw_table` (as the GPU's is from device
+/// addresses); the shared constants from `shared`, the clip factor `clip` (`None`: 1).
+pub fn adamw_multi(
+    tensors: &mut [HostTensor<'_>],
+    clip: Option<f32>,
+    shared: &AdamwArgs,
+) -> Result<(), SimError> {
+    let mut list = Vec::with_capacity(tensors.len());
+    for t in tensors.iter_mut() {
+        let n = t.p.len();
+        for (what, len) in [("g", t.g.len()), ("m", t.m.len()), ("v", t.v.len())] {
+            if len != n {
+                return Err(SimError::Length {
+                    what,
+                    want: n,
+                    got: len,
+                });
+            }
+        }
+        list.push(plan::AdamwTensor {
+            p: t.p.as_mut_ptr() as u64,
+            g: t.g.as_ptr() as u64,
+            m: t.m.as_mut_ptr() as u64,
+            v: t.v.as_mut_ptr() as u64,
+            n,
+            args: t.args,
+        });
+    }
+    let table = plan::adamw_table(&list)?;
+    let (slots, chunks) = table.bytes.split_at(table.chunks_at);
+    let clip = clip.map(|c| [c]);
+    // The kernel writes through the table's addresses, which point into `tensors`' slices,
+    // borrowed mutably for this whole call; every length was checked above.
+    run_args(plan::adamw_multi(
+        Arg::InBytes(slots),
+        Arg::InBytes(chunks),
+        clip.as_ref().map(|c| Arg::In(&c[..])),
+        shared,
+    ))
 }
 
 #[cfg(test)]

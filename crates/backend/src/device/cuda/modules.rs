@@ -62,6 +62,15 @@ pub(crate) fn output<S: DevicePtr<f32> + DeviceSlice<f32>>(s: &mut S) -> Out<'_>
     }
 }
 
+/// `s`, a buffer of bytes (a table of structs), as a kernel input; its length in bytes.
+pub(crate) fn input_bytes<S: DevicePtr<u8> + DeviceSlice<u8>>(s: &S) -> In<'_> {
+    In {
+        ptr: *s.device_ptr(),
+        len: s.len(),
+        _borrow: PhantomData,
+    }
+}
+
 /// `s`, a buffer of bf16 values (their bits), as a kernel input.
 pub(crate) fn input_bf16<S: DevicePtr<u16> + DeviceSlice<u16>>(s: &S) -> In<'_> {
     In {

@@ -1,10 +1,12 @@
 //! The optimizer step on the GPU with deitc's fused kernels (`cuda/optimizer.cu`), the
 //! `Cuda` device's [`crate::device::Backend::optimizer_step`]: per parameter tensor, one
-//! launch of Σg² partial sums (each tensor's written at its place in one buffer, sized by a
-//! walk of the model first) and one AdamW (or SGD) launch that updates the parameter and its
-//! moments in place; once per step, one launch turns the partial sums into Σg² and the
-//! clipping factor on the device, which every update reads from there. The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about
-//! fourteen kernels per tensor instead ([`super::device`]).
+//! launch of Σg² partial sums, each tensor's written at its place in one buffer (sized by a
+//! walk of the model first); then one launch turns them into Σg² and the clipping factor on
+//! the device, which the updates read from there; then AdamW updates every parameter and its
+//! moments in place in one launch (`adamw_multi`, from a table of the tensors' buffers
+//! recorded by the update walk and copied to the device once), or SGD one launch per tensor.
+//! The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about fourteen
+//! kernels per tensor instead ([`super::device`]).
 //!
 //! The moments are the device path's ([`super::device::DeviceMoments`]), so checkpoints,
 //! resume and the host copy are unchanged. The kernels' numerics are the simulator's, tested
@@ -12,12 +14,12 @@
 
 use super::device::take;
 use super::{Hyper, Optimizer, Path, StepInfo};
-use crate::device::cuda::modules::{input, loaded, output, Loaded};
+use crate::device::cuda::modules::{input, input_bytes, loaded, output, Loaded};
 use crate::device::cuda::{alloc, invalid, not_loaded};
 use crate::ir::OptimizerKind;
-use cudarc::driver::{CudaSlice, DeviceSlice};
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
 use deitc_kernels::launch::{self, AdamwArgs, SgdArgs};
-use deitc_kernels::plan::{self, Flat};
+use deitc_kernels::plan::{self, AdamwTensor, Flat};
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
 };
@@ -36,6 +38,8 @@ struct Fused {
     at: usize,
     /// `[Σg², clip factor]` on the device, once [`Path::norm`] has run.
     norm: Option<CudaSlice<f32>>,
+    /// AdamW: every tensor's buffers and factors, updated by one launch in [`Path::finish`].
+    adamw: Vec<AdamwTensor>,
 }
 
 /// How many partial sums of g² a step over `model`'s trainable tensors writes: the tensors
@@ -125,6 +129,30 @@ impl Path<Cuda> for Fused {
         Ok(f64::from(host.first().copied().unwrap_or(0.0)).sqrt())
     }
 
+    /// One `adamw_multi` launch over every tensor recorded by `update`: the table copied to
+    /// the device (one host-to-device copy), the clip factor read there.
+    fn finish(&mut self, opt: &Optimizer<Cuda>) -> Result<(), CudaError> {
+        if self.adamw.is_empty() {
+            return Ok(());
+        }
+        let (dev, kernels) = self.on.as_ref().ok_or_else(missing)?;
+        let norm = self.norm.as_ref().ok_or_else(missing)?;
+        let table = plan::adamw_table(&self.adamw).map_err(|_| invalid())?;
+        self.adamw.clear();
+        let chunks_at = table.chunks_at;
+        let bytes = dev.cuda_device().htod_copy(table.bytes)?; // slots | chunks
+        let (slots, chunks) = (bytes.slice(0..chunks_at), bytes.slice(chunks_at..));
+        let clip = norm.slice(1..2);
+        // The shared constants (β's, √bc₂, ε); decay and step size are each tensor's.
+        let shared = AdamwArgs::new(0.0, opt.cfg.betas, opt.cfg.eps, 0.0, opt.t);
+        kernels.run(plan::adamw_multi(
+            input_bytes(&slots),
+            input_bytes(&chunks),
+            Some(input(&clip)),
+            &shared,
+        ))
+    }
+
     fn update<S: Shape>(
         &mut self,
         opt: &mut Optimizer<Cuda>,
@@ -144,19 +172,16 @@ impl Path<Cuda> for Fused {
         let g = grads.get_ref_checked(t).ok_or_else(missing)?;
         let v = match (cfg.kind, v) {
             (OptimizerKind::Adamw, Some(mut v)) => {
-                let args = AdamwArgs::new(u.lr, cfg.betas, cfg.eps, u.decay, step);
-                let flat = Flat {
-                    p: output(t.data_mut()),
-                    g: input(g),
-                    decay_mask: None,
-                    clip: Some(input(&clip)),
-                };
-                kernels.run(plan::adamw_step(
-                    flat,
-                    output(m.data_mut()),
-                    output(v.data_mut()),
-                    &args,
-                ))?;
+                // Recorded for the step's one launch (`finish`): the buffers stay where they
+                // are (the moments move into `opt.device` as tensors, not as memory).
+                self.adamw.push(AdamwTensor {
+                    p: *t.data_mut().device_ptr(),
+                    g: *g.device_ptr(),
+                    m: *m.data_mut().device_ptr(),
+                    v: *v.data_mut().device_ptr(),
+                    n: g.len(),
+                    args: AdamwArgs::new(u.lr, cfg.betas, cfg.eps, u.decay, step),
+                });
                 Some(v)
             }
             (_, v) => {
@@ -192,6 +217,7 @@ impl Optimizer<Cuda> {
             parts: None,
             at: 0,
             norm: None,
+            adamw: Vec::new(),
         };
         self.run(model, grads, lr, path)
     }

@@ -210,3 +210,54 @@ fn ema_matches_dfdx_axpy() {
         "{err:?}"
     );
 }
+
+#[test]
+fn one_multi_tensor_launch_is_the_per_tensor_adamw_bit_for_bit() {
+    // The CUDA optimizer's one `adamw_multi` launch over a table of tensors (sizes below,
+    // at and past a chunk, one empty), decayed and not, against `adamw_step` per tensor.
+    let chunk = deitc_kernels::plan::ADAMW_CHUNK;
+    let sizes = [1, 300, chunk, 2 * chunk + 7, 0];
+    let step = 3;
+    let args = |wd: f64| AdamwArgs::new(1e-3, [0.9, 0.999], 1e-8, wd, step);
+    let start = |n: usize, seed: u64| {
+        let v: Vec<f32> = values(n, seed + 3, 0.01).iter().map(|x| x.abs()).collect();
+        (
+            values(n, seed, 1.0),
+            values(n, seed + 1, 0.5),
+            values(n, seed + 2, 0.1),
+            v,
+        )
+    };
+    for clip in [None, Some(0.5f32)] {
+        let mut each = Vec::new();
+        let mut multi = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let wd = if i % 2 == 0 { 0.05 } else { 0.0 };
+            let (mut p, g, mut m, mut v) = start(n, 10 * i as u64);
+            multi.push((p.clone(), g.clone(), m.clone(), v.clone(), args(wd)));
+            if n > 0 {
+                sim::adamw_step(&mut p, &g, &mut m, &mut v, None, clip, &args(wd)).expect("sim");
+            }
+            each.push((p, m, v));
+        }
+        let mut tensors: Vec<sim::HostTensor<'_>> = multi
+            .iter_mut()
+            .map(|(p, g, m, v, a)| sim::HostTensor {
+                p,
+                g,
+                m,
+                v,
+                args: *a,
+            })
+            .collect();
+        sim::adamw_multi(&mut tensors, clip, &args(0.05)).expect("sim");
+        for (i, ((p, _, m, v, _), (p1, m1, v1))) in multi.iter().zip(&each).enumerate() {
+            assert_eq!(
+                (p, m, v),
+                (p1, m1, v1),
+                "tensor {i} (n = {}), clip {clip:?}",
+                sizes[i]
+            );
+        }
+    }
+}

@@ -174,6 +174,7 @@ impl<D: Device<f32>> Optimizer<D> {
             m: (model, String::new()),
             f: &mut update,
         })?;
+        path.finish(self)?;
         Ok(StepInfo {
             grad_norm,
             clip_scale,
@@ -192,6 +193,13 @@ trait Path<D: Device<f32>> {
 
     /// √ of the running sum.
     fn norm(&mut self) -> Result<f64, D::Err>;
+
+    /// After every [`Path::update`]: what a path runs once for all of them (the CUDA path's
+    /// one AdamW launch); nothing by default.
+    fn finish(&mut self, opt: &Optimizer<D>) -> Result<(), D::Err> {
+        let _ = opt;
+        Ok(())
+    }
 
     /// Updates parameter `t` (named `name`) from its gradient scaled by `u.scale`.
     fn update<S: Shape>(
