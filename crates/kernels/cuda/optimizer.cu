@@ -104,7 +104,8 @@ extern "C" __global__ void ema_update(float* __restrict__ e, const float* __rest
 // per-tensor factors, `chunks` cuts them into pieces of at most `chunk_len` elements, one
 // block per piece (gridDim.x = number of chunks). Each element's arithmetic is
 // `adamw_step`'s, with the slot's `decay` (1 − lr·wd, or 1) and `step_size` (lr/bc₁).
-// The layouts are the crate's `plan::AdamwSlot` and `plan::AdamwChunk` (#[repr(C)]).
+// The layouts are the crate's `plan::AdamwSlot` and `plan::Chunk` (#[repr(C)]); the tables
+// come from `plan::adamw_table`, `sum_table` and `ema_table`.
 struct AdamwSlot {
     float* p;
     const float* g;
@@ -115,15 +116,15 @@ struct AdamwSlot {
     float step_size;
 };
 
-struct AdamwChunk {
+struct Chunk {
     int slot;
     int start;
 };
 
-extern "C" __global__ void adamw_multi(const AdamwSlot* __restrict__ slots, const AdamwChunk* __restrict__ chunks,
+extern "C" __global__ void adamw_multi(const AdamwSlot* __restrict__ slots, const Chunk* __restrict__ chunks,
                                        int chunk_len, const float* __restrict__ clip, float beta1, float beta2,
                                        float one_minus_beta1, float one_minus_beta2, float sqrt_bc2, float eps) {
-    const AdamwChunk ch = chunks[blockIdx.x];
+    const Chunk ch = chunks[blockIdx.x];
     const AdamwSlot s = slots[ch.slot];
     const long end = min((long)s.n, (long)ch.start + chunk_len);
     const float c = clip ? clip[0] : 1.0f;
@@ -136,4 +137,42 @@ extern "C" __global__ void adamw_multi(const AdamwSlot* __restrict__ slots, cons
         const float denom = sqrtf(vi) / sqrt_bc2 + eps;
         s.p[i] = s.p[i] * s.decay - s.step_size * mi / denom;
     }
+}
+
+// grad_sq_sum_partial over many gradients in one launch: block b sums the squares of chunk
+// b (at most `per_block` elements of one gradient) exactly as `grad_sq_sum_partial` sums
+// its block, into partial[b]. Layout: the crate's `plan::SumSlot`.
+struct SumSlot {
+    const float* g;
+    long long n;
+};
+
+extern "C" __global__ void grad_sq_sum_multi(const SumSlot* __restrict__ slots, const Chunk* __restrict__ chunks,
+                                             int per_block, float* __restrict__ partial) {
+    DEITC_DYNAMIC_SHARED(float, scratch);  // 32 floats
+    const Chunk ch = chunks[blockIdx.x];
+    const SumSlot s = slots[ch.slot];
+    const long start = ch.start;
+    const long end = min((long)s.n, start + (long)per_block);
+    float sum = 0.0f;
+    for (long i = start + threadIdx.x; i < end; i += blockDim.x) sum += s.g[i] * s.g[i];
+    sum = block_sum(sum, scratch);
+    if (threadIdx.x == 0) partial[blockIdx.x] = sum;
+}
+
+// The model EMA over many tensors in one launch, `ema_update`'s arithmetic. Layout: the
+// crate's `plan::EmaSlot`.
+struct EmaSlot {
+    float* e;
+    const float* p;
+    long long n;
+};
+
+extern "C" __global__ void ema_multi(const EmaSlot* __restrict__ slots, const Chunk* __restrict__ chunks,
+                                     int chunk_len, float decay, float one_minus_decay) {
+    const Chunk ch = chunks[blockIdx.x];
+    const EmaSlot s = slots[ch.slot];
+    const long end = min((long)s.n, (long)ch.start + chunk_len);
+    for (long i = (long)ch.start + threadIdx.x; i < end; i += blockDim.x)
+        s.e[i] = s.e[i] * decay + s.p[i] * one_minus_decay;
 }

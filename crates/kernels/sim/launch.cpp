@@ -67,6 +67,8 @@ const Entry KERNELS[] = {
     KERNEL(grad_sq_sum_finish),
     KERNEL(adamw_step),
     KERNEL(adamw_multi),
+    KERNEL(grad_sq_sum_multi),
+    KERNEL(ema_multi),
     KERNEL(sgd_step),
     KERNEL(ema_update),
     KERNEL(soft_ce_forward_backward),

@@ -10,17 +10,17 @@
 use crate::launch::{self, AdamwArgs, EmaArgs, LaunchConfig, SgdArgs};
 
 // The families planned in files of their own (`plan/*.rs`).
-mod adamw_multi;
 mod attention;
 mod cross_entropy;
 mod dropout;
 mod linear;
+mod multi;
 mod residual;
-pub use adamw_multi::*;
 pub use attention::*;
 pub use cross_entropy::*;
 pub use dropout::*;
 pub use linear::*;
+pub use multi::*;
 pub use residual::*;
 
 /// A buffer handle that knows its length in elements.

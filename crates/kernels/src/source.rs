@@ -65,6 +65,8 @@ pub const FAMILIES: &[Family] = &[
             "grad_sq_sum_finish",
             "adamw_step",
             "adamw_multi",
+            "grad_sq_sum_multi",
+            "ema_multi",
             "sgd_step",
             "ema_update",
         ],

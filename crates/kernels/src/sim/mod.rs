@@ -29,7 +29,8 @@ pub use layer_norm::{
     RowStats,
 };
 pub use optimizer::{
-    adamw_multi, adamw_step, ema_update, grad_norm, sgd_step, GradNorm, HostTensor,
+    adamw_multi, adamw_step, ema_multi, ema_update, grad_norm, grad_sq_sum_multi,
+    grad_sq_sum_partials, sgd_step, GradNorm, HostTensor,
 };
 pub use regularization::{drop_path_scales, dropout_backward, dropout_forward};
 pub use softmax::{

@@ -133,6 +133,53 @@ pub fn adamw_multi(
     ))
 }
 
+/// `grad_sq_sum_partial` of one gradient `g` `(n,)`: its partial sums of g², in order.
+pub fn grad_sq_sum_partials(g: &[f32]) -> Result<Vec<f32>, SimError> {
+    let mut partial = vec![0.0; launch::sq_sum_parts(g.len())]; // (parts,)
+    run(plan::grad_sq_sum_partial(g, &mut partial[..]))?;
+    Ok(partial)
+}
+
+/// `grad_sq_sum_multi`: the partial sums of g² of every gradient of `grads` in one launch,
+/// tensor after tensor, from a table of their host addresses (`plan::sum_table`).
+pub fn grad_sq_sum_multi(grads: &[&[f32]]) -> Result<Vec<f32>, SimError> {
+    let list: Vec<(u64, usize)> = grads.iter().map(|g| (g.as_ptr() as u64, g.len())).collect();
+    let table = plan::sum_table(&list)?;
+    let (slots, chunks) = table.bytes.split_at(table.chunks_at);
+    let mut partial = vec![0.0f32; table.chunks];
+    run_args(plan::grad_sq_sum_multi(
+        Arg::InBytes(slots),
+        Arg::InBytes(chunks),
+        Arg::Out(&mut partial),
+    ))?;
+    Ok(partial)
+}
+
+/// `ema_multi`: `e = e·decay + p·(1 − decay)` over every `(e, p)` pair of `pairs` in one
+/// launch, from a table of their host addresses (`plan::ema_table`).
+pub fn ema_multi(pairs: &mut [(&mut [f32], &[f32])], args: &EmaArgs) -> Result<(), SimError> {
+    let mut list = Vec::with_capacity(pairs.len());
+    for (e, p) in pairs.iter_mut() {
+        if e.len() != p.len() {
+            return Err(SimError::Length {
+                what: "p",
+                want: e.len(),
+                got: p.len(),
+            });
+        }
+        list.push((e.as_mut_ptr() as u64, p.as_ptr() as u64, e.len()));
+    }
+    let table = plan::ema_table(&list)?;
+    let (slots, chunks) = table.bytes.split_at(table.chunks_at);
+    // The kernel writes through the table's addresses into `pairs`' slices, borrowed mutably
+    // for this whole call; every length was checked above.
+    run_args(plan::ema_multi(
+        Arg::InBytes(slots),
+        Arg::InBytes(chunks),
+        args,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,10 @@
 //! The optimizer step on the GPU with deitc's fused kernels (`cuda/optimizer.cu`), the
-//! `Cuda` device's [`crate::device::Backend::optimizer_step`]: per parameter tensor, one
-//! launch of Σg² partial sums, each tensor's written at its place in one buffer (sized by a
-//! walk of the model first); then one launch turns them into Σg² and the clipping factor on
-//! the device, which the updates read from there; then AdamW updates every parameter and its
-//! moments in place in one launch (`adamw_multi`, from a table of the tensors' buffers
-//! recorded by the update walk and copied to the device once), or SGD one launch per tensor.
+//! `Cuda` device's [`crate::device::Backend::optimizer_step`]: one launch of Σg² partial
+//! sums over every gradient (`grad_sq_sum_multi`), one that turns them into Σg² and the
+//! clipping factor on the device, which the updates read from there, and one AdamW launch
+//! updating every parameter and its moments in place (`adamw_multi`), each from a table of
+//! the tensors' buffers recorded by a walk and copied to the device once; SGD runs one
+//! launch per tensor.
 //! The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about fourteen
 //! kernels per tensor instead ([`super::device`]).
 //!
@@ -18,11 +18,9 @@ use crate::device::cuda::modules::{input, input_bytes, loaded, output, Loaded};
 use crate::device::cuda::{alloc, invalid, not_loaded};
 use crate::ir::OptimizerKind;
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
-use deitc_kernels::launch::{self, AdamwArgs, SgdArgs};
+use deitc_kernels::launch::{AdamwArgs, SgdArgs};
 use deitc_kernels::plan::{self, AdamwTensor, Flat};
-use dfdx::nn::tensor_collection::{
-    RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorRef,
-};
+use dfdx::nn::TensorCollection;
 use dfdx::prelude::*;
 use std::sync::Arc;
 
@@ -31,47 +29,13 @@ struct Fused {
     /// The device and its kernels, from the first tensor visited.
     on: Option<(Cuda, Arc<Loaded>)>,
     max_norm: Option<f32>,
-    /// How many partial sums of g² the step writes ([`parts_of`]), all into one buffer.
-    parts_total: usize,
-    /// That buffer, allocated at the first tensor, and how far it is written.
-    parts: Option<CudaSlice<f32>>,
-    at: usize,
+    /// Every gradient's address and length, for the one launch of partial sums in
+    /// [`Path::norm`].
+    grads: Vec<(u64, usize)>,
     /// `[Σg², clip factor]` on the device, once [`Path::norm`] has run.
     norm: Option<CudaSlice<f32>>,
     /// AdamW: every tensor's buffers and factors, updated by one launch in [`Path::finish`].
     adamw: Vec<AdamwTensor>,
-}
-
-/// How many partial sums of g² a step over `model`'s trainable tensors writes: the tensors
-/// [`Path::add_squares`] sees, in the same walk.
-fn parts_of<M: TensorCollection<f32, Cuda>>(model: &M) -> Result<usize, CudaError> {
-    let mut count = CountParts(0);
-    M::iter_tensors(&mut RecursiveWalker {
-        m: model,
-        f: &mut count,
-    })?;
-    Ok(count.0)
-}
-
-/// Sums `launch::sq_sum_parts` over the trainable tensors.
-struct CountParts(usize);
-
-impl TensorVisitor<f32, Cuda> for CountParts {
-    type Viewer = ViewTensorRef;
-    type Err = CudaError;
-    type E2 = f32;
-    type D2 = Cuda;
-
-    fn visit<S: Shape>(
-        &mut self,
-        opts: TensorOptions<S, f32, Cuda>,
-        t: &Tensor<S, f32, Cuda>,
-    ) -> Result<Option<Tensor<S, f32, Cuda>>, Self::Err> {
-        if opts.do_gradient_update {
-            self.0 += launch::sq_sum_parts(t.shape().num_elements());
-        }
-        Ok(None)
-    }
 }
 
 /// A gradient or norm that should exist by now and does not: a bug in the step's order.
@@ -90,20 +54,10 @@ impl Path<Cuda> for Fused {
             let kernels = loaded(t.device()).map_err(|_| not_loaded())?;
             self.on = Some((t.device().clone(), kernels));
         }
-        let (dev, kernels) = self.on.as_ref().ok_or_else(missing)?;
+        // Recorded for the one launch of partial sums in `norm`: the gradient stays where it
+        // is until the step ends.
         let g = grads.get_ref_checked(t).ok_or_else(missing)?;
-        // Every tensor's partial sums go to their place in one buffer (no copies).
-        if self.parts.is_none() {
-            self.parts = Some(alloc(dev, self.parts_total.max(1))?); // (Σ parts,)
-        }
-        let all = self.parts.as_mut().ok_or_else(missing)?;
-        let n = launch::sq_sum_parts(g.len());
-        if self.at + n > self.parts_total {
-            return Err(missing()); // the count walked other tensors: a bug in deitc
-        }
-        let mut part = all.slice_mut(self.at..self.at + n); // (parts,)
-        kernels.run(plan::grad_sq_sum_partial(input(g), output(&mut part)))?;
-        self.at += n;
+        self.grads.push((*g.device_ptr(), g.len()));
         Ok(())
     }
 
@@ -113,11 +67,19 @@ impl Path<Cuda> for Fused {
             return Ok(0.0);
         };
         let cuda = dev.cuda_device();
-        let all = self.parts.take().ok_or_else(missing)?;
-        if self.at != self.parts_total {
-            return Err(missing()); // the count walked other tensors: a bug in deitc
-        }
-        let written = all.slice(0..self.at); // (Σ parts,)
+        // One launch of every gradient's partial sums (the table copied once), in order.
+        let table = plan::sum_table(&self.grads).map_err(|_| invalid())?;
+        self.grads.clear();
+        let chunks_at = table.chunks_at;
+        let n_parts = table.chunks;
+        let bytes = cuda.htod_copy(table.bytes)?; // slots | chunks
+        let (slots, chunks) = (bytes.slice(0..chunks_at), bytes.slice(chunks_at..));
+        let mut written = alloc(dev, n_parts)?; // (Σ parts,): at least one per gradient
+        kernels.run(plan::grad_sq_sum_multi(
+            input_bytes(&slots),
+            input_bytes(&chunks),
+            output(&mut written),
+        ))?;
         let mut out = alloc(dev, 2)?; // [Σg², clip]
         kernels.run(plan::grad_sq_sum_finish(
             input(&written),
@@ -213,9 +175,7 @@ impl Optimizer<Cuda> {
         let path = Fused {
             on: None,
             max_norm: self.cfg.clip_grad.map(|c| c as f32),
-            parts_total: parts_of(model)?,
-            parts: None,
-            at: 0,
+            grads: Vec::new(),
             norm: None,
             adamw: Vec::new(),
         };

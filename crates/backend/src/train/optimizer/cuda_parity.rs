@@ -261,3 +261,41 @@ fn one_multi_tensor_launch_is_the_per_tensor_adamw_bit_for_bit() {
         }
     }
 }
+
+#[test]
+fn one_launch_of_partial_sums_and_of_the_ema_is_the_per_tensor_kernels_bit_for_bit() {
+    // `grad_sq_sum_multi` over a table of gradients (one empty, sizes at and past a block's
+    // share) writes each tensor's `grad_sq_sum_partial` sums, in order; `ema_multi` is
+    // `ema_update` per tensor.
+    let per = deitc_kernels::launch::SQ_SUM_PER_BLOCK;
+    let sizes = [1, 0, per, 3 * per + 5, 77];
+    let grads: Vec<Vec<f32>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| values(n, 40 + i as u64, 2.0))
+        .collect();
+    let views: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+    let multi = sim::grad_sq_sum_multi(&views).expect("sim");
+    let mut each = Vec::new();
+    for g in &grads {
+        each.extend(sim::grad_sq_sum_partials(g).expect("sim"));
+    }
+    assert_eq!(multi, each);
+
+    let args = EmaArgs::new(0.9998);
+    let params: Vec<Vec<f32>> = sizes.iter().map(|&n| values(n, 50, 1.0)).collect();
+    let mut by_one: Vec<Vec<f32>> = sizes.iter().map(|&n| values(n, 60, 1.0)).collect();
+    let mut by_all = by_one.clone();
+    for (e, p) in by_one.iter_mut().zip(&params) {
+        if !e.is_empty() {
+            sim::ema_update(e, p, &args).expect("sim");
+        }
+    }
+    let mut pairs: Vec<(&mut [f32], &[f32])> = by_all
+        .iter_mut()
+        .zip(&params)
+        .map(|(e, p)| (&mut e[..], &p[..]))
+        .collect();
+    sim::ema_multi(&mut pairs, &args).expect("sim");
+    assert_eq!(by_all, by_one);
+}
