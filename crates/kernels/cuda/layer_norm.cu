@@ -1,6 +1,6 @@
 // LayerNorm over the last axis of a row-major (rows, cols) matrix, forward and backward, and
-// the residual sublayer's join fused in front of it: x' = x + s·h (s the sample's
-// drop-path scale), y = LayerNorm(x').
+// the residual sublayer's join fused in front of it, forward and backward: x' = x + s·h (s
+// the sample's drop-path scale), y = LayerNorm(x').
 //
 // Per row: μ = mean(x), σ = √(mean((x − μ)²) + eps), x̂ = (x − μ)/σ, y = x̂·γ + β; μ and 1/σ
 // are saved for the backward, which recomputes x̂:
@@ -91,6 +91,38 @@ extern "C" __global__ void layer_norm_backward_input(const float* __restrict__ d
         const float xhat = (x[at + c] - m) * r;
         const float d = r * (dy[at + c] * gamma[c] - a - xhat * b);
         dx[at + c] = accumulate ? dx[at + c] + d : d;
+    }
+}
+
+// The backward of residual_layer_norm_forward's two outputs, per row: with dy the gradient
+// of y and dx_out the gradient x_out received from its other uses (the next residual join),
+// g = dx_out + the LayerNorm input's gradient of dy; then dx += g and
+// dh += scale[row / tokens]·g (scale null: 1). dγ, dβ: layer_norm_backward_params on x_out.
+extern "C" __global__ void residual_layer_norm_backward(
+    const float* __restrict__ dy, const float* __restrict__ x_out, const float* __restrict__ mean,
+    const float* __restrict__ rstd, const float* __restrict__ gamma, const float* __restrict__ dx_out,
+    const float* __restrict__ scale, int tokens, float* __restrict__ dx, float* __restrict__ dh, int rows,
+    int cols) {
+    const int lane = threadIdx.x % 32;
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (row >= rows) return;
+    const long at = (long)row * cols;
+    const float m = mean[row], r = rstd[row];
+    const float s = scale ? scale[row / tokens] : 1.0f;
+    float a = 0.0f, b = 0.0f;
+    for (int c = lane; c < cols; c += 32) {
+        const float gg = dy[at + c] * gamma[c];
+        a += gg;
+        b += gg * (x_out[at + c] - m) * r;
+    }
+    a = warp_sum(a) / (float)cols;
+    b = warp_sum(b) / (float)cols;
+    for (int c = lane; c < cols; c += 32) {
+        const float xhat = (x_out[at + c] - m) * r;
+        const float d = r * (dy[at + c] * gamma[c] - a - xhat * b);
+        const float g = dx_out[at + c] + d;
+        dx[at + c] += g;
+        dh[at + c] += s * g;
     }
 }
 

@@ -260,6 +260,57 @@ pub fn layer_norm_backward_input<I: Buffer, O: Buffer>(
     )
 }
 
+/// The gradients [`residual_layer_norm_backward`] adds into: the residual input's and the
+/// branch's, `(rows, cols)` each.
+pub struct JoinGrads<O> {
+    pub dx: O,
+    pub dh: O,
+}
+
+/// `residual_layer_norm_backward`: from `dy` (the LayerNorm output's gradient) and `dx_out`
+/// (the join output's gradient from its other uses), `g = dx_out + LN'(dy)`, then
+/// `dx += g`, `dh += s·g` (`scale` one per sample of `tokens` rows, or 1).
+#[allow(clippy::too_many_arguments)]
+pub fn residual_layer_norm_backward<I: Buffer, O: Buffer>(
+    dy: I,
+    saved: RowInputs<I>,
+    gamma: I,
+    dx_out: I,
+    scale: Option<I>,
+    tokens: usize,
+    grads: JoinGrads<O>,
+) -> Result<Launch<I, O>, PlanError> {
+    let cols = gamma.len();
+    let rows = saved.mean.len();
+    for (what, b) in [("dy", &dy), ("x_out", &saved.x), ("dx_out", &dx_out)] {
+        len(what, b, rows * cols)?;
+    }
+    len("rstd", &saved.rstd, rows)?;
+    if let Some(s) = &scale {
+        len("scale", s, rows.div_ceil(tokens.max(1)))?;
+    }
+    len("dx", &grads.dx, rows * cols)?;
+    len("dh", &grads.dh, rows * cols)?;
+    launch(
+        "residual_layer_norm_backward",
+        launch::per_row(rows),
+        vec![
+            Param::In(dy),
+            Param::In(saved.x),
+            Param::In(saved.mean),
+            Param::In(saved.rstd),
+            Param::In(gamma),
+            Param::In(dx_out),
+            optional(scale),
+            Param::I32(int("tokens", tokens.max(1))?),
+            Param::Out(grads.dx),
+            Param::Out(grads.dh),
+            Param::I32(int("rows", rows)?),
+            Param::I32(int("cols", cols)?),
+        ],
+    )
+}
+
 /// How many `(parts, cols)` partial sums a column reduction over `rows` rows writes.
 pub fn part_len(rows: usize, cols: usize) -> usize {
     launch::parts(rows) * cols

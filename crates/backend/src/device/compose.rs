@@ -179,6 +179,25 @@ where
     sublayer(norm, x, drop, |y| Dev::mlp(parts, y))
 }
 
+/// A pre-norm block without dropout as its two sublayers, through the device's methods.
+#[allow(clippy::type_complexity)]
+pub fn block<Tok: Dim, const D: usize, const D3: usize, const F: usize, E: Dtype, Dev, T>(
+    norms: [&LayerNorm1D<D, E, Dev>; 2],
+    (attention, mlp): (
+        AttentionParts<'_, D, D3, E, Dev>,
+        MlpParts<'_, D, F, E, Dev>,
+    ),
+    x: Rows<usize, Tok, D, E, Dev, T>,
+    drops: [Option<DropPath>; 2],
+) -> Result<Rows<usize, Tok, D, E, Dev, T>, Dev::Err>
+where
+    Dev: Kernels<E>,
+    T: Tape<E, Dev>,
+{
+    let x = Dev::attention_sublayer(norms[0], attention, x, drops[0])?; // (B, T, D)
+    Dev::mlp_sublayer(norms[1], mlp, x, drops[1]) // (B, T, D)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

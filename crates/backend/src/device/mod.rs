@@ -225,6 +225,23 @@ pub trait Kernels<E: Dtype>: Device<E> {
     ) -> Result<Rows<usize, Tok, D, E, Self, T>, Self::Err> {
         compose::mlp_sublayer(norm, parts, x, drop)
     }
+
+    /// A pre-norm block without dropout: the attention sublayer, then the MLP sublayer
+    /// (`norms` their LayerNorms, `drops` their stochastic depth), by default as the two
+    /// sublayer methods. A device may fuse across them (the CUDA device joins the attention
+    /// branch and runs the MLP's LayerNorm in one kernel).
+    #[allow(clippy::type_complexity)]
+    fn block<Tok: Dim, const D: usize, const D3: usize, const F: usize, T: Tape<E, Self>>(
+        norms: [&LayerNorm1D<D, E, Self>; 2],
+        parts: (
+            AttentionParts<'_, D, D3, E, Self>,
+            MlpParts<'_, D, F, E, Self>,
+        ),
+        x: Rows<usize, Tok, D, E, Self, T>,
+        drops: [Option<DropPath>; 2],
+    ) -> Result<Rows<usize, Tok, D, E, Self, T>, Self::Err> {
+        compose::block(norms, parts, x, drops)
+    }
 }
 
 /// A dfdx device deitc trains on: its `f32` [`Kernels`], how to open it, the training

@@ -74,12 +74,11 @@ impl<
     ) -> Result<Tokens<Tok, D, E, Dev, T>, Dev::Err> {
         let (seed1, seed2) = (seed, seed.wrapping_add(1));
         if p <= 0.0 {
-            // Each sublayer as one kernel where the device fuses it; the device draws the
-            // stochastic-depth scales.
-            let drop1 = DropPath::new(drop, seed1);
-            let x = Dev::attention_sublayer(&self.norm1, self.attn.parts(), x, drop1)?;
-            let drop2 = DropPath::new(drop, seed2);
-            return Dev::mlp_sublayer(&self.norm2, self.mlp.parts(), x, drop2); // (B, T, D)
+            // Each sublayer as one kernel where the device fuses it (or the whole block); the
+            // device draws the stochastic-depth scales.
+            let drops = [DropPath::new(drop, seed1), DropPath::new(drop, seed2)];
+            let parts = (self.attn.parts(), self.mlp.parts());
+            return Dev::block([&self.norm1, &self.norm2], parts, x, drops); // (B, T, D)
         }
         let (x, tape) = x.split_tape();
         let y = Dev::layer_norm(&self.norm1, x.clone().put_tape(tape))?; // (B, T, D)

@@ -143,3 +143,32 @@ pub fn layer_norm_backward(
     run(plan::column_sum_accumulate(&bp[..], &mut dbeta[..]))?;
     Ok((dgamma, dbeta))
 }
+
+/// `residual_layer_norm_backward`: `g = dx_out + LN'(dy)` per row of the join's output `x_out`
+/// (with the forward's `stats`), then `dx += g` and `dh += s·g` (`scale` per sample of
+/// `tokens` rows, or 1).
+#[allow(clippy::too_many_arguments)]
+pub fn residual_layer_norm_backward(
+    dy: &[f32],
+    x_out: &[f32],
+    stats: &RowStats,
+    gamma: &[f32],
+    dx_out: &[f32],
+    scale: Option<&[f32]>,
+    tokens: usize,
+    (dx, dh): (&mut [f32], &mut [f32]),
+) -> Result<(), SimError> {
+    run(plan::residual_layer_norm_backward(
+        dy,
+        RowInputs {
+            x: x_out,
+            mean: &stats.mean[..],
+            rstd: &stats.rstd[..],
+        },
+        gamma,
+        dx_out,
+        scale,
+        tokens,
+        plan::JoinGrads { dx, dh },
+    ))
+}

@@ -25,8 +25,8 @@ pub use gelu::{
     gelu_forward_keep_bf16,
 };
 pub use layer_norm::{
-    layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_forward,
-    RowStats,
+    layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_backward,
+    residual_layer_norm_forward, RowStats,
 };
 pub use optimizer::{
     adamw_multi, adamw_step, ema_multi, ema_update, grad_norm, grad_sq_sum_multi,

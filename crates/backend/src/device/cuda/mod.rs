@@ -187,6 +187,21 @@ impl Kernels<f32> for Cuda {
         }
         sublayer::mlp_sublayer(norm, parts, x, drop)
     }
+
+    fn block<Tok: Dim, const D: usize, const D3: usize, const F: usize, T: Tape<f32, Self>>(
+        norms: [&LayerNorm1D<D, f32, Self>; 2],
+        parts: (
+            AttentionParts<'_, D, D3, f32, Self>,
+            MlpParts<'_, D, F, f32, Self>,
+        ),
+        x: Rows<usize, Tok, D, f32, Self, T>,
+        drops: [Option<super::DropPath>; 2],
+    ) -> Result<Rows<usize, Tok, D, f32, Self, T>, Self::Err> {
+        if composed(Op::Sublayer) {
+            return compose::block(norms, parts, x, drops);
+        }
+        sublayer::block(norms, parts, x, drops)
+    }
 }
 
 impl Backend for Cuda {

@@ -128,3 +128,133 @@ fn draw(k: &Loaded, dev: &Cuda, drop: DropPath, batch: usize) -> Result<CudaSlic
     ))?;
     Ok(scale)
 }
+
+/// A pre-norm block: the attention sublayer with its residual join fused into the MLP's
+/// LayerNorm (`residual_layer_norm_forward` / `_backward`: one row kernel each way instead
+/// of the join's element-wise kernel and the LayerNorm's row kernels), then the MLP and its
+/// join.
+#[allow(clippy::type_complexity)]
+pub(super) fn block<
+    Tok: Dim,
+    const D: usize,
+    const D3: usize,
+    const F: usize,
+    T: Tape<f32, Cuda>,
+>(
+    norms: [&LayerNorm1D<D, f32, Cuda>; 2],
+    (attention, mlp): (
+        AttentionParts<'_, D, D3, f32, Cuda>,
+        MlpParts<'_, D, F, f32, Cuda>,
+    ),
+    x: Tokens<Tok, D, T>,
+    drops: [Option<DropPath>; 2],
+) -> Result<Tokens<Tok, D, T>, CudaError> {
+    if is_empty(&x) {
+        return compose::block(norms, (attention, mlp), x, drops);
+    }
+    let (x0, tape) = x.try_contiguous()?.split_tape(); // (B, T, D)
+    let y1 = <Cuda as Kernels<f32>>::layer_norm(norms[0], x0.clone().put_tape(tape))?;
+    let h1 = <Cuda as Kernels<f32>>::attention(attention, y1)?; // (B, T, D)
+    let (x1, y2) = residual_norm(x0, h1, drops[0], norms[1])?; // (B, T, D) each
+    let h2 = <Cuda as Kernels<f32>>::mlp(mlp, y2)?; // (B, T, D)
+    residual_add(x1, h2, drops[1]) // (B, T, D)
+}
+
+/// `x' = x + s_b·h` and `y = norm(x')` as one op with two outputs: `x'` (no tape; its
+/// gradient is read from its other uses, the next join) and `y` (on h's tape). The backward
+/// adds `g = dx' + LN'(dy)` into x's gradient and `s_b·g` into h's, and dγ, dβ.
+#[allow(clippy::type_complexity)]
+fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
+    x: Tokens<Tok, D, NoneTape>,
+    h: Tokens<Tok, D, T>,
+    drop: Option<DropPath>,
+    norm: &LayerNorm1D<D, f32, Cuda>,
+) -> Result<(Tokens<Tok, D, NoneTape>, Tokens<Tok, D, T>), CudaError> {
+    let x = x.try_contiguous()?; // (B, T, D)
+    let (h, mut tape) = h.try_contiguous()?.split_tape(); // (B, T, D)
+    let dev = x.device().clone();
+    let k = loaded(&dev).map_err(|_| super::not_loaded())?;
+    let shape = *x.shape();
+    let (tokens, n) = (shape.1.size(), shape.num_elements());
+    let rows = n / D.max(1);
+    let scale = drop.map(|d| draw(&k, &dev, d, shape.0)).transpose()?; // (B,)
+    let (mut joined, mut y) = (alloc(&dev, n)?, alloc(&dev, n)?);
+    let (mut mean, mut rstd) = (alloc(&dev, rows)?, alloc(&dev, rows)?);
+    k.run(plan::residual_layer_norm_forward(
+        input(&**x.data()),
+        input(&**h.data()),
+        scale.as_ref().map(input),
+        tokens,
+        output(&mut joined),
+        input(&**norm.gamma.data()),
+        input(&**norm.beta.data()),
+        plan::RowOutputs {
+            y: output(&mut y),
+            mean: output(&mut mean),
+            rstd: output(&mut rstd),
+        },
+        D,
+        norm.epsilon as f32,
+    ))?;
+    let (joined, y) = (wrap(&dev, shape, joined)?, wrap(&dev, shape, y)?);
+    if T::OWNS_TAPE {
+        // x, h and x' share a shape, so one `many_and_ref` lends their gradients together
+        // with y's (x' is lent mutably but only read).
+        let lent = vec![x.ghost(), h.ghost(), joined.ghost()];
+        let y_g = y.ghost();
+        let (gamma_g, beta_g) = (norm.gamma.ghost(), norm.beta.ghost());
+        let (x_out, gamma) = (joined.data().clone(), norm.gamma.data().clone());
+        tape.add_backward_op(move |grads| {
+            for g in &lent {
+                grads.try_alloc_for(g)?;
+            }
+            grads.try_alloc_for(&y_g)?;
+            grads.try_alloc_for(&gamma_g)?;
+            grads.try_alloc_for(&beta_g)?;
+            let parts = plan::part_len(rows, D);
+            let (mut gp, mut bp) = (alloc(&dev, parts)?, alloc(&dev, parts)?);
+            let saved = || plan::RowInputs {
+                x: input(&*x_out),
+                mean: input(&mean),
+                rstd: input(&rstd),
+            };
+            {
+                let (mut muts, dy) = grads.many_and_ref(&lent, &y_g);
+                let [dx, dh, d_joined] = &mut muts[..] else {
+                    return Err(super::invalid());
+                };
+                k.run(plan::layer_norm_backward_params(
+                    input(dy),
+                    saved(),
+                    D,
+                    output(&mut gp),
+                    output(&mut bp),
+                ))?;
+                k.run(plan::residual_layer_norm_backward(
+                    input(dy),
+                    saved(),
+                    input(&*gamma),
+                    input(&**d_joined),
+                    scale.as_ref().map(input),
+                    tokens,
+                    plan::JoinGrads {
+                        dx: output(&mut **dx),
+                        dh: output(&mut **dh),
+                    },
+                ))?;
+            }
+            k.run(plan::column_sum_accumulate(
+                input(&gp),
+                output(grads.get_mut(&gamma_g)),
+            ))?;
+            k.run(plan::column_sum_accumulate(
+                input(&bp),
+                output(grads.get_mut(&beta_g)),
+            ))?;
+            grads.drop_non_leaf(&y_g);
+            grads.drop_non_leaf(&lent[2]);
+            Ok(())
+        });
+    }
+    Ok((joined, y.put_tape(tape)))
+}

@@ -123,3 +123,48 @@ fn a_bf16_output_is_the_cpu_result_rounded_once() {
         assert!(exact * 100 >= y.len() * 99, "{exact} of {} exact", y.len());
     }
 }
+
+#[test]
+fn the_joins_backward_is_the_layer_norm_backward_plus_the_residual_bit_for_bit() {
+    // `residual_layer_norm_backward` against the two kernels it fuses: LayerNorm's input
+    // gradient added to the join output's own gradient, then the residual's backward
+    // (`dx += g`, `dh += s·g`), with and without per-sample scales (one sample dropped).
+    for &(rows, cols) in SHAPES {
+        let tokens = rows.div_ceil(2).max(1);
+        let samples = rows.div_ceil(tokens);
+        let (x, h) = (values(rows * cols, 81, 1.0), values(rows * cols, 82, 1.0));
+        let (gamma, beta) = (values(cols, 83, 1.0), values(cols, 84, 0.5));
+        let scales: Vec<f32> = (0..samples)
+            .map(|b| if b == 0 { 0.0 } else { 1.25 })
+            .collect();
+        for scale in [None, Some(&scales[..])] {
+            let (x_out, _, stats) =
+                sim::residual_layer_norm_forward(&x, &h, scale, tokens, &gamma, &beta, cols, 1e-6)
+                    .expect("sim");
+            let (dy, dx_out) = (values(rows * cols, 85, 1.0), values(rows * cols, 86, 1.0));
+            let (dx0, dh0) = (values(rows * cols, 87, 1.0), values(rows * cols, 88, 1.0));
+            let (mut dx, mut dh) = (dx0.clone(), dh0.clone());
+            sim::residual_layer_norm_backward(
+                &dy,
+                &x_out,
+                &stats,
+                &gamma,
+                &dx_out,
+                scale,
+                tokens,
+                (&mut dx, &mut dh),
+            )
+            .expect("sim");
+            // The reference: g = dx_out + LN'(dy) by the LayerNorm kernel, then the join.
+            let mut g = dx_out.clone();
+            sim::layer_norm_backward(&dy, &x_out, &stats, &gamma, &mut g).expect("sim");
+            let s = |row: usize| scale.map_or(1.0, |s| s[row / tokens]);
+            let want_dx: Vec<f32> = dx0.iter().zip(&g).map(|(a, g)| a + g).collect();
+            let want_dh: Vec<f32> = (0..rows * cols)
+                .map(|i| dh0[i] + s(i / cols) * g[i])
+                .collect();
+            assert_eq!(dx, want_dx, "dx {rows}×{cols}, scaled {}", scale.is_some());
+            assert_eq!(dh, want_dh, "dh {rows}×{cols}, scaled {}", scale.is_some());
+        }
+    }
+}
