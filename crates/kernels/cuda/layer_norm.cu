@@ -29,6 +29,21 @@ __device__ __forceinline__ void row_stats(const float* __restrict__ row, int col
     *rstd_out = rsqrtf(var + eps);
 }
 
+// The two row means of LayerNorm's input gradient: a = mean(dy·γ), b = mean(dy·γ·x̂), over
+// one warp; then dx = (1/σ)·(dy·γ − a − x̂·b).
+__device__ __forceinline__ void row_grad_means(const float* __restrict__ dy, const float* __restrict__ x,
+                                               const float* __restrict__ gamma, float m, float r, int cols,
+                                               int lane, float* a_out, float* b_out) {
+    float a = 0.0f, b = 0.0f;
+    for (int c = lane; c < cols; c += 32) {
+        const float gg = dy[c] * gamma[c];
+        a += gg;
+        b += gg * (x[c] - m) * r;
+    }
+    *a_out = warp_sum(a) / (float)cols;
+    *b_out = warp_sum(b) / (float)cols;
+}
+
 extern "C" __global__ void layer_norm_forward(const float* __restrict__ x, const float* __restrict__ gamma,
                                               const float* __restrict__ beta, float* __restrict__ y,
                                               float* __restrict__ mean, float* __restrict__ rstd, int rows,
@@ -79,14 +94,8 @@ extern "C" __global__ void layer_norm_backward_input(const float* __restrict__ d
     if (row >= rows) return;
     const long at = (long)row * cols;
     const float m = mean[row], r = rstd[row];
-    float a = 0.0f, b = 0.0f;
-    for (int c = lane; c < cols; c += 32) {
-        const float gg = dy[at + c] * gamma[c];
-        a += gg;
-        b += gg * (x[at + c] - m) * r;
-    }
-    a = warp_sum(a) / (float)cols;
-    b = warp_sum(b) / (float)cols;
+    float a, b;
+    row_grad_means(dy + at, x + at, gamma, m, r, cols, lane, &a, &b);
     for (int c = lane; c < cols; c += 32) {
         const float xhat = (x[at + c] - m) * r;
         const float d = r * (dy[at + c] * gamma[c] - a - xhat * b);
@@ -109,14 +118,8 @@ extern "C" __global__ void residual_layer_norm_backward(
     const long at = (long)row * cols;
     const float m = mean[row], r = rstd[row];
     const float s = scale ? scale[row / tokens] : 1.0f;
-    float a = 0.0f, b = 0.0f;
-    for (int c = lane; c < cols; c += 32) {
-        const float gg = dy[at + c] * gamma[c];
-        a += gg;
-        b += gg * (x_out[at + c] - m) * r;
-    }
-    a = warp_sum(a) / (float)cols;
-    b = warp_sum(b) / (float)cols;
+    float a, b;
+    row_grad_means(dy + at, x_out + at, gamma, m, r, cols, lane, &a, &b);
     for (int c = lane; c < cols; c += 32) {
         const float xhat = (x_out[at + c] - m) * r;
         const float d = r * (dy[at + c] * gamma[c] - a - xhat * b);

@@ -401,11 +401,22 @@ pub fn softmax_backward<I: Buffer, O: Buffer>(
     scale: f32,
     accumulate: bool,
 ) -> Result<Launch<I, O>, PlanError> {
+    softmax_backward_of("softmax_backward", p, dp, ds, (cols, scale, accumulate))
+}
+
+/// The plan of a softmax backward kernel (`p` in f32 or bf16): both take the same parameters.
+fn softmax_backward_of<I: Buffer, O: Buffer>(
+    kernel: &'static str,
+    p: I,
+    dp: I,
+    ds: O,
+    (cols, scale, accumulate): (usize, f32, bool),
+) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("p", &p, cols)?;
     len("dp", &dp, rows * cols)?;
     len("ds", &ds, rows * cols)?;
     launch(
-        "softmax_backward",
+        kernel,
         launch::per_row(rows),
         vec![
             Param::In(p),
@@ -450,21 +461,12 @@ pub fn softmax_backward_bf16<I: Buffer, O: Buffer>(
     scale: f32,
     accumulate: bool,
 ) -> Result<Launch<I, O>, PlanError> {
-    let rows = rows_of("p", &p, cols)?;
-    len("dp", &dp, rows * cols)?;
-    len("ds", &ds, rows * cols)?;
-    launch(
+    softmax_backward_of(
         "softmax_backward_bf16",
-        launch::per_row(rows),
-        vec![
-            Param::In(p),
-            Param::In(dp),
-            Param::Out(ds),
-            Param::I32(int("rows", rows)?),
-            Param::I32(int("cols", cols)?),
-            Param::F32(scale),
-            Param::I32(i32::from(accumulate)),
-        ],
+        p,
+        dp,
+        ds,
+        (cols, scale, accumulate),
     )
 }
 
