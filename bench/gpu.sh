@@ -6,7 +6,7 @@
 #   CARGO_TARGET_DIR=target/cuda GPU_BINS=deitc <kit>/build.sh --bin deitc && strip .gpu/deitc
 #   bench/gpu.sh            # on the GPU machine: needs python3 with torch (cu130) and timm
 #
-# In the order 1, 3, 6, 2, 4, 5 (the most telling first), each part time-boxed so a slow
+# In the order 1, 3, 6, 7, 2, 4, 5 (the most telling first), each part time-boxed so a slow
 # part cannot starve the rest:
 #   1. GPU vs CPU on the same weights and batch (logits, one step's loss, logits after it;
 #      bf16: logits within 2e-2, the loss after 20 steps within 1%)
@@ -17,6 +17,8 @@
 #   5. (with nsys installed) a kernel-time summary of one DeiT-S bench
 #   6. the loader on all cores (`bench --data-only`, streamed JPEGs, the full DeiT train
 #      transform) against part 3's training img/s
+#   7. one DeiT-Ti⚗ training step with its RegNetY-16GF teacher on the GPU (random weights
+#      written by timm, so only the time means anything)
 # Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
 set -u
 cd "$(dirname "$0")/.."
@@ -55,7 +57,7 @@ gpu_mem() {
   fi
   rm -f "$f"
 }
-PARTS=${PARTS:-1 2 3 4 5 6}
+PARTS=${PARTS:-1 2 3 4 5 6 7}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 TIMM="python3 bench/torch_reference.py --device cuda --classes 1000 --image 224 --patch 16"
 
@@ -109,6 +111,14 @@ t 90 $RUN $BIN bench recipes/deit_small_patch16_224.deit --data-only --steps 8 \
   --set "data.train=image_folder(\"$D/train\")" --set "data.val=image_folder(\"$D/val\")" \
   --set data.classes=4 --set model.classes=4 --set train.batch=128 --set augment.repeated=1 \
   --set data.preload=never
+fi
+
+if want 7; then
+part "7. one DeiT-Ti⚗ step with its RegNetY-16GF teacher (random weights from timm: timing only)"
+REG=/tmp/deitc-regnety_160-random.pth
+[ -f $REG ] || t 120 python3 -c "import torch, timm; torch.save(timm.create_model('regnety_160').state_dict(), '$REG')"
+gpu_mem t 150 $RUN $BIN bench recipes/deit_tiny_distilled_patch16_224.deit --device cuda --batch 128 --steps 3 \
+  --set "distill.teacher.checkpoint=\"$REG\""
 fi
 
 if want 2; then
