@@ -3,15 +3,16 @@
 //! A `Backend` is a dfdx device (dfdx's `Cpu`, or its `Cuda` device when deitc is built
 //! with `--features cuda`) with deitc's kernel methods ([`Kernels`]): LayerNorm, `Linear`
 //! on tokens, GELU, stochastic depth's per-sample scaling, dropout, the attention and MLP
-//! branches, and the two residual sublayers of a pre-norm block; and with the training
+//! branches, the two residual sublayers of a pre-norm block and the block; and with the training
 //! losses, the optimizer step and the EMA. Each method's default body is the dfdx-op
 //! composition (in [`compose`], [`crate::train::losses`]), so a device gets every kernel for
 //! free and overrides only what it fuses:
 //! - `Cpu` ([`cpu`]) overrides all of its kernels but dropout with the fused CPU kernels of
 //!   [`crate::fused`] and the optimizer's host path (the losses and the EMA stay dfdx's);
 //! - `Cuda` (`cuda/`, with `--features cuda`) overrides `Linear` (cuBLAS, fp32/TF32/bf16),
-//!   LayerNorm, GELU, the softmax, the attention's head layout, the residual join, dropout,
-//!   the losses and the EMA with deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's
+//!   LayerNorm, GELU, the softmax, the attention's head layout, the residual joins (the
+//!   block fusing the attention's join with the MLP's LayerNorm), dropout, the losses and
+//!   the EMA with deitc's CUDA kernels (`crates/kernels`), and keeps the MLP's
 //!   composition of them ([`composed`] sends any fused op back to its composition, to
 //!   measure or isolate it).
 //!
