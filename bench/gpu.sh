@@ -19,11 +19,13 @@
 #      transform) against part 3's training img/s
 #   7. one DeiT-Ti⚗ training step with its RegNetY-16GF teacher on the GPU (random weights
 #      written by timm, so only the time means anything)
-# Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset.
+# Everything printed also goes to $OUT/gpu.log (or /tmp/gpu.log). PARTS="1 2" runs a subset;
+# BIN and RUN override the binary and its launcher: `RUN=env BIN=target/release/deitc
+# PARTS=4 bash bench/gpu.sh` runs the CPU part on any machine.
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.gpu/deitc}
-RUN=.gpu/run.sh
+RUN=${RUN:-.gpu/run.sh}
 LOG=${OUT:-/tmp}/gpu.log
 exec > >(tee -a "$LOG") 2>&1
 part() { echo; echo "== $* ($(date +%T))"; }
