@@ -99,8 +99,8 @@ for shape in "tiny 192 3 128" "small 384 6 128" "base 768 12 64"; do
   # "Before": every fused op back to dfdx's compositions (docs/performance.md, CUDA).
   echo "deitc fp32, DEITC_CUDA_COMPOSED=all"
   gpu_mem t 90 env DEITC_CUDA_COMPOSED=all $RUN $BIN bench recipes/deit_$1_patch16_224.deit --device cuda --batch "$4" --steps 5
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
-  t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
+  gpu_mem t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10
+  gpu_mem t 60 $TIMM --embed "$2" --heads "$3" --depth 12 --batch "$4" --steps 10 --amp bf16
 done
 
 fi

@@ -92,7 +92,10 @@ def main():
     params = sum(p.numel() for p in model.parameters())
     where = torch.cuda.get_device_name() if dev.type == "cuda" else f"{torch.get_num_threads()} threads"
     if dev.type == "cuda":
-        where += f" · peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        # Allocated is what tensors held; reserved is what the caching allocator kept from
+        # the driver (closer to the whole-card figure nvidia-smi shows for deitc).
+        where += (f" · peak {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB allocated,"
+                  f" {torch.cuda.max_memory_reserved() / 2**20:.0f} MiB reserved")
     else:
         # ru_maxrss is in KiB on Linux: the process's peak resident memory, as deitc reports.
         where += f" · peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
