@@ -77,6 +77,11 @@ impl Composed {
     pub fn has(self, op: Op) -> bool {
         self.0 & op.bit() != 0
     }
+
+    /// Whether every op runs composed (then no kernel of deitc's is needed).
+    pub fn all(self) -> bool {
+        Op::NAMES.iter().all(|(_, op)| self.has(*op))
+    }
 }
 
 /// The process's setting, read once: `Err` names an unknown op.
@@ -102,7 +107,8 @@ mod tests {
         assert!(c.has(Op::Linear) && c.has(Op::Attention));
         assert!(!c.has(Op::LayerNorm) && !c.has(Op::Optimizer));
         let all = Composed::parse("all").expect("valid");
-        assert!(Op::NAMES.iter().all(|(_, op)| all.has(*op)));
+        assert!(Op::NAMES.iter().all(|(_, op)| all.has(*op)) && all.all());
+        assert!(!c.all() && !Composed::default().all());
     }
 
     #[test]
