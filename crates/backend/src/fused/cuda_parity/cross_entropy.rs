@@ -442,9 +442,13 @@ fn device_op_case<const K: usize>(rows: usize, amp: f32) {
 
 #[test]
 fn the_device_loss_op_matches_dfdx_through_backward() {
-    for rows in [1, 7, 70] {
-        for amp in [1.0, 1e4] {
+    // K = 1000 on fewer rows: the simulator's cost is per block of the element-wise
+    // backward, and 9 rows still span two blocks of the per-row kernels.
+    for amp in [1.0, 1e4] {
+        for rows in [1, 7, 70] {
             device_op_case::<10>(rows, amp);
+        }
+        for rows in [1, 9] {
             device_op_case::<1000>(rows, amp);
         }
     }
