@@ -376,10 +376,21 @@ pub fn softmax_forward<I: Buffer, O: Buffer>(
     cols: usize,
     scale: f32,
 ) -> Result<Launch<I, O>, PlanError> {
+    softmax_forward_of("softmax_forward", s, p, cols, scale)
+}
+
+/// The plan of a softmax forward kernel (`p` in f32 or bf16): both take the same parameters.
+fn softmax_forward_of<I: Buffer, O: Buffer>(
+    kernel: &'static str,
+    s: I,
+    p: O,
+    cols: usize,
+    scale: f32,
+) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("s", &s, cols)?;
     len("p", &p, rows * cols)?;
     launch(
-        "softmax_forward",
+        kernel,
         launch::per_row(rows),
         vec![
             Param::In(s),
@@ -437,19 +448,7 @@ pub fn softmax_forward_bf16<I: Buffer, O: Buffer>(
     cols: usize,
     scale: f32,
 ) -> Result<Launch<I, O>, PlanError> {
-    let rows = rows_of("s", &s, cols)?;
-    len("p", &p, rows * cols)?;
-    launch(
-        "softmax_forward_bf16",
-        launch::per_row(rows),
-        vec![
-            Param::In(s),
-            Param::Out(p),
-            Param::I32(int("rows", rows)?),
-            Param::I32(int("cols", cols)?),
-            Param::F32(scale),
-        ],
-    )
+    softmax_forward_of("softmax_forward_bf16", s, p, cols, scale)
 }
 
 /// `softmax_backward_bf16`: [`softmax_backward`] with `p` in bf16 bits.
