@@ -67,14 +67,16 @@ pub fn f32_to_bf16<I: Buffer, O: Buffer>(x: I, y: O) -> Result<Launch<I, O>, Pla
     )
 }
 
-/// Which buffer a [`Gemm`] operand is.
+/// Which operand of a product `C = A·op(B)` a [`Gemm`] reads where. For a `Linear`,
+/// `y = x·Wᵀ`: the input is the left factor, the weight the right one (taken transposed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operand {
-    /// The layer's input `x (R, I)`.
-    Input,
-    /// The weight `W (O, I)`.
-    Weight,
-    /// The output's gradient `dy (R, O)`.
+pub enum Factor {
+    /// `A`: a `Linear`'s input `x (R, I)`, or a batched product's `(n, M, K)`.
+    Left,
+    /// `B`: a `Linear`'s weight `W (O, I)`, or a batched product's `(n, K, N)` (`(n, N, K)`
+    /// when the product takes its transpose).
+    Right,
+    /// The product's gradient `dC`: `dy (R, O)`, or `(n, M, N)`.
     OutputGrad,
 }
 
@@ -82,8 +84,8 @@ pub enum Operand {
 /// `op(B)` `(k, n)`, `C` `(m, n)`, as `cublasGemmEx` takes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gemm {
-    pub a: Operand,
-    pub b: Operand,
+    pub a: Factor,
+    pub b: Factor,
     /// `op(A) = Aᵀ`.
     pub transa: bool,
     /// `op(B) = Bᵀ`.
@@ -116,8 +118,8 @@ fn sizes(rows: usize, inputs: usize, outputs: usize) -> Result<(i32, i32, i32), 
 pub fn gemm_forward(rows: usize, inputs: usize, outputs: usize) -> Result<Gemm, PlanError> {
     let (r, i, o) = sizes(rows, inputs, outputs)?;
     Ok(Gemm {
-        a: Operand::Weight,
-        b: Operand::Input,
+        a: Factor::Right,
+        b: Factor::Left,
         transa: true,
         transb: false,
         m: o,
@@ -135,8 +137,8 @@ pub fn gemm_forward(rows: usize, inputs: usize, outputs: usize) -> Result<Gemm, 
 pub fn gemm_backward_input(rows: usize, inputs: usize, outputs: usize) -> Result<Gemm, PlanError> {
     let (r, i, o) = sizes(rows, inputs, outputs)?;
     Ok(Gemm {
-        a: Operand::Weight,
-        b: Operand::OutputGrad,
+        a: Factor::Right,
+        b: Factor::OutputGrad,
         transa: false,
         transb: false,
         m: i,
@@ -154,8 +156,8 @@ pub fn gemm_backward_input(rows: usize, inputs: usize, outputs: usize) -> Result
 pub fn gemm_backward_weight(rows: usize, inputs: usize, outputs: usize) -> Result<Gemm, PlanError> {
     let (r, i, o) = sizes(rows, inputs, outputs)?;
     Ok(Gemm {
-        a: Operand::Input,
-        b: Operand::OutputGrad,
+        a: Factor::Left,
+        b: Factor::OutputGrad,
         transa: false,
         transb: true,
         m: i,
@@ -168,24 +170,11 @@ pub fn gemm_backward_weight(rows: usize, inputs: usize, outputs: usize) -> Resul
     })
 }
 
-/// Which factor of a batched product `C = A·op(B)` a [`Batched`] operand is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Factor {
-    /// `A (n, M, K)`.
-    Left,
-    /// `B`: `(n, K, N)`, or `(n, N, K)` when the product takes its transpose.
-    Right,
-    /// The product's gradient `dC (n, M, N)`.
-    OutputGrad,
-}
-
-/// One batched product of `count` matrices: each is the [`Gemm`] `g` (its `a`/`b` fields
-/// unused) on operands `stride_a`, `stride_b` and `stride_c` elements apart, as
-/// `cublasGemmStridedBatchedEx` takes it; `a` and `b` name the operands.
+/// One batched product of `count` matrices: each is the [`Gemm`] `g` on operands
+/// `stride_a`, `stride_b` and `stride_c` elements apart, as `cublasGemmStridedBatchedEx`
+/// takes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Batched {
-    pub a: Factor,
-    pub b: Factor,
     pub g: Gemm,
     pub count: i32,
     pub stride_a: i64,
@@ -211,12 +200,22 @@ impl BatchShape {
     }
 }
 
-/// A column-major call without operand names (the batched ones carry theirs in [`Batched`]).
+/// The column-major call `C = op(A)·op(B) + C` on the operands `a`, `b`.
 #[allow(clippy::too_many_arguments)]
-fn call(transa: bool, transb: bool, m: i32, n: i32, k: i32, lda: i32, ldb: i32, ldc: i32) -> Gemm {
+fn call(
+    (a, b): (Factor, Factor),
+    transa: bool,
+    transb: bool,
+    m: i32,
+    n: i32,
+    k: i32,
+    lda: i32,
+    ldb: i32,
+    ldc: i32,
+) -> Gemm {
     Gemm {
-        a: Operand::Input,
-        b: Operand::Input,
+        a,
+        b,
         transa,
         transb,
         m,
@@ -253,11 +252,19 @@ pub fn batched_forward(s: &BatchShape) -> Result<Batched, PlanError> {
     // B row-major (K, N) is column-major Bᵀ (N × K, ld N); (N, K) is column-major (K × N,
     // ld K), taken transposed. A row-major (M, K) is column-major Aᵀ (K × M, ld K).
     let (transa, lda) = if s.transposed { (true, k) } else { (false, n) };
-    let mut g = call(transa, false, n, m, k, lda, k, n);
+    let mut g = call(
+        (Factor::Right, Factor::Left),
+        transa,
+        false,
+        n,
+        m,
+        k,
+        lda,
+        k,
+        n,
+    );
     g.beta = 0.0;
     Ok(Batched {
-        a: Factor::Right,
-        b: Factor::Left,
         g,
         count,
         stride_a: sb,
@@ -273,10 +280,9 @@ pub fn batched_backward_left(s: &BatchShape) -> Result<Batched, PlanError> {
     // taken transposed (ld N). Transposed: B (N, K) is column-major (K × N), which is op(B)
     // itself (ld K). dC (M, N) is column-major dCᵀ (N × M, ld N).
     let (transa, lda) = if s.transposed { (false, k) } else { (true, n) };
+    let factors = (Factor::Right, Factor::OutputGrad);
     Ok(Batched {
-        a: Factor::Right,
-        b: Factor::OutputGrad,
-        g: call(transa, false, k, m, n, lda, n, k),
+        g: call(factors, transa, false, k, m, n, lda, n, k),
         count,
         stride_a: sb,
         stride_b: sc,
@@ -291,9 +297,17 @@ pub fn batched_backward_right(s: &BatchShape) -> Result<Batched, PlanError> {
     Ok(if s.transposed {
         // dBᵀ (K × N) = Aᵀ (K × M, ld K) · dC (M × N): dC column-major (N × M) transposed.
         Batched {
-            a: Factor::Left,
-            b: Factor::OutputGrad,
-            g: call(false, true, k, n, m, k, n, k),
+            g: call(
+                (Factor::Left, Factor::OutputGrad),
+                false,
+                true,
+                k,
+                n,
+                m,
+                k,
+                n,
+                k,
+            ),
             count,
             stride_a: sa,
             stride_b: sc,
@@ -302,9 +316,17 @@ pub fn batched_backward_right(s: &BatchShape) -> Result<Batched, PlanError> {
     } else {
         // dBᵀ (N × K) = dCᵀ (N × M, ld N) · A (M × K): A column-major (K × M) transposed.
         Batched {
-            a: Factor::OutputGrad,
-            b: Factor::Left,
-            g: call(false, true, n, k, m, n, k, n),
+            g: call(
+                (Factor::OutputGrad, Factor::Left),
+                false,
+                true,
+                n,
+                k,
+                m,
+                n,
+                k,
+                n,
+            ),
             count,
             stride_a: sc,
             stride_b: sa,
@@ -405,10 +427,10 @@ mod tests {
         let x = matrix(r, i, |a, b| (a * 7 + b) as f32 * 0.25 - 1.0);
         let w = matrix(o, i, |a, b| (a as f32 - b as f32) * 0.5);
         let dy = matrix(r, o, |a, b| (a + 2 * b) as f32 * 0.125);
-        let pick = |op: Operand| match op {
-            Operand::Input => &x,
-            Operand::Weight => &w,
-            Operand::OutputGrad => &dy,
+        let pick = |f: Factor| match f {
+            Factor::Left => &x,
+            Factor::Right => &w,
+            Factor::OutputGrad => &dy,
         };
         let run = |g: Gemm, c: &mut Vec<f32>| gemm_reference(&g, pick(g.a), pick(g.b), c);
 
@@ -497,7 +519,8 @@ mod tests {
                 Factor::Right => &b,
                 Factor::OutputGrad => &dc,
             };
-            let run = |p: Batched, c: &mut Vec<f32>| batched_reference(&p, pick(p.a), pick(p.b), c);
+            let run =
+                |p: Batched, c: &mut Vec<f32>| batched_reference(&p, pick(p.g.a), pick(p.g.b), c);
             let [want_c, want_da, want_db] = naive(&s, &a, &b, &dc);
             let mut c = vec![9.0; 3 * sc]; // β = 0: overwritten
             run(batched_forward(&s).expect("plan"), &mut c).expect("gemm");

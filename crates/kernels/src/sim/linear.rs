@@ -3,7 +3,7 @@
 //! same [`plan::Gemm`] arguments, bf16 operands rounded by the `f32_to_bf16` kernel.
 
 use super::{run, run_args, Arg, SimError};
-use crate::plan::{self, Gemm, Operand};
+use crate::plan::{self, Factor, Gemm};
 
 /// How the products take their operands: `f32`, or rounded to bf16 (`train.precision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,10 +50,10 @@ fn operand(x: &[f32], how: Operands) -> Result<Vec<f32>, SimError> {
 
 /// One product `g` into `c`, its operands picked from `x`, `w`, `dy`.
 fn product(g: Gemm, (x, w, dy): (&[f32], &[f32], &[f32]), c: &mut [f32]) -> Result<(), SimError> {
-    let pick = |o: Operand| match o {
-        Operand::Input => x,
-        Operand::Weight => w,
-        Operand::OutputGrad => dy,
+    let pick = |f: Factor| match f {
+        Factor::Left => x,
+        Factor::Right => w,
+        Factor::OutputGrad => dy,
     };
     Ok(plan::gemm_reference(&g, pick(g.a), pick(g.b), c)?)
 }

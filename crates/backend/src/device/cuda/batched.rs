@@ -4,13 +4,12 @@
 //! under `train.precision = bf16`, so that they too take bf16 operands (fp32 accumulation
 //! and output) and keep bf16 copies for the backward.
 
-use cudarc::driver::{DevicePtr, DeviceSlice};
 use dfdx::prelude::*;
 
 use super::modules::loaded;
-use super::product::{gemm_batched, to_bf16, Held, Ptr};
+use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, matmul, wrap, Matmul};
-use deitc_kernels::plan::{self, BatchShape, Batched, Factor};
+use deitc_kernels::plan::{self, BatchShape};
 
 /// `a·op(b)` over `s.count` matrices, shaped `out`; `a`'s tape and `b`'s merge as in dfdx's
 /// binary ops.
@@ -41,15 +40,15 @@ where
     let dev = a.device().clone();
     let k = loaded(&dev).map_err(|_| super::not_loaded())?;
     let mode = matmul(&dev);
-    let saved = Saved {
-        a: Held::new(&dev, &k, a.data(), mode)?,
-        b: Held::new(&dev, &k, b.data(), mode)?,
+    let saved = Pair {
+        left: Held::new(&dev, &k, a.data(), mode)?,
+        right: Held::new(&dev, &k, b.data(), mode)?,
         mode,
     };
     let mut c = alloc(&dev, out.num_elements())?;
     let p = plan::batched_forward(&s).map_err(|_| super::invalid())?;
     // β = 0: the forward writes every element of `c`.
-    saved.product(&dev, &p, None, &mut c)?;
+    saved.gemm_batched(&dev, &p, None, &mut c)?;
     let out = wrap(&dev, out, c)?;
     if T::OWNS_TAPE {
         let (a_g, b_g, out_g) = (a.ghost(), b.ghost(), out.ghost());
@@ -65,46 +64,17 @@ where
             {
                 let (da, dy) = grads.mut_and_ref(&a_g, &out_g);
                 let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
-                saved.product(&dev, &p, Some(dy), da)?;
+                saved.gemm_batched(&dev, &p, Some(dy), da)?;
             }
             let p = plan::batched_backward_right(&s).map_err(|_| super::invalid())?;
             {
                 let (db, dy) = grads.mut_and_ref(&b_g, &out_g);
                 let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
-                saved.product(&dev, &p, Some(dy), db)?;
+                saved.gemm_batched(&dev, &p, Some(dy), db)?;
             }
             grads.drop_non_leaf(&out_g);
             Ok(())
         });
     }
     Ok(out.put_tape(tape))
-}
-
-/// What the backward reads: both factors (fp32 or bf16) and the product mode.
-struct Saved {
-    a: Held,
-    b: Held,
-    mode: Matmul,
-}
-
-impl Saved {
-    /// The product `p` into `c`, its operands the factors (kept) and `dy` (given).
-    fn product<C>(
-        &self,
-        dev: &Cuda,
-        p: &Batched,
-        dy: Option<Ptr>,
-        c: &mut C,
-    ) -> Result<(), CudaError>
-    where
-        C: DevicePtr<f32> + DeviceSlice<f32>,
-    {
-        let pick = |f: Factor| match f {
-            Factor::Left => Some(self.a.ptr()),
-            Factor::Right => Some(self.b.ptr()),
-            Factor::OutputGrad => dy,
-        };
-        let (a, b) = pick(p.a).zip(pick(p.b)).ok_or_else(super::invalid)?;
-        gemm_batched(dev, p, self.mode, (a, b), Ptr::f32(&*c))
-    }
 }

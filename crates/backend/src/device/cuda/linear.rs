@@ -8,15 +8,14 @@
 //! outputs. Under bf16 the op keeps the bf16 copies of `x` and `W` for the backward instead
 //! of the fp32 ones, so the saved activation takes half the memory.
 
-use cudarc::driver::DevicePtr;
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 
 use super::modules::{input, loaded, output};
-use super::product::{gemm, to_bf16, Held, Ptr};
+use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, matmul, wrap, Matmul};
 use crate::device::Rows;
-use deitc_kernels::plan::{self, Gemm, Operand};
+use deitc_kernels::plan;
 
 /// `lin` on `x (B, T, I)` → `(B, T, O)`: `x·Wᵀ + b` over the `B·T` rows.
 #[allow(clippy::type_complexity)]
@@ -33,13 +32,14 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
     let mode = matmul(&dev);
     let mut y = alloc(&dev, rows * O)?; // (B·T, O)
     k.run(plan::bias_rows(input(&**lin.bias.data()), output(&mut y)))?;
-    let saved = Saved {
-        x: Held::new(&dev, &k, x.data(), mode)?,
-        w: Held::new(&dev, &k, lin.weight.data(), mode)?,
+    // x is the products' left factor, W the right one (y = x·Wᵀ).
+    let saved = Pair {
+        left: Held::new(&dev, &k, x.data(), mode)?,
+        right: Held::new(&dev, &k, lin.weight.data(), mode)?,
         mode,
     };
     let g = plan::gemm_forward(rows, I, O).map_err(|_| super::invalid())?;
-    saved.product(&dev, g, None, &mut y)?;
+    saved.gemm(&dev, &g, None, &mut y)?;
     let out = wrap(&dev, (b, t, Const::<O>), y)?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
@@ -67,40 +67,17 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
             {
                 let (dx, dy) = grads.mut_and_ref(&x_g, &out_g);
                 let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
-                saved.product(&dev, g, Some(dy), dx)?;
+                saved.gemm(&dev, &g, Some(dy), dx)?;
             }
             let g = plan::gemm_backward_weight(rows, I, O).map_err(|_| super::invalid())?;
             {
                 let (dw, dy) = grads.mut_and_ref(&w_g, &out_g);
                 let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);
-                saved.product(&dev, g, Some(dy), dw)?;
+                saved.gemm(&dev, &g, Some(dy), dw)?;
             }
             grads.drop_non_leaf(&out_g);
             Ok(())
         });
     }
     Ok(out.put_tape(tape))
-}
-
-/// What the backward reads: the operands (fp32 or bf16) and the product mode.
-struct Saved {
-    x: Held,
-    w: Held,
-    mode: Matmul,
-}
-
-impl Saved {
-    /// The product `g` added into `c`, its operands `x`, `W` (kept) and `dy` (given).
-    fn product<C>(&self, dev: &Cuda, g: Gemm, dy: Option<Ptr>, c: &mut C) -> Result<(), CudaError>
-    where
-        C: DevicePtr<f32> + cudarc::driver::DeviceSlice<f32>,
-    {
-        let pick = |o: Operand| match o {
-            Operand::Input => Some(self.x.ptr()),
-            Operand::Weight => Some(self.w.ptr()),
-            Operand::OutputGrad => dy,
-        };
-        let (a, b) = pick(g.a).zip(pick(g.b)).ok_or_else(super::invalid)?;
-        gemm(dev, &g, self.mode, (a, b), Ptr::f32(&*c))
-    }
 }

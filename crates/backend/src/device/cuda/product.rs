@@ -1,7 +1,8 @@
 //! What the GPU's matrix products share: an operand kept for the backward in fp32 or as a
-//! bf16 copy ([`Held`]), a device pointer with its cuBLAS element type ([`Ptr`]), and the
-//! cuBLAS calls of a planned product ([`gemm`], [`gemm_batched`]: `cublasGemmEx` and
-//! `cublasGemmStridedBatchedEx` on dfdx's handle) in the device's [`Matmul`] mode.
+//! bf16 copy ([`Held`]), a device pointer with its cuBLAS element type ([`Ptr`]), and a
+//! product op's two kept factors ([`Pair`]), which run a planned product's cuBLAS call
+//! (`cublasGemmEx` or `cublasGemmStridedBatchedEx` on dfdx's handle) in the device's
+//! [`Matmul`] mode, the output's gradient given when the plan reads it.
 
 use cudarc::cublas::result::{gemm_ex, gemm_strided_batched_ex};
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use super::modules::{input, output_bf16, Loaded};
 use super::Matmul;
-use deitc_kernels::plan::{self, Batched, Gemm};
+use deitc_kernels::plan::{self, Batched, Factor, Gemm};
 
 /// `x` rounded to bf16 by the `f32_to_bf16` kernel.
 pub(super) fn to_bf16<S>(dev: &Cuda, k: &Loaded, x: &S) -> Result<CudaSlice<u16>, CudaError>
@@ -80,6 +81,54 @@ impl Ptr {
     }
 }
 
+/// The two factors a product op keeps for its backward (`Left` and `Right` of the plans),
+/// and the device's matmul mode.
+pub(super) struct Pair {
+    pub(super) left: Held,
+    pub(super) right: Held,
+    pub(super) mode: Matmul,
+}
+
+impl Pair {
+    /// The pointers `g` reads: the kept factors, and `dy` for the output's gradient.
+    fn operands(&self, g: &Gemm, dy: Option<Ptr>) -> Result<(Ptr, Ptr), CudaError> {
+        let pick = |f: Factor| match f {
+            Factor::Left => Some(self.left.ptr()),
+            Factor::Right => Some(self.right.ptr()),
+            Factor::OutputGrad => dy,
+        };
+        pick(g.a).zip(pick(g.b)).ok_or_else(super::invalid)
+    }
+
+    /// The product `g` into `c`.
+    pub(super) fn gemm<C>(
+        &self,
+        dev: &Cuda,
+        g: &Gemm,
+        dy: Option<Ptr>,
+        c: &mut C,
+    ) -> Result<(), CudaError>
+    where
+        C: DevicePtr<f32> + DeviceSlice<f32>,
+    {
+        gemm(dev, g, self.mode, self.operands(g, dy)?, Ptr::f32(&*c))
+    }
+
+    /// The batched product `p` into `c`.
+    pub(super) fn gemm_batched<C>(
+        &self,
+        dev: &Cuda,
+        p: &Batched,
+        dy: Option<Ptr>,
+        c: &mut C,
+    ) -> Result<(), CudaError>
+    where
+        C: DevicePtr<f32> + DeviceSlice<f32>,
+    {
+        gemm_batched(dev, p, self.mode, self.operands(&p.g, dy)?, Ptr::f32(&*c))
+    }
+}
+
 /// The elements a column-major operand of `ld × cols` spans.
 fn span(ld: i32, cols: i32) -> usize {
     usize::try_from(ld).unwrap_or(0) * usize::try_from(cols).unwrap_or(0)
@@ -111,13 +160,7 @@ fn compute(mode: Matmul) -> cublasComputeType_t {
 }
 
 /// `cublasGemmEx` of `g` on dfdx's handle (its default stream, like every kernel here).
-pub(super) fn gemm(
-    dev: &Cuda,
-    g: &Gemm,
-    mode: Matmul,
-    (a, b): (Ptr, Ptr),
-    c: Ptr,
-) -> Result<(), CudaError> {
+fn gemm(dev: &Cuda, g: &Gemm, mode: Matmul, (a, b): (Ptr, Ptr), c: Ptr) -> Result<(), CudaError> {
     let (need_a, need_b, need_c) = spans(g);
     if a.len < need_a || b.len < need_b || c.len < need_c {
         return Err(super::invalid());
@@ -164,7 +207,7 @@ fn reach(count: i32, stride: i64, span: usize) -> usize {
 }
 
 /// `cublasGemmStridedBatchedEx` of `p` on dfdx's handle.
-pub(super) fn gemm_batched(
+fn gemm_batched(
     dev: &Cuda,
     p: &Batched,
     mode: Matmul,

@@ -9,13 +9,13 @@
 //! `dv += pᵀ·do`, then `ds += scale·p ⊙ (dp − Σ dp ⊙ p)`, all on bf16 operands with fp32
 //! accumulation (`plan::batched_*`, the kernels tested in the simulator).
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 
 use super::modules::{input, input_bf16, loaded, output, output_bf16};
-use super::product::{gemm_batched, to_bf16, Ptr};
+use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, wrap, Matmul};
-use deitc_kernels::plan::{self, BatchShape, Batched, Factor};
+use deitc_kernels::plan::{self, BatchShape};
 
 /// `softmax(scale·scores)·v` for scores `(n, T, T)` and `v (n, T, hd)` (`s` their batched
 /// product's shape, `out` the result's), in bf16 operands.
@@ -57,10 +57,15 @@ where
         cols,
         scale,
     ))?;
-    let v16 = to_bf16(&dev, &k, &**v.data())?;
+    // The product's factors: p and v in bf16 (p is also what the softmax's backward reads).
+    let saved = Pair {
+        left: Held::Bf16(p),
+        right: Held::Bf16(to_bf16(&dev, &k, &**v.data())?),
+        mode: Matmul::Bf16,
+    };
     let mut o = alloc(&dev, out.num_elements())?;
     let fwd = plan::batched_forward(&s).map_err(|_| super::invalid())?;
-    product(&dev, &fwd, (&p, &v16, None), &mut o)?; // β = 0: every element written
+    saved.gemm_batched(&dev, &fwd, None, &mut o)?; // β = 0: every element written
     let out = wrap(&dev, out, o)?;
     if T::OWNS_TAPE {
         let (s_g, v_g, out_g) = (scores.ghost(), v.ghost(), out.ghost());
@@ -70,15 +75,19 @@ where
             grads.try_alloc_for(&v_g)?;
             grads.try_alloc_for(&out_g)?;
             let do16 = to_bf16(&dev, &k, grads.get_ref(&out_g))?;
+            let d_o = Some(Ptr::bf16(&do16));
             // dp = do·vᵀ, overwritten (β = 0) into a scratch buffer.
             let mut dp = alloc(&dev, n_scores)?;
             let mut left = plan::batched_backward_left(&s).map_err(|_| super::invalid())?;
             left.g.beta = 0.0;
-            product(&dev, &left, (&p, &v16, Some(&do16)), &mut dp)?;
+            saved.gemm_batched(&dev, &left, d_o, &mut dp)?;
             let right = plan::batched_backward_right(&s).map_err(|_| super::invalid())?;
-            product(&dev, &right, (&p, &v16, Some(&do16)), grads.get_mut(&v_g))?;
+            saved.gemm_batched(&dev, &right, d_o, grads.get_mut(&v_g))?;
+            let Held::Bf16(p) = &saved.left else {
+                return Err(super::invalid());
+            };
             k.run(plan::softmax_backward_bf16(
-                input_bf16(&p),
+                input_bf16(p),
                 input(&dp),
                 output(grads.get_mut(&s_g)),
                 cols,
@@ -90,23 +99,4 @@ where
         });
     }
     Ok(out.put_tape(tape))
-}
-
-/// The product `b` into `c`, its operands picked from `p`, `v` and `do` (all bf16).
-fn product<C>(
-    dev: &Cuda,
-    b: &Batched,
-    (p, v, d_o): (&CudaSlice<u16>, &CudaSlice<u16>, Option<&CudaSlice<u16>>),
-    c: &mut C,
-) -> Result<(), CudaError>
-where
-    C: DevicePtr<f32> + DeviceSlice<f32>,
-{
-    let pick = |f: Factor| match f {
-        Factor::Left => Some(Ptr::bf16(p)),
-        Factor::Right => Some(Ptr::bf16(v)),
-        Factor::OutputGrad => d_o.map(Ptr::bf16),
-    };
-    let (a, bb) = pick(b.a).zip(pick(b.b)).ok_or_else(super::invalid)?;
-    gemm_batched(dev, b, Matmul::Bf16, (a, bb), Ptr::f32(&*c))
 }
