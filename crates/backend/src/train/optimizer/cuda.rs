@@ -127,10 +127,8 @@ impl Path<Cuda> for Fused {
         let (cfg, step) = (&opt.cfg, opt.t);
         let adam = cfg.kind == OptimizerKind::Adamw;
         let (mut m, v, fresh) = take(&mut opt.state, &mut opt.device, &name, t, adam)?;
+        // `norm` has run: both updates read its clipping factor on the device.
         let norm = self.norm.as_ref().ok_or_else(missing)?;
-        let kernels = &self.on.as_ref().ok_or_else(missing)?.1;
-        // The device's clipping factor (the same formula as the host's `clip_scale`).
-        let clip = norm.slice(1..2);
         let g = grads.get_ref_checked(t).ok_or_else(missing)?;
         let v = match (cfg.kind, v) {
             (OptimizerKind::Adamw, Some(mut v)) => {
@@ -148,6 +146,9 @@ impl Path<Cuda> for Fused {
             }
             (_, v) => {
                 // SGD: the first step's buffer is the gradient itself (PyTorch's rule).
+                let kernels = &self.on.as_ref().ok_or_else(missing)?.1;
+                // The device's clipping factor (the same formula as the host's `clip_scale`).
+                let clip = norm.slice(1..2);
                 let args = SgdArgs::new(u.lr, cfg.momentum, u.decay, fresh);
                 let flat = Flat {
                     p: output(t.data_mut()),
