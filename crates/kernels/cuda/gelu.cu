@@ -9,7 +9,10 @@
 //             layer_norm.cu), so the result does not depend on the launch.
 //
 // Under `train.precision = bf16` the device's GELU (no bias) keeps only its input rounded to
-// bf16 for the backward: `gelu_forward_keep_bf16` and `gelu_backward_bf16` below.
+// bf16 for the backward: `gelu_forward_keep_bf16` and `gelu_backward_bf16` below. The MLP op
+// runs fc1's bias and GELU in bf16 as `bias_gelu_forward_bf16` (h = x + b kept in bf16, y
+// written in bf16 as fc2's operand) and `bias_gelu_backward_bf16` (dh written in bf16 as the
+// operand of fc1's two backward products, db summed in fp32).
 //
 // Launch (the crate's `launch` module): the forward one thread per element, grid-stride
 // (`launch::per_element`); the backward one thread per column, with `gridDim.y` parts
@@ -81,4 +84,45 @@ extern "C" __global__ void gelu_backward_bf16(const float* __restrict__ dy, cons
         const float d = 0.5f * (1.0f + erff(h * GELU_RSQRT_2)) + h * GELU_RSQRT_2PI * expf(-0.5f * h * h);
         dx[i] += dy[i] * d;
     }
+}
+
+// Under bf16, fc1's bias and GELU in the MLP op: h = x + bias[c] in fp32, `keep` = h rounded
+// to bf16 (what the backward differentiates at) and `y` = gelu(h) rounded to bf16 (fc2's
+// operand, no fp32 copy). x: (rows, cols) fc1's product; bias: (cols,); keep, y: (rows, cols)
+// bf16. One thread per element, grid-stride.
+extern "C" __global__ void bias_gelu_forward_bf16(const float* __restrict__ x, const float* __restrict__ bias,
+                                                  __nv_bfloat16* __restrict__ keep,
+                                                  __nv_bfloat16* __restrict__ y, int rows, int cols) {
+    const long n = (long)rows * cols;
+    const long stride = (long)gridDim.x * blockDim.x;
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float h = x[i] + bias[i % cols];
+        keep[i] = __float2bfloat16(h);
+        y[i] = __float2bfloat16(0.5f * h * (1.0f + erff(h * GELU_RSQRT_2)));
+    }
+}
+
+// Its backward, for part p of `rows_per_part` rows and column c: g = dy·gelu'(h̃) with h̃ the
+// kept bf16 h, written to dh rounded to bf16 (the operand of fc1's backward products), and
+// db_part[p·cols + c] = Σ g (fp32) over the part's rows in order.
+// dy: (rows, cols) f32; keep, dh: (rows, cols) bf16; db_part: (parts, cols).
+extern "C" __global__ void bias_gelu_backward_bf16(const float* __restrict__ dy,
+                                                   const __nv_bfloat16* __restrict__ keep,
+                                                   __nv_bfloat16* __restrict__ dh,
+                                                   float* __restrict__ db_part, int rows, int cols,
+                                                   int rows_per_part) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const int p = blockIdx.y;
+    if (c >= cols) return;
+    const int end = min(rows, (p + 1) * rows_per_part);
+    float sum = 0.0f;
+    for (int row = p * rows_per_part; row < end; ++row) {
+        const long at = (long)row * cols + c;
+        const float h = __bfloat162float(keep[at]);
+        const float d = 0.5f * (1.0f + erff(h * GELU_RSQRT_2)) + h * GELU_RSQRT_2PI * expf(-0.5f * h * h);
+        const float g = dy[at] * d;
+        dh[at] = __float2bfloat16(g);
+        sum += g;
+    }
+    db_part[(long)p * cols + c] = sum;
 }

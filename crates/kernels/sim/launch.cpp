@@ -64,6 +64,8 @@ const Entry KERNELS[] = {
     KERNEL(bias_gelu_backward),
     KERNEL(gelu_forward_keep_bf16),
     KERNEL(gelu_backward_bf16),
+    KERNEL(bias_gelu_forward_bf16),
+    KERNEL(bias_gelu_backward_bf16),
     KERNEL(grad_sq_sum_partial),
     KERNEL(grad_sq_sum_finish),
     KERNEL(adamw_step),

@@ -586,6 +586,61 @@ pub fn bias_gelu_backward<I: Buffer, O: Buffer>(
     )
 }
 
+/// `bias_gelu_forward_bf16`: `h = x + bias` over fc1's product `x` `(rows, cols)`, `keep`
+/// = `h` and `y` = `gelu(h)`, both in bf16 bits `(rows, cols)`.
+pub fn bias_gelu_forward_bf16<I: Buffer, O: Buffer>(
+    x: I,
+    bias: I,
+    keep: O,
+    y: O,
+    cols: usize,
+) -> Result<Launch<I, O>, PlanError> {
+    let rows = rows_of("x", &x, cols)?;
+    len("bias", &bias, cols)?;
+    len("keep", &keep, rows * cols)?;
+    len("y", &y, rows * cols)?;
+    launch(
+        "bias_gelu_forward_bf16",
+        launch::per_element(rows * cols),
+        vec![
+            Param::In(x),
+            Param::In(bias),
+            Param::Out(keep),
+            Param::Out(y),
+            Param::I32(int("rows", rows)?),
+            Param::I32(int("cols", cols)?),
+        ],
+    )
+}
+
+/// `bias_gelu_backward_bf16`: `dh = dy·gelu'(keep)` in bf16 bits (`dy` f32, `keep` and `dh`
+/// bf16, all `(rows, cols)`) and the partial sums of `db` `(parts, cols)` ([`part_len`]).
+pub fn bias_gelu_backward_bf16<I: Buffer, O: Buffer>(
+    dy: I,
+    keep: I,
+    dh: O,
+    db_parts: O,
+    cols: usize,
+) -> Result<Launch<I, O>, PlanError> {
+    let rows = rows_of("dy", &dy, cols)?;
+    len("keep", &keep, rows * cols)?;
+    len("dh", &dh, rows * cols)?;
+    len("db parts", &db_parts, part_len(rows, cols))?;
+    launch(
+        "bias_gelu_backward_bf16",
+        launch::per_column(cols, launch::parts(rows)),
+        vec![
+            Param::In(dy),
+            Param::In(keep),
+            Param::Out(dh),
+            Param::Out(db_parts),
+            Param::I32(int("rows", rows)?),
+            Param::I32(int("cols", cols)?),
+            Param::I32(int("rows per part", launch::ROWS_PER_PART)?),
+        ],
+    )
+}
+
 // ---- optimizer.cu -------------------------------------------------------------------------
 
 /// `grad_sq_sum_partial`: per-block sums of `g²` into `partial` `(sq_sum_parts(n),)`.

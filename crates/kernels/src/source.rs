@@ -56,6 +56,8 @@ pub const FAMILIES: &[Family] = &[
             "bias_gelu_backward",
             "gelu_forward_keep_bf16",
             "gelu_backward_bf16",
+            "bias_gelu_forward_bf16",
+            "bias_gelu_backward_bf16",
         ],
     },
     Family {

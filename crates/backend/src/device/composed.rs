@@ -19,11 +19,13 @@ pub enum Op {
     Loss,
     Ema,
     Dropout,
+    Mlp,
+    AttentionCore,
 }
 
 impl Op {
     /// Every op with the name `DEITC_CUDA_COMPOSED` gives it.
-    pub const NAMES: [(&'static str, Op); 10] = [
+    pub const NAMES: [(&'static str, Op); 12] = [
         ("layer_norm", Op::LayerNorm),
         ("linear", Op::Linear),
         ("gelu", Op::Gelu),
@@ -34,6 +36,8 @@ impl Op {
         ("loss", Op::Loss),
         ("ema", Op::Ema),
         ("dropout", Op::Dropout),
+        ("mlp", Op::Mlp),
+        ("attention_core", Op::AttentionCore),
     ];
 
     fn bit(self) -> u16 {

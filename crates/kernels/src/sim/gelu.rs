@@ -87,3 +87,39 @@ pub fn gelu_backward_bf16(dy: &[f32], keep: &[u16], dx: &mut [f32]) -> Result<()
         Arg::Out(dx),
     ))
 }
+
+/// `bias_gelu_forward_bf16`: `(keep, y)` in bf16 bits, `keep` = `x + bias` and `y` =
+/// `gelu(x + bias)` for fc1's product `x` (`rows × cols`), as the CUDA MLP runs it under bf16.
+pub fn bias_gelu_forward_bf16(x: &[f32], bias: &[f32]) -> Result<(Vec<u16>, Vec<u16>), SimError> {
+    let (mut keep, mut y) = (vec![0u16; x.len()], vec![0u16; x.len()]);
+    run_args(plan::bias_gelu_forward_bf16(
+        Arg::In(x),
+        Arg::In(bias),
+        Arg::OutBf16(&mut keep),
+        Arg::OutBf16(&mut y),
+        bias.len(),
+    ))?;
+    Ok((keep, y))
+}
+
+/// `bias_gelu_backward_bf16`: returns `dh = dy·gelu'(keep)` in bf16 bits (`rows × cols`) and
+/// accumulates `db += Σ_rows dy·gelu'(keep)` (`cols`), per part then the parts in order.
+pub fn bias_gelu_backward_bf16(
+    dy: &[f32],
+    keep: &[u16],
+    db: &mut [f32],
+) -> Result<Vec<u16>, SimError> {
+    let cols = db.len();
+    let rows = dy.len() / cols.max(1);
+    let mut dh = vec![0u16; dy.len()];
+    let mut parts = vec![0.0; plan::part_len(rows, cols)]; // (parts, cols)
+    run_args(plan::bias_gelu_backward_bf16(
+        Arg::In(dy),
+        Arg::InBf16(keep),
+        Arg::OutBf16(&mut dh),
+        Arg::Out(&mut parts),
+        cols,
+    ))?;
+    run(plan::column_sum_accumulate(&parts[..], db))?;
+    Ok(dh)
+}

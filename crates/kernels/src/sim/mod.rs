@@ -21,8 +21,8 @@ pub use residual::*;
 
 pub use cross_entropy::{argmax_one_hot, loss_grad_accumulate, loss_sum, soft_ce, soft_kd, Grad};
 pub use gelu::{
-    bias_gelu_backward, bias_gelu_forward, gelu_backward_accumulate, gelu_backward_bf16,
-    gelu_forward_keep_bf16,
+    bias_gelu_backward, bias_gelu_backward_bf16, bias_gelu_forward, bias_gelu_forward_bf16,
+    gelu_backward_accumulate, gelu_backward_bf16, gelu_forward_keep_bf16,
 };
 pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_backward,

@@ -1,18 +1,20 @@
 //! The attention branch on the GPU: `qkv` and `proj` through the device's `linear`, the
 //! heads split from qkv and merged back by `cuda/attention.cu` (one launch each way, each
-//! an op with its own backward), and between them the two batched products ([`batched`],
-//! bf16 operands under `train.precision = bf16`) and the fused scaled softmax. The simulator tests the same plans against dfdx's CPU ops running
-//! [`compose::attention`](crate::device::compose::attention)'s slices and permutes in
-//! `fused/cuda_parity/attention.rs`.
+//! an op with its own backward), and between them `softmax(scale·q·kᵀ)·v` as one op that
+//! recomputes the probabilities in its backward ([`attention_core`]; bf16 operands under
+//! `train.precision = bf16`). The simulator tests the head layout's plans against dfdx's
+//! CPU ops running [`compose::attention`](crate::device::compose::attention)'s slices and
+//! permutes in `fused/cuda_parity/attention.rs`.
 //!
 //! Tape: q carries qkv's tape (and the split's backward op); k and v start empty ones that
-//! merge into q's in the two products, as in `compose::attention`. The split's backward
+//! merge into q's in the core op, as in `compose::attention`. The split's backward
 //! runs after both products' (its op is older), and adds dq, dk and dv into qkv's gradient
 //! in one launch.
 
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
+use super::attention_core::attention_core;
 use super::modules::{input, loaded, output, Loaded};
 use super::softmax_values::softmax_values;
 use super::{alloc, batched, matmul, wrap, Matmul};
@@ -43,9 +45,27 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
     };
     let [q, k, v] = split_heads(qkv, shape)?; // (B·H, T, hd) each
 
-    // The two products as batched cuBLAS products in the device's matmul mode (bf16
-    // operands under bf16); kᵀ is read as the transposed operand, no copy.
     let (bh, t, hd) = (shape.batch * heads, shape.tokens, shape.head_dim);
+    let o = if composed(Op::AttentionCore) || composed(Op::Softmax) {
+        stored_core([q, k, v], parts.scale, (bh, t, hd), s)?
+    } else {
+        attention_core([q, k, v], parts.scale)? // (B·H, T, hd)
+    };
+    let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
+    <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
+}
+
+/// `softmax(scale·q·kᵀ)·v` as separate ops that keep the probabilities for the backward:
+/// the two batched products ([`batched`], in the device's matmul mode; kᵀ read as the
+/// transposed operand, no copy) and the fused softmax, or under bf16 the softmax and `p·v`
+/// as one op storing the probabilities once, in bf16 ([`softmax_values`]). What
+/// `attention_core` replaces, kept for `DEITC_CUDA_COMPOSED=attention_core`.
+fn stored_core<Tok: Dim, T: Tape<f32, Cuda> + Merge<T>>(
+    [q, k, v]: [HeadRows<Tok, T>; 3],
+    scale: f64,
+    (bh, t, hd): (usize, usize, usize),
+    s: Tok,
+) -> Result<HeadRows<Tok, T>, CudaError> {
     let scores_shape = BatchShape {
         count: bh,
         m: t,
@@ -53,7 +73,6 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         n: t,
         transposed: true,
     };
-    let mode = matmul(q.device());
     let scores = batched::product(q, k, scores_shape, (bh, s, s))?; // (B·H, T, T)
     let values_shape = BatchShape {
         count: bh,
@@ -62,19 +81,15 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         n: hd,
         transposed: false,
     };
-    let o = match mode {
-        // The probabilities stored once, in bf16 (unless the softmax is sent back to its
-        // composition).
+    match matmul(v.device()) {
         Matmul::Bf16 if !composed(Op::Softmax) => {
-            softmax_values(scores, v, parts.scale, values_shape, (bh, s, hd))? // (B·H, T, hd)
+            softmax_values(scores, v, scale, values_shape, (bh, s, hd)) // (B·H, T, hd)
         }
         Matmul::F32 | Matmul::Tf32 | Matmul::Bf16 => {
-            let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, parts.scale)?; // (B·H, T, T)
-            batched::product(attn, v, values_shape, (bh, s, hd))? // (B·H, T, hd)
+            let attn = <Cuda as Kernels<f32>>::scaled_softmax(scores, scale)?; // (B·H, T, T)
+            batched::product(attn, v, values_shape, (bh, s, hd)) // (B·H, T, hd)
         }
-    };
-    let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
-    <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
+    }
 }
 
 /// q, k, v `(B·H, T, hd)` from `qkv (B, T, 3D)` in one launch; q carries the tape (with

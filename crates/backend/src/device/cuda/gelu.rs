@@ -12,7 +12,7 @@ use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
 
 use super::modules::{input, input_bf16, loaded, output, output_bf16};
-use super::{alloc, matmul, wrap, Matmul};
+use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
 use deitc_kernels::plan;
 
 /// What the backward differentiates at: the fp32 input, or its bf16 rounding.
@@ -35,9 +35,7 @@ pub(super) fn gelu<S: Shape, T: Tape<f32, Cuda>>(
     let mut y = alloc(&dev, n)?;
     let kept = match matmul(&dev) {
         Matmul::Bf16 => {
-            // SAFETY: the kernel below writes every element before anything reads it.
-            #[allow(unsafe_code)]
-            let mut keep = unsafe { dev.alloc_uninit::<u16>(n)? };
+            let mut keep = alloc_bf16(&dev, n)?;
             k.run(plan::gelu_forward_keep_bf16(
                 input(&**x.data()),
                 output(&mut y),

@@ -3,8 +3,12 @@
 //! - [`linear`]: a `Linear` on tokens as one cuBLAS product over all `B·T` rows (bias rows
 //!   first), in fp32, TF32 or on bf16 operands per `train.precision` ([`Matmul`]);
 //! - [`layer_norm`], [`gelu`] and the attention softmax with its scale ([`softmax`]);
-//! - [`attention`]: the heads split from `qkv` and merged back in one launch each, between
-//!   the two batched products ([`batched`], in the device's matmul mode);
+//! - [`attention`]: the heads split from `qkv` and merged back in one launch each, and
+//!   between them [`attention_core`], `softmax(scale·q·kᵀ)·v` as one op that recomputes the
+//!   probabilities in its backward instead of keeping them (its products batched, in the
+//!   device's matmul mode);
+//! - [`mlp`]: `fc2(gelu(fc1(x)))` as one op, fc1's bias added by the GELU kernel (which
+//!   writes fc2's operand in bf16 under bf16);
 //! - [`sublayer`]: a block's residual join `x + s_b·f(norm(x))` as one op, stochastic
 //!   depth's scales drawn on the device;
 //! - [`dropout`]: the mask drawn and applied in one launch, redrawn in the backward;
@@ -13,13 +17,13 @@
 //!   fixed-order sum, and a backward that scales the saved gradient by the incoming one on
 //!   the device).
 //!
-//! The MLP is the composition of the device's `linear` and `gelu`. `DEITC_CUDA_COMPOSED`
-//! ([`super::composed`]) sends any of these back to its dfdx composition.
+//! `DEITC_CUDA_COMPOSED` ([`super::composed`]) sends any of these back to its composition.
 //!
 //! Every launch runs a [`deitc_kernels::plan`], the plan the CPU simulator runs in
 //! `cargo test` against the CPU kernels; this module is the part that only a GPU runs.
 
 mod attention;
+mod attention_core;
 mod batched;
 mod dropout;
 mod ema;
@@ -27,6 +31,7 @@ mod gelu;
 mod layer_norm;
 mod linear;
 mod losses;
+mod mlp;
 pub(crate) mod modules;
 mod product;
 mod softmax;
@@ -75,6 +80,17 @@ pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError>
     #[allow(unsafe_code)]
     unsafe {
         dev.alloc_uninit::<f32>(len)
+    }
+}
+
+/// An uninitialised device buffer of `len` bf16 values (their bits), for a kernel that
+/// writes every element.
+pub(crate) fn alloc_bf16(dev: &Cuda, len: usize) -> Result<CudaSlice<u16>, CudaError> {
+    // SAFETY: every caller passes the buffer to a kernel that writes each element (a bf16
+    // copy, a kept activation, probabilities) before anything reads it.
+    #[allow(unsafe_code)]
+    unsafe {
+        dev.alloc_uninit::<u16>(len)
     }
 }
 
@@ -162,6 +178,17 @@ impl Kernels<f32> for Cuda {
             return compose::attention(parts, x);
         }
         attention::attention(parts, x)
+    }
+
+    fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Self>>(
+        parts: MlpParts<'_, D, F, f32, Self>,
+        x: Rows<B, Tok, D, f32, Self, T>,
+    ) -> Result<Rows<B, Tok, D, f32, Self, T>, Self::Err> {
+        // The op fuses the device's `linear` and `gelu`: either sent back sends it back too.
+        if composed(Op::Mlp) || composed(Op::Linear) || composed(Op::Gelu) {
+            return compose::mlp(parts, x);
+        }
+        mlp::mlp(parts, x)
     }
 
     fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Self>>(

@@ -21,9 +21,7 @@ pub(super) fn to_bf16<S>(dev: &Cuda, k: &Loaded, x: &S) -> Result<CudaSlice<u16>
 where
     S: DevicePtr<f32> + DeviceSlice<f32>,
 {
-    // SAFETY: the kernel below writes every element before anything reads the buffer.
-    #[allow(unsafe_code)]
-    let mut y = unsafe { dev.alloc_uninit::<u16>(x.len())? };
+    let mut y = super::alloc_bf16(dev, x.len())?;
     k.run(plan::f32_to_bf16(input(x), output_bf16(&mut y)))?;
     Ok(y)
 }

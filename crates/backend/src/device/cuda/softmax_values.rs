@@ -9,12 +9,11 @@
 //! `dv += pᵀ·do`, then `ds += scale·p ⊙ (dp − Σ dp ⊙ p)`, all on bf16 operands with fp32
 //! accumulation (`plan::batched_*`, the kernels tested in the simulator).
 
-use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 
 use super::modules::{input, input_bf16, loaded, output, output_bf16};
 use super::product::{to_bf16, Held, Pair, Ptr};
-use super::{alloc, wrap, Matmul};
+use super::{alloc, alloc_bf16, wrap, Matmul};
 use deitc_kernels::plan::{self, BatchShape};
 
 /// `softmax(scale·scores)·v` for scores `(n, T, T)` and `v (n, T, hd)` (`s` their batched
@@ -48,9 +47,7 @@ where
     let dev = scores.device().clone();
     let k = loaded(&dev).map_err(|_| super::not_loaded())?;
     let (cols, scale) = (s.k, scale as f32);
-    // SAFETY: the softmax kernel below writes every element before anything reads it.
-    #[allow(unsafe_code)]
-    let mut p: CudaSlice<u16> = unsafe { dev.alloc_uninit::<u16>(scores.shape().num_elements())? };
+    let mut p = alloc_bf16(&dev, scores.shape().num_elements())?;
     k.run(plan::softmax_forward_bf16(
         input(&**scores.data()),
         output_bf16(&mut p),

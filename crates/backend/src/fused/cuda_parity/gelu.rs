@@ -169,3 +169,35 @@ fn bf16_gelu_keeps_the_rounded_input_and_differentiates_it() {
         close(&format!("dx {rows}×{cols} (accumulated)"), &dx, &want);
     }
 }
+
+#[test]
+fn bf16_bias_gelu_is_the_bias_then_the_bf16_gelu_rounded() {
+    // The MLP op's bf16 pair is the bias add, then the bf16 GELU above, with y and dh
+    // rounded to bf16 (each bit for bit) and db the CPU's column sum of the fp32 dh.
+    for &(rows, cols) in SHAPES {
+        let (x, bias) = (values(rows * cols, 51, 4.0), values(cols, 52, 1.0));
+        let (keep, y) = sim::bias_gelu_forward_bf16(&x, &bias).expect("sim");
+        let h: Vec<f32> = x
+            .chunks(cols)
+            .flat_map(|row| row.iter().zip(&bias).map(|(x, b)| x + b))
+            .collect();
+        let (y32, keep_alone) = sim::gelu_forward_keep_bf16(&h).expect("sim");
+        assert_eq!(keep, keep_alone, "keep {rows}×{cols}");
+        assert_eq!(y, sim::f32_to_bf16(&y32).expect("sim"), "y {rows}×{cols}");
+
+        let dy = values(rows * cols, 53, 1.0);
+        let mut db = values(cols, 54, 1.0);
+        let db_before = db.clone();
+        let dh = sim::bias_gelu_backward_bf16(&dy, &keep, &mut db).expect("sim");
+        let mut dh32 = vec![0.0; rows * cols];
+        sim::gelu_backward_bf16(&dy, &keep, &mut dh32).expect("sim");
+        assert_eq!(
+            dh,
+            sim::f32_to_bf16(&dh32).expect("sim"),
+            "dh {rows}×{cols}"
+        );
+        let mut want = db_before;
+        backward_bias(&dh32, &mut want);
+        close(&format!("db {rows}×{cols}"), &db, &want);
+    }
+}

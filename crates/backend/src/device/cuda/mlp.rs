@@ -1,0 +1,225 @@
+//! The MLP branch `fc2(gelu(fc1(x)))` on the GPU as one op, so that fc1's bias is added by
+//! the GELU kernel instead of being written as bias rows the product reads back, and, under
+//! `train.precision = bf16`, so that the GELU writes its output straight in bf16 as fc2's
+//! operand (no fp32 `(B, T, 4D)` activation written, read back and converted).
+//!
+//! Forward over the `B·T` rows, `h (rows, F)` and `y (rows, F)`:
+//! - `h = x·W₁ᵀ` (one cuBLAS product, β = 0);
+//! - `y = gelu(h + b₁)`: `bias_gelu_forward`, or under bf16 `bias_gelu_forward_bf16`, which
+//!   keeps `h + b₁` in bf16 for the backward and writes `y` in bf16;
+//! - `out = y·W₂ᵀ + b₂` (fc2 as the `Linear` op runs it: bias rows, then the product).
+//!
+//! Backward from `dout (rows, D)`:
+//! - `db₂ += Σ dout`, `dW₂ += doutᵀ·y`, `dy = dout·W₂` (overwritten into a scratch buffer);
+//! - `dh = dy·gelu'(h + b₁)` and `db₁ += Σ dh` in one kernel (`bias_gelu_backward`, or
+//!   `bias_gelu_backward_bf16`, which writes `dh` in bf16 as the products' operand);
+//! - `dx += dh·W₁`, `dW₁ += dhᵀ·x`.
+//!
+//! The same kernels and product plans run in the simulator against the CPU in
+//! `fused/cuda_parity/gelu.rs` and `fused/cuda_parity/linear.rs`; the op's numerics are the
+//! composition's (`Linear`, GELU, `Linear` on the device) up to where fc1's bias is added
+//! (after the product's rounding instead of inside cuBLAS's β = 1 epilogue).
+
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use dfdx::prelude::*;
+use dfdx::tensor::CachableCudaSlice;
+use std::sync::Arc;
+
+use super::modules::{input, input_bf16, loaded, output, output_bf16, Loaded};
+use super::product::{to_bf16, Held, Pair, Ptr};
+use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
+use crate::device::{MlpParts, Rows};
+use deitc_kernels::plan;
+
+/// What fc1's backward differentiates GELU at.
+enum Kept {
+    /// fp32: fc1's product `h` without its bias (the kernel adds `b₁` again).
+    F32 {
+        h: CudaSlice<f32>,
+        bias: Arc<CachableCudaSlice<f32>>,
+    },
+    /// bf16: `h + b₁` rounded to bf16.
+    Bf16(CudaSlice<u16>),
+}
+
+/// `fc2(gelu(fc1(x)))` on `x (B, T, D)`.
+pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cuda>>(
+    parts: MlpParts<'_, D, F, f32, Cuda>,
+    x: Rows<B, Tok, D, f32, Cuda, T>,
+) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
+    let (fc1, fc2) = (parts.fc1, parts.fc2);
+    // The product reads rows of D contiguous values.
+    let (x, mut tape) = x.try_contiguous()?.split_tape();
+    let dev = x.device().clone();
+    let k = loaded(&dev).map_err(|_| super::not_loaded())?;
+    let (b, t, _) = *x.shape();
+    let rows = b.size() * t.size();
+    let mode = matmul(&dev);
+
+    // h = x·W₁ᵀ, every element written (β = 0).
+    let first = Pair {
+        left: Held::new(&dev, &k, x.data(), mode)?,
+        right: Held::new(&dev, &k, fc1.weight.data(), mode)?,
+        mode,
+    };
+    let mut h = alloc(&dev, rows * F)?; // (rows, F)
+    let mut g = plan::gemm_forward(rows, D, F).map_err(|_| super::invalid())?;
+    g.beta = 0.0;
+    first.gemm(&dev, &g, None, &mut h)?;
+
+    // y = gelu(h + b₁): fc2's left factor.
+    let b1 = fc1.bias.data();
+    let (y, kept) = match mode {
+        Matmul::Bf16 => {
+            let (mut keep, mut y) = (alloc_bf16(&dev, rows * F)?, alloc_bf16(&dev, rows * F)?);
+            k.run(plan::bias_gelu_forward_bf16(
+                input(&h),
+                input(&**b1),
+                output_bf16(&mut keep),
+                output_bf16(&mut y),
+                F,
+            ))?;
+            (Held::Bf16(y), Kept::Bf16(keep))
+        }
+        Matmul::F32 | Matmul::Tf32 => {
+            let mut y = alloc(&dev, rows * F)?;
+            k.run(plan::bias_gelu_forward(
+                input(&h),
+                Some(input(&**b1)),
+                output(&mut y),
+                F,
+            ))?;
+            let y = wrap(&dev, (rows * F,), y)?;
+            let bias = b1.clone();
+            (Held::F32(y.data().clone()), Kept::F32 { h, bias })
+        }
+    };
+
+    // out = y·W₂ᵀ + b₂: the bias rows, then the product added (β = 1).
+    let second = Pair {
+        left: y,
+        right: Held::new(&dev, &k, fc2.weight.data(), mode)?,
+        mode,
+    };
+    let mut out = alloc(&dev, rows * D)?; // (rows, D)
+    k.run(plan::bias_rows(input(&**fc2.bias.data()), output(&mut out)))?;
+    let g = plan::gemm_forward(rows, F, D).map_err(|_| super::invalid())?;
+    second.gemm(&dev, &g, None, &mut out)?;
+    let out = wrap(&dev, (b, t, Const::<D>), out)?;
+
+    if T::OWNS_TAPE {
+        let (x_g, out_g) = (x.ghost(), out.ghost());
+        let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
+        let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
+        tape.add_backward_op(move |grads| {
+            grads.try_alloc_for(&x_g)?;
+            grads.try_alloc_for(&w1_g)?;
+            grads.try_alloc_for(&b1_g)?;
+            grads.try_alloc_for(&w2_g)?;
+            grads.try_alloc_for(&b2_g)?;
+            grads.try_alloc_for(&out_g)?;
+            // fc2: dy = dout·W₂ (overwritten), db₂ += Σ dout, dW₂ += doutᵀ·y. `d` points at
+            // dout's gradient (or its bf16 copy), alive until it is dropped below.
+            let dout16 = match mode {
+                Matmul::Bf16 => Some(to_bf16(&dev, &k, grads.get_ref(&out_g))?),
+                Matmul::F32 | Matmul::Tf32 => None,
+            };
+            let d = match &dout16 {
+                Some(d16) => Ptr::bf16(d16),
+                None => Ptr::f32(grads.get_ref(&out_g)),
+            };
+            let mut dy = alloc(&dev, rows * F)?; // (rows, F)
+            let mut g = plan::gemm_backward_input(rows, F, D).map_err(|_| super::invalid())?;
+            g.beta = 0.0;
+            second.gemm(&dev, &g, Some(d), &mut dy)?;
+            {
+                let (db2, dout) = grads.mut_and_ref(&b2_g, &out_g);
+                column_sums(&k, &dev, dout, D, db2)?;
+            }
+            let g = plan::gemm_backward_weight(rows, F, D).map_err(|_| super::invalid())?;
+            second.gemm(&dev, &g, Some(d), grads.get_mut(&w2_g))?;
+            drop(dout16);
+            grads.drop_non_leaf(&out_g);
+
+            // dh = dy·gelu'(h + b₁) and its column sums for db₁, in one kernel.
+            let mut db_parts = alloc(&dev, plan::part_len(rows, F))?; // (parts, F)
+            let dh = match &kept {
+                Kept::Bf16(keep) => {
+                    let mut dh = alloc_bf16(&dev, rows * F)?;
+                    k.run(plan::bias_gelu_backward_bf16(
+                        input(&dy),
+                        input_bf16(keep),
+                        output_bf16(&mut dh),
+                        output(&mut db_parts),
+                        F,
+                    ))?;
+                    Dh::Bf16(dh)
+                }
+                Kept::F32 { h, bias } => {
+                    let mut dh = alloc(&dev, rows * F)?;
+                    k.run(plan::bias_gelu_backward(
+                        input(&dy),
+                        input(h),
+                        Some(input(&**bias)),
+                        output(&mut dh),
+                        Some(output(&mut db_parts)),
+                        F,
+                        false,
+                    ))?;
+                    Dh::F32(dh)
+                }
+            };
+            drop(dy);
+            k.run(plan::column_sum_accumulate(
+                input(&db_parts),
+                output(grads.get_mut(&b1_g)),
+            ))?;
+
+            // fc1: dx += dh·W₁, dW₁ += dhᵀ·x.
+            let d = dh.ptr();
+            let g = plan::gemm_backward_input(rows, D, F).map_err(|_| super::invalid())?;
+            first.gemm(&dev, &g, Some(d), grads.get_mut(&x_g))?;
+            let g = plan::gemm_backward_weight(rows, D, F).map_err(|_| super::invalid())?;
+            first.gemm(&dev, &g, Some(d), grads.get_mut(&w1_g))?;
+            Ok(())
+        });
+    }
+    Ok(out.put_tape(tape))
+}
+
+/// The gradient of fc1's output, `dh (rows, F)`, in the products' operand type.
+enum Dh {
+    F32(CudaSlice<f32>),
+    Bf16(CudaSlice<u16>),
+}
+
+impl Dh {
+    fn ptr(&self) -> Ptr {
+        match self {
+            Dh::F32(s) => Ptr::f32(s),
+            Dh::Bf16(s) => Ptr::bf16(s),
+        }
+    }
+}
+
+/// `db += Σ_rows dy` for `dy (rows, cols)`: per-part sums, then the parts in order.
+fn column_sums<Dy, Db>(
+    k: &Loaded,
+    dev: &Cuda,
+    dy: &Dy,
+    cols: usize,
+    db: &mut Db,
+) -> Result<(), CudaError>
+where
+    Dy: DevicePtr<f32> + DeviceSlice<f32>,
+    Db: DevicePtr<f32> + DeviceSlice<f32>,
+{
+    let rows = dy.len() / cols.max(1);
+    let mut parts = alloc(dev, plan::part_len(rows, cols))?; // (parts, cols)
+    k.run(plan::column_sum_partial(
+        input(dy),
+        output(&mut parts),
+        cols,
+    ))?;
+    k.run(plan::column_sum_accumulate(input(&parts), output(db)))
+}
