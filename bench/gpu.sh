@@ -75,9 +75,10 @@ t 150 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --step
 t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set train.precision=bf16
 t 60 $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 5 --set model.dropout=0.1
 # Each fused op alone (every other op composed, DEITC_CUDA_COMPOSED): which one breaks, if any.
-OPS="layer_norm linear gelu softmax attention sublayer optimizer loss ema dropout"
-for op in $OPS; do
-  others=$(echo $OPS | tr ' ' '\n' | grep -vx "$op" | paste -sd, -)
+# attention_core runs inside the attention op only, so it is checked with it ("a+b": both).
+OPS="layer_norm linear gelu softmax attention sublayer optimizer loss ema dropout mlp attention_core"
+for op in ${OPS% attention_core} attention+attention_core; do
+  others=$(echo $OPS | tr ' ' '\n' | grep -vxF -f <(echo "$op" | tr '+' '\n') | paste -sd, -)
   echo "-- only $op fused"
   t 40 env DEITC_CUDA_COMPOSED="$others" $RUN $BIN bench recipes/digits_vit.deit --device cuda --compare-cpu --steps 1
 done

@@ -6,9 +6,9 @@
 // `(B, T, D)` holds head h in columns `h·hd + j`. Heads: element (b·H + h, t, j) of a
 // contiguous `(B·H, T, hd)` tensor, at `((b·H + h)·T + t)·hd + j`.
 //
-//   qkv_to_heads   q, k, v = the three parts of qkv as heads (k is not transposed: the
-//                  caller's q·kᵀ reads k through a permuted view, which cuBLAS takes as a
-//                  transposed operand without a copy);
+//   qkv_to_heads   q, k, v = the three parts of qkv as heads, the qkv bias added on the
+//                  way when given (k is not transposed: cuBLAS reads it as the transposed
+//                  operand of q·kᵀ without a copy); `qkv_to_heads_bf16` writes them in bf16;
 //   heads_to_qkv   dqkv += dq | dk | dv in qkv's layout (its backward);
 //   heads_to_rows  y = the heads of o merged into rows (B, T, D);
 //   rows_to_heads  do += dy as heads (its backward).
@@ -45,20 +45,43 @@ __device__ __forceinline__ long row_to_head(long i, int tokens, int heads, int h
     return ((b * heads + h) * tokens + t) * head_dim + j;
 }
 
-// q, k, v[r] = qkv at head element r of part 0, 1, 2. qkv: (B, T, 3D); q, k, v: (B·H, T, hd).
-// One thread per element of q | k | v (3·B·T·D).
-extern "C" __global__ void qkv_to_heads(const float* __restrict__ qkv, float* __restrict__ q,
-                                        float* __restrict__ k, float* __restrict__ v, int batch, int tokens,
-                                        int heads, int head_dim) {
+// q, k, v[r] = qkv at head element r of part 0, 1, 2, plus the qkv `Linear`'s bias for that
+// column when `bias` (3D,) is given (the product then writes qkv without it). qkv: (B, T, 3D);
+// q, k, v: (B·H, T, hd). One thread per element of q | k | v (3·B·T·D).
+__device__ __forceinline__ float qkv_at(const float* __restrict__ qkv, const float* __restrict__ bias, long i,
+                                        int tokens, int heads, int head_dim, long n, int* part) {
+    *part = (int)(i / n);
+    const long r = i - *part * n;
+    const int dim = heads * head_dim;
+    const long at = head_to_row(r, tokens, heads, head_dim, 3 * dim, *part * dim);
+    return bias ? qkv[at] + bias[at % (3 * dim)] : qkv[at];
+}
+
+extern "C" __global__ void qkv_to_heads(const float* __restrict__ qkv, const float* __restrict__ bias,
+                                        float* __restrict__ q, float* __restrict__ k, float* __restrict__ v,
+                                        int batch, int tokens, int heads, int head_dim) {
     const long n = (long)batch * tokens * heads * head_dim;
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= 3 * n) return;
-    const int part = (int)(i / n);
-    const long r = i - part * n;
-    const int dim = heads * head_dim;
-    const float x = qkv[head_to_row(r, tokens, heads, head_dim, 3 * dim, part * dim)];
+    int part;
+    const float x = qkv_at(qkv, bias, i, tokens, heads, head_dim, n, &part);
     float* out = part == 0 ? q : part == 1 ? k : v;
-    out[r] = x;
+    out[i - part * n] = x;
+}
+
+// The same split written in bf16 (each value rounded once): under `train.precision = bf16`
+// the heads are only ever product operands, so no fp32 copy is written.
+extern "C" __global__ void qkv_to_heads_bf16(const float* __restrict__ qkv, const float* __restrict__ bias,
+                                             __nv_bfloat16* __restrict__ q, __nv_bfloat16* __restrict__ k,
+                                             __nv_bfloat16* __restrict__ v, int batch, int tokens, int heads,
+                                             int head_dim) {
+    const long n = (long)batch * tokens * heads * head_dim;
+    const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= 3 * n) return;
+    int part;
+    const float x = qkv_at(qkv, bias, i, tokens, heads, head_dim, n, &part);
+    __nv_bfloat16* out = part == 0 ? q : part == 1 ? k : v;
+    out[i - part * n] = __float2bfloat16(x);
 }
 
 // dqkv += dq | dk | dv, each head element added to its qkv column. dq, dk, dv: (B·H, T, hd);

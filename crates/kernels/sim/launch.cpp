@@ -88,6 +88,7 @@ const Entry KERNELS[] = {
     KERNEL(f32_to_bf16),
     // attention.cu
     KERNEL(qkv_to_heads),
+    KERNEL(qkv_to_heads_bf16),
     KERNEL(heads_to_qkv),
     KERNEL(heads_to_rows),
     KERNEL(rows_to_heads),

@@ -100,6 +100,7 @@ pub const FAMILIES: &[Family] = &[
         text: include_str!("../cuda/attention.cu"),
         kernels: &[
             "qkv_to_heads",
+            "qkv_to_heads_bf16",
             "heads_to_qkv",
             "heads_to_rows",
             "rows_to_heads",

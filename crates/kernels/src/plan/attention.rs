@@ -47,25 +47,51 @@ pub struct Heads<B> {
 }
 
 /// `qkv_to_heads`: `q`, `k`, `v` `(B·H, T, hd)` = the three parts of `qkv` `(B, T, 3D)` split
-/// into heads (k not transposed).
+/// into heads (k not transposed), with `bias` `(3D,)` added per column when given.
 pub fn qkv_to_heads<I: Buffer, O: Buffer>(
     qkv: I,
+    bias: Option<I>,
+    out: Heads<O>,
+    shape: HeadShape,
+) -> Result<Launch<I, O>, PlanError> {
+    split_of("qkv_to_heads", qkv, bias, out, shape)
+}
+
+/// `qkv_to_heads_bf16`: [`qkv_to_heads`] with `q`, `k`, `v` written in bf16 bits.
+pub fn qkv_to_heads_bf16<I: Buffer, O: Buffer>(
+    qkv: I,
+    bias: Option<I>,
+    out: Heads<O>,
+    shape: HeadShape,
+) -> Result<Launch<I, O>, PlanError> {
+    split_of("qkv_to_heads_bf16", qkv, bias, out, shape)
+}
+
+/// The plan of a split kernel (heads in f32 or bf16): both take the same parameters.
+fn split_of<I: Buffer, O: Buffer>(
+    kernel: &'static str,
+    qkv: I,
+    bias: Option<I>,
     out: Heads<O>,
     shape: HeadShape,
 ) -> Result<Launch<I, O>, PlanError> {
     let n = shape.len();
     len("qkv", &qkv, 3 * n)?;
+    if let Some(b) = &bias {
+        len("bias", b, 3 * shape.heads * shape.head_dim)?;
+    }
     len("q", &out.q, n)?;
     len("k", &out.k, n)?;
     len("v", &out.v, n)?;
     let mut params = vec![
         Param::In(qkv),
+        bias.map_or(Param::Null, Param::In),
         Param::Out(out.q),
         Param::Out(out.k),
         Param::Out(out.v),
     ];
     params.extend(shape.params(3)?);
-    launch("qkv_to_heads", config::per_element(3 * n), params)
+    launch(kernel, config::per_element(3 * n), params)
 }
 
 /// `heads_to_qkv`: `dqkv` `(B, T, 3D)` += `dq | dk | dv` (each `(B·H, T, hd)`) in qkv's
@@ -140,8 +166,8 @@ mod tests {
             k: &mut k[..],
             v: &mut v[..],
         };
-        let l = qkv_to_heads(&qkv[..], out, SHAPE).expect("plan");
-        assert_eq!(l.params.len(), 8);
+        let l = qkv_to_heads(&qkv[..], None, out, SHAPE).expect("plan");
+        assert_eq!(l.params.len(), 9);
         assert!(l.config.grid.0 * l.config.block.0 >= 3 * n as u32);
         assert!(FAMILIES.iter().any(|f| f.kernels.contains(&l.kernel)));
         let mut y = vec![0.0f32; n];

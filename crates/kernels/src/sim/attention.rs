@@ -2,11 +2,16 @@
 //! token rows (qkv `(B, T, 3D)`, merged heads `(B, T, D)`) and head matrices `(B·H, T, hd)`,
 //! the backward ones adding into the gradient they are given, as the CUDA device runs them.
 
-use super::{run, SimError};
+use super::{run, run_args, Arg, SimError};
 use crate::plan::{self, HeadShape, Heads};
 
-/// `qkv_to_heads`: q, k, v `(B·H, T, hd)` from `qkv` `(B, T, 3D)`.
-pub fn qkv_to_heads(qkv: &[f32], shape: HeadShape) -> Result<Heads<Vec<f32>>, SimError> {
+/// `qkv_to_heads`: q, k, v `(B·H, T, hd)` from `qkv` `(B, T, 3D)`, plus `bias` `(3D,)` per
+/// column when given.
+pub fn qkv_to_heads(
+    qkv: &[f32],
+    bias: Option<&[f32]>,
+    shape: HeadShape,
+) -> Result<Heads<Vec<f32>>, SimError> {
     let n = shape.len();
     let (mut q, mut k, mut v) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let out = Heads {
@@ -14,7 +19,29 @@ pub fn qkv_to_heads(qkv: &[f32], shape: HeadShape) -> Result<Heads<Vec<f32>>, Si
         k: &mut k[..],
         v: &mut v[..],
     };
-    run(plan::qkv_to_heads(qkv, out, shape))?;
+    run(plan::qkv_to_heads(qkv, bias, out, shape))?;
+    Ok(Heads { q, k, v })
+}
+
+/// `qkv_to_heads_bf16`: [`qkv_to_heads`] with the heads in bf16 bits.
+pub fn qkv_to_heads_bf16(
+    qkv: &[f32],
+    bias: Option<&[f32]>,
+    shape: HeadShape,
+) -> Result<Heads<Vec<u16>>, SimError> {
+    let n = shape.len();
+    let (mut q, mut k, mut v) = (vec![0u16; n], vec![0u16; n], vec![0u16; n]);
+    let out = Heads {
+        q: Arg::OutBf16(&mut q),
+        k: Arg::OutBf16(&mut k),
+        v: Arg::OutBf16(&mut v),
+    };
+    run_args(plan::qkv_to_heads_bf16(
+        Arg::In(qkv),
+        bias.map(Arg::In),
+        out,
+        shape,
+    ))?;
     Ok(Heads { q, k, v })
 }
 

@@ -13,8 +13,10 @@
 
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
+use std::sync::Arc;
 
-use super::attention_core::attention_core;
+use super::attention_core::split_attention;
+use super::linear::linear_bias_deferred;
 use super::modules::{input, loaded, output, Loaded};
 use super::softmax_values::softmax_values;
 use super::{alloc, batched, matmul, wrap, Matmul};
@@ -35,7 +37,14 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
     if D3 != 3 * D || heads == 0 || !D.is_multiple_of(heads) {
         return Err(super::invalid());
     }
-    let qkv = <Cuda as Kernels<f32>>::linear(parts.qkv, x)?; // (B, T, 3D)
+    // The qkv bias is added by the split as it reads the rows (unless the `Linear` op is sent
+    // back to its composition, which adds it itself).
+    let fold = !composed(Op::Linear);
+    let qkv = match fold {
+        true => linear_bias_deferred(parts.qkv, x)?, // (B, T, 3D), no bias
+        false => <Cuda as Kernels<f32>>::linear(parts.qkv, x)?,
+    };
+    let bias = fold.then(|| parts.qkv.bias.data().clone()); // (3D,)
     let (b, s, _) = *qkv.shape();
     let shape = HeadShape {
         batch: b.size(),
@@ -43,13 +52,12 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         heads,
         head_dim: D / heads,
     };
-    let [q, k, v] = split_heads(qkv, shape)?; // (B·H, T, hd) each
-
-    let (bh, t, hd) = (shape.batch * heads, shape.tokens, shape.head_dim);
-    let o = if composed(Op::AttentionCore) || composed(Op::Softmax) {
+    let o = if composed(Op::AttentionCore) {
+        let [q, k, v] = split_heads(qkv, bias, shape)?; // (B·H, T, hd) each
+        let (bh, t, hd) = (shape.batch * heads, shape.tokens, shape.head_dim);
         stored_core([q, k, v], parts.scale, (bh, t, hd), s)?
     } else {
-        attention_core([q, k, v], parts.scale)? // (B·H, T, hd)
+        split_attention(qkv, bias, shape, parts.scale)? // (B·H, T, hd)
     };
     let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
     <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
@@ -92,10 +100,12 @@ fn stored_core<Tok: Dim, T: Tape<f32, Cuda> + Merge<T>>(
     }
 }
 
-/// q, k, v `(B·H, T, hd)` from `qkv (B, T, 3D)` in one launch; q carries the tape (with
+/// q, k, v `(B·H, T, hd)` from `qkv (B, T, 3D)` (plus `bias (3D,)` when given) in one
+/// launch; q carries the tape (with
 /// the backward op adding all three gradients into qkv's), k and v empty ones.
 fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
     qkv: Rows<B, Tok, D3, f32, Cuda, T>,
+    bias: Option<Arc<CachableCudaSlice<f32>>>,
     shape: HeadShape,
 ) -> Result<[HeadRows<Tok, T>; 3], CudaError> {
     // The kernel reads qkv's rows contiguous (a no-op for the linear's output).
@@ -109,7 +119,8 @@ fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
         k: output(&mut hk),
         v: output(&mut hv),
     };
-    k.run(plan::qkv_to_heads(input(&**qkv.data()), out, shape))?;
+    let b = bias.as_ref().map(|b| input(&**b));
+    k.run(plan::qkv_to_heads(input(&**qkv.data()), b, out, shape))?;
     let tokens = qkv.shape().1;
     let dims = (shape.batch * shape.heads, tokens, shape.head_dim); // (B·H, T, hd)
     let (q, kh, v) = (

@@ -1,12 +1,15 @@
-//! The attention's core `softmax(scale·q·kᵀ)·v` on the GPU as one op that keeps only q, k
-//! and v for the backward and computes the probabilities again there, as fused (flash)
-//! attention does: the scores and probabilities `(B·H, T, T)`, a block's largest
+//! The attention's heads and core, `qkv (B, T, 3D)` → `softmax(scale·q·kᵀ)·v (B·H, T, hd)`,
+//! on the GPU as one op that keeps only q, k and v for the backward and computes the
+//! probabilities again there, as fused (flash) attention does: the scores and probabilities `(B·H, T, T)`, a block's largest
 //! activations, are never kept across the step. Recomputing costs one batched product and
 //! one softmax per block in the backward (about 1–2% of a DeiT step's arithmetic); the
 //! memory it frees is `B·H·T²` values per block (bf16: 60 MB per block for DeiT-S at batch
 //! 128).
 //!
 //! Forward, for `n = B·H` heads of `(T, hd)`:
+//! - q, k, v split out of `qkv` with the qkv `Linear`'s bias added (`qkv_to_heads`; the
+//!   product wrote `qkv` without it), in bf16 under bf16 (`qkv_to_heads_bf16`: the heads are
+//!   only product operands, so no fp32 copy is written or converted);
 //! - `s = q·kᵀ` (one batched cuBLAS product into a scratch buffer, β = 0);
 //! - `p = softmax(scale·s)` (`softmax_forward`, or `softmax_forward_bf16` under bf16, which
 //!   writes `p` in bf16 as the next product's operand);
@@ -14,41 +17,76 @@
 //!
 //! Backward from `do (n, T, hd)`: `s` and `p` again (the same products and kernel on the
 //! same operands: the same bits), then `dv += pᵀ·do`, `dp = do·vᵀ` (into `s`'s buffer),
-//! `ds = scale·p ⊙ (dp − Σ dp ⊙ p)`, `dq += ds·k` and `dk += dsᵀ·q`, every product in the
-//! device's matmul mode. The plans are the ones the CPU checks (`plan::batched_*`, the
+//! `ds = scale·p ⊙ (dp − Σ dp ⊙ p)`, `dq = ds·k` and `dk = dsᵀ·q` (dq, dk, dv into scratch
+//! buffers), then `dqkv += dq | dk | dv` in one launch (`heads_to_qkv`); every product in
+//! the device's matmul mode. The plans are the ones the CPU checks (`plan::batched_*`, the
 //! softmax kernels in the simulator, `fused/cuda_parity/softmax.rs`).
 
 use cudarc::driver::{CudaSlice, DeviceSlice};
 use dfdx::prelude::*;
+use dfdx::tensor::CachableCudaSlice;
+use std::sync::Arc;
 
 use super::modules::{input, input_bf16, loaded, output, output_bf16, Loaded};
 use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
-use deitc_kernels::plan::{self, BatchShape};
+use crate::device::Rows;
+use deitc_kernels::plan::{self, BatchShape, HeadShape, Heads};
 
 /// Heads `(B·H, T, hd)`: one `(T, hd)` matrix per sample and head.
 type HeadRows<Tok, T> = Tensor<(usize, Tok, usize), f32, Cuda, T>;
 
-/// `softmax(scale·q·kᵀ)·v` over heads `q`, `k`, `v (B·H, T, hd)`; their tapes merge.
-pub(super) fn attention_core<Tok: Dim, T>(
-    [q, kh, v]: [HeadRows<Tok, T>; 3],
+/// `softmax(scale·q·kᵀ)·v` `(B·H, T, hd)` for the q, k, v of `qkv (B, T, 3D)` plus `bias`
+/// `(3D,)` (when the qkv product left it out); the output carries qkv's tape.
+pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
+    qkv: Rows<B, Tok, D3, f32, Cuda, T>,
+    bias: Option<Arc<CachableCudaSlice<f32>>>,
+    shape: HeadShape,
     scale: f64,
-) -> Result<HeadRows<Tok, T>, CudaError>
-where
-    T: Tape<f32, Cuda> + Merge<T>,
-{
-    let (q, q_tape) = q.try_contiguous()?.split_tape();
-    let (kh, k_tape) = kh.try_contiguous()?.split_tape();
-    let (v, v_tape) = v.try_contiguous()?.split_tape();
-    if kh.shape() != q.shape() || v.shape() != q.shape() {
-        return Err(super::invalid());
-    }
-    let mut tape = q_tape.merge(k_tape).merge(v_tape);
-    let shape = *q.shape();
-    let (n, t, hd) = (shape.0, shape.1.size(), shape.2);
-    let dev = q.device().clone();
+) -> Result<HeadRows<Tok, T>, CudaError> {
+    // The split reads qkv's rows contiguous (a no-op for the linear's output).
+    let (qkv, mut tape) = qkv.try_contiguous()?.split_tape();
+    let dev = qkv.device().clone();
     let k = loaded(&dev).map_err(|_| super::not_loaded())?;
     let mode = matmul(&dev);
+    let tokens = qkv.shape().1;
+    let (n, t, hd) = (shape.batch * shape.heads, shape.tokens, shape.head_dim);
+    let len = shape.len();
+    let rows = input(&**qkv.data());
+    let b = bias.as_ref().map(|b| input(&**b));
+    let [q, kh, v] = match mode {
+        Matmul::Bf16 => {
+            let mut h = [
+                alloc_bf16(&dev, len)?,
+                alloc_bf16(&dev, len)?,
+                alloc_bf16(&dev, len)?,
+            ];
+            let [hq, hk, hv] = &mut h;
+            let out = Heads {
+                q: output_bf16(hq),
+                k: output_bf16(hk),
+                v: output_bf16(hv),
+            };
+            k.run(plan::qkv_to_heads_bf16(rows, b, out, shape))?;
+            h.map(Held::Bf16)
+        }
+        Matmul::F32 | Matmul::Tf32 => {
+            let mut h = [alloc(&dev, len)?, alloc(&dev, len)?, alloc(&dev, len)?];
+            let [hq, hk, hv] = &mut h;
+            let out = Heads {
+                q: output(hq),
+                k: output(hk),
+                v: output(hv),
+            };
+            k.run(plan::qkv_to_heads(rows, b, out, shape))?;
+            let [hq, hk, hv] = h;
+            [
+                Held::F32(wrap(&dev, (len,), hq)?.data().clone()),
+                Held::F32(wrap(&dev, (len,), hk)?.data().clone()),
+                Held::F32(wrap(&dev, (len,), hv)?.data().clone()),
+            ]
+        }
+    };
     let scores = BatchShape {
         count: n,
         m: t,
@@ -64,33 +102,30 @@ where
         transposed: false,
     };
     let scale = scale as f32;
-    // q and k are the scores' factors; v the values' right factor (bf16 copies under bf16).
+    // q and k are the scores' factors; v the values' right factor.
     let qk = Pair {
-        left: Held::new(&dev, &k, q.data(), mode)?,
-        right: Held::new(&dev, &k, kh.data(), mode)?,
+        left: q,
+        right: kh,
         mode,
     };
-    let vh = Held::new(&dev, &k, v.data(), mode)?;
-
     let mut s = alloc(&dev, n * t * t)?; // (n, T, T)
     let pv = Pair {
         left: probabilities(&dev, &k, &qk, &scores, scale, &mut s)?,
-        right: vh,
+        right: v,
         mode,
     };
     drop(s);
-    let mut o = alloc(&dev, n * t * hd)?; // (n, T, hd)
+    let mut o = alloc(&dev, len)?; // (n, T, hd)
     let fwd = plan::batched_forward(&values).map_err(|_| super::invalid())?;
     pv.gemm_batched(&dev, &fwd, None, &mut o)?; // β = 0: every element written
     let Pair { right: vh, .. } = pv; // p is freed; v stays for the backward
-    let out = wrap(&dev, shape, o)?;
+    let out = wrap(&dev, (n, tokens, hd), o)?;
 
     if T::OWNS_TAPE {
-        let (q_g, k_g, v_g, o_g) = (q.ghost(), kh.ghost(), v.ghost(), out.ghost());
+        let (qkv_g, o_g) = (qkv.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            for g in [&q_g, &k_g, &v_g, &o_g] {
-                grads.try_alloc_for(g)?;
-            }
+            grads.try_alloc_for(&qkv_g)?;
+            grads.try_alloc_for(&o_g)?;
             // s and p again: the forward's products and kernel on the same operands.
             let mut s = alloc(&dev, n * t * t)?; // (n, T, T): s, then dp
             let pv = Pair {
@@ -107,12 +142,20 @@ where
                 Some(d) => Ptr::bf16(d),
                 None => Ptr::f32(grads.get_ref(&o_g)),
             };
-            // dv += pᵀ·do; dp = do·vᵀ, overwriting s.
-            let right = plan::batched_backward_right(&values).map_err(|_| super::invalid())?;
-            pv.gemm_batched(&dev, &right, Some(d_o), grads.get_mut(&v_g))?;
-            let mut left = plan::batched_backward_left(&values).map_err(|_| super::invalid())?;
-            left.g.beta = 0.0;
-            pv.gemm_batched(&dev, &left, Some(d_o), &mut s)?;
+            // dv = pᵀ·do; dp = do·vᵀ, overwriting s.
+            let mut dv = alloc(&dev, len)?; // (n, T, hd)
+            pv.gemm_batched(
+                &dev,
+                &overwrite(plan::batched_backward_right(&values))?,
+                Some(d_o),
+                &mut dv,
+            )?;
+            pv.gemm_batched(
+                &dev,
+                &overwrite(plan::batched_backward_left(&values))?,
+                Some(d_o),
+                &mut s,
+            )?;
             drop(do16);
             grads.drop_non_leaf(&o_g);
 
@@ -142,15 +185,44 @@ where
                 Matmul::F32 | Matmul::Tf32 => None,
             };
             let d_s = ds16.as_ref().map_or(Ptr::f32(&ds), Ptr::bf16);
-            // dq += ds·k, dk += dsᵀ·q.
-            let left = plan::batched_backward_left(&scores).map_err(|_| super::invalid())?;
-            qk.gemm_batched(&dev, &left, Some(d_s), grads.get_mut(&q_g))?;
-            let right = plan::batched_backward_right(&scores).map_err(|_| super::invalid())?;
-            qk.gemm_batched(&dev, &right, Some(d_s), grads.get_mut(&k_g))?;
+            // dq = ds·k, dk = dsᵀ·q.
+            let (mut dq, mut dk) = (alloc(&dev, len)?, alloc(&dev, len)?); // (n, T, hd)
+            qk.gemm_batched(
+                &dev,
+                &overwrite(plan::batched_backward_left(&scores))?,
+                Some(d_s),
+                &mut dq,
+            )?;
+            qk.gemm_batched(
+                &dev,
+                &overwrite(plan::batched_backward_right(&scores))?,
+                Some(d_s),
+                &mut dk,
+            )?;
+            drop((ds, ds16));
+            // dqkv += dq | dk | dv in qkv's layout.
+            let heads = Heads {
+                q: input(&dq),
+                k: input(&dk),
+                v: input(&dv),
+            };
+            k.run(plan::heads_to_qkv(
+                heads,
+                output(grads.get_mut(&qkv_g)),
+                shape,
+            ))?;
             Ok(())
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// A backward product's plan writing its output (β = 0) instead of adding into it: the
+/// op's scratch buffers start uninitialised.
+fn overwrite(p: Result<plan::Batched, plan::PlanError>) -> Result<plan::Batched, CudaError> {
+    let mut p = p.map_err(|_| super::invalid())?;
+    p.g.beta = 0.0;
+    Ok(p)
 }
 
 /// `p = softmax(scale·q·kᵀ)` `(n, T, T)`: the scores `q·kᵀ` written into `s` (β = 0), then

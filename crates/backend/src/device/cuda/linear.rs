@@ -23,6 +23,34 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
     lin: &Linear<I, O, f32, Cuda>,
     x: Rows<B, Tok, I, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
+    linear_op(lin, x, true)
+}
+
+/// `lin` on `x (B, T, I)` with the bias left to the output's consumer: the forward is
+/// `x·Wᵀ` alone (the consumer's kernel adds `b` as it reads the rows, saving the bias rows'
+/// write and the product's read of them), the backward still adds `Σ dy` into b's gradient.
+#[allow(clippy::type_complexity)]
+pub(super) fn linear_bias_deferred<
+    B: Dim,
+    Tok: Dim,
+    const I: usize,
+    const O: usize,
+    T: Tape<f32, Cuda>,
+>(
+    lin: &Linear<I, O, f32, Cuda>,
+    x: Rows<B, Tok, I, f32, Cuda, T>,
+) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
+    linear_op(lin, x, false)
+}
+
+/// The `Linear` op, its forward adding the bias (the bias rows, then the product with β = 1)
+/// or not (`with_bias` false: the product alone, β = 0).
+#[allow(clippy::type_complexity)]
+fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda>>(
+    lin: &Linear<I, O, f32, Cuda>,
+    x: Rows<B, Tok, I, f32, Cuda, T>,
+    with_bias: bool,
+) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
     // The product reads rows of I contiguous values.
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
@@ -31,14 +59,19 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
     let rows = b.size() * t.size();
     let mode = matmul(&dev);
     let mut y = alloc(&dev, rows * O)?; // (B·T, O)
-    k.run(plan::bias_rows(input(&**lin.bias.data()), output(&mut y)))?;
+    if with_bias {
+        k.run(plan::bias_rows(input(&**lin.bias.data()), output(&mut y)))?;
+    }
     // x is the products' left factor, W the right one (y = x·Wᵀ).
     let saved = Pair {
         left: Held::new(&dev, &k, x.data(), mode)?,
         right: Held::new(&dev, &k, lin.weight.data(), mode)?,
         mode,
     };
-    let g = plan::gemm_forward(rows, I, O).map_err(|_| super::invalid())?;
+    let mut g = plan::gemm_forward(rows, I, O).map_err(|_| super::invalid())?;
+    if !with_bias {
+        g.beta = 0.0; // every element written
+    }
     saved.gemm(&dev, &g, None, &mut y)?;
     let out = wrap(&dev, (b, t, Const::<O>), y)?;
     if T::OWNS_TAPE {

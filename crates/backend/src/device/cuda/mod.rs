@@ -184,8 +184,7 @@ impl Kernels<f32> for Cuda {
         parts: MlpParts<'_, D, F, f32, Self>,
         x: Rows<B, Tok, D, f32, Self, T>,
     ) -> Result<Rows<B, Tok, D, f32, Self, T>, Self::Err> {
-        // The op fuses the device's `linear` and `gelu`: either sent back sends it back too.
-        if composed(Op::Mlp) || composed(Op::Linear) || composed(Op::Gelu) {
+        if composed(Op::Mlp) {
             return compose::mlp(parts, x);
         }
         mlp::mlp(parts, x)

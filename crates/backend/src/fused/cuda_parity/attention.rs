@@ -111,7 +111,7 @@ fn qkv_to_heads_matches_the_composed_split_bit_for_bit() {
         let qkv = values(3 * n, 51, 2.0); // (B, T, 3D)
         let g = [values(n, 52, 1.0), values(n, 53, 1.0), values(n, 54, 1.0)];
         let ([q, k, v], dqkv) = cpu_split(&qkv, [&g[0], &g[1], &g[2]], s);
-        let heads = sim::qkv_to_heads(&qkv, s).expect("sim");
+        let heads = sim::qkv_to_heads(&qkv, None, s).expect("sim");
         same(&format!("q {dims:?}"), &heads.q, &q);
         same(&format!("k {dims:?}"), &heads.k, &k);
         same(&format!("v {dims:?}"), &heads.v, &v);
@@ -121,6 +121,47 @@ fn qkv_to_heads_matches_the_composed_split_bit_for_bit() {
         sim::heads_to_qkv(&g[0], &g[1], &g[2], &mut acc, s).expect("sim");
         same(&format!("dqkv {dims:?}"), &acc, &plus(&before, &dqkv));
     }
+}
+
+#[test]
+fn the_split_adds_the_bias_and_rounds_to_bf16_once() {
+    // With the qkv bias folded in, the split is the composed split of `qkv + bias` (the
+    // Linear's own bias rows), bit for bit; its bf16 form is that split rounded.
+    for &dims in SHAPES {
+        let s = shape(dims);
+        let n = s.len();
+        let width = 3 * s.heads * s.head_dim;
+        let qkv = values(3 * n, 56, 2.0); // (B, T, 3D)
+        let bias = values(width, 57, 1.0); // (3D,)
+        let biased: Vec<f32> = qkv
+            .chunks(width)
+            .flat_map(|row| row.iter().zip(&bias).map(|(x, b)| x + b))
+            .collect();
+        let g = vec![0.0; n];
+        let ([q, k, v], _) = cpu_split(&biased, [&g, &g, &g], s);
+        let heads = sim::qkv_to_heads(&qkv, Some(&bias), s).expect("sim");
+        same(&format!("q {dims:?}"), &heads.q, &q);
+        same(&format!("k {dims:?}"), &heads.k, &k);
+        same(&format!("v {dims:?}"), &heads.v, &v);
+        let rounded = sim::qkv_to_heads_bf16(&qkv, Some(&bias), s).expect("sim");
+        for (name, got, want) in [
+            ("q", &rounded.q, &q),
+            ("k", &rounded.k, &k),
+            ("v", &rounded.v, &v),
+        ] {
+            assert_eq!(
+                got,
+                &sim::f32_to_bf16(want).expect("sim"),
+                "{name} {dims:?}"
+            );
+        }
+    }
+    let s = shape((2, 5, 3, 4));
+    let err = sim::qkv_to_heads(&vec![0.0; 3 * s.len()], Some(&[0.0; 5]), s).map(|_| ());
+    assert!(
+        matches!(err, Err(sim::SimError::Length { what: "bias", .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -151,7 +192,7 @@ fn the_copies_are_inverse_permutations() {
     let n = s.len();
     let mut qkv = values(3 * n, 71, 1.0);
     qkv[3 * s.heads * s.head_dim + 5] = f32::NAN; // token 1, q column 5
-    let heads = sim::qkv_to_heads(&qkv, s).expect("sim");
+    let heads = sim::qkv_to_heads(&qkv, None, s).expect("sim");
     let d = s.heads * s.head_dim;
     for (part, h) in [&heads.q, &heads.k, &heads.v].into_iter().enumerate() {
         let rows = sim::heads_to_rows(h, s).expect("sim"); // (B, T, D)
@@ -171,7 +212,7 @@ fn the_copies_are_inverse_permutations() {
 fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
     let s = shape((2, 5, 3, 4));
     let n = s.len();
-    let err = sim::qkv_to_heads(&vec![0.0; 3 * n - 1], s).map(|_| ());
+    let err = sim::qkv_to_heads(&vec![0.0; 3 * n - 1], None, s).map(|_| ());
     assert!(
         matches!(err, Err(sim::SimError::Length { what: "qkv", .. })),
         "{err:?}"
