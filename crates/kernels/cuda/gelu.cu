@@ -87,9 +87,9 @@ extern "C" __global__ void gelu_backward_bf16(const float* __restrict__ dy, cons
 }
 
 // Under bf16, fc1's bias and GELU in the MLP op: h = x + bias[c] in fp32, `keep` = h rounded
-// to bf16 (what the backward differentiates at) and `y` = gelu(h) rounded to bf16 (fc2's
-// operand, no fp32 copy). x: (rows, cols) fc1's product; bias: (cols,); keep, y: (rows, cols)
-// bf16. One thread per element, grid-stride.
+// to bf16 (what the backward differentiates at; null without a backward) and `y` = gelu(h)
+// rounded to bf16 (fc2's operand, no fp32 copy). x: (rows, cols) fc1's product; bias:
+// (cols,); keep, y: (rows, cols) bf16. One thread per element, grid-stride.
 extern "C" __global__ void bias_gelu_forward_bf16(const float* __restrict__ x, const float* __restrict__ bias,
                                                   __nv_bfloat16* __restrict__ keep,
                                                   __nv_bfloat16* __restrict__ y, int rows, int cols) {
@@ -97,7 +97,7 @@ extern "C" __global__ void bias_gelu_forward_bf16(const float* __restrict__ x, c
     const long stride = (long)gridDim.x * blockDim.x;
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         const float h = x[i] + bias[i % cols];
-        keep[i] = __float2bfloat16(h);
+        if (keep) keep[i] = __float2bfloat16(h);
         y[i] = __float2bfloat16(0.5f * h * (1.0f + erff(h * GELU_RSQRT_2)));
     }
 }

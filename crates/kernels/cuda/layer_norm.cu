@@ -62,9 +62,11 @@ extern "C" __global__ void layer_norm_forward(const float* __restrict__ x, const
     }
 }
 
-// x_out = x + scale[row / tokens]·h (scale null: 1), then y = LayerNorm(x_out).
+// x_out = x + scale[row / tokens]·(h + bias) (scale null: 1; bias (cols,) null: 0, the
+// branch's last `Linear` then leaves its bias to this kernel), then y = LayerNorm(x_out).
 extern "C" __global__ void residual_layer_norm_forward(
-    const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ scale, int tokens,
+    const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ bias,
+    const float* __restrict__ scale, int tokens,
     float* __restrict__ x_out, const float* __restrict__ gamma, const float* __restrict__ beta,
     float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, int rows, int cols, float eps) {
     const int lane = threadIdx.x % 32;
@@ -72,7 +74,10 @@ extern "C" __global__ void residual_layer_norm_forward(
     if (row >= rows) return;
     const float s = scale ? scale[row / tokens] : 1.0f;
     const long at = (long)row * cols;
-    for (int c = lane; c < cols; c += 32) x_out[at + c] = x[at + c] + s * h[at + c];
+    for (int c = lane; c < cols; c += 32) {
+        const float hb = bias ? h[at + c] + bias[c] : h[at + c];
+        x_out[at + c] = x[at + c] + s * hb;
+    }
     float m, r;
     row_stats(x_out + at, cols, eps, lane, &m, &r);
     for (int c = lane; c < cols; c += 32) y[at + c] = (x_out[at + c] - m) * r * gamma[c] + beta[c];

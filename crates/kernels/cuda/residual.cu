@@ -1,7 +1,8 @@
 // The residual join of a pre-norm block's sublayer, forward and backward, over row-major
 // tokens (B, T, D) seen as one flat buffer of n = B·T·D values, each sample `per_sample` =
 // T·D of them:
-//   forward   y = x + s[b]·h,
+//   forward   y = x + s[b]·(h + bias[c]) (c = i mod cols; without a bias y = x + s[b]·h:
+//             the branch's last `Linear` then leaves its bias to this kernel),
 //   backward  dx += dy,  dh += s[b]·dy,
 // with s (B,) stochastic depth's per-sample scale (`drop_path_scales` of regularization.cu:
 // 1/keep or 0), or 1 when the scale pointer is null. The products are rounded before the
@@ -20,14 +21,15 @@ __device__ __forceinline__ float residual_mul(float a, float b) {
 #endif
 }
 
-// y = x + scale[b]·h for element i of sample b = i / per_sample; x, h, y: (n,), scale:
-// (n / per_sample,) or null.
+// y = x + scale[b]·(h + bias[c]) for element i of sample b = i / per_sample, column
+// c = i mod cols; x, h, y: (n,), scale: (n / per_sample,) or null, bias: (cols,) or null.
 extern "C" __global__ void residual_add_forward(const float* __restrict__ x, const float* __restrict__ h,
-                                                const float* __restrict__ scale, float* __restrict__ y, int n,
-                                                int per_sample) {
+                                                const float* __restrict__ bias, const float* __restrict__ scale,
+                                                float* __restrict__ y, int n, int per_sample, int cols) {
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    y[i] = scale ? x[i] + residual_mul(h[i], scale[i / per_sample]) : x[i] + h[i];
+    const float hb = bias ? h[i] + bias[i % cols] : h[i];
+    y[i] = scale ? x[i] + residual_mul(hb, scale[i / per_sample]) : x[i] + hb;
 }
 
 // dx += dy and dh += scale[b]·dy for element i of sample b = i / per_sample; dy, dx, dh:

@@ -179,7 +179,7 @@ pub fn layer_norm_forward<I: Buffer, O: Buffer>(
 #[allow(clippy::too_many_arguments)]
 pub fn residual_layer_norm_forward<I: Buffer, O: Buffer>(
     x: I,
-    h: I,
+    (h, bias): (I, Option<I>),
     scale: Option<I>,
     tokens: usize,
     x_out: O,
@@ -191,6 +191,9 @@ pub fn residual_layer_norm_forward<I: Buffer, O: Buffer>(
 ) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("x", &x, cols)?;
     len("h", &h, rows * cols)?;
+    if let Some(b) = &bias {
+        len("bias", b, cols)?;
+    }
     if let Some(s) = &scale {
         len("scale", s, rows.div_ceil(tokens.max(1)))?;
     }
@@ -206,6 +209,7 @@ pub fn residual_layer_norm_forward<I: Buffer, O: Buffer>(
         vec![
             Param::In(x),
             Param::In(h),
+            optional(bias),
             optional(scale),
             Param::I32(int("tokens", tokens.max(1))?),
             Param::Out(x_out),
@@ -587,17 +591,19 @@ pub fn bias_gelu_backward<I: Buffer, O: Buffer>(
 }
 
 /// `bias_gelu_forward_bf16`: `h = x + bias` over fc1's product `x` `(rows, cols)`, `keep`
-/// = `h` and `y` = `gelu(h)`, both in bf16 bits `(rows, cols)`.
+/// = `h` (when given: the backward's input) and `y` = `gelu(h)`, in bf16 bits `(rows, cols)`.
 pub fn bias_gelu_forward_bf16<I: Buffer, O: Buffer>(
     x: I,
     bias: I,
-    keep: O,
+    keep: Option<O>,
     y: O,
     cols: usize,
 ) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("x", &x, cols)?;
     len("bias", &bias, cols)?;
-    len("keep", &keep, rows * cols)?;
+    if let Some(keep) = &keep {
+        len("keep", keep, rows * cols)?;
+    }
     len("y", &y, rows * cols)?;
     launch(
         "bias_gelu_forward_bf16",
@@ -605,7 +611,7 @@ pub fn bias_gelu_forward_bf16<I: Buffer, O: Buffer>(
         vec![
             Param::In(x),
             Param::In(bias),
-            Param::Out(keep),
+            keep.map_or(Param::Null, Param::Out),
             Param::Out(y),
             Param::I32(int("rows", rows)?),
             Param::I32(int("cols", cols)?),

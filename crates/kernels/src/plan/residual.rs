@@ -45,7 +45,7 @@ pub fn drop_path_scales<I, O: Buffer>(
 /// the `per_sample` = T·D values from `b·per_sample`, with `scale` `(B,)` (none: 1).
 pub fn residual_add_forward<I: Buffer, O: Buffer>(
     x: I,
-    h: I,
+    (h, bias): (I, Option<I>),
     scale: Option<I>,
     y: O,
     per_sample: usize,
@@ -53,6 +53,15 @@ pub fn residual_add_forward<I: Buffer, O: Buffer>(
     let n = x.len();
     let batch = samples("x", n, per_sample)?;
     len("h", &h, n)?;
+    // The bias's columns divide a sample (rows of `cols` values); none: 1.
+    let cols = bias.as_ref().map_or(1, |b| b.len());
+    if cols == 0 || !per_sample.max(1).is_multiple_of(cols) {
+        return Err(PlanError::Length {
+            what: "bias",
+            want: per_sample,
+            got: cols,
+        });
+    }
     if let Some(s) = &scale {
         len("scale", s, batch)?;
     }
@@ -63,10 +72,12 @@ pub fn residual_add_forward<I: Buffer, O: Buffer>(
         vec![
             Param::In(x),
             Param::In(h),
+            optional(bias),
             optional(scale),
             Param::Out(y),
             Param::I32(int("n", n)?),
             Param::I32(int("per sample", per_sample.max(1))?),
+            Param::I32(int("cols", cols)?),
         ],
     )
 }
@@ -116,15 +127,22 @@ mod tests {
     fn residual_plans_check_their_lengths_and_name_listed_kernels() {
         let (x, s) = (vec![0.0f32; 12], vec![0.0f32; 3]);
         let mut y = [0.0f32; 12];
-        let l = residual_add_forward(&x[..], &x[..], Some(&s[..]), &mut y[..], 4).expect("plan");
-        assert_eq!(l.params.len(), 6);
+        let h = (&x[..], None);
+        let l = residual_add_forward(&x[..], h, Some(&s[..]), &mut y[..], 4).expect("plan");
+        assert_eq!(l.params.len(), 8);
         assert!(FAMILIES.iter().any(|f| f.kernels.contains(&l.kernel)));
-        let err = residual_add_forward(&x[..], &x[..], Some(&s[..2]), &mut y[..], 4)
-            .expect_err("short scale");
-        assert!(matches!(err, PlanError::Length { what: "scale", .. }));
         let err =
-            residual_add_forward(&x[..], &x[..], None, &mut y[..], 5).expect_err("partial sample");
+            residual_add_forward(&x[..], h, Some(&s[..2]), &mut y[..], 4).expect_err("short scale");
+        assert!(matches!(err, PlanError::Length { what: "scale", .. }));
+        let err = residual_add_forward(&x[..], h, None, &mut y[..], 5).expect_err("partial sample");
         assert!(matches!(err, PlanError::Length { what: "x", .. }));
+        // A bias whose columns do not divide a sample is refused.
+        let b = [0.0f32; 3];
+        let err = residual_add_forward(&x[..], (&x[..], Some(&b[..])), None, &mut y[..], 4)
+            .expect_err("bias of 3 in samples of 4");
+        assert!(matches!(err, PlanError::Length { what: "bias", .. }));
+        let b = [0.0f32; 2];
+        residual_add_forward(&x[..], (&x[..], Some(&b[..])), None, &mut y[..], 4).expect("plan");
         let (mut dx, mut dh) = (vec![0.0f32; 12], vec![0.0f32; 11]);
         let grads = ResidualGrads {
             dx: &mut dx[..],

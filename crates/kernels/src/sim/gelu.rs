@@ -95,7 +95,7 @@ pub fn bias_gelu_forward_bf16(x: &[f32], bias: &[f32]) -> Result<(Vec<u16>, Vec<
     run_args(plan::bias_gelu_forward_bf16(
         Arg::In(x),
         Arg::In(bias),
-        Arg::OutBf16(&mut keep),
+        Some(Arg::OutBf16(&mut keep)),
         Arg::OutBf16(&mut y),
         bias.len(),
     ))?;

@@ -68,12 +68,12 @@ pub fn layer_norm_forward_bf16(
     Ok((y, RowStats { mean, rstd }))
 }
 
-/// `residual_layer_norm_forward`: `x' = x + s·h` (`scale` per sample of `tokens` rows, or
-/// 1), then LayerNorm of `x'`. Returns `(x', y, stats)`.
+/// `residual_layer_norm_forward`: `x' = x + s·(h + bias)` (`scale` per sample of `tokens`
+/// rows, or 1; `bias` per column, or 0), then LayerNorm of `x'`. Returns `(x', y, stats)`.
 #[allow(clippy::too_many_arguments)]
 pub fn residual_layer_norm_forward(
     x: &[f32],
-    h: &[f32],
+    (h, bias): (&[f32], Option<&[f32]>),
     scale: Option<&[f32]>,
     tokens: usize,
     gamma: &[f32],
@@ -91,7 +91,7 @@ pub fn residual_layer_norm_forward(
     };
     run(plan::residual_layer_norm_forward(
         x,
-        h,
+        (h, bias),
         scale,
         tokens,
         &mut x_out[..],

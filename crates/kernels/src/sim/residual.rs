@@ -6,17 +6,18 @@
 use super::{run, SimError};
 use crate::plan::{self, ResidualGrads};
 
-/// `residual_add_forward`: returns `y = x + s_b·h` (`scale` `(B,)`, none: 1).
+/// `residual_add_forward`: returns `y = x + s_b·(h + bias)` (`scale` `(B,)`, none: 1;
+/// `bias` per column, none: 0).
 pub fn residual_add_forward(
     x: &[f32],
-    h: &[f32],
+    (h, bias): (&[f32], Option<&[f32]>),
     scale: Option<&[f32]>,
     per_sample: usize,
 ) -> Result<Vec<f32>, SimError> {
     let mut y = vec![0.0; x.len()];
     run(plan::residual_add_forward(
         x,
-        h,
+        (h, bias),
         scale,
         &mut y[..],
         per_sample,

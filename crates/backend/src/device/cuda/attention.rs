@@ -24,6 +24,9 @@ use crate::device::composed::{composed, Op};
 use crate::device::{AttentionParts, Kernels, Rows};
 use deitc_kernels::plan::{self, BatchShape, HeadShape, Heads};
 
+/// A `Linear`'s bias `(O,)` left to the kernel that reads its output.
+pub(super) type Bias = Arc<CachableCudaSlice<f32>>;
+
 /// Heads `(B·H, T, hd)`: one `(T, hd)` matrix per sample and head.
 type HeadRows<Tok, T> = Tensor<(usize, Tok, usize), f32, Cuda, T>;
 
@@ -33,6 +36,23 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
     parts: AttentionParts<'_, D, D3, f32, Cuda>,
     x: Rows<B, Tok, D, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
+    Ok(attention_op(parts, x, true)?.0)
+}
+
+/// The attention branch, its output projection's bias added (`with_bias`) or left to the
+/// output's consumer (the residual join) and returned beside the output.
+#[allow(clippy::type_complexity)]
+pub(super) fn attention_op<
+    B: Dim,
+    Tok: Dim,
+    const D: usize,
+    const D3: usize,
+    T: Tape<f32, Cuda>,
+>(
+    parts: AttentionParts<'_, D, D3, f32, Cuda>,
+    x: Rows<B, Tok, D, f32, Cuda, T>,
+    with_bias: bool,
+) -> Result<(Rows<B, Tok, D, f32, Cuda, T>, Option<Bias>), CudaError> {
     let heads = parts.heads;
     if D3 != 3 * D || heads == 0 || !D.is_multiple_of(heads) {
         return Err(super::invalid());
@@ -60,7 +80,11 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
         split_attention(qkv, bias, shape, parts.scale)? // (B·H, T, hd)
     };
     let merged = merge_heads::<B, Tok, D, T>(o, b, shape)?; // (B, T, D)
-    <Cuda as Kernels<f32>>::linear(parts.proj, merged) // (B, T, D)
+    if with_bias || !fold {
+        return Ok((<Cuda as Kernels<f32>>::linear(parts.proj, merged)?, None)); // (B, T, D)
+    }
+    let h = linear_bias_deferred(parts.proj, merged)?; // (B, T, D), no bias
+    Ok((h, Some(parts.proj.bias.data().clone())))
 }
 
 /// `softmax(scale·q·kᵀ)·v` as separate ops that keep the probabilities for the backward:
@@ -105,7 +129,7 @@ fn stored_core<Tok: Dim, T: Tape<f32, Cuda> + Merge<T>>(
 /// the backward op adding all three gradients into qkv's), k and v empty ones.
 fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
     qkv: Rows<B, Tok, D3, f32, Cuda, T>,
-    bias: Option<Arc<CachableCudaSlice<f32>>>,
+    bias: Option<Bias>,
     shape: HeadShape,
 ) -> Result<[HeadRows<Tok, T>; 3], CudaError> {
     // The kernel reads qkv's rows contiguous (a no-op for the linear's output).

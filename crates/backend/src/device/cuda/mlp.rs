@@ -7,7 +7,8 @@
 //! - `h = x·W₁ᵀ` (one cuBLAS product, β = 0);
 //! - `y = gelu(h + b₁)`: `bias_gelu_forward`, or under bf16 `bias_gelu_forward_bf16`, which
 //!   keeps `h + b₁` in bf16 for the backward and writes `y` in bf16;
-//! - `out = y·W₂ᵀ + b₂` (fc2 as the `Linear` op runs it: bias rows, then the product).
+//! - `out = y·W₂ᵀ + b₂` (fc2 as the `Linear` op runs it: bias rows, then the product), or
+//!   inside a block `y·W₂ᵀ` alone, `b₂` left to the residual join's kernel.
 //!
 //! Backward from `dout (rows, D)`:
 //! - `db₂ += Σ dout`, `dW₂ += doutᵀ·y`, `dy = dout·W₂` (overwritten into a scratch buffer);
@@ -25,6 +26,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
 
+use super::attention::Bias;
 use super::modules::{input, input_bf16, loaded, output, output_bf16, Loaded};
 use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
@@ -47,6 +49,17 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
     parts: MlpParts<'_, D, F, f32, Cuda>,
     x: Rows<B, Tok, D, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
+    Ok(mlp_op(parts, x, true)?.0)
+}
+
+/// The MLP branch, fc2's bias added (`with_bias`: the bias rows, then the product with
+/// β = 1) or left to the output's consumer (the residual join) and returned beside it.
+#[allow(clippy::type_complexity)]
+pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cuda>>(
+    parts: MlpParts<'_, D, F, f32, Cuda>,
+    x: Rows<B, Tok, D, f32, Cuda, T>,
+    with_bias: bool,
+) -> Result<(Rows<B, Tok, D, f32, Cuda, T>, Option<Bias>), CudaError> {
     let (fc1, fc2) = (parts.fc1, parts.fc2);
     // The product reads rows of D contiguous values.
     let (x, mut tape) = x.try_contiguous()?.split_tape();
@@ -71,15 +84,20 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
     let b1 = fc1.bias.data();
     let (y, kept) = match mode {
         Matmul::Bf16 => {
-            let (mut keep, mut y) = (alloc_bf16(&dev, rows * F)?, alloc_bf16(&dev, rows * F)?);
+            // h + b₁ is kept in bf16 only when there is a backward to read it.
+            let mut keep = match T::OWNS_TAPE {
+                true => Some(alloc_bf16(&dev, rows * F)?),
+                false => None,
+            };
+            let mut y = alloc_bf16(&dev, rows * F)?;
             k.run(plan::bias_gelu_forward_bf16(
                 input(&h),
                 input(&**b1),
-                output_bf16(&mut keep),
+                keep.as_mut().map(output_bf16),
                 output_bf16(&mut y),
                 F,
             ))?;
-            (Held::Bf16(y), Kept::Bf16(keep))
+            (Held::Bf16(y), keep.map(Kept::Bf16))
         }
         Matmul::F32 | Matmul::Tf32 => {
             let mut y = alloc(&dev, rows * F)?;
@@ -91,7 +109,7 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
             ))?;
             let y = wrap(&dev, (rows * F,), y)?;
             let bias = b1.clone();
-            (Held::F32(y.data().clone()), Kept::F32 { h, bias })
+            (Held::F32(y.data().clone()), Some(Kept::F32 { h, bias }))
         }
     };
 
@@ -102,12 +120,15 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
         mode,
     };
     let mut out = alloc(&dev, rows * D)?; // (rows, D)
-    k.run(plan::bias_rows(input(&**fc2.bias.data()), output(&mut out)))?;
-    let g = plan::gemm_forward(rows, F, D).map_err(|_| super::invalid())?;
+    let mut g = plan::gemm_forward(rows, F, D).map_err(|_| super::invalid())?;
+    match with_bias {
+        true => k.run(plan::bias_rows(input(&**fc2.bias.data()), output(&mut out)))?,
+        false => g.beta = 0.0, // every element written; the consumer adds b₂
+    }
     second.gemm(&dev, &g, None, &mut out)?;
     let out = wrap(&dev, (b, t, Const::<D>), out)?;
 
-    if T::OWNS_TAPE {
+    if let (true, Some(kept)) = (T::OWNS_TAPE, kept) {
         let (x_g, out_g) = (x.ghost(), out.ghost());
         let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
         let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
@@ -138,7 +159,7 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
             }
             let g = plan::gemm_backward_weight(rows, F, D).map_err(|_| super::invalid())?;
             second.gemm(&dev, &g, Some(d), grads.get_mut(&w2_g))?;
-            drop(dout16);
+            drop((dout16, second));
             grads.drop_non_leaf(&out_g);
 
             // dh = dy·gelu'(h + b₁) and its column sums for db₁, in one kernel.
@@ -169,7 +190,7 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
                     Dh::F32(dh)
                 }
             };
-            drop(dy);
+            drop((dy, kept));
             k.run(plan::column_sum_accumulate(
                 input(&db_parts),
                 output(grads.get_mut(&b1_g)),
@@ -184,7 +205,8 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
             Ok(())
         });
     }
-    Ok(out.put_tape(tape))
+    let bias = (!with_bias).then(|| fc2.bias.data().clone());
+    Ok((out.put_tape(tape), bias))
 }
 
 /// The gradient of fc1's output, `dh (rows, F)`, in the products' operand type.

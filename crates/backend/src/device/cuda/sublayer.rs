@@ -1,6 +1,7 @@
 //! A pre-norm block's two residual sublayers on the GPU, `x + s_b·f(LayerNorm(x))`: the
-//! LayerNorm and the branch `f` are the device's own kernel methods
-//! (`Kernels::layer_norm`, `::attention`, `::mlp`), stochastic depth's scales `s (B,)` are
+//! LayerNorm and the branch `f` are the device's own ops (`Kernels::layer_norm`, and the
+//! fused attention and MLP ops with their last `Linear`'s bias left to the join, which adds
+//! it as it reads the branch: no bias rows written and read back), stochastic depth's scales `s (B,)` are
 //! drawn on the device by one `drop_path_scales` launch (no host copy), and the residual
 //! join is one op, `residual_add_forward`, whose backward `residual_add_backward` adds `dy`
 //! into x's gradient and `s_b·dy` into the branch's (`cuda/residual.cu`; the simulator
@@ -11,8 +12,10 @@ use deitc_kernels::plan::{self, ResidualGrads};
 use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 
+use super::attention::{self, Bias};
 use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, wrap};
+use super::{alloc, mlp, wrap};
+use crate::device::composed::{composed, Op};
 use crate::device::{compose, AttentionParts, DropPath, Kernels, MlpParts, Rows};
 
 /// Token rows `(B, T, D)` on the GPU with tape `T`.
@@ -29,9 +32,7 @@ pub(super) fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, T: T
     if is_empty(&x) {
         return compose::attention_sublayer(norm, parts, x, drop);
     }
-    sublayer(norm, x, drop, |y| {
-        <Cuda as Kernels<f32>>::attention(parts, y)
-    })
+    sublayer(norm, x, drop, |y| attention_branch(parts, y))
 }
 
 /// `x + s_b·mlp(norm(x))`.
@@ -44,7 +45,35 @@ pub(super) fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, T: Tape<f32
     if is_empty(&x) {
         return compose::mlp_sublayer(norm, parts, x, drop);
     }
-    sublayer(norm, x, drop, |y| <Cuda as Kernels<f32>>::mlp(parts, y))
+    sublayer(norm, x, drop, |y| mlp_branch(parts, y))
+}
+
+/// A branch's output `h (B, T, D)`, and the bias of its last `Linear` when that op left it
+/// to the join (which adds it as it reads h: no bias rows written and read back).
+type Branch<Tok, const D: usize, T> = (Tokens<Tok, D, T>, Option<Bias>);
+
+/// The attention branch for a join: the fused op with its projection's bias deferred, or the
+/// device's `attention` (with the bias) where it or the `Linear` runs composed.
+#[allow(clippy::type_complexity)]
+fn attention_branch<Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Cuda>>(
+    parts: AttentionParts<'_, D, D3, f32, Cuda>,
+    y: Tokens<Tok, D, T>,
+) -> Result<Branch<Tok, D, T>, CudaError> {
+    if composed(Op::Attention) || composed(Op::Linear) {
+        return Ok((<Cuda as Kernels<f32>>::attention(parts, y)?, None));
+    }
+    attention::attention_op(parts, y, false)
+}
+
+/// The MLP branch for a join: the fused op with fc2's bias deferred, or the device's `mlp`.
+fn mlp_branch<Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cuda>>(
+    parts: MlpParts<'_, D, F, f32, Cuda>,
+    y: Tokens<Tok, D, T>,
+) -> Result<Branch<Tok, D, T>, CudaError> {
+    if composed(Op::Mlp) {
+        return Ok((<Cuda as Kernels<f32>>::mlp(parts, y)?, None));
+    }
+    mlp::mlp_op(parts, y, false)
 }
 
 /// Whether `x (B, T, D)` has no values (nothing to launch: the composition runs instead).
@@ -58,7 +87,7 @@ fn sublayer<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     norm: &LayerNorm1D<D, f32, Cuda>,
     x: Tokens<Tok, D, T>,
     drop: Option<DropPath>,
-    f: impl FnOnce(Tokens<Tok, D, T>) -> Result<Tokens<Tok, D, T>, CudaError>,
+    f: impl FnOnce(Tokens<Tok, D, T>) -> Result<Branch<Tok, D, T>, CudaError>,
 ) -> Result<Tokens<Tok, D, T>, CudaError> {
     // The join reads rows of D contiguous values.
     let (x, tape) = x.try_contiguous()?.split_tape(); // (B, T, D)
@@ -66,11 +95,13 @@ fn sublayer<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     residual_add(x, f(y)?, drop) // (B, T, D)
 }
 
-/// `x + s_b·h` for tokens `x`, `h (B, T, D)` with `s (B,)` drawn on the device by `drop`
-/// (none: 1), as one op. The tapes merge as in dfdx's binary ops (h's first, then x's).
+/// `x + s_b·(h + b)` for tokens `x`, `h (B, T, D)` with `s (B,)` drawn on the device by
+/// `drop` (none: 1) and the branch's deferred bias `b (D,)` (none: 0), as one op. The tapes
+/// merge as in dfdx's binary ops (h's first, then x's). h's gradient is the gradient of
+/// `h + b` (the branch's `Linear` sums it into b's).
 fn residual_add<Tok: Dim, const D: usize, T, R>(
     x: Tokens<Tok, D, R>,
-    h: Tokens<Tok, D, T>,
+    (h, bias): Branch<Tok, D, T>,
     drop: Option<DropPath>,
 ) -> Result<Tokens<Tok, D, T>, CudaError>
 where
@@ -88,7 +119,7 @@ where
     let mut y = alloc(&dev, shape.num_elements())?; // (B, T, D)
     k.run(plan::residual_add_forward(
         input(&**x.data()),
-        input(&**h.data()),
+        (input(&**h.data()), bias.as_ref().map(|b| input(&**b))),
         scale.as_ref().map(input),
         output(&mut y),
         per_sample,
@@ -154,19 +185,19 @@ pub(super) fn block<
     }
     let (x0, tape) = x.try_contiguous()?.split_tape(); // (B, T, D)
     let y1 = <Cuda as Kernels<f32>>::layer_norm(norms[0], x0.clone().put_tape(tape))?;
-    let h1 = <Cuda as Kernels<f32>>::attention(attention, y1)?; // (B, T, D)
+    let h1 = attention_branch(attention, y1)?; // (B, T, D), its bias
     let (x1, y2) = residual_norm(x0, h1, drops[0], norms[1])?; // (B, T, D) each
-    let h2 = <Cuda as Kernels<f32>>::mlp(mlp, y2)?; // (B, T, D)
+    let h2 = mlp_branch(mlp, y2)?; // (B, T, D), its bias
     residual_add(x1, h2, drops[1]) // (B, T, D)
 }
 
-/// `x' = x + s_b·h` and `y = norm(x')` as one op with two outputs: `x'` (no tape; its
+/// `x' = x + s_b·(h + b)` and `y = norm(x')` as one op with two outputs: `x'` (no tape; its
 /// gradient is read from its other uses, the next join) and `y` (on h's tape). The backward
 /// adds `g = dx' + LN'(dy)` into x's gradient and `s_b·g` into h's, and dγ, dβ.
 #[allow(clippy::type_complexity)]
 fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     x: Tokens<Tok, D, NoneTape>,
-    h: Tokens<Tok, D, T>,
+    (h, bias): Branch<Tok, D, T>,
     drop: Option<DropPath>,
     norm: &LayerNorm1D<D, f32, Cuda>,
 ) -> Result<(Tokens<Tok, D, NoneTape>, Tokens<Tok, D, T>), CudaError> {
@@ -182,7 +213,7 @@ fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     let (mut mean, mut rstd) = (alloc(&dev, rows)?, alloc(&dev, rows)?);
     k.run(plan::residual_layer_norm_forward(
         input(&**x.data()),
-        input(&**h.data()),
+        (input(&**h.data()), bias.as_ref().map(|b| input(&**b))),
         scale.as_ref().map(input),
         tokens,
         output(&mut joined),

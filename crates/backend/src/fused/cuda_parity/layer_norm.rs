@@ -48,9 +48,17 @@ fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
     let (x, h) = (values(rows * cols, 9, 1.0), values(rows * cols, 10, 1.0));
     let (gamma, beta) = (values(cols, 11, 1.0), values(cols, 12, 1.0));
     let scale = [0.0, 1.25, 2.0];
-    let (x_out, y, _) =
-        sim::residual_layer_norm_forward(&x, &h, Some(&scale), tokens, &gamma, &beta, cols, 1e-6)
-            .expect("sim");
+    let (x_out, y, _) = sim::residual_layer_norm_forward(
+        &x,
+        (&h, None),
+        Some(&scale),
+        tokens,
+        &gamma,
+        &beta,
+        cols,
+        1e-6,
+    )
+    .expect("sim");
     let joined: Vec<f32> = (0..rows * cols)
         .map(|i| x[i] + scale[i / (tokens * cols)] * h[i])
         .collect();
@@ -58,10 +66,23 @@ fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
     let cpu = ln_forward(&joined, &gamma, &beta, cols, 1e-6, false);
     close("LayerNorm(x + s·h)", &y, &cpu.y);
     let (plain, _, _) =
-        sim::residual_layer_norm_forward(&x, &h, None, tokens, &gamma, &beta, cols, 1e-6)
+        sim::residual_layer_norm_forward(&x, (&h, None), None, tokens, &gamma, &beta, cols, 1e-6)
             .expect("sim");
     let sum: Vec<f32> = x.iter().zip(&h).map(|(a, b)| a + b).collect();
     close("x + h", &plain, &sum);
+    // With the branch's bias left to the join: the join of `h + bias`, bit for bit.
+    let bias = values(cols, 14, 1.0);
+    let biased: Vec<f32> = h
+        .chunks(cols)
+        .flat_map(|row| row.iter().zip(&bias).map(|(h, b)| h + b))
+        .collect();
+    let run = |h: (&[f32], Option<&[f32]>)| {
+        sim::residual_layer_norm_forward(&x, h, Some(&scale), tokens, &gamma, &beta, cols, 1e-6)
+            .expect("sim")
+    };
+    let (want, got) = (run((&biased, None)), run((&h, Some(&bias))));
+    assert_eq!(got.0, want.0, "x + s·(h + b)");
+    assert_eq!(got.1, want.1, "LayerNorm(x + s·(h + b))");
 }
 
 #[test]
@@ -138,9 +159,17 @@ fn the_joins_backward_is_the_layer_norm_backward_plus_the_residual_bit_for_bit()
             .map(|b| if b == 0 { 0.0 } else { 1.25 })
             .collect();
         for scale in [None, Some(&scales[..])] {
-            let (x_out, _, stats) =
-                sim::residual_layer_norm_forward(&x, &h, scale, tokens, &gamma, &beta, cols, 1e-6)
-                    .expect("sim");
+            let (x_out, _, stats) = sim::residual_layer_norm_forward(
+                &x,
+                (&h, None),
+                scale,
+                tokens,
+                &gamma,
+                &beta,
+                cols,
+                1e-6,
+            )
+            .expect("sim");
             let (dy, dx_out) = (values(rows * cols, 85, 1.0), values(rows * cols, 86, 1.0));
             let (dx0, dh0) = (values(rows * cols, 87, 1.0), values(rows * cols, 88, 1.0));
             let (mut dx, mut dh) = (dx0.clone(), dh0.clone());

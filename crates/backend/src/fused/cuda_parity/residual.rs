@@ -72,8 +72,19 @@ fn check<const D: usize>(b: usize, t: usize, drop: Option<DropPath>) {
     let (x, h, dy) = (values(n, 61, 3.0), values(n, 62, 2.0), values(n, 63, 1.0));
     let scales = drop.map(|d| d.scales::<f32>(b)); // (B,)
     let (y_cpu, dx_cpu, dh_cpu) = cpu::<D>((b, t), &x, &h, scales.clone(), &dy);
-    let y = sim::residual_add_forward(&x, &h, scales.as_deref(), t * D).expect("sim");
+    let y = sim::residual_add_forward(&x, (&h, None), scales.as_deref(), t * D).expect("sim");
     assert_eq!(y, y_cpu, "y {what}");
+    // With the branch's bias left to the join: the join of `h + bias`, bit for bit.
+    let bias = values(D, 66, 1.0);
+    let biased: Vec<f32> = h
+        .chunks(D)
+        .flat_map(|row| row.iter().zip(&bias).map(|(h, b)| h + b))
+        .collect();
+    let want =
+        sim::residual_add_forward(&x, (&biased, None), scales.as_deref(), t * D).expect("sim");
+    let got =
+        sim::residual_add_forward(&x, (&h, Some(&bias)), scales.as_deref(), t * D).expect("sim");
+    assert_eq!(got, want, "y with the bias {what}");
     // Both gradients add into what they hold.
     let (dx0, dh0) = (values(n, 64, 1.0), values(n, 65, 1.0));
     let (mut dx, mut dh) = (dx0.clone(), dh0.clone());
@@ -107,7 +118,7 @@ fn a_dropped_sample_passes_only_x_and_gets_no_branch_gradient() {
         values(30, 73, 1.0),
     );
     let scale = [0.0, 4.0];
-    let y = sim::residual_add_forward(&x, &h, Some(&scale), t * d).expect("sim");
+    let y = sim::residual_add_forward(&x, (&h, None), Some(&scale), t * d).expect("sim");
     assert_eq!(y[..15], x[..15]);
     let (mut dx, mut dh) = (vec![0.0; 30], vec![0.0; 30]);
     sim::residual_add_backward(&dy, Some(&scale), &mut dx, &mut dh, t * d).expect("sim");
