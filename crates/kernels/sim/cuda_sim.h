@@ -1,10 +1,12 @@
 // CUDA on the CPU: enough of CUDA C++ for deitc's kernels to compile unchanged as C++20 and
 // run on OS threads, so their numerics are tested in `cargo test` on machines with no GPU.
 //
-// - A launch runs the grid's blocks one after another; a block's threads are OS threads.
-//   Launches from several host threads run one at a time.
-//   `threadIdx`/`blockIdx` are thread-locals, `blockDim`/`gridDim` the launch's.
-// - `__syncthreads()` is a std::barrier over the block's threads.
+// - A launch runs the grid's blocks one after another; a block's threads are fibers
+//   (`ucontext`) on the launching thread, each run until it returns or reaches a barrier,
+//   then the next. Launches from several host threads run one at a time.
+//   `threadIdx` is set for the fiber running, `blockDim`/`gridDim` are the launch's.
+// - `__syncthreads()` is a barrier over the block's threads: a thread that reaches it yields
+//   until all have.
 // - Warp shuffles go through an exchange array between two barriers of the warp, so every
 //   thread of a warp must reach them (deitc's kernels reduce with whole warps). A thread
 //   that returns drops out of its block's and warp's barriers, as on the device.
@@ -13,8 +15,11 @@
 // - `__nv_bfloat16` rounds to nearest even exactly as the hardware does.
 #pragma once
 
+#include <sys/mman.h>
+#include <ucontext.h>
+
 #include <atomic>
-#include <barrier>
+#include <cassert>
 #include <cmath>
 #include <math.h>
 #include <cstdint>
@@ -23,7 +28,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 struct dim3 {
@@ -33,15 +37,33 @@ struct dim3 {
 
 namespace sim {
 
+// A barrier among fibers: each arrival waits (yielding to the block's other threads) until
+// `expected` threads have arrived; a thread that exits drops out of it.
+struct Barrier {
+    unsigned expected;
+    unsigned arrived = 0;
+    unsigned generation = 0;
+    explicit Barrier(unsigned n) : expected(n) {}
+};
+
+// One CUDA thread: a fiber with its own stack, and its indices.
+struct Fiber {
+    ucontext_t context;
+    dim3 idx;
+    bool done = false;
+};
+
 struct Block {
-    std::barrier<> barrier;                             // __syncthreads
-    std::vector<std::unique_ptr<std::barrier<>>> warps;  // shuffles, one per warp
-    std::vector<uint64_t> exchange;                      // one slot per thread, for shuffles
+    Barrier barrier;              // __syncthreads
+    std::vector<Barrier> warps;   // shuffles, one per warp
+    std::vector<uint64_t> exchange;  // one slot per thread, for shuffles
     std::vector<unsigned char> dynamic_shared;
+    std::vector<Fiber> fibers;
+    ucontext_t scheduler;
+    unsigned running = 0;  // the fiber on the CPU
     Block(unsigned threads, size_t shared)
-        : barrier(threads), exchange(threads), dynamic_shared(shared) {
-        for (unsigned w = 0; w < threads; w += 32)
-            warps.push_back(std::make_unique<std::barrier<>>(std::min(32u, threads - w)));
+        : barrier(threads), exchange(threads), dynamic_shared(shared), fibers(threads) {
+        for (unsigned w = 0; w < threads; w += 32) warps.emplace_back(std::min(32u, threads - w));
     }
 };
 
@@ -55,35 +77,99 @@ inline unsigned linear_thread() {
     return thread_idx.x + block_dim.x * (thread_idx.y + block_dim.y * thread_idx.z);
 }
 
+// The running thread gives the CPU back to its block's scheduler.
+inline void yield() {
+    Block* b = block;
+    swapcontext(&b->fibers[b->running].context, &b->scheduler);
+}
+
+inline void arrive_and_wait(Barrier& bar) {
+    const unsigned generation = bar.generation;
+    if (++bar.arrived == bar.expected) {
+        bar.arrived = 0;
+        ++bar.generation;
+        return;
+    }
+    while (bar.generation == generation) yield();
+}
+
+inline void arrive_and_drop(Barrier& bar) {
+    --bar.expected;
+    if (bar.arrived > 0 && bar.arrived == bar.expected) {
+        bar.arrived = 0;
+        ++bar.generation;
+    }
+}
+
+// Every fiber's stack: one region per thread of a block (at most 1024), mapped once per
+// process and reused by every block of every launch (launches run one at a time).
+inline constexpr size_t STACK_BYTES = size_t(256) << 10;
+inline unsigned char* stacks() {
+    static unsigned char* region = [] {
+        void* p = mmap(nullptr, STACK_BYTES * 1024, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) std::abort();
+        return static_cast<unsigned char*>(p);
+    }();
+    return region;
+}
+
+inline const std::function<void()>* current_kernel = nullptr;
+
+inline void fiber_main() {
+    Block* b = block;
+    const unsigned t = b->running;
+    (*current_kernel)();
+    // An exited thread no longer takes part in its block's or warp's barriers (as on the
+    // device).
+    arrive_and_drop(b->barrier);
+    arrive_and_drop(b->warps[t / 32]);
+    b->fibers[t].done = true;
+    // Returning resumes the scheduler (`uc_link`).
+}
+
 // Runs `kernel` over `grid` × `block_` threads with `shared` bytes of dynamic shared memory.
 // Launches are serialised (as on one stream): `blockDim`, `gridDim` and the `__shared__`
-// statics belong to the one launch running.
+// statics belong to the one launch running. A block's threads are fibers on the calling
+// thread, run in turn from one barrier to the next.
 inline void launch(dim3 grid, dim3 block_, size_t shared, const std::function<void()>& kernel) {
     static std::mutex one_at_a_time;
     const std::lock_guard<std::mutex> lock(one_at_a_time);
     grid_dim = grid;
     block_dim = block_;
+    current_kernel = &kernel;
     const unsigned n = block_.x * block_.y * block_.z;
+    if (n == 0 || n > 1024) std::abort();
+    unsigned char* stack = stacks();
     for (unsigned bz = 0; bz < grid.z; ++bz)
         for (unsigned by = 0; by < grid.y; ++by)
             for (unsigned bx = 0; bx < grid.x; ++bx) {
                 Block b(n, shared);
-                std::vector<std::thread> threads;
-                threads.reserve(n);
+                block = &b;
+                block_idx = dim3(bx, by, bz);
                 for (unsigned t = 0; t < n; ++t) {
-                    threads.emplace_back([&, t] {
-                        thread_idx = dim3(t % block_.x, (t / block_.x) % block_.y, t / (block_.x * block_.y));
-                        block_idx = dim3(bx, by, bz);
-                        block = &b;
-                        kernel();
-                        // An exited thread no longer takes part in its block's or warp's
-                        // barriers (as on the device).
-                        b.barrier.arrive_and_drop();
-                        b.warps[t / 32]->arrive_and_drop();
-                    });
+                    Fiber& f = b.fibers[t];
+                    f.idx = dim3(t % block_.x, (t / block_.x) % block_.y, t / (block_.x * block_.y));
+                    getcontext(&f.context);
+                    f.context.uc_stack.ss_sp = stack + STACK_BYTES * t;
+                    f.context.uc_stack.ss_size = STACK_BYTES;
+                    f.context.uc_link = &b.scheduler;
+                    makecontext(&f.context, fiber_main, 0);
                 }
-                for (auto& th : threads) th.join();
+                // Round robin until every thread has returned.
+                for (unsigned left = n; left > 0;) {
+                    for (unsigned t = 0; t < n; ++t) {
+                        Fiber& f = b.fibers[t];
+                        if (f.done) continue;
+                        b.running = t;
+                        thread_idx = f.idx;
+                        swapcontext(&b.scheduler, &f.context);
+                        if (f.done) --left;
+                    }
+                }
+                block = nullptr;
             }
+    current_kernel = nullptr;
 }
 
 template <class T>
@@ -92,12 +178,12 @@ T shuffle(T v, unsigned source_lane, int width) {
     const unsigned me = linear_thread();
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    std::barrier<>& warp = *block->warps[me / 32];
+    Barrier& warp = block->warps[me / 32];
     block->exchange[me] = bits;
-    warp.arrive_and_wait();
+    arrive_and_wait(warp);
     const unsigned base = me & ~unsigned(width - 1);
     const uint64_t got = block->exchange[base + (source_lane & unsigned(width - 1))];
-    warp.arrive_and_wait();
+    arrive_and_wait(warp);
     T out;
     std::memcpy(&out, &got, sizeof(T));
     return out;
@@ -111,7 +197,10 @@ T shuffle(T v, unsigned source_lane, int width) {
 #define gridDim (sim::grid_dim)
 #define warpSize 32
 
+// `simcuda`'s compiler keeps `__global__` while it scans a source for its kernels.
+#ifndef SIMCUDA_SCAN
 #define __global__
+#endif
 #define __device__
 #define __host__
 #define __forceinline__ inline
@@ -119,7 +208,7 @@ T shuffle(T v, unsigned source_lane, int width) {
 #define __shared__ static
 #define DEITC_DYNAMIC_SHARED(type, name) type* name = reinterpret_cast<type*>(sim::block->dynamic_shared.data())
 
-inline void __syncthreads() { sim::block->barrier.arrive_and_wait(); }
+inline void __syncthreads() { sim::arrive_and_wait(sim::block->barrier); }
 
 template <class T>
 T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = warpSize) {
