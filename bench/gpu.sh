@@ -147,7 +147,9 @@ fi
 
 if want 5 && command -v nsys >/dev/null; then
 part "5. where the GPU time goes: nsys kernel summary of a DeiT-S step (batch 128)"
+# Only bench's timed training steps (its cuProfilerStart/Stop range), not start-up or eval.
 t 240 nsys profile -o /tmp/deit_s --force-overwrite true --stats=false \
+  --capture-range=cudaProfilerApi --capture-range-end=stop \
   $RUN $BIN bench recipes/deit_small_patch16_224.deit --device cuda --batch 128 --steps 3 >/dev/null
 t 120 nsys stats --report cuda_gpu_kern_sum,cuda_api_sum --format csv \
   /tmp/deit_s.nsys-rep 2>/dev/null | head -60

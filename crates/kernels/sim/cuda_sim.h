@@ -1,5 +1,6 @@
 // CUDA on the CPU: enough of CUDA C++ for deitc's kernels to compile unchanged as C++20 and
-// run on OS threads, so their numerics are tested in `cargo test` on machines with no GPU.
+// run on the CPU, so their numerics are tested in `cargo test` on machines with no GPU (and,
+// through `simcuda/`, whole CUDA training steps).
 //
 // - A launch runs the grid's blocks one after another; a block's threads are fibers
 //   (`ucontext`) on the launching thread, each run until it returns or reaches a barrier,

@@ -261,6 +261,13 @@ pub trait Backend: Kernels<f32> + TensorToArray<(), f32, Array = f32> + Clone + 
         Ok(())
     }
 
+    /// Starts (`on`) or stops the device's profiling range: on CUDA `cuProfilerStart` and
+    /// `cuProfilerStop`, which `nsys profile --capture-range=cudaProfilerApi` (and the
+    /// simulated driver's counts) take as the part of a run to record. Nothing elsewhere.
+    fn profile(&self, on: bool) {
+        let _ = on;
+    }
+
     /// One optimizer step of every parameter of `model` from `grads` at learning rate `lr`:
     /// by default as tensor ops on the device, the moments kept there.
     fn optimizer_step<M: TensorCollection<f32, Self>>(

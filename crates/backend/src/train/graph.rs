@@ -112,6 +112,8 @@ pub trait Graph {
     fn restore(&mut self, file: &TensorFile, steps: u64) -> Result<(), GraphError>;
     /// Loads model weights saved under `prefix` (e.g. a teacher checkpoint's `model.`).
     fn load_weights(&mut self, file: &TensorFile, prefix: &str) -> Result<(), GraphError>;
+    /// Starts or stops the device's profiling range ([`Backend::profile`]).
+    fn profile(&self, on: bool);
 }
 
 /// Loss and eval settings taken from the recipe.
@@ -287,6 +289,10 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
 
     fn has_ema(&self) -> bool {
         self.ema.is_some()
+    }
+
+    fn profile(&self, on: bool) {
+        self.dev.profile(on);
     }
 
     fn state(&self) -> Result<Vec<Named>, GraphError> {

@@ -1,5 +1,5 @@
 //! The CPU simulator: every kernel of [`crate::source`] compiled as C++ under
-//! `sim/cuda_sim.h` (a block's threads are OS threads, `__syncthreads` a barrier, warp
+//! `sim/cuda_sim.h` (a block's threads are fibers, `__syncthreads` a barrier, warp
 //! shuffles an exchange through memory, bf16 rounded exactly), launched by name like
 //! `cuLaunchKernel`. Slow, exact, and for tests: each safe wrapper below checks every
 //! buffer's length against the sizes it passes, then launches with the configuration of

@@ -325,6 +325,14 @@ impl Backend for Cuda {
         ema::ema_update(ema, model, decay)
     }
 
+    /// A profiler that is not running (no nsys) ignores the calls; errors are not the run's.
+    fn profile(&self, on: bool) {
+        let _ = match on {
+            true => cudarc::driver::profiler_start(),
+            false => cudarc::driver::profiler_stop(),
+        };
+    }
+
     fn set_precision(&self, precision: Precision) -> Result<(), String> {
         use cudarc::cublas::sys::{cublasMath_t, cublasSetMathMode, cublasStatus_t};
         // deitc's products take their mode from `matmul(dev)`; the handle's math mode is for
