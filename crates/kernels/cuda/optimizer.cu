@@ -5,7 +5,10 @@
 // for operation, in f32 where the host path rounds f64 intermediates:
 //
 //   clip:  Σ g² (per-block partial sums, then the partials in order: no atomics), and
-//          c = min(1, max_norm / (√Σg² + 1e-6))   (1 without clipping), torch's clip_grad_norm_
+//          c = min(1, max_norm / (√Σg² + 1e-6))   (1 without clipping), torch's clip_grad_norm_;
+//          c = NaN when Σ g² is not finite, and every update given that c leaves its
+//          parameters and moments as they are: a step whose gradients hold a NaN or an
+//          infinity is not applied (the host reads Σ g² with the step's losses and stops)
 //   AdamW: ĝ = g·c;  m = β₁·m + (1−β₁)·ĝ;  v = β₂·v + (1−β₂)·ĝ·ĝ;
 //          p = p·(1 − lr·wd) − (lr/bc₁)·m / (√v / √bc₂ + ε),   bc_i = 1 − β_iᵗ (t from 1)
 //   SGD:   ĝ = g·c + wd·p;  b = ĝ (first step) or μ·b + ĝ;  m = b;  p = p − lr·b
@@ -41,7 +44,7 @@ extern "C" __global__ void grad_sq_sum_partial(const float* __restrict__ g, int 
 
 // One block: out[0] = Σ partial (each thread its partials, stride blockDim.x, in order, then
 // the block's fixed tree) = Σ g², out[1] = the clip factor c for `max_norm` (max_norm < 0:
-// no clipping, c = 1). fminf returns 1 for a NaN norm, as Rust's f64::min does on the host.
+// no clipping, c = 1), or NaN when Σ g² is not finite (the updates then skip the step).
 // partial: (parts,); out: (2,).
 extern "C" __global__ void grad_sq_sum_finish(const float* __restrict__ partial, int parts, float max_norm,
                                               float* __restrict__ out) {
@@ -51,7 +54,8 @@ extern "C" __global__ void grad_sq_sum_finish(const float* __restrict__ partial,
     s = block_sum(s, scratch);
     if (threadIdx.x == 0) {
         out[0] = s;
-        out[1] = max_norm < 0.0f ? 1.0f : fminf(max_norm / (sqrtf(s) + 1e-6f), 1.0f);
+        const bool finite = s - s == 0.0f;  // false for NaN and ±inf
+        out[1] = !finite ? __int_as_float(0x7fc00000) : max_norm < 0.0f ? 1.0f : fminf(max_norm / (sqrtf(s) + 1e-6f), 1.0f);
     }
 }
 
@@ -66,6 +70,7 @@ extern "C" __global__ void adamw_step(float* __restrict__ p, const float* __rest
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float c = clip ? clip[0] : 1.0f;
+    if (c != c) return;  // NaN: the step is not applied
     const float gi = g[i] * c;
     const float mi = beta1 * m[i] + one_minus_beta1 * gi;
     const float vi = beta2 * v[i] + one_minus_beta2 * gi * gi;
@@ -85,6 +90,7 @@ extern "C" __global__ void sgd_step(float* __restrict__ p, const float* __restri
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     const float c = clip ? clip[0] : 1.0f;
+    if (c != c) return;  // NaN: the step is not applied
     const float wd = (decay_mask == nullptr || decay_mask[i] != 0.0f) ? weight_decay : 0.0f;
     const float gi = g[i] * c + wd * p[i];
     const float b = first ? gi : momentum * m[i] + gi;
@@ -128,6 +134,7 @@ extern "C" __global__ void adamw_multi(const AdamwSlot* __restrict__ slots, cons
     const AdamwSlot s = slots[ch.slot];
     const long end = min((long)s.n, (long)ch.start + chunk_len);
     const float c = clip ? clip[0] : 1.0f;
+    if (c != c) return;  // NaN: the step is not applied
     for (long i = (long)ch.start + threadIdx.x; i < end; i += blockDim.x) {
         const float gi = s.g[i] * c;
         const float mi = beta1 * s.m[i] + one_minus_beta1 * gi;

@@ -235,6 +235,21 @@ inline float atomicAdd(float* address, float v) {
 using std::max;
 using std::min;
 
+// Bit casts.
+template <class To, class From>
+inline To sim_bits(From v) {
+    static_assert(sizeof(To) == sizeof(From));
+    To t;
+    std::memcpy(&t, &v, sizeof(To));
+    return t;
+}
+inline int __float_as_int(float f) { return sim_bits<int>(f); }
+inline unsigned __float_as_uint(float f) { return sim_bits<unsigned>(f); }
+inline float __int_as_float(int i) { return sim_bits<float>(i); }
+inline float __uint_as_float(unsigned i) { return sim_bits<float>(i); }
+inline long long __double_as_longlong(double d) { return sim_bits<long long>(d); }
+inline double __longlong_as_double(long long i) { return sim_bits<double>(i); }
+
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __fdividef(float a, float b) { return a / b; }

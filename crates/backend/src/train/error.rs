@@ -27,6 +27,15 @@ pub enum RunError {
         tensor: Option<String>,
         saved: Option<Saved>,
     },
+    /// The gradients of the step at `epoch` (1-based) and `step` held a NaN or an infinity
+    /// (their global norm is `norm`): the step was not applied; `saved` is the last
+    /// checkpoint, which is kept.
+    NonFiniteGradient {
+        epoch: u64,
+        step: u64,
+        norm: f64,
+        saved: Option<Saved>,
+    },
     /// A checkpoint could not be read.
     Checkpoint { path: String, message: String },
     /// A file or folder of the run directory could not be written (a partial file is
@@ -167,6 +176,20 @@ impl From<DataError> for RunError {
     }
 }
 
+/// What a run that stopped on a NaN or an infinity should try, and the checkpoint it kept.
+fn non_finite_help(saved: &Option<Saved>) -> String {
+    format!(
+        "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; {}",
+        match saved {
+            Some(s) => format!(
+                "the last good checkpoint is kept: `{}` ({}, {} optimizer steps)",
+                s.path, s.at, s.steps
+            ),
+            None => "no checkpoint had been written yet (`train.checkpoint_every`)".into(),
+        }
+    )
+}
+
 impl Describe for RunError {
     fn describe(&self) -> Description {
         use RunError::*;
@@ -182,16 +205,12 @@ impl Describe for RunError {
                     Some(t) => format!("the weights became non-finite (`{t}`) at epoch {epoch}, step {step}"),
                 },
             )
-            .help(format!(
-                "check `optimizer.lr`, `optimizer.clip_grad` and `data.mean`/`data.std`; {}",
-                match saved {
-                    Some(s) => format!(
-                        "the last good checkpoint is kept: `{}` ({}, {} optimizer steps)",
-                        s.path, s.at, s.steps
-                    ),
-                    None => "no checkpoint had been written yet (`train.checkpoint_every`)".into(),
-                }
-            )),
+            .help(non_finite_help(saved)),
+            NonFiniteGradient { epoch, step, norm, saved } => Description::new(
+                Code::RunNonFinite,
+                format!("the gradients became non-finite (norm {norm}) at epoch {epoch}, step {step}; the step was not applied"),
+            )
+            .help(non_finite_help(saved)),
             Checkpoint { path, message } => Description::new(
                 Code::RunCheckpoint,
                 format!("checkpoint `{path}`: {message}"),
@@ -302,6 +321,22 @@ mod tests {
         }
         .describe();
         assert_eq!(d.message, "the loss became NaN at epoch 2, step 3");
+        let g = RunError::NonFiniteGradient {
+            epoch: 2,
+            step: 3,
+            norm: f64::INFINITY,
+            saved: None,
+        }
+        .describe();
+        assert_eq!(g.code, Code::RunNonFinite);
+        assert_eq!(
+            g.message,
+            "the gradients became non-finite (norm inf) at epoch 2, step 3; the step was not applied"
+        );
+        assert!(g
+            .help
+            .unwrap_or_default()
+            .contains("no checkpoint had been written yet"));
         assert!(d.help.unwrap_or_default().ends_with(
             "the last good checkpoint is kept: `runs/tiny/001/checkpoint.safetensors` (epoch 2, step 2, 8 optimizer steps)"
         ));

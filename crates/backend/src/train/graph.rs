@@ -20,6 +20,11 @@ pub enum GraphError {
     NonFinite {
         loss: f64,
     },
+    /// The gradients held a NaN or an infinity (global norm `norm`): the optimizer did not
+    /// apply the step.
+    NonFiniteGradient {
+        norm: f64,
+    },
     /// Distillation needs teacher logits that were not given.
     NoTeacher,
     /// Host buffers that do not hold the batch they claim: `got` values for `want`.
@@ -38,6 +43,9 @@ impl std::fmt::Display for GraphError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GraphError::NonFinite { loss } => write!(f, "the loss is {loss}"),
+            GraphError::NonFiniteGradient { norm } => {
+                write!(f, "the gradient norm is {norm}; the step was not applied")
+            }
             GraphError::NoTeacher => write!(f, "distillation needs teacher logits"),
             GraphError::Batch { what, want, got } => {
                 write!(f, "{what}: {got} values for a batch that needs {want}")
@@ -226,8 +234,9 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
             (None, _) => Some(out.cls.retaped()),
         };
         let base = Dev::soft_ce(out.cls, targets).map_err(dev_err)?;
-        // The losses are read back once, together, after the total is formed: one
-        // device-to-host read per forward (a synchronisation on CUDA).
+        // The losses are read back once, together, at the end of the step with the gradient
+        // norm when the optimizer left it on the device: one device-to-host read per step
+        // (CUDA's one synchronisation).
         let base_now = base.retaped::<NoneTape>();
         let alpha = self.hyper.alpha as f32;
         let (loss, kd_now) = match (self.hyper.mode, dist) {
@@ -247,31 +256,54 @@ impl<N: Net<K, Dev>, Dev: Backend, const K: usize> Graph for NetGraph<N, Dev, K>
         };
         let distilled = kd_now.is_some();
         let kd_now = kd_now.unwrap_or_else(|| base_now.clone());
-        let read = [base_now, kd_now, loss.retaped::<NoneTape>()]
+        let losses = [base_now, kd_now, loss.retaped::<NoneTape>()]
             .try_stack()
-            .map_err(dev_err)?
-            .as_vec(); // [base, kd, loss]
-        let [base_value, kd_value, value] =
-            [0, 1, 2].map(|i| f64::from(read.get(i).copied().unwrap_or(f32::NAN)));
-        let kd_value = if distilled { kd_value } else { 0.0 };
-        if !value.is_finite() {
-            return Err(GraphError::NonFinite { loss: value });
-        }
+            .map_err(dev_err)?; // (3,): [base, kd, loss]
         let forward_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         let mut grads = loss.backward();
         let backward_s = t1.elapsed().as_secs_f64();
         let t2 = Instant::now();
+        // A step whose gradients are not finite is not applied (the host path checks the
+        // norm, the device's kernels read it), so the model stays as it was on an error.
         let info =
             Dev::optimizer_step(&mut self.opt, &mut self.model, &mut grads, lr).map_err(dev_err)?;
         if let (Some(ema), Some(decay)) = (&mut self.ema, self.hyper.ema) {
             Dev::ema_update(ema, &self.model, decay).map_err(dev_err)?;
         }
+        // The step's one read: the losses, and [Σg², clip] when the norm is on the device.
+        let pending = self.opt.pending.take();
+        let read = match pending {
+            Some(norm) => (
+                losses
+                    .try_realize::<(usize,)>()
+                    .map_err(|_| GraphError::Device("the losses' shape".into()))?,
+                norm.try_realize::<(usize,)>()
+                    .map_err(|_| GraphError::Device("the norm's shape".into()))?,
+            )
+                .try_concat_along(Axis::<0>)
+                .map_err(dev_err)?
+                .as_vec(), // [base, kd, loss, Σg², clip]
+            None => losses.as_vec(),
+        };
+        let at = |i: usize| f64::from(read.get(i).copied().unwrap_or(f32::NAN));
+        let [base_value, kd_value, value] = [0, 1, 2].map(at);
+        let kd_value = if distilled { kd_value } else { 0.0 };
+        let grad_norm = match read.len() {
+            5 => at(3).sqrt(),
+            _ => info.grad_norm,
+        };
+        if !value.is_finite() {
+            return Err(GraphError::NonFinite { loss: value });
+        }
+        if !grad_norm.is_finite() {
+            return Err(GraphError::NonFiniteGradient { norm: grad_norm });
+        }
         Ok(StepStats {
             loss: value,
             base: base_value,
             kd: kd_value,
-            grad_norm: info.grad_norm,
+            grad_norm,
             forward_s,
             backward_s,
             optimizer_s: t2.elapsed().as_secs_f64(),

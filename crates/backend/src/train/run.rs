@@ -396,6 +396,12 @@ pub fn run(
                             tensor: None,
                             saved: last_saved.clone(),
                         },
+                        GraphError::NonFiniteGradient { norm } => RunError::NonFiniteGradient {
+                            epoch: epoch + 1,
+                            step: step as u64 + 1,
+                            norm,
+                            saved: last_saved.clone(),
+                        },
                         other => RunError::Internal {
                             message: other.to_string(),
                         },

@@ -1,6 +1,6 @@
 // CUDA on the CPU, part two: what kernels written for the GPU at large (dfdx's among them)
-// use beyond `cuda_sim.h`: the `__half` type and its functions, the integer and float bit
-// casts, and the atomics built on compare-and-swap. Included in place of the toolkit's
+// use beyond `cuda_sim.h`: the `__half` type and its functions, and the atomics built on
+// compare-and-swap. Included in place of the toolkit's
 // `cuda_fp16.h` by the simulated toolchain (`simcuda`), which compiles every kernel source
 // as C++20 for the CPU.
 #pragma once
@@ -110,21 +110,6 @@ SIMCUDA_HALF_CMP(>=)
 SIMCUDA_HALF_CMP(==)
 SIMCUDA_HALF_CMP(!=)
 #undef SIMCUDA_HALF_CMP
-
-// Bit casts.
-template <class To, class From>
-inline To simcuda_bits(From v) {
-    static_assert(sizeof(To) == sizeof(From));
-    To t;
-    std::memcpy(&t, &v, sizeof(To));
-    return t;
-}
-inline int __float_as_int(float f) { return simcuda_bits<int>(f); }
-inline unsigned __float_as_uint(float f) { return simcuda_bits<unsigned>(f); }
-inline float __int_as_float(int i) { return simcuda_bits<float>(i); }
-inline float __uint_as_float(unsigned i) { return simcuda_bits<float>(i); }
-inline long long __double_as_longlong(double d) { return simcuda_bits<long long>(d); }
-inline double __longlong_as_double(long long i) { return simcuda_bits<double>(i); }
 
 // Atomics: compare-and-swap, max/min, and the integer adds (dfdx's `compatibility.cuh`
 // builds the f64 and f16 adds on compare-and-swap).

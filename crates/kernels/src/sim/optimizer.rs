@@ -11,7 +11,8 @@ use crate::plan::{self, Flat};
 pub struct GradNorm {
     /// Σ g² over the buffer (f32, per-block partial sums added in order).
     pub sum_squares: f32,
-    /// `min(1, max_norm / (‖g‖ + 1e-6))`, or 1 without clipping.
+    /// `min(1, max_norm / (‖g‖ + 1e-6))`, or 1 without clipping; NaN when Σ g² is not finite
+    /// (every update given it then leaves its buffers as they are).
     pub clip: f32,
 }
 

@@ -95,7 +95,7 @@ pub(crate) fn alloc_bf16(dev: &Cuda, len: usize) -> Result<CudaSlice<u16>, CudaE
 }
 
 /// `slice` as a contiguous tensor of `shape` (the lengths agree by construction).
-fn wrap<S: Shape>(
+pub(crate) fn wrap<S: Shape>(
     dev: &Cuda,
     shape: S,
     slice: CudaSlice<f32>,

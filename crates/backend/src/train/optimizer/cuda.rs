@@ -5,8 +5,10 @@
 //! updating every parameter and its moments in place (`adamw_multi`), each from a table of
 //! the tensors' buffers recorded by a walk and copied to the device once; SGD runs one
 //! launch per tensor.
-//! The host reads Σg² once (for the step's log). dfdx's tensor-op path runs about fourteen
-//! kernels per tensor instead ([`super::device`]).
+//! Σg² and the factor stay on the device ([`Optimizer::pending`]): the step's one read takes
+//! Σg² with the losses, and a step whose Σg² is not finite is skipped by the update kernels
+//! themselves. dfdx's tensor-op path runs about fourteen kernels per tensor instead
+//! ([`super::device`]).
 //!
 //! The moments are the device path's ([`super::device::DeviceMoments`]), so checkpoints,
 //! resume and the host copy are unchanged. The kernels' numerics are the simulator's, tested
@@ -15,7 +17,7 @@
 use super::device::take;
 use super::{Hyper, Optimizer, Path, StepInfo};
 use crate::device::cuda::modules::{input, input_bytes, loaded, output, Loaded};
-use crate::device::cuda::{alloc, invalid, not_loaded};
+use crate::device::cuda::{alloc, invalid, not_loaded, wrap};
 use crate::ir::OptimizerKind;
 use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
 use deitc_kernels::launch::{AdamwArgs, SgdArgs};
@@ -61,10 +63,10 @@ impl Path<Cuda> for Fused {
         Ok(())
     }
 
-    fn norm(&mut self) -> Result<f64, CudaError> {
+    fn norm(&mut self) -> Result<Option<f64>, CudaError> {
         // No trainable tensor: nothing to update either.
         let Some((dev, kernels)) = self.on.as_ref() else {
-            return Ok(0.0);
+            return Ok(Some(0.0));
         };
         let cuda = dev.cuda_device();
         // One launch of every gradient's partial sums (the table copied once), in order.
@@ -86,9 +88,17 @@ impl Path<Cuda> for Fused {
             self.max_norm,
             output(&mut out),
         ))?;
-        let host = cuda.dtoh_sync_copy(&out)?;
+        // Left on the device: the updates read the clip factor there, and the step's one
+        // read takes Σg² with the losses (`pending`).
         self.norm = Some(out);
-        Ok(f64::from(host.first().copied().unwrap_or(0.0)).sqrt())
+        Ok(None)
+    }
+
+    fn pending(&mut self) -> Result<Option<Tensor<Rank1<2>, f32, Cuda>>, CudaError> {
+        match (self.norm.take(), self.on.as_ref()) {
+            (Some(out), Some((dev, _))) => Ok(Some(wrap(dev, (Const::<2>,), out)?)),
+            _ => Ok(None),
+        }
     }
 
     /// One `adamw_multi` launch over every tensor recorded by `update`: the table copied to

@@ -299,3 +299,36 @@ fn one_launch_of_partial_sums_and_of_the_ema_is_the_per_tensor_kernels_bit_for_b
     sim::ema_multi(&mut pairs, &args).expect("sim");
     assert_eq!(by_all, by_one);
 }
+
+#[test]
+fn a_non_finite_gradient_makes_a_nan_clip_factor_and_no_update() {
+    // Σ g² of a gradient holding a NaN or an infinity gives c = NaN (with or without
+    // clipping), and every update kernel given c leaves the parameter and its moments as
+    // they were: the step is not applied, as the host path does not apply it either.
+    let n = 300;
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let mut g = values(n, 31, 1.0);
+        g[17] = bad;
+        for max_norm in [None, Some(1.0f32)] {
+            let r = sim::grad_norm(&g, max_norm).expect("sim");
+            assert!(r.clip.is_nan(), "{bad} with {max_norm:?}: clip {}", r.clip);
+            let (p0, m0, v0) = (values(n, 32, 1.0), values(n, 33, 0.1), vec![0.5; n]);
+            let (mut p, mut m, mut v) = (p0.clone(), m0.clone(), v0.clone());
+            let args = AdamwArgs::new(1e-2, [0.9, 0.999], 1e-8, 0.05, 2);
+            sim::adamw_step(&mut p, &g, &mut m, &mut v, None, Some(r.clip), &args).expect("sim");
+            assert_eq!((&p, &m, &v), (&p0, &m0, &v0), "adamw_step, {bad}");
+            let sgd_args = SgdArgs::new(1e-2, 0.9, 1e-4, false);
+            sim::sgd_step(&mut p, &g, &mut m, None, Some(r.clip), &sgd_args).expect("sim");
+            assert_eq!((&p, &m), (&p0, &m0), "sgd_step, {bad}");
+            let mut tensors = vec![sim::HostTensor {
+                p: &mut p,
+                g: &g,
+                m: &mut m,
+                v: &mut v,
+                args,
+            }];
+            sim::adamw_multi(&mut tensors, Some(r.clip), &args).expect("sim");
+            assert_eq!((&p, &m, &v), (&p0, &m0, &v0), "adamw_multi, {bad}");
+        }
+    }
+}

@@ -104,10 +104,10 @@ impl<D: Device<f32>> Path<D> for OnDevice<D> {
         Ok(())
     }
 
-    fn norm(&mut self) -> Result<f64, D::Err> {
+    fn norm(&mut self) -> Result<Option<f64>, D::Err> {
         let sum = self.sum.as_ref().map(|s| s.as_vec());
         let sum = sum.and_then(|v| v.first().copied()).unwrap_or(0.0);
-        Ok(f64::from(sum).sqrt())
+        Ok(Some(f64::from(sum).sqrt()))
     }
 
     fn update<S: Shape>(
@@ -281,6 +281,37 @@ pub(super) mod tests {
                     assert_eq!(hn, dn);
                     close(&format!("{hn}.m"), &ds.m, &hs.m, 1e-5);
                     close(&format!("{hn}.v"), &ds.v, &hs.v, 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_step_with_a_non_finite_gradient_is_not_applied() {
+        // Both paths: a NaN or infinite gradient leaves the parameters, the moments and the
+        // step count as they were, and reports the norm.
+        for bad in [f32::NAN, f32::INFINITY] {
+            for kind in [OptimizerKind::Adamw, OptimizerKind::Sgd] {
+                let dev = Cpu::seed_from_u64(11);
+                let mut net: Net = dev.build_module::<Arch, f32>();
+                let mut opt = Optimizer::new(&cfg(kind, Some(1.0)));
+                let mut g = grads(&net, 0);
+                opt.step_on_host(&mut net, &mut g, 1e-2)
+                    .expect("a good step");
+                let (before, moments, t) = (values(&net), opt.moments(), opt.t);
+                for on_host in [true, false] {
+                    let mut g = grads(&net, 1);
+                    g.get_mut(&net.0.weight).as_mut_slice()[3] = bad;
+                    let info = match on_host {
+                        true => opt.step_on_host(&mut net, &mut g, 1e-2),
+                        false => opt.step_on_device(&mut net, &mut g, 1e-2),
+                    }
+                    .expect("step");
+                    let what = format!("{bad} {kind:?} host {on_host}");
+                    assert!(!info.grad_norm.is_finite(), "{what}");
+                    assert_eq!(values(&net), before, "{what}");
+                    assert_eq!(opt.moments(), moments, "{what}");
+                    assert_eq!(opt.t, t, "{what}");
                 }
             }
         }

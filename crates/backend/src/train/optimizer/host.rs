@@ -61,8 +61,8 @@ impl Path<Cpu> for Host {
         Ok(())
     }
 
-    fn norm(&mut self) -> Result<f64, CpuError> {
-        Ok(self.sum.sqrt())
+    fn norm(&mut self) -> Result<Option<f64>, CpuError> {
+        Ok(Some(self.sum.sqrt()))
     }
 
     fn update<S: Shape>(

@@ -46,6 +46,9 @@ pub struct Optimizer<D: Device<f32>> {
     pub state: BTreeMap<String, Moments>,
     /// Moments on the device, for the device path (empty on the CPU's host path).
     pub device: DeviceMoments<D>,
+    /// `[Σg², clip factor]` of the last step when its path left them on the device (CUDA's
+    /// fused path: the step's one read takes them with its losses, `train::graph`).
+    pub pending: Option<Tensor<Rank1<2>, f32, D>>,
 }
 
 impl<D: Device<f32>> Clone for Optimizer<D> {
@@ -55,6 +58,7 @@ impl<D: Device<f32>> Clone for Optimizer<D> {
             t: self.t,
             state: self.state.clone(),
             device: self.device.clone(),
+            pending: self.pending.clone(),
         }
     }
 }
@@ -80,7 +84,8 @@ impl<D: Device<f32>> std::fmt::Debug for Optimizer<D> {
 /// What one step did, for logging.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepInfo {
-    /// Global gradient norm before clipping.
+    /// Global gradient norm before clipping; NaN when the path left it on the device
+    /// ([`Optimizer::pending`]).
     pub grad_norm: f64,
     /// Factor the gradients were scaled by (1 without clipping).
     pub clip_scale: f64,
@@ -93,6 +98,7 @@ impl<D: Device<f32>> Optimizer<D> {
             t: 0,
             state: BTreeMap::new(),
             device: DeviceMoments::default(),
+            pending: None,
         }
     }
 
@@ -160,8 +166,18 @@ impl<D: Device<f32>> Optimizer<D> {
                 path: &mut path,
             },
         })?;
-        let grad_norm = path.norm()?;
-        let clip_scale = self.clip_scale(grad_norm);
+        let norm = path.norm()?;
+        // Gradients holding a NaN or an infinity: the step is not applied (nothing moves,
+        // the step count included); the caller reports it. On the device the kernels skip
+        // such a step themselves (`cuda/optimizer.cu`).
+        if let Some(n) = norm.filter(|n| !n.is_finite()) {
+            return Ok(StepInfo {
+                grad_norm: n,
+                clip_scale: f64::NAN,
+            });
+        }
+        let grad_norm = norm.unwrap_or(f64::NAN);
+        let clip_scale = norm.map_or(f64::NAN, |n| self.clip_scale(n));
         self.t += 1;
         let mut update = Update {
             opt: self,
@@ -175,6 +191,7 @@ impl<D: Device<f32>> Optimizer<D> {
             f: &mut update,
         })?;
         path.finish(self)?;
+        self.pending = path.pending()?;
         Ok(StepInfo {
             grad_norm,
             clip_scale,
@@ -191,8 +208,14 @@ trait Path<D: Device<f32>> {
         t: &Tensor<S, f32, D>,
     ) -> Result<(), D::Err>;
 
-    /// √ of the running sum.
-    fn norm(&mut self) -> Result<f64, D::Err>;
+    /// √ of the running sum, or `None` when it stays on the device (the updates read it
+    /// there, and [`Path::pending`] hands it over).
+    fn norm(&mut self) -> Result<Option<f64>, D::Err>;
+
+    /// `[Σg², clip factor]` on the device, when [`Path::norm`] left them there.
+    fn pending(&mut self) -> Result<Option<Tensor<Rank1<2>, f32, D>>, D::Err> {
+        Ok(None)
+    }
 
     /// After every [`Path::update`]: what a path runs once for all of them (the CUDA path's
     /// one AdamW launch); nothing by default.
