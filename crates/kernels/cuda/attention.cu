@@ -46,42 +46,38 @@ __device__ __forceinline__ long row_to_head(long i, int tokens, int heads, int h
 }
 
 // q, k, v[r] = qkv at head element r of part 0, 1, 2, plus the qkv `Linear`'s bias for that
-// column when `bias` (3D,) is given (the product then writes qkv without it). qkv: (B, T, 3D);
-// q, k, v: (B·H, T, hd). One thread per element of q | k | v (3·B·T·D).
-__device__ __forceinline__ float qkv_at(const float* __restrict__ qkv, const float* __restrict__ bias, long i,
-                                        int tokens, int heads, int head_dim, long n, int* part) {
-    *part = (int)(i / n);
-    const long r = i - *part * n;
+// column when `bias` (3D,) is given (the product then writes qkv without it), stored as T
+// (f32, or bf16 rounded once). qkv: (B, T, 3D); q, k, v: (B·H, T, hd). One thread per
+// element of q | k | v (3·B·T·D).
+template <class T>
+__device__ __forceinline__ void split_heads(const float* __restrict__ qkv, const float* __restrict__ bias,
+                                            T* __restrict__ q, T* __restrict__ k, T* __restrict__ v, int batch,
+                                            int tokens, int heads, int head_dim) {
+    const long n = (long)batch * tokens * heads * head_dim;
+    const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= 3 * n) return;
+    const int part = (int)(i / n);
+    const long r = i - part * n;
     const int dim = heads * head_dim;
-    const long at = head_to_row(r, tokens, heads, head_dim, 3 * dim, *part * dim);
-    return bias ? qkv[at] + bias[at % (3 * dim)] : qkv[at];
+    const long at = head_to_row(r, tokens, heads, head_dim, 3 * dim, part * dim);
+    const float x = bias ? qkv[at] + bias[at % (3 * dim)] : qkv[at];
+    T* out = part == 0 ? q : part == 1 ? k : v;
+    out[r] = stored(x, out);
 }
 
 extern "C" __global__ void qkv_to_heads(const float* __restrict__ qkv, const float* __restrict__ bias,
                                         float* __restrict__ q, float* __restrict__ k, float* __restrict__ v,
                                         int batch, int tokens, int heads, int head_dim) {
-    const long n = (long)batch * tokens * heads * head_dim;
-    const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= 3 * n) return;
-    int part;
-    const float x = qkv_at(qkv, bias, i, tokens, heads, head_dim, n, &part);
-    float* out = part == 0 ? q : part == 1 ? k : v;
-    out[i - part * n] = x;
+    split_heads(qkv, bias, q, k, v, batch, tokens, heads, head_dim);
 }
 
-// The same split written in bf16 (each value rounded once): under `train.precision = bf16`
-// the heads are only ever product operands, so no fp32 copy is written.
+// The same split written in bf16: under `train.precision = bf16` the heads are only ever
+// product operands, so no fp32 copy is written.
 extern "C" __global__ void qkv_to_heads_bf16(const float* __restrict__ qkv, const float* __restrict__ bias,
                                              __nv_bfloat16* __restrict__ q, __nv_bfloat16* __restrict__ k,
                                              __nv_bfloat16* __restrict__ v, int batch, int tokens, int heads,
                                              int head_dim) {
-    const long n = (long)batch * tokens * heads * head_dim;
-    const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= 3 * n) return;
-    int part;
-    const float x = qkv_at(qkv, bias, i, tokens, heads, head_dim, n, &part);
-    __nv_bfloat16* out = part == 0 ? q : part == 1 ? k : v;
-    out[i - part * n] = __float2bfloat16(x);
+    split_heads(qkv, bias, q, k, v, batch, tokens, heads, head_dim);
 }
 
 // dqkv += dq | dk | dv, each head element added to its qkv column. dq, dk, dv: (B·H, T, hd);

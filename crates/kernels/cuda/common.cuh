@@ -18,6 +18,11 @@
 
 #define DEITC_FULL_MASK 0xffffffffu
 
+// `x` as stored in an output of element type T (the pointer picks it): f32 as it is, bf16
+// rounded to nearest even once. For kernels that write either.
+__device__ __forceinline__ float stored(float x, float*) { return x; }
+__device__ __forceinline__ __nv_bfloat16 stored(float x, __nv_bfloat16*) { return __float2bfloat16(x); }
+
 // The sum of `v` over the warp, in every lane.
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(DEITC_FULL_MASK, v, o);

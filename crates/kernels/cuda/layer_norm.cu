@@ -44,31 +44,43 @@ __device__ __forceinline__ void row_grad_means(const float* __restrict__ dy, con
     *b_out = warp_sum(b) / (float)cols;
 }
 
-extern "C" __global__ void layer_norm_forward(const float* __restrict__ x, const float* __restrict__ gamma,
-                                              const float* __restrict__ beta, float* __restrict__ y,
-                                              float* __restrict__ mean, float* __restrict__ rstd, int rows,
-                                              int cols, float eps) {
+// y = LayerNorm(x) per row, stored as T (f32, or bf16 rounded once at the store: the input
+// of the next matmul under `train.precision = bf16`); the statistics in fp32.
+template <class T>
+__device__ __forceinline__ void layer_norm_rows(const float* __restrict__ x, const float* __restrict__ gamma,
+                                                const float* __restrict__ beta, T* __restrict__ y,
+                                                float* __restrict__ mean, float* __restrict__ rstd, int rows,
+                                                int cols, float eps) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;  // a whole warp leaves together
     const float* xr = x + (long)row * cols;
     float m, r;
     row_stats(xr, cols, eps, lane, &m, &r);
-    float* yr = y + (long)row * cols;
-    for (int c = lane; c < cols; c += 32) yr[c] = (xr[c] - m) * r * gamma[c] + beta[c];
+    T* yr = y + (long)row * cols;
+    for (int c = lane; c < cols; c += 32) yr[c] = stored((xr[c] - m) * r * gamma[c] + beta[c], yr);
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;
     }
 }
 
+extern "C" __global__ void layer_norm_forward(const float* __restrict__ x, const float* __restrict__ gamma,
+                                              const float* __restrict__ beta, float* __restrict__ y,
+                                              float* __restrict__ mean, float* __restrict__ rstd, int rows,
+                                              int cols, float eps) {
+    layer_norm_rows(x, gamma, beta, y, mean, rstd, rows, cols, eps);
+}
+
 // x_out = x + scale[row / tokens]·(h + bias) (scale null: 1; bias (cols,) null: 0, the
-// branch's last `Linear` then leaves its bias to this kernel), then y = LayerNorm(x_out).
-extern "C" __global__ void residual_layer_norm_forward(
+// branch's last `Linear` then leaves its bias to this kernel), then y = LayerNorm(x_out),
+// stored as T (as `layer_norm_rows`).
+template <class T>
+__device__ __forceinline__ void residual_layer_norm_rows(
     const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ bias,
-    const float* __restrict__ scale, int tokens,
-    float* __restrict__ x_out, const float* __restrict__ gamma, const float* __restrict__ beta,
-    float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, int rows, int cols, float eps) {
+    const float* __restrict__ scale, int tokens, float* __restrict__ x_out, const float* __restrict__ gamma,
+    const float* __restrict__ beta, T* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+    int rows, int cols, float eps) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
@@ -80,11 +92,28 @@ extern "C" __global__ void residual_layer_norm_forward(
     }
     float m, r;
     row_stats(x_out + at, cols, eps, lane, &m, &r);
-    for (int c = lane; c < cols; c += 32) y[at + c] = (x_out[at + c] - m) * r * gamma[c] + beta[c];
+    for (int c = lane; c < cols; c += 32) y[at + c] = stored((x_out[at + c] - m) * r * gamma[c] + beta[c], y);
     if (lane == 0) {
         mean[row] = m;
         rstd[row] = r;
     }
+}
+
+extern "C" __global__ void residual_layer_norm_forward(
+    const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ bias,
+    const float* __restrict__ scale, int tokens, float* __restrict__ x_out, const float* __restrict__ gamma,
+    const float* __restrict__ beta, float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+    int rows, int cols, float eps) {
+    residual_layer_norm_rows(x, h, bias, scale, tokens, x_out, gamma, beta, y, mean, rstd, rows, cols, eps);
+}
+
+// residual_layer_norm_forward with y in bf16 (the MLP's first product reads nothing else).
+extern "C" __global__ void residual_layer_norm_forward_bf16(
+    const float* __restrict__ x, const float* __restrict__ h, const float* __restrict__ bias,
+    const float* __restrict__ scale, int tokens, float* __restrict__ x_out, const float* __restrict__ gamma,
+    const float* __restrict__ beta, __nv_bfloat16* __restrict__ y, float* __restrict__ mean,
+    float* __restrict__ rstd, int rows, int cols, float eps) {
+    residual_layer_norm_rows(x, h, bias, scale, tokens, x_out, gamma, beta, y, mean, rstd, rows, cols, eps);
 }
 
 // dx (+)= the LayerNorm input's gradient of `dy`, per row. With `accumulate` 0 dx is
@@ -167,22 +196,10 @@ extern "C" __global__ void column_sum_accumulate(const float* __restrict__ part,
 }
 
 // layer_norm_forward with a bf16 output (the input of the next matmul under
-// `train.precision = bf16`): the statistics and x̂·γ + β in fp32, rounded once at the store.
-// y: (rows, cols) bf16.
+// `train.precision = bf16`). y: (rows, cols) bf16.
 extern "C" __global__ void layer_norm_forward_bf16(const float* __restrict__ x, const float* __restrict__ gamma,
                                                    const float* __restrict__ beta, __nv_bfloat16* __restrict__ y,
                                                    float* __restrict__ mean, float* __restrict__ rstd, int rows,
                                                    int cols, float eps) {
-    const int lane = threadIdx.x % 32;
-    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (row >= rows) return;
-    const float* xr = x + (long)row * cols;
-    float m, r;
-    row_stats(xr, cols, eps, lane, &m, &r);
-    __nv_bfloat16* yr = y + (long)row * cols;
-    for (int c = lane; c < cols; c += 32) yr[c] = __float2bfloat16((xr[c] - m) * r * gamma[c] + beta[c]);
-    if (lane == 0) {
-        mean[row] = m;
-        rstd[row] = r;
-    }
+    layer_norm_rows(x, gamma, beta, y, mean, rstd, rows, cols, eps);
 }

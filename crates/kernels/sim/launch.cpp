@@ -52,6 +52,7 @@ const Entry KERNELS[] = {
     KERNEL(layer_norm_forward),
     KERNEL(layer_norm_forward_bf16),
     KERNEL(residual_layer_norm_forward),
+    KERNEL(residual_layer_norm_forward_bf16),
     KERNEL(residual_layer_norm_backward),
     KERNEL(layer_norm_backward_input),
     KERNEL(layer_norm_backward_params),

@@ -32,6 +32,7 @@ pub const FAMILIES: &[Family] = &[
             "layer_norm_forward",
             "layer_norm_forward_bf16",
             "residual_layer_norm_forward",
+            "residual_layer_norm_forward_bf16",
             "residual_layer_norm_backward",
             "layer_norm_backward_input",
             "layer_norm_backward_params",

@@ -1,17 +1,7 @@
 //! The simulator's launches of `cuda/layer_norm.cu`.
 
-use super::{checked, int, len, run, Arg, SimError};
-use crate::launch;
+use super::{run, run_args, Arg, SimError};
 use crate::plan::{self, RowInputs, RowOutputs};
-
-/// The rows of `x` (`rows × cols`), checking `x`, `gamma` and `beta` against `cols`.
-fn rows_of(x: &[f32], gamma: &[f32], beta: &[f32], cols: usize) -> Result<usize, SimError> {
-    let rows = x.len() / cols.max(1);
-    len("x", x, rows * cols)?;
-    len("gamma", gamma, cols)?;
-    len("beta", beta, cols)?;
-    Ok(rows)
-}
 
 /// The statistics a LayerNorm forward saves for its backward: per row μ and 1/σ.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,23 +38,21 @@ pub fn layer_norm_forward_bf16(
     cols: usize,
     eps: f32,
 ) -> Result<(Vec<u16>, RowStats), SimError> {
-    let rows = rows_of(x, gamma, beta, cols)?;
+    let rows = x.len() / cols.max(1);
     let (mut y, mut mean, mut rstd) = (vec![0u16; x.len()], vec![0.0; rows], vec![0.0; rows]);
-    checked(
-        "layer_norm_forward_bf16",
-        &launch::per_row(rows),
-        &mut [
-            Arg::In(x),
-            Arg::In(gamma),
-            Arg::In(beta),
-            Arg::OutBf16(&mut y),
-            Arg::Out(&mut mean),
-            Arg::Out(&mut rstd),
-            Arg::I32(int("rows", rows)?),
-            Arg::I32(int("cols", cols)?),
-            Arg::F32(eps),
-        ],
-    )?;
+    let out = RowOutputs {
+        y: Arg::OutBf16(&mut y),
+        mean: Arg::Out(&mut mean),
+        rstd: Arg::Out(&mut rstd),
+    };
+    run_args(plan::layer_norm_forward_bf16(
+        Arg::In(x),
+        Arg::In(gamma),
+        Arg::In(beta),
+        out,
+        cols,
+        eps,
+    ))?;
     Ok((y, RowStats { mean, rstd }))
 }
 
@@ -97,6 +85,42 @@ pub fn residual_layer_norm_forward(
         &mut x_out[..],
         gamma,
         beta,
+        out,
+        cols,
+        eps,
+    ))?;
+    Ok((x_out, y, RowStats { mean, rstd }))
+}
+
+/// `residual_layer_norm_forward_bf16`: [`residual_layer_norm_forward`] with `y` in bf16
+/// bits. Returns `(x', y, stats)`.
+#[allow(clippy::too_many_arguments)]
+pub fn residual_layer_norm_forward_bf16(
+    x: &[f32],
+    (h, bias): (&[f32], Option<&[f32]>),
+    scale: Option<&[f32]>,
+    tokens: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    cols: usize,
+    eps: f32,
+) -> Result<(Vec<f32>, Vec<u16>, RowStats), SimError> {
+    let rows = x.len() / cols.max(1);
+    let mut x_out = vec![0.0; x.len()];
+    let (mut y, mut mean, mut rstd) = (vec![0u16; x.len()], vec![0.0; rows], vec![0.0; rows]);
+    let out = RowOutputs {
+        y: Arg::OutBf16(&mut y),
+        mean: Arg::Out(&mut mean),
+        rstd: Arg::Out(&mut rstd),
+    };
+    run_args(plan::residual_layer_norm_forward_bf16(
+        Arg::In(x),
+        (Arg::In(h), bias.map(Arg::In)),
+        scale.map(Arg::In),
+        tokens,
+        Arg::Out(&mut x_out),
+        Arg::In(gamma),
+        Arg::In(beta),
         out,
         cols,
         eps,

@@ -26,7 +26,7 @@ pub use gelu::{
 };
 pub use layer_norm::{
     layer_norm_backward, layer_norm_forward, layer_norm_forward_bf16, residual_layer_norm_backward,
-    residual_layer_norm_forward, RowStats,
+    residual_layer_norm_forward, residual_layer_norm_forward_bf16, RowStats,
 };
 pub use optimizer::{
     adamw_multi, adamw_step, ema_multi, ema_update, grad_norm, grad_sq_sum_multi,
@@ -191,18 +191,6 @@ unsafe fn launch_raw(
 
 pub(crate) fn int(what: &'static str, v: usize) -> Result<i32, SimError> {
     i32::try_from(v).map_err(|_| SimError::TooLarge { what, value: v })
-}
-
-pub(crate) fn len(what: &'static str, s: &[f32], want: usize) -> Result<(), SimError> {
-    if s.len() == want {
-        Ok(())
-    } else {
-        Err(SimError::Length {
-            what,
-            want,
-            got: s.len(),
-        })
-    }
 }
 
 /// Runs a planned launch ([`crate::plan`]: its buffers are checked against its sizes).

@@ -16,7 +16,7 @@ use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
 
 use super::attention_core::split_attention;
-use super::linear::linear_bias_deferred;
+use super::linear::{linear_bias_deferred, Input};
 use super::modules::{input, loaded, output, Loaded};
 use super::softmax_values::softmax_values;
 use super::{alloc, batched, matmul, wrap, Matmul};
@@ -36,11 +36,12 @@ pub(super) fn attention<B: Dim, Tok: Dim, const D: usize, const D3: usize, T: Ta
     parts: AttentionParts<'_, D, D3, f32, Cuda>,
     x: Rows<B, Tok, D, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
-    Ok(attention_op(parts, x, true)?.0)
+    Ok(attention_op(parts, (x, None), true)?.0)
 }
 
 /// The attention branch, its output projection's bias added (`with_bias`) or left to the
-/// output's consumer (the residual join) and returned beside the output.
+/// output's consumer (the residual join) and returned beside the output; its input possibly
+/// given in bf16 already ([`Input`]).
 #[allow(clippy::type_complexity)]
 pub(super) fn attention_op<
     B: Dim,
@@ -50,7 +51,7 @@ pub(super) fn attention_op<
     T: Tape<f32, Cuda>,
 >(
     parts: AttentionParts<'_, D, D3, f32, Cuda>,
-    x: Rows<B, Tok, D, f32, Cuda, T>,
+    (x, x16): Input<B, Tok, D, T>,
     with_bias: bool,
 ) -> Result<(Rows<B, Tok, D, f32, Cuda, T>, Option<Bias>), CudaError> {
     let heads = parts.heads;
@@ -60,9 +61,10 @@ pub(super) fn attention_op<
     // The qkv bias is added by the split as it reads the rows (unless the `Linear` op is sent
     // back to its composition, which adds it itself).
     let fold = !composed(Op::Linear);
-    let qkv = match fold {
-        true => linear_bias_deferred(parts.qkv, x)?, // (B, T, 3D), no bias
-        false => <Cuda as Kernels<f32>>::linear(parts.qkv, x)?,
+    let qkv = match (fold, x16) {
+        (true, x16) => linear_bias_deferred(parts.qkv, (x, x16))?, // (B, T, 3D), no bias
+        (false, None) => <Cuda as Kernels<f32>>::linear(parts.qkv, x)?,
+        (false, Some(_)) => return Err(super::invalid()), // the composition reads x's values
     };
     let bias = fold.then(|| parts.qkv.bias.data().clone()); // (3D,)
     let (b, s, _) = *qkv.shape();
@@ -83,7 +85,7 @@ pub(super) fn attention_op<
     if with_bias || !fold {
         return Ok((<Cuda as Kernels<f32>>::linear(parts.proj, merged)?, None)); // (B, T, D)
     }
-    let h = linear_bias_deferred(parts.proj, merged)?; // (B, T, D), no bias
+    let h = linear_bias_deferred(parts.proj, (merged, None))?; // (B, T, D), no bias
     Ok((h, Some(parts.proj.bias.data().clone())))
 }
 

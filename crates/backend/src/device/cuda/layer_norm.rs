@@ -8,8 +8,8 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
-use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, wrap};
+use super::modules::{input, loaded, output, output_bf16, Loaded};
+use super::{alloc, alloc_bf16, wrap};
 use deitc_kernels::plan::{self, RowInputs, RowOutputs};
 use std::sync::Arc;
 
@@ -19,6 +19,25 @@ pub(super) fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
     norm: &LayerNorm1D<M, f32, Cuda>,
     x: Tensor<(B, Tok, Const<M>), f32, Cuda, T>,
 ) -> Result<Tensor<(B, Tok, Const<M>), f32, Cuda, T>, CudaError> {
+    Ok(layer_norm_op(norm, x, false)?.0)
+}
+
+/// LayerNorm of `x (B, T, M)`, its output written in fp32, or with `bf16_out` only in bf16
+/// (returned beside the tensor, whose own values are then never written: it carries the
+/// tape and the gradient, and its consumer — the next product, under bf16 — reads the bf16
+/// copy).
+#[allow(clippy::type_complexity)]
+pub(super) fn layer_norm_op<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
+    norm: &LayerNorm1D<M, f32, Cuda>,
+    x: Tensor<(B, Tok, Const<M>), f32, Cuda, T>,
+    bf16_out: bool,
+) -> Result<
+    (
+        Tensor<(B, Tok, Const<M>), f32, Cuda, T>,
+        Option<CudaSlice<u16>>,
+    ),
+    CudaError,
+> {
     // The kernels read rows of M contiguous values.
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
@@ -30,18 +49,30 @@ pub(super) fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
         alloc(&dev, rows)?,
         alloc(&dev, rows)?,
     );
-    k.run(plan::layer_norm_forward(
-        input(&**x.data()),
-        input(&**norm.gamma.data()),
-        input(&**norm.beta.data()),
-        RowOutputs {
-            y: output(&mut y),
-            mean: output(&mut mean),
-            rstd: output(&mut rstd),
-        },
-        M,
-        norm.epsilon as f32,
-    ))?;
+    let (gamma, beta, eps) = (norm.gamma.data(), norm.beta.data(), norm.epsilon as f32);
+    let y16 = match bf16_out {
+        true => {
+            let mut y16 = alloc_bf16(&dev, rows * M)?;
+            let out = RowOutputs {
+                y: output_bf16(&mut y16),
+                mean: output(&mut mean),
+                rstd: output(&mut rstd),
+            };
+            let (x, g, b) = (input(&**x.data()), input(&**gamma), input(&**beta));
+            k.run(plan::layer_norm_forward_bf16(x, g, b, out, M, eps))?;
+            Some(y16)
+        }
+        false => {
+            let out = RowOutputs {
+                y: output(&mut y),
+                mean: output(&mut mean),
+                rstd: output(&mut rstd),
+            };
+            let (x, g, b) = (input(&**x.data()), input(&**gamma), input(&**beta));
+            k.run(plan::layer_norm_forward(x, g, b, out, M, eps))?;
+            None
+        }
+    };
     let out = wrap(&dev, shape, y)?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
@@ -76,7 +107,7 @@ pub(super) fn layer_norm<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>>(
             Ok(())
         });
     }
-    Ok(out.put_tape(tape))
+    Ok((out.put_tape(tape), y16))
 }
 
 /// What the backward reads: the input, γ, and the forward's per-row μ and 1/σ.

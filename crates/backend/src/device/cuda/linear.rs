@@ -8,10 +8,13 @@
 //! outputs. Under bf16 the op keeps the bf16 copies of `x` and `W` for the backward instead
 //! of the fp32 ones, so the saved activation takes half the memory.
 
+use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
+use dfdx::tensor::CachableCudaSlice;
+use std::sync::Arc;
 
-use super::modules::{input, loaded, output};
+use super::modules::{input, loaded, output, Loaded};
 use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, matmul, wrap, Matmul};
 use crate::device::Rows;
@@ -23,12 +26,14 @@ pub(super) fn linear<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f
     lin: &Linear<I, O, f32, Cuda>,
     x: Rows<B, Tok, I, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
-    linear_op(lin, x, true)
+    linear_op(lin, (x, None), true)
 }
 
 /// `lin` on `x (B, T, I)` with the bias left to the output's consumer: the forward is
 /// `x·Wᵀ` alone (the consumer's kernel adds `b` as it reads the rows, saving the bias rows'
 /// write and the product's read of them), the backward still adds `Σ dy` into b's gradient.
+/// `x16`, under bf16, is `x` in bf16 already (its producer wrote only that: `x`'s values
+/// are not read).
 #[allow(clippy::type_complexity)]
 pub(super) fn linear_bias_deferred<
     B: Dim,
@@ -38,9 +43,30 @@ pub(super) fn linear_bias_deferred<
     T: Tape<f32, Cuda>,
 >(
     lin: &Linear<I, O, f32, Cuda>,
-    x: Rows<B, Tok, I, f32, Cuda, T>,
+    x: Input<B, Tok, I, T>,
 ) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
     linear_op(lin, x, false)
+}
+
+/// A product's input `(B, T, I)`, and under bf16 possibly its bf16 copy already made (its
+/// producer's only output: the tensor then carries the tape and the gradient, not values).
+pub(super) type Input<B, Tok, const I: usize, T> =
+    (Rows<B, Tok, I, f32, Cuda, T>, Option<CudaSlice<u16>>);
+
+/// The left factor kept for a product on `x`: its bf16 copy when given (only under bf16),
+/// else the tensor's data as `mode` keeps it.
+pub(super) fn held_input(
+    dev: &Cuda,
+    k: &Loaded,
+    x: &Arc<CachableCudaSlice<f32>>,
+    x16: Option<CudaSlice<u16>>,
+    mode: Matmul,
+) -> Result<Held, CudaError> {
+    match (x16, mode) {
+        (Some(x16), Matmul::Bf16) => Ok(Held::Bf16(x16)),
+        (Some(_), Matmul::F32 | Matmul::Tf32) => Err(super::invalid()),
+        (None, _) => Held::new(dev, k, x, mode),
+    }
 }
 
 /// The `Linear` op, its forward adding the bias (the bias rows, then the product with β = 1)
@@ -48,7 +74,7 @@ pub(super) fn linear_bias_deferred<
 #[allow(clippy::type_complexity)]
 fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda>>(
     lin: &Linear<I, O, f32, Cuda>,
-    x: Rows<B, Tok, I, f32, Cuda, T>,
+    (x, x16): Input<B, Tok, I, T>,
     with_bias: bool,
 ) -> Result<Rows<B, Tok, O, f32, Cuda, T>, CudaError> {
     // The product reads rows of I contiguous values.
@@ -64,7 +90,7 @@ fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda
     }
     // x is the products' left factor, W the right one (y = x·Wᵀ).
     let saved = Pair {
-        left: Held::new(&dev, &k, x.data(), mode)?,
+        left: held_input(&dev, &k, x.data(), x16, mode)?,
         right: Held::new(&dev, &k, lin.weight.data(), mode)?,
         mode,
     };
@@ -82,20 +108,14 @@ fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda
             grads.try_alloc_for(&w_g)?;
             grads.try_alloc_for(&b_g)?;
             grads.try_alloc_for(&out_g)?;
-            let parts_len = plan::part_len(rows, O);
-            let mut parts = alloc(&dev, parts_len)?; // (parts, O)
-            let dy_bf16 = {
-                let dy = grads.get_ref(&out_g);
-                k.run(plan::column_sum_partial(input(dy), output(&mut parts), O))?;
-                match mode {
-                    Matmul::Bf16 => Some(to_bf16(&dev, &k, dy)?),
-                    Matmul::F32 | Matmul::Tf32 => None,
-                }
+            {
+                let (db, dy) = grads.mut_and_ref(&b_g, &out_g);
+                column_sums(&k, &dev, dy, O, db)?;
+            }
+            let dy_bf16 = match mode {
+                Matmul::Bf16 => Some(to_bf16(&dev, &k, grads.get_ref(&out_g))?),
+                Matmul::F32 | Matmul::Tf32 => None,
             };
-            k.run(plan::column_sum_accumulate(
-                input(&parts),
-                output(grads.get_mut(&b_g)),
-            ))?;
             let g = plan::gemm_backward_input(rows, I, O).map_err(|_| super::invalid())?;
             {
                 let (dx, dy) = grads.mut_and_ref(&x_g, &out_g);
@@ -113,4 +133,26 @@ fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda
         });
     }
     Ok(out.put_tape(tape))
+}
+
+/// `db += Σ_rows dy` for `dy (rows, cols)`: per-part sums, then the parts in order.
+pub(super) fn column_sums<Dy, Db>(
+    k: &Loaded,
+    dev: &Cuda,
+    dy: &Dy,
+    cols: usize,
+    db: &mut Db,
+) -> Result<(), CudaError>
+where
+    Dy: DevicePtr<f32> + DeviceSlice<f32>,
+    Db: DevicePtr<f32> + DeviceSlice<f32>,
+{
+    let rows = dy.len() / cols.max(1);
+    let mut parts = alloc(dev, plan::part_len(rows, cols))?; // (parts, cols)
+    k.run(plan::column_sum_partial(
+        input(dy),
+        output(&mut parts),
+        cols,
+    ))?;
+    k.run(plan::column_sum_accumulate(input(&parts), output(db)))
 }

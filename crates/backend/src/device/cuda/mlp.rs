@@ -21,13 +21,14 @@
 //! composition's (`Linear`, GELU, `Linear` on the device) up to where fc1's bias is added
 //! (after the product's rounding instead of inside cuBLAS's β = 1 epilogue).
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
 
 use super::attention::Bias;
-use super::modules::{input, input_bf16, loaded, output, output_bf16, Loaded};
+use super::linear::{column_sums, held_input, Input};
+use super::modules::{input, input_bf16, loaded, output, output_bf16};
 use super::product::{to_bf16, Held, Pair, Ptr};
 use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
 use crate::device::{MlpParts, Rows};
@@ -49,15 +50,16 @@ pub(super) fn mlp<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32,
     parts: MlpParts<'_, D, F, f32, Cuda>,
     x: Rows<B, Tok, D, f32, Cuda, T>,
 ) -> Result<Rows<B, Tok, D, f32, Cuda, T>, CudaError> {
-    Ok(mlp_op(parts, x, true)?.0)
+    Ok(mlp_op(parts, (x, None), true)?.0)
 }
 
 /// The MLP branch, fc2's bias added (`with_bias`: the bias rows, then the product with
-/// β = 1) or left to the output's consumer (the residual join) and returned beside it.
+/// β = 1) or left to the output's consumer (the residual join) and returned beside it; its
+/// input possibly given in bf16 already ([`Input`]).
 #[allow(clippy::type_complexity)]
 pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cuda>>(
     parts: MlpParts<'_, D, F, f32, Cuda>,
-    x: Rows<B, Tok, D, f32, Cuda, T>,
+    (x, x16): Input<B, Tok, D, T>,
     with_bias: bool,
 ) -> Result<(Rows<B, Tok, D, f32, Cuda, T>, Option<Bias>), CudaError> {
     let (fc1, fc2) = (parts.fc1, parts.fc2);
@@ -71,7 +73,7 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
 
     // h = x·W₁ᵀ, every element written (β = 0).
     let first = Pair {
-        left: Held::new(&dev, &k, x.data(), mode)?,
+        left: held_input(&dev, &k, x.data(), x16, mode)?,
         right: Held::new(&dev, &k, fc1.weight.data(), mode)?,
         mode,
     };
@@ -222,26 +224,4 @@ impl Dh {
             Dh::Bf16(s) => Ptr::bf16(s),
         }
     }
-}
-
-/// `db += Σ_rows dy` for `dy (rows, cols)`: per-part sums, then the parts in order.
-fn column_sums<Dy, Db>(
-    k: &Loaded,
-    dev: &Cuda,
-    dy: &Dy,
-    cols: usize,
-    db: &mut Db,
-) -> Result<(), CudaError>
-where
-    Dy: DevicePtr<f32> + DeviceSlice<f32>,
-    Db: DevicePtr<f32> + DeviceSlice<f32>,
-{
-    let rows = dy.len() / cols.max(1);
-    let mut parts = alloc(dev, plan::part_len(rows, cols))?; // (parts, cols)
-    k.run(plan::column_sum_partial(
-        input(dy),
-        output(&mut parts),
-        cols,
-    ))?;
-    k.run(plan::column_sum_accumulate(input(&parts), output(db)))
 }

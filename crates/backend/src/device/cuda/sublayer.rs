@@ -13,8 +13,9 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 
 use super::attention::{self, Bias};
-use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, mlp, wrap};
+use super::linear::Input;
+use super::modules::{input, loaded, output, output_bf16, Loaded};
+use super::{alloc, alloc_bf16, layer_norm, matmul, mlp, wrap, Matmul};
 use crate::device::composed::{composed, Op};
 use crate::device::{compose, AttentionParts, DropPath, Kernels, MlpParts, Rows};
 
@@ -32,7 +33,7 @@ pub(super) fn attention_sublayer<Tok: Dim, const D: usize, const D3: usize, T: T
     if is_empty(&x) {
         return compose::attention_sublayer(norm, parts, x, drop);
     }
-    sublayer(norm, x, drop, |y| attention_branch(parts, y))
+    sublayer(norm, x, drop, |y| attention_branch(parts, (y, None)))
 }
 
 /// `x + s_b·mlp(norm(x))`.
@@ -45,7 +46,7 @@ pub(super) fn mlp_sublayer<Tok: Dim, const D: usize, const F: usize, T: Tape<f32
     if is_empty(&x) {
         return compose::mlp_sublayer(norm, parts, x, drop);
     }
-    sublayer(norm, x, drop, |y| mlp_branch(parts, y))
+    sublayer(norm, x, drop, |y| mlp_branch(parts, (y, None)))
 }
 
 /// A branch's output `h (B, T, D)`, and the bias of its last `Linear` when that op left it
@@ -57,23 +58,29 @@ type Branch<Tok, const D: usize, T> = (Tokens<Tok, D, T>, Option<Bias>);
 #[allow(clippy::type_complexity)]
 fn attention_branch<Tok: Dim, const D: usize, const D3: usize, T: Tape<f32, Cuda>>(
     parts: AttentionParts<'_, D, D3, f32, Cuda>,
-    y: Tokens<Tok, D, T>,
+    (y, y16): Input<usize, Tok, D, T>,
 ) -> Result<Branch<Tok, D, T>, CudaError> {
     if composed(Op::Attention) || composed(Op::Linear) {
+        if y16.is_some() {
+            return Err(super::invalid()); // the composition reads y's values
+        }
         return Ok((<Cuda as Kernels<f32>>::attention(parts, y)?, None));
     }
-    attention::attention_op(parts, y, false)
+    attention::attention_op(parts, (y, y16), false)
 }
 
 /// The MLP branch for a join: the fused op with fc2's bias deferred, or the device's `mlp`.
 fn mlp_branch<Tok: Dim, const D: usize, const F: usize, T: Tape<f32, Cuda>>(
     parts: MlpParts<'_, D, F, f32, Cuda>,
-    y: Tokens<Tok, D, T>,
+    (y, y16): Input<usize, Tok, D, T>,
 ) -> Result<Branch<Tok, D, T>, CudaError> {
     if composed(Op::Mlp) {
+        if y16.is_some() {
+            return Err(super::invalid()); // the composition reads y's values
+        }
         return Ok((<Cuda as Kernels<f32>>::mlp(parts, y)?, None));
     }
-    mlp::mlp_op(parts, y, false)
+    mlp::mlp_op(parts, (y, y16), false)
 }
 
 /// Whether `x (B, T, D)` has no values (nothing to launch: the composition runs instead).
@@ -184,15 +191,28 @@ pub(super) fn block<
         return compose::block(norms, (attention, mlp), x, drops);
     }
     let (x0, tape) = x.try_contiguous()?.split_tape(); // (B, T, D)
-    let y1 = <Cuda as Kernels<f32>>::layer_norm(norms[0], x0.clone().put_tape(tape))?;
+                                                       // Under bf16, with the branches fused, the two LayerNorms write their outputs only in
+                                                       // bf16, the operand of the products that read them (no fp32 copy written and converted).
+    let bf16 = matmul(x0.device()) == Matmul::Bf16
+        && ![Op::LayerNorm, Op::Attention, Op::Linear, Op::Mlp]
+            .into_iter()
+            .any(composed);
+    let y1 = match bf16 {
+        true => layer_norm::layer_norm_op(norms[0], x0.clone().put_tape(tape), true)?,
+        false => (
+            <Cuda as Kernels<f32>>::layer_norm(norms[0], x0.clone().put_tape(tape))?,
+            None,
+        ),
+    };
     let h1 = attention_branch(attention, y1)?; // (B, T, D), its bias
-    let (x1, y2) = residual_norm(x0, h1, drops[0], norms[1])?; // (B, T, D) each
+    let (x1, y2) = residual_norm(x0, h1, drops[0], norms[1], bf16)?; // (B, T, D) each
     let h2 = mlp_branch(mlp, y2)?; // (B, T, D), its bias
     residual_add(x1, h2, drops[1]) // (B, T, D)
 }
 
 /// `x' = x + s_b·(h + b)` and `y = norm(x')` as one op with two outputs: `x'` (no tape; its
-/// gradient is read from its other uses, the next join) and `y` (on h's tape). The backward
+/// gradient is read from its other uses, the next join) and `y` (on h's tape; with
+/// `bf16_out`, written only in bf16, returned beside it as in `layer_norm_op`). The backward
 /// adds `g = dx' + LN'(dy)` into x's gradient and `s_b·g` into h's, and dγ, dβ.
 #[allow(clippy::type_complexity)]
 fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
@@ -200,7 +220,8 @@ fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     (h, bias): Branch<Tok, D, T>,
     drop: Option<DropPath>,
     norm: &LayerNorm1D<D, f32, Cuda>,
-) -> Result<(Tokens<Tok, D, NoneTape>, Tokens<Tok, D, T>), CudaError> {
+    bf16_out: bool,
+) -> Result<(Tokens<Tok, D, NoneTape>, Input<usize, Tok, D, T>), CudaError> {
     let x = x.try_contiguous()?; // (B, T, D)
     let (h, mut tape) = h.try_contiguous()?.split_tape(); // (B, T, D)
     let dev = x.device().clone();
@@ -211,22 +232,51 @@ fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     let scale = drop.map(|d| draw(&k, &dev, d, shape.0)).transpose()?; // (B,)
     let (mut joined, mut y) = (alloc(&dev, n)?, alloc(&dev, n)?);
     let (mut mean, mut rstd) = (alloc(&dev, rows)?, alloc(&dev, rows)?);
-    k.run(plan::residual_layer_norm_forward(
-        input(&**x.data()),
-        (input(&**h.data()), bias.as_ref().map(|b| input(&**b))),
-        scale.as_ref().map(input),
-        tokens,
-        output(&mut joined),
-        input(&**norm.gamma.data()),
-        input(&**norm.beta.data()),
-        plan::RowOutputs {
-            y: output(&mut y),
-            mean: output(&mut mean),
-            rstd: output(&mut rstd),
-        },
-        D,
-        norm.epsilon as f32,
-    ))?;
+    let hb = (input(&**h.data()), bias.as_ref().map(|b| input(&**b)));
+    let (gamma, beta, eps) = (norm.gamma.data(), norm.beta.data(), norm.epsilon as f32);
+    let y16 = match bf16_out {
+        true => {
+            let mut y16 = alloc_bf16(&dev, n)?;
+            let out = plan::RowOutputs {
+                y: output_bf16(&mut y16),
+                mean: output(&mut mean),
+                rstd: output(&mut rstd),
+            };
+            k.run(plan::residual_layer_norm_forward_bf16(
+                input(&**x.data()),
+                hb,
+                scale.as_ref().map(input),
+                tokens,
+                output(&mut joined),
+                input(&**gamma),
+                input(&**beta),
+                out,
+                D,
+                eps,
+            ))?;
+            Some(y16)
+        }
+        false => {
+            let out = plan::RowOutputs {
+                y: output(&mut y),
+                mean: output(&mut mean),
+                rstd: output(&mut rstd),
+            };
+            k.run(plan::residual_layer_norm_forward(
+                input(&**x.data()),
+                hb,
+                scale.as_ref().map(input),
+                tokens,
+                output(&mut joined),
+                input(&**gamma),
+                input(&**beta),
+                out,
+                D,
+                eps,
+            ))?;
+            None
+        }
+    };
     let (joined, y) = (wrap(&dev, shape, joined)?, wrap(&dev, shape, y)?);
     if T::OWNS_TAPE {
         // x, h and x' share a shape, so one `many_and_ref` lends their gradients together
@@ -287,5 +337,5 @@ fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
             Ok(())
         });
     }
-    Ok((joined, y.put_tape(tape)))
+    Ok((joined, (y.put_tape(tape), y16)))
 }

@@ -83,6 +83,25 @@ fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
     let (want, got) = (run((&biased, None)), run((&h, Some(&bias))));
     assert_eq!(got.0, want.0, "x + s·(h + b)");
     assert_eq!(got.1, want.1, "LayerNorm(x + s·(h + b))");
+    // Its bf16 form: the same join and statistics, y rounded once.
+    let (x16, y16, stats16) = sim::residual_layer_norm_forward_bf16(
+        &x,
+        (&h, Some(&bias)),
+        Some(&scale),
+        tokens,
+        &gamma,
+        &beta,
+        cols,
+        1e-6,
+    )
+    .expect("sim");
+    assert_eq!(x16, got.0, "x' of the bf16 form");
+    assert_eq!(stats16, got.2, "statistics of the bf16 form");
+    assert_eq!(
+        y16,
+        sim::f32_to_bf16(&got.1).expect("sim"),
+        "y rounded once"
+    );
 }
 
 #[test]
