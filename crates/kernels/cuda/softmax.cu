@@ -34,20 +34,30 @@ extern "C" __global__ void softmax_forward(const float* s, float* p, int rows, i
     for (int c = lane; c < cols; c += 32) p[at + c] = p[at + c] / sum;
 }
 
-// ds = scale·p ⊙ (dp − Σ_j dp_j·p_j) per row; p, dp, ds: (rows, cols).
-extern "C" __global__ void softmax_backward(const float* __restrict__ p, const float* dp, float* ds, int rows,
-                                            int cols, float scale, int accumulate) {
+// ds = scale·p ⊙ (dp − Σ_j dp_j·p_j) per row, p read as P (f32 or bf16) and ds stored as D:
+// f32, overwritten or with `accumulate` added to, or bf16 (overwritten, rounded once: the
+// operand of the attention's two backward products). p, dp, ds: (rows, cols).
+__device__ __forceinline__ float value(float x) { return x; }
+__device__ __forceinline__ float value(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ void put(float* ds, float g, int accumulate) { *ds = accumulate ? *ds + g : g; }
+__device__ __forceinline__ void put(__nv_bfloat16* ds, float g, int) { *ds = __float2bfloat16(g); }
+
+template <class P, class D>
+__device__ __forceinline__ void softmax_backward_rows(const P* __restrict__ p, const float* dp, D* ds, int rows,
+                                                      int cols, float scale, int accumulate) {
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (row >= rows) return;
     const long at = (long)row * cols;
     float dot = 0.0f;
-    for (int c = lane; c < cols; c += 32) dot += dp[at + c] * p[at + c];
+    for (int c = lane; c < cols; c += 32) dot += dp[at + c] * value(p[at + c]);
     dot = warp_sum(dot);
-    for (int c = lane; c < cols; c += 32) {
-        const float g = scale * (p[at + c] * (dp[at + c] - dot));
-        ds[at + c] = accumulate ? ds[at + c] + g : g;
-    }
+    for (int c = lane; c < cols; c += 32) put(ds + at + c, scale * (value(p[at + c]) * (dp[at + c] - dot)), accumulate);
+}
+
+extern "C" __global__ void softmax_backward(const float* __restrict__ p, const float* dp, float* ds, int rows,
+                                            int cols, float scale, int accumulate) {
+    softmax_backward_rows(p, dp, ds, rows, cols, scale, accumulate);
 }
 
 // Under `train.precision = bf16`, the probabilities are kept once, in bf16: the input of the
@@ -73,15 +83,13 @@ extern "C" __global__ void softmax_forward_bf16(const float* __restrict__ s, __n
 extern "C" __global__ void softmax_backward_bf16(const __nv_bfloat16* __restrict__ p, const float* __restrict__ dp,
                                                  float* __restrict__ ds, int rows, int cols, float scale,
                                                  int accumulate) {
-    const int lane = threadIdx.x % 32;
-    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-    if (row >= rows) return;
-    const long at = (long)row * cols;
-    float dot = 0.0f;
-    for (int c = lane; c < cols; c += 32) dot += dp[at + c] * __bfloat162float(p[at + c]);
-    dot = warp_sum(dot);
-    for (int c = lane; c < cols; c += 32) {
-        const float g = scale * (__bfloat162float(p[at + c]) * (dp[at + c] - dot));
-        ds[at + c] = accumulate ? ds[at + c] + g : g;
-    }
+    softmax_backward_rows(p, dp, ds, rows, cols, scale, accumulate);
+}
+
+// The same with ds written in bf16 (overwritten): what the attention core's backward feeds
+// its two products, with no fp32 ds written and converted.
+extern "C" __global__ void softmax_backward_bf16_out(const __nv_bfloat16* __restrict__ p,
+                                                     const float* __restrict__ dp, __nv_bfloat16* __restrict__ ds,
+                                                     int rows, int cols, float scale) {
+    softmax_backward_rows(p, dp, ds, rows, cols, scale, 0);
 }

@@ -61,6 +61,7 @@ const Entry KERNELS[] = {
     KERNEL(softmax_backward),
     KERNEL(softmax_forward_bf16),
     KERNEL(softmax_backward_bf16),
+    KERNEL(softmax_backward_bf16_out),
     KERNEL(bias_gelu_forward),
     KERNEL(bias_gelu_backward),
     KERNEL(gelu_forward_keep_bf16),

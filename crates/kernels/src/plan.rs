@@ -541,6 +541,21 @@ fn softmax_backward_of<I: Buffer, O: Buffer>(
     )
 }
 
+/// `softmax_backward_bf16_out`: `ds` (bf16 bits, overwritten) = `scale·p ⊙ (dp − Σ dp ⊙ p)`
+/// per row, `p` in bf16 bits, `dp` f32, all `(rows, cols)`.
+pub fn softmax_backward_bf16_out<I: Buffer, O: Buffer>(
+    p: I,
+    dp: I,
+    ds: O,
+    cols: usize,
+    scale: f32,
+) -> Result<Launch<I, O>, PlanError> {
+    let mut plan =
+        softmax_backward_of("softmax_backward_bf16_out", p, dp, ds, (cols, scale, false))?;
+    plan.params.pop(); // no `accumulate`: ds is overwritten
+    Ok(plan)
+}
+
 /// `softmax_forward_bf16`: `p` (bf16 bits) = `softmax(scale·s)` per row of `s` `(rows, cols)`.
 pub fn softmax_forward_bf16<I: Buffer, O: Buffer>(
     s: I,

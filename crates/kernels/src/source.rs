@@ -47,6 +47,7 @@ pub const FAMILIES: &[Family] = &[
             "softmax_backward",
             "softmax_forward_bf16",
             "softmax_backward_bf16",
+            "softmax_backward_bf16_out",
         ],
     },
     Family {

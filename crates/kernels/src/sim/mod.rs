@@ -34,8 +34,8 @@ pub use optimizer::{
 };
 pub use regularization::{drop_path_scales, dropout_backward, dropout_forward};
 pub use softmax::{
-    softmax_backward, softmax_backward_accumulate, softmax_backward_bf16, softmax_forward,
-    softmax_forward_bf16,
+    softmax_backward, softmax_backward_accumulate, softmax_backward_bf16,
+    softmax_backward_bf16_out, softmax_forward, softmax_forward_bf16,
 };
 
 use crate::launch::LaunchConfig;

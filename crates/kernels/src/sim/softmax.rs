@@ -75,3 +75,22 @@ pub fn softmax_backward_bf16(
         true,
     ))
 }
+
+/// `softmax_backward_bf16_out`: `ds` in bf16 bits, overwritten, from `p` in bf16 bits and
+/// `dp`, as the CUDA attention core's backward runs it under bf16.
+pub fn softmax_backward_bf16_out(
+    p: &[u16],
+    dp: &[f32],
+    cols: usize,
+    scale: f32,
+) -> Result<Vec<u16>, SimError> {
+    let mut ds = vec![0u16; dp.len()];
+    run_args(plan::softmax_backward_bf16_out(
+        Arg::InBf16(p),
+        Arg::In(dp),
+        Arg::OutBf16(&mut ds),
+        cols,
+        scale,
+    ))?;
+    Ok(ds)
+}

@@ -79,12 +79,7 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
                 v: output(hv),
             };
             k.run(plan::qkv_to_heads(rows, b, out, shape))?;
-            let [hq, hk, hv] = h;
-            [
-                Held::F32(wrap(&dev, (len,), hq)?.data().clone()),
-                Held::F32(wrap(&dev, (len,), hk)?.data().clone()),
-                Held::F32(wrap(&dev, (len,), hv)?.data().clone()),
-            ]
+            h.map(Held::Own)
         }
     };
     let scores = BatchShape {
@@ -159,32 +154,36 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
             drop(do16);
             grads.drop_non_leaf(&o_g);
 
-            // ds = scale·p ⊙ (dp − Σ dp ⊙ p), overwritten.
-            let mut ds = alloc(&dev, n * t * t)?; // (n, T, T)
-            match &pv.left {
-                Held::Bf16(p) => k.run(plan::softmax_backward_bf16(
-                    input_bf16(p),
-                    input(&s),
-                    output(&mut ds),
-                    t,
-                    scale,
-                    false,
-                ))?,
-                Held::F32(p) => k.run(plan::softmax_backward(
-                    input(&**p),
-                    input(&s),
-                    output(&mut ds),
-                    t,
-                    scale,
-                    false,
-                ))?,
-            }
-            drop((pv, s));
-            let ds16 = match mode {
-                Matmul::Bf16 => Some(to_bf16(&dev, &k, &ds)?),
-                Matmul::F32 | Matmul::Tf32 => None,
+            // ds = scale·p ⊙ (dp − Σ dp ⊙ p), overwritten: under bf16 written in bf16, the
+            // operand of the two products below, else in fp32.
+            let ds = match &pv.left {
+                Held::Bf16(p) => {
+                    let mut ds = alloc_bf16(&dev, n * t * t)?; // (n, T, T)
+                    k.run(plan::softmax_backward_bf16_out(
+                        input_bf16(p),
+                        input(&s),
+                        output_bf16(&mut ds),
+                        t,
+                        scale,
+                    ))?;
+                    Held::Bf16(ds)
+                }
+                Held::Own(p) => {
+                    let mut ds = alloc(&dev, n * t * t)?; // (n, T, T)
+                    k.run(plan::softmax_backward(
+                        input(p),
+                        input(&s),
+                        output(&mut ds),
+                        t,
+                        scale,
+                        false,
+                    ))?;
+                    Held::Own(ds)
+                }
+                Held::F32(_) => return Err(super::invalid()), // `probabilities` makes none
             };
-            let d_s = ds16.as_ref().map_or(Ptr::f32(&ds), Ptr::bf16);
+            drop((pv, s));
+            let d_s = ds.ptr();
             // dq = ds·k, dk = dsᵀ·q.
             let (mut dq, mut dk) = (alloc(&dev, len)?, alloc(&dev, len)?); // (n, T, hd)
             qk.gemm_batched(
@@ -199,7 +198,7 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
                 Some(d_s),
                 &mut dk,
             )?;
-            drop((ds, ds16));
+            drop(ds);
             // dqkv += dq | dk | dv in qkv's layout.
             let heads = Heads {
                 q: input(&dq),
@@ -257,7 +256,7 @@ fn probabilities(
                 cols,
                 scale,
             ))?;
-            Held::F32(wrap(dev, (len,), p)?.data().clone())
+            Held::Own(p)
         }
     })
 }

@@ -109,9 +109,8 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
                 output(&mut y),
                 F,
             ))?;
-            let y = wrap(&dev, (rows * F,), y)?;
             let bias = b1.clone();
-            (Held::F32(y.data().clone()), Some(Kept::F32 { h, bias }))
+            (Held::Own(y), Some(Kept::F32 { h, bias }))
         }
     };
 
@@ -176,7 +175,7 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
                         output(&mut db_parts),
                         F,
                     ))?;
-                    Dh::Bf16(dh)
+                    Held::Bf16(dh)
                 }
                 Kept::F32 { h, bias } => {
                     let mut dh = alloc(&dev, rows * F)?;
@@ -189,7 +188,7 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
                         F,
                         false,
                     ))?;
-                    Dh::F32(dh)
+                    Held::Own(dh)
                 }
             };
             drop((dy, kept));
@@ -209,19 +208,4 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
     }
     let bias = (!with_bias).then(|| fc2.bias.data().clone());
     Ok((out.put_tape(tape), bias))
-}
-
-/// The gradient of fc1's output, `dh (rows, F)`, in the products' operand type.
-enum Dh {
-    F32(CudaSlice<f32>),
-    Bf16(CudaSlice<u16>),
-}
-
-impl Dh {
-    fn ptr(&self) -> Ptr {
-        match self {
-            Dh::F32(s) => Ptr::f32(s),
-            Dh::Bf16(s) => Ptr::bf16(s),
-        }
-    }
 }

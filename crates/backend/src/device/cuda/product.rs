@@ -26,9 +26,11 @@ where
     Ok(y)
 }
 
-/// A product operand the op keeps: the tensor's own fp32 buffer, or its bf16 copy.
+/// A product operand the op keeps: a tensor's own fp32 buffer, an fp32 buffer of the op's
+/// own (an intermediate no tensor holds), or a bf16 copy.
 pub(super) enum Held {
     F32(Arc<CachableCudaSlice<f32>>),
+    Own(CudaSlice<f32>),
     Bf16(CudaSlice<u16>),
 }
 
@@ -48,6 +50,7 @@ impl Held {
     pub(super) fn ptr(&self) -> Ptr {
         match self {
             Held::F32(s) => Ptr::f32(&**s),
+            Held::Own(s) => Ptr::f32(s),
             Held::Bf16(s) => Ptr::bf16(s),
         }
     }

@@ -167,6 +167,15 @@ fn bf16_softmax_is_the_rounded_cpu_softmax_and_differentiates_it() {
                 &ds,
                 &want,
             );
+            // Written in bf16 instead: the same gradient, rounded once.
+            let mut fresh = vec![0.0; rows * cols];
+            sim::softmax_backward_bf16(&p16, &dp, &mut fresh, cols, SCALE).expect("sim");
+            let ds16 = sim::softmax_backward_bf16_out(&p16, &dp, cols, SCALE).expect("sim");
+            assert_eq!(
+                ds16,
+                sim::f32_to_bf16(&fresh).expect("sim"),
+                "ds in bf16 {rows}×{cols} ±{amp}"
+            );
         }
     }
 }
