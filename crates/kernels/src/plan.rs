@@ -151,32 +151,6 @@ pub fn layer_norm_forward<I: Buffer, O: Buffer>(
     cols: usize,
     eps: f32,
 ) -> Result<Launch<I, O>, PlanError> {
-    layer_norm_forward_of("layer_norm_forward", x, [gamma, beta], out, cols, eps)
-}
-
-/// `layer_norm_forward_bf16`: [`layer_norm_forward`] with `y` in bf16 bits (the statistics
-/// in f32).
-pub fn layer_norm_forward_bf16<I: Buffer, O: Buffer>(
-    x: I,
-    gamma: I,
-    beta: I,
-    out: RowOutputs<O>,
-    cols: usize,
-    eps: f32,
-) -> Result<Launch<I, O>, PlanError> {
-    layer_norm_forward_of("layer_norm_forward_bf16", x, [gamma, beta], out, cols, eps)
-}
-
-/// The plan of a LayerNorm forward kernel (`y` in f32 or bf16): both take the same
-/// parameters.
-fn layer_norm_forward_of<I: Buffer, O: Buffer>(
-    kernel: &'static str,
-    x: I,
-    [gamma, beta]: [I; 2],
-    out: RowOutputs<O>,
-    cols: usize,
-    eps: f32,
-) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("x", &x, cols)?;
     len("gamma", &gamma, cols)?;
     len("beta", &beta, cols)?;
@@ -184,7 +158,7 @@ fn layer_norm_forward_of<I: Buffer, O: Buffer>(
     len("mean", &out.mean, rows)?;
     len("rstd", &out.rstd, rows)?;
     launch(
-        kernel,
+        "layer_norm_forward",
         launch::per_row(rows),
         vec![
             Param::In(x),
@@ -198,6 +172,21 @@ fn layer_norm_forward_of<I: Buffer, O: Buffer>(
             Param::F32(eps),
         ],
     )
+}
+
+/// `layer_norm_forward_bf16`: [`layer_norm_forward`] with `y` in bf16 bits (the statistics
+/// in f32): the same parameters, checked the same way.
+pub fn layer_norm_forward_bf16<I: Buffer, O: Buffer>(
+    x: I,
+    gamma: I,
+    beta: I,
+    out: RowOutputs<O>,
+    cols: usize,
+    eps: f32,
+) -> Result<Launch<I, O>, PlanError> {
+    let mut plan = layer_norm_forward(x, gamma, beta, out, cols, eps)?;
+    plan.kernel = "layer_norm_forward_bf16";
+    Ok(plan)
 }
 
 /// `residual_layer_norm_forward`: `x' = x + s·(h + bias)` (`scale` one per sample of `tokens` rows,
@@ -215,76 +204,6 @@ pub fn residual_layer_norm_forward<I: Buffer, O: Buffer>(
     cols: usize,
     eps: f32,
 ) -> Result<Launch<I, O>, PlanError> {
-    let join = Join {
-        x,
-        h: (h, bias),
-        scale,
-        tokens,
-        x_out,
-    };
-    residual_layer_norm_forward_of(
-        "residual_layer_norm_forward",
-        join,
-        [gamma, beta],
-        out,
-        (cols, eps),
-    )
-}
-
-/// `residual_layer_norm_forward_bf16`: [`residual_layer_norm_forward`] with `y` in bf16
-/// bits (`x_out` and the statistics in f32).
-#[allow(clippy::too_many_arguments)]
-pub fn residual_layer_norm_forward_bf16<I: Buffer, O: Buffer>(
-    x: I,
-    (h, bias): (I, Option<I>),
-    scale: Option<I>,
-    tokens: usize,
-    x_out: O,
-    gamma: I,
-    beta: I,
-    out: RowOutputs<O>,
-    cols: usize,
-    eps: f32,
-) -> Result<Launch<I, O>, PlanError> {
-    let join = Join {
-        x,
-        h: (h, bias),
-        scale,
-        tokens,
-        x_out,
-    };
-    residual_layer_norm_forward_of(
-        "residual_layer_norm_forward_bf16",
-        join,
-        [gamma, beta],
-        out,
-        (cols, eps),
-    )
-}
-
-/// A residual join's operands: `x + s·(h + bias)` into `x_out`, `s` per sample of `tokens`.
-struct Join<I, O> {
-    x: I,
-    h: (I, Option<I>),
-    scale: Option<I>,
-    tokens: usize,
-    x_out: O,
-}
-
-/// The plan of a joined LayerNorm forward kernel (`y` in f32 or bf16).
-fn residual_layer_norm_forward_of<I: Buffer, O: Buffer>(
-    kernel: &'static str,
-    Join {
-        x,
-        h: (h, bias),
-        scale,
-        tokens,
-        x_out,
-    }: Join<I, O>,
-    [gamma, beta]: [I; 2],
-    out: RowOutputs<O>,
-    (cols, eps): (usize, f32),
-) -> Result<Launch<I, O>, PlanError> {
     let rows = rows_of("x", &x, cols)?;
     len("h", &h, rows * cols)?;
     if let Some(b) = &bias {
@@ -300,7 +219,7 @@ fn residual_layer_norm_forward_of<I: Buffer, O: Buffer>(
     len("mean", &out.mean, rows)?;
     len("rstd", &out.rstd, rows)?;
     launch(
-        kernel,
+        "residual_layer_norm_forward",
         launch::per_row(rows),
         vec![
             Param::In(x),
@@ -319,6 +238,37 @@ fn residual_layer_norm_forward_of<I: Buffer, O: Buffer>(
             Param::F32(eps),
         ],
     )
+}
+
+/// `residual_layer_norm_forward_bf16`: [`residual_layer_norm_forward`] with `y` in bf16
+/// bits (`x_out` and the statistics in f32): the same parameters, checked the same way.
+#[allow(clippy::too_many_arguments)]
+pub fn residual_layer_norm_forward_bf16<I: Buffer, O: Buffer>(
+    x: I,
+    (h, bias): (I, Option<I>),
+    scale: Option<I>,
+    tokens: usize,
+    x_out: O,
+    gamma: I,
+    beta: I,
+    out: RowOutputs<O>,
+    cols: usize,
+    eps: f32,
+) -> Result<Launch<I, O>, PlanError> {
+    let mut plan = residual_layer_norm_forward(
+        x,
+        (h, bias),
+        scale,
+        tokens,
+        x_out,
+        gamma,
+        beta,
+        out,
+        cols,
+        eps,
+    )?;
+    plan.kernel = "residual_layer_norm_forward_bf16";
+    Ok(plan)
 }
 
 /// The saved inputs of a LayerNorm backward: `x` `(rows, cols)`, μ and 1/σ `(rows,)`.
