@@ -8,9 +8,9 @@ use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
-use super::modules::{input, loaded, output, output_bf16, Loaded};
+use super::modules::{input, loaded, output, output_bf16, In, Loaded, Out};
 use super::{alloc, alloc_bf16, wrap};
-use deitc_kernels::plan::{self, RowInputs, RowOutputs};
+use deitc_kernels::plan::{self, Launch, PlanError, RowInputs, RowOutputs};
 use std::sync::Arc;
 
 /// LayerNorm of `x (B, T, M)` with `norm`'s γ, β and epsilon.
@@ -50,29 +50,22 @@ pub(super) fn layer_norm_op<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>
         alloc(&dev, rows)?,
     );
     let (gamma, beta, eps) = (norm.gamma.data(), norm.beta.data(), norm.epsilon as f32);
-    let y16 = match bf16_out {
-        true => {
-            let mut y16 = alloc_bf16(&dev, rows * M)?;
-            let out = RowOutputs {
-                y: output_bf16(&mut y16),
-                mean: output(&mut mean),
-                rstd: output(&mut rstd),
-            };
-            let (x, g, b) = (input(&**x.data()), input(&**gamma), input(&**beta));
-            k.run(plan::layer_norm_forward_bf16(x, g, b, out, M, eps))?;
-            Some(y16)
-        }
-        false => {
-            let out = RowOutputs {
-                y: output(&mut y),
-                mean: output(&mut mean),
-                rstd: output(&mut rstd),
-            };
-            let (x, g, b) = (input(&**x.data()), input(&**gamma), input(&**beta));
-            k.run(plan::layer_norm_forward(x, g, b, out, M, eps))?;
-            None
-        }
+    let mut y16 = bf16_out.then(|| alloc_bf16(&dev, rows * M)).transpose()?;
+    // The same launch either way: y's buffer and the kernel that writes it differ.
+    let (forward, y_out) = match &mut y16 {
+        Some(y16) => (
+            plan::layer_norm_forward_bf16 as Forward<'_>,
+            output_bf16(y16),
+        ),
+        None => (plan::layer_norm_forward as Forward<'_>, output(&mut y)),
     };
+    let out = RowOutputs {
+        y: y_out,
+        mean: output(&mut mean),
+        rstd: output(&mut rstd),
+    };
+    let (xi, g, b) = (input(&**x.data()), input(&**gamma), input(&**beta));
+    k.run(forward(xi, g, b, out, M, eps))?;
     let out = wrap(&dev, shape, y)?;
     if T::OWNS_TAPE {
         let (x_g, out_g) = (x.ghost(), out.ghost());
@@ -109,6 +102,16 @@ pub(super) fn layer_norm_op<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>
     }
     Ok((out.put_tape(tape), y16))
 }
+
+/// A LayerNorm forward's plan (`plan::layer_norm_forward` or its bf16-output form).
+type Forward<'a> = fn(
+    In<'a>,
+    In<'a>,
+    In<'a>,
+    RowOutputs<Out<'a>>,
+    usize,
+    f32,
+) -> Result<Launch<In<'a>, Out<'a>>, PlanError>;
 
 /// What the backward reads: the input, γ, and the forward's per-row μ and 1/σ.
 struct Saved {

@@ -14,7 +14,7 @@ use dfdx::prelude::*;
 
 use super::attention::{self, Bias};
 use super::linear::Input;
-use super::modules::{input, loaded, output, output_bf16, Loaded};
+use super::modules::{input, loaded, output, output_bf16, In, Loaded, Out};
 use super::{alloc, alloc_bf16, layer_norm, matmul, mlp, wrap, Matmul};
 use crate::device::composed::{composed, Op};
 use crate::device::{compose, AttentionParts, DropPath, Kernels, MlpParts, Rows};
@@ -210,6 +210,21 @@ pub(super) fn block<
     residual_add(x1, h2, drops[1]) // (B, T, D)
 }
 
+/// A joined LayerNorm forward's plan (`plan::residual_layer_norm_forward` or its
+/// bf16-output form).
+type JoinForward<'a> = fn(
+    In<'a>,
+    (In<'a>, Option<In<'a>>),
+    Option<In<'a>>,
+    usize,
+    Out<'a>,
+    In<'a>,
+    In<'a>,
+    plan::RowOutputs<Out<'a>>,
+    usize,
+    f32,
+) -> Result<plan::Launch<In<'a>, Out<'a>>, plan::PlanError>;
+
 /// `x' = x + s_b·(h + b)` and `y = norm(x')` as one op with two outputs: `x'` (no tape; its
 /// gradient is read from its other uses, the next join) and `y` (on h's tape; with
 /// `bf16_out`, written only in bf16, returned beside it as in `layer_norm_op`). The backward
@@ -234,49 +249,35 @@ fn residual_norm<Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     let (mut mean, mut rstd) = (alloc(&dev, rows)?, alloc(&dev, rows)?);
     let hb = (input(&**h.data()), bias.as_ref().map(|b| input(&**b)));
     let (gamma, beta, eps) = (norm.gamma.data(), norm.beta.data(), norm.epsilon as f32);
-    let y16 = match bf16_out {
-        true => {
-            let mut y16 = alloc_bf16(&dev, n)?;
-            let out = plan::RowOutputs {
-                y: output_bf16(&mut y16),
-                mean: output(&mut mean),
-                rstd: output(&mut rstd),
-            };
-            k.run(plan::residual_layer_norm_forward_bf16(
-                input(&**x.data()),
-                hb,
-                scale.as_ref().map(input),
-                tokens,
-                output(&mut joined),
-                input(&**gamma),
-                input(&**beta),
-                out,
-                D,
-                eps,
-            ))?;
-            Some(y16)
-        }
-        false => {
-            let out = plan::RowOutputs {
-                y: output(&mut y),
-                mean: output(&mut mean),
-                rstd: output(&mut rstd),
-            };
-            k.run(plan::residual_layer_norm_forward(
-                input(&**x.data()),
-                hb,
-                scale.as_ref().map(input),
-                tokens,
-                output(&mut joined),
-                input(&**gamma),
-                input(&**beta),
-                out,
-                D,
-                eps,
-            ))?;
-            None
-        }
+    let mut y16 = bf16_out.then(|| alloc_bf16(&dev, n)).transpose()?;
+    // The same launch either way: y's buffer and the kernel that writes it differ.
+    let (forward, y_out) = match &mut y16 {
+        Some(y16) => (
+            plan::residual_layer_norm_forward_bf16 as JoinForward<'_>,
+            output_bf16(y16),
+        ),
+        None => (
+            plan::residual_layer_norm_forward as JoinForward<'_>,
+            output(&mut y),
+        ),
     };
+    let out = plan::RowOutputs {
+        y: y_out,
+        mean: output(&mut mean),
+        rstd: output(&mut rstd),
+    };
+    k.run(forward(
+        input(&**x.data()),
+        hb,
+        scale.as_ref().map(input),
+        tokens,
+        output(&mut joined),
+        input(&**gamma),
+        input(&**beta),
+        out,
+        D,
+        eps,
+    ))?;
     let (joined, y) = (wrap(&dev, shape, joined)?, wrap(&dev, shape, y)?);
     if T::OWNS_TAPE {
         // x, h and x' share a shape, so one `many_and_ref` lends their gradients together
