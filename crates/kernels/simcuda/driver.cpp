@@ -14,6 +14,11 @@
 //   around its timed training steps) every launch (by kernel), copy, memset, allocation and
 //   cuBLAS product (`simcuda_count`) is counted; at exit the counts are appended to the
 //   file `$SIMCUDA_STATS` names, one `kind<TAB>name<TAB>count<TAB>amount` line each.
+// - Memory: the bytes allocated and not yet freed are tracked over the whole process (what
+//   a GPU's memory would hold: dfdx's cache keeps its freed buffers allocated), and their
+//   peak, over the process and inside the profiling range, is written with the counts as
+//   `memory<TAB>peak<TAB>1<TAB>bytes` and `memory<TAB>peak in range<TAB>1<TAB>bytes`, and
+//   what was alive at the peak, by size, as `at peak<TAB>size<TAB>count<TAB>bytes` lines.
 //
 // Every other entry point of the library is a stub returning CUDA_ERROR_NOT_SUPPORTED.
 
@@ -60,6 +65,17 @@ static std::map<std::pair<std::string, std::string>, std::pair<unsigned long lon
     return *c;
 }
 
+// Device memory in use: each live allocation's size, their sum, and its peaks.
+struct Memory {
+    std::map<unsigned long long, size_t> sizes;
+    unsigned long long live = 0, peak = 0, peak_in_range = 0;
+    std::map<size_t, unsigned long long> at_peak;  // size → live allocations of it
+};
+static Memory& memory() {
+    static auto* m = new Memory;
+    return *m;
+}
+
 static void write_counts() {
     const char* path = std::getenv("SIMCUDA_STATS");
     if (!path || !*path) return;
@@ -67,7 +83,30 @@ static void write_counts() {
     if (!f) return;
     for (const auto& [key, value] : counts())
         std::fprintf(f, "%s\t%s\t%llu\t%llu\n", key.first.c_str(), key.second.c_str(), value.first, value.second);
+    std::fprintf(f, "memory\tpeak\t1\t%llu\n", memory().peak);
+    std::fprintf(f, "memory\tpeak in range\t1\t%llu\n", memory().peak_in_range);
+    for (const auto& [size, n] : memory().at_peak)
+        std::fprintf(f, "at peak\t%zu\t%llu\t%llu\n", size, n, n * size);
     std::fclose(f);
+}
+
+// Records an allocation (`bytes` > 0) or the free of `ptr` (`bytes` == 0).
+static void track(unsigned long long ptr, size_t bytes) {
+    const std::lock_guard<std::mutex> lock(counting);
+    Memory& m = memory();
+    if (bytes > 0) {
+        m.sizes[ptr] = bytes;
+        m.live += bytes;
+        if (m.live > m.peak) {
+            m.peak = m.live;
+            m.at_peak.clear();
+            for (const auto& [p, size] : m.sizes) m.at_peak[size] += 1;
+        }
+        if (profiling && m.live > m.peak_in_range) m.peak_in_range = m.live;
+    } else if (auto it = m.sizes.find(ptr); it != m.sizes.end()) {
+        m.live -= it->second;
+        m.sizes.erase(it);
+    }
 }
 
 // Counts one event of `kind` (`name` within it) with `amount` (bytes, FLOPs) while the
@@ -75,18 +114,19 @@ static void write_counts() {
 void simcuda_count(const char* kind, const char* name, unsigned long long amount) {
     const std::lock_guard<std::mutex> lock(counting);
     if (!profiling) return;
-    static const bool registered = [] { return std::atexit(write_counts) == 0; }();
-    (void)registered;
     auto& c = counts()[{kind, name}];
     c.first += 1;
     c.second += amount;
 }
 
 CUresult cuProfilerStart() {
+    const std::lock_guard<std::mutex> lock(counting);
     profiling = true;
+    memory().peak_in_range = memory().live;
     return CUDA_SUCCESS;
 }
 CUresult cuProfilerStop() {
+    const std::lock_guard<std::mutex> lock(counting);
     profiling = false;
     return CUDA_SUCCESS;
 }
@@ -101,7 +141,12 @@ static int event_token;
 static int stream_token;
 static std::mutex launches;
 
-CUresult cuInit(unsigned) { return CUDA_SUCCESS; }
+CUresult cuInit(unsigned) {
+    // The counts and the memory peaks are written at exit, once.
+    static const bool registered = [] { return std::atexit(write_counts) == 0; }();
+    (void)registered;
+    return CUDA_SUCCESS;
+}
 
 CUresult cuDriverGetVersion(int* version) {
     *version = 13000;
@@ -194,11 +239,13 @@ CUresult cuMemAlloc_v2(CUdeviceptr* ptr, size_t bytes) {
     std::memset(p, 0xff, size);
     *ptr = CUdeviceptr(reinterpret_cast<uintptr_t>(p));
     simcuda_count("alloc", "", bytes);
+    track(*ptr, bytes);
     return CUDA_SUCCESS;
 }
 CUresult cuMemAllocAsync(CUdeviceptr* ptr, size_t bytes, void*) { return cuMemAlloc_v2(ptr, bytes); }
 CUresult cuMemFree_v2(CUdeviceptr ptr) {
     simcuda_count("free", "", 0);
+    track(ptr, 0);
     std::free(reinterpret_cast<void*>(uintptr_t(ptr)));
     return CUDA_SUCCESS;
 }

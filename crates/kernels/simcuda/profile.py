@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """profile.py - what one training step asks of the CUDA device, counted on the simulated one.
 
-    python3 crates/kernels/simcuda/profile.py RECIPE [--steps N] [deitc bench flags...]
+    python3 crates/kernels/simcuda/profile.py RECIPE [--steps N] [--at-peak] [deitc bench flags...]
 
 Runs `deitc bench RECIPE --device cuda` on the simulated toolchain (`check.sh` builds it
 into target/simcuda first) with `$SIMCUDA_STATS` set, so the simulated driver counts what
 happens inside bench's profiling range (its timed training steps), and prints the counts
 per step: kernel launches (deitc's kernels apart from dfdx's, the most frequent first),
-cuBLAS products and their FLOPs, host-device copies, memsets and allocations. The counts
+cuBLAS products and their FLOPs, host-device copies, memsets and allocations, and the
+device memory's peak (every allocation not yet freed, dfdx's cache included: what the GPU's
+memory would hold), over the whole run and inside the timed steps; `--at-peak` also lists
+the buffers alive at the peak by size, the largest share first. The counts
 are the device's work as the program issues it, the same on any GPU; times are not.
 `DEITC_CUDA_COMPOSED` in the environment applies as usual.
 """
@@ -41,6 +44,8 @@ def main(args):
     if not os.access(binary, os.X_OK):
         print("profile.py: no simulated build; run crates/kernels/simcuda/check.sh first", file=sys.stderr)
         return 2
+    at_peak = "--at-peak" in args
+    args = [a for a in args if a != "--at-peak"]
     steps = 2
     if "--steps" in args:
         steps = int(args[args.index("--steps") + 1])
@@ -78,6 +83,13 @@ def main(args):
     for k, n, c, a in sorted(r for r in rows if r[0] in ("copy", "memset", "alloc", "free")):
         label = f"{k} {n}".strip()
         print(f"  {label:<24} {per(c):8.1f}  ({per(a) / 1e6:.3f} MB)" if k != "free" else f"  {label:<24} {per(c):8.1f}")
+    for k, n, c, a in rows:
+        if k == "memory":
+            print(f"  memory {n:<17} {a / 2**20:10.1f} MiB")
+    if at_peak:
+        live = sorted((r for r in rows if r[0] == "at peak"), key=lambda r: -r[3])
+        for _, size, c, a in live[:12]:
+            print(f"    {c:6d} × {int(size):>12,d} B = {a / 2**20:8.1f} MiB")
     return 0
 
 

@@ -90,6 +90,31 @@ impl<E, D: Storage<E>> Gradients<E, D> {
         }
     }
 
+    /// deitc patch 9: for a backward about to write `written` values of `t`'s gradient:
+    /// when `t` has no gradient yet and `written` covers its storage, gives it one from
+    /// `alloc(len)`, which may leave it uninitialised, and returns `true`: the backward is
+    /// the gradient's first writer and overwrites every element (a product with β = 0)
+    /// instead of adding into zeros. Otherwise makes sure the gradient exists (zero-filled,
+    /// as [Gradients::try_alloc_for]) and returns `false`: the backward adds as usual.
+    pub fn try_alloc_first<S: Shape>(
+        &mut self,
+        t: &impl Tensorlike<S, E, D>,
+        written: usize,
+        alloc: impl FnOnce(usize) -> Result<D::Vec, D::Err>,
+    ) -> Result<bool, D::Err> {
+        match self.gradient_by_id.entry(t.id()) {
+            std::collections::btree_map::Entry::Vacant(e) if t.len() == written => {
+                e.insert(alloc(written)?);
+                Ok(true)
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(t.try_alloc_grad()?);
+                Ok(false)
+            }
+            std::collections::btree_map::Entry::Occupied(_) => Ok(false),
+        }
+    }
+
     /// Returns a reference to the underlying gradient if found.
     pub fn get_ref_checked<S: Shape, T>(&self, t: &Tensor<S, E, D, T>) -> Option<&D::Vec> {
         self.gradient_by_id.get(&t.id)

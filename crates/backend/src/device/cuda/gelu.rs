@@ -6,19 +6,18 @@
 //! (`gelu_forward_keep_bf16`, `gelu_backward_bf16`) instead of the fp32 input: the MLP's
 //! widest activation `(B, T, 4D)` then takes half the memory, as under fp16 autocast.
 
-use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
 
 use super::modules::{input, input_bf16, loaded, output, output_bf16};
-use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
+use super::{alloc, alloc_bf16, matmul, wrap, Buf, Matmul};
 use deitc_kernels::plan;
 
 /// What the backward differentiates at: the fp32 input, or its bf16 rounding.
 enum Kept {
     F32(Arc<CachableCudaSlice<f32>>),
-    Bf16(CudaSlice<u16>),
+    Bf16(Buf<u16>),
 }
 
 /// `gelu(x)` for any shape, as rows of its last axis.

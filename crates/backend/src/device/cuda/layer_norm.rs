@@ -9,7 +9,7 @@ use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 
 use super::modules::{input, loaded, output, output_bf16, In, Loaded, Out};
-use super::{alloc, alloc_bf16, wrap};
+use super::{alloc, alloc_bf16, wrap, Buf};
 use deitc_kernels::plan::{self, Launch, PlanError, RowInputs, RowOutputs};
 use std::sync::Arc;
 
@@ -31,13 +31,7 @@ pub(super) fn layer_norm_op<B: Dim, Tok: Dim, const M: usize, T: Tape<f32, Cuda>
     norm: &LayerNorm1D<M, f32, Cuda>,
     x: Tensor<(B, Tok, Const<M>), f32, Cuda, T>,
     bf16_out: bool,
-) -> Result<
-    (
-        Tensor<(B, Tok, Const<M>), f32, Cuda, T>,
-        Option<CudaSlice<u16>>,
-    ),
-    CudaError,
-> {
+) -> Result<(Tensor<(B, Tok, Const<M>), f32, Cuda, T>, Option<Buf<u16>>), CudaError> {
     // The kernels read rows of M contiguous values.
     let (x, mut tape) = x.try_contiguous()?.split_tape();
     let dev = x.device().clone();
@@ -118,8 +112,8 @@ struct Saved {
     x: Arc<CachableCudaSlice<f32>>,
     gamma: Arc<CachableCudaSlice<f32>>,
     cols: usize,
-    mean: CudaSlice<f32>,
-    rstd: CudaSlice<f32>,
+    mean: Buf<f32>,
+    rstd: Buf<f32>,
 }
 
 /// `dx += ∂L/∂x` and the partial sums of dγ, dβ from the output's gradient `dy`.

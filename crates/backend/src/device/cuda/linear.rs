@@ -8,7 +8,7 @@
 //! outputs. Under bf16 the op keeps the bf16 copies of `x` and `W` for the backward instead
 //! of the fp32 ones, so the saved activation takes half the memory.
 
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::{DevicePtr, DeviceSlice};
 use dfdx::nn::modules::Linear;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::modules::{input, loaded, output, Loaded};
 use super::product::{to_bf16, Held, Pair, Ptr};
-use super::{alloc, matmul, wrap, Matmul};
+use super::{alloc, beta, matmul, wrap, Buf, Matmul};
 use crate::device::Rows;
 use deitc_kernels::plan;
 
@@ -51,7 +51,7 @@ pub(super) fn linear_bias_deferred<
 /// A product's input `(B, T, I)`, and under bf16 possibly its bf16 copy already made (its
 /// producer's only output: the tensor then carries the tape and the gradient, not values).
 pub(super) type Input<B, Tok, const I: usize, T> =
-    (Rows<B, Tok, I, f32, Cuda, T>, Option<CudaSlice<u16>>);
+    (Rows<B, Tok, I, f32, Cuda, T>, Option<Buf<u16>>);
 
 /// The left factor kept for a product on `x`: its bf16 copy when given (only under bf16),
 /// else the tensor's data as `mode` keeps it.
@@ -59,7 +59,7 @@ pub(super) fn held_input(
     dev: &Cuda,
     k: &Loaded,
     x: &Arc<CachableCudaSlice<f32>>,
-    x16: Option<CudaSlice<u16>>,
+    x16: Option<Buf<u16>>,
     mode: Matmul,
 ) -> Result<Held, CudaError> {
     match (x16, mode) {
@@ -104,7 +104,7 @@ fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda
         let (x_g, out_g) = (x.ghost(), out.ghost());
         let (w_g, b_g) = (lin.weight.ghost(), lin.bias.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_g)?;
+            let beta_x = beta(grads.try_alloc_first(&x_g, rows * I, |n| alloc(&dev, n))?); // dx
             grads.try_alloc_for(&w_g)?;
             grads.try_alloc_for(&b_g)?;
             grads.try_alloc_for(&out_g)?;
@@ -116,7 +116,8 @@ fn linear_op<B: Dim, Tok: Dim, const I: usize, const O: usize, T: Tape<f32, Cuda
                 Matmul::Bf16 => Some(to_bf16(&dev, &k, grads.get_ref(&out_g))?),
                 Matmul::F32 | Matmul::Tf32 => None,
             };
-            let g = plan::gemm_backward_input(rows, I, O).map_err(|_| super::invalid())?;
+            let mut g = plan::gemm_backward_input(rows, I, O).map_err(|_| super::invalid())?;
+            g.beta = beta_x; // 0 for a new gradient: overwritten, not added into
             {
                 let (dx, dy) = grads.mut_and_ref(&x_g, &out_g);
                 let dy = dy_bf16.as_ref().map_or(Ptr::f32(dy), Ptr::bf16);

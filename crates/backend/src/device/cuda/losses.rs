@@ -15,7 +15,7 @@ use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 
 use super::modules::{input, loaded, output, Loaded};
-use super::{alloc, not_loaded, wrap};
+use super::{alloc, not_loaded, wrap, Buf};
 use crate::device::Loss;
 use crate::model::Logits;
 use deitc_kernels::plan::{self, LossGrad};
@@ -103,9 +103,9 @@ fn overwrite(grad: &mut CudaSlice<f32>) -> LossGrad<super::modules::Out<'_>> {
 /// What a loss's forward leaves: the per-row terms `(B,)`, the factor that turns their sum
 /// into the loss, and the logits' gradient of the loss at weight 1 `(B, K)`.
 struct Terms {
-    terms: CudaSlice<f32>,
+    terms: Buf<f32>,
     norm: f32,
-    grad: CudaSlice<f32>,
+    grad: Buf<f32>,
 }
 
 /// The scalar loss `norm·Σ terms`, on the logits' tape with the backward

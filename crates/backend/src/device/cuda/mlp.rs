@@ -21,7 +21,6 @@
 //! composition's (`Linear`, GELU, `Linear` on the device) up to where fc1's bias is added
 //! (after the product's rounding instead of inside cuBLAS's β = 1 epilogue).
 
-use cudarc::driver::CudaSlice;
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 use std::sync::Arc;
@@ -30,7 +29,7 @@ use super::attention::Bias;
 use super::linear::{column_sums, held_input, Input};
 use super::modules::{input, input_bf16, loaded, output, output_bf16};
 use super::product::{to_bf16, Held, Pair, Ptr};
-use super::{alloc, alloc_bf16, matmul, wrap, Matmul};
+use super::{alloc, alloc_bf16, beta, matmul, wrap, Buf, Matmul};
 use crate::device::{MlpParts, Rows};
 use deitc_kernels::plan;
 
@@ -38,11 +37,11 @@ use deitc_kernels::plan;
 enum Kept {
     /// fp32: fc1's product `h` without its bias (the kernel adds `b₁` again).
     F32 {
-        h: CudaSlice<f32>,
+        h: Buf<f32>,
         bias: Arc<CachableCudaSlice<f32>>,
     },
     /// bf16: `h + b₁` rounded to bf16.
-    Bf16(CudaSlice<u16>),
+    Bf16(Buf<u16>),
 }
 
 /// `fc2(gelu(fc1(x)))` on `x (B, T, D)`.
@@ -134,7 +133,7 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
         let (w1_g, b1_g) = (fc1.weight.ghost(), fc1.bias.ghost());
         let (w2_g, b2_g) = (fc2.weight.ghost(), fc2.bias.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&x_g)?;
+            let beta_x = beta(grads.try_alloc_first(&x_g, rows * D, |n| alloc(&dev, n))?); // fc1's dx
             grads.try_alloc_for(&w1_g)?;
             grads.try_alloc_for(&b1_g)?;
             grads.try_alloc_for(&w2_g)?;
@@ -197,9 +196,10 @@ pub(super) fn mlp_op<B: Dim, Tok: Dim, const D: usize, const F: usize, T: Tape<f
                 output(grads.get_mut(&b1_g)),
             ))?;
 
-            // fc1: dx += dh·W₁, dW₁ += dhᵀ·x.
+            // fc1: dx = β·dx + dh·W₁ (β = 0 for a new gradient), dW₁ += dhᵀ·x.
             let d = dh.ptr();
-            let g = plan::gemm_backward_input(rows, D, F).map_err(|_| super::invalid())?;
+            let mut g = plan::gemm_backward_input(rows, D, F).map_err(|_| super::invalid())?;
+            g.beta = beta_x;
             first.gemm(&dev, &g, Some(d), grads.get_mut(&x_g))?;
             let g = plan::gemm_backward_weight(rows, D, F).map_err(|_| super::invalid())?;
             first.gemm(&dev, &g, Some(d), grads.get_mut(&w1_g))?;

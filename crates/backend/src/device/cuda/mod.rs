@@ -41,7 +41,6 @@ mod sublayer;
 use super::composed::{self, composed, Op};
 use super::{compose, AttentionParts, Backend, Kernels, MlpParts, Rows, Scores};
 use crate::ir::Precision;
-use cudarc::driver::CudaSlice;
 use dfdx::nn::modules::{LayerNorm1D, Linear};
 use dfdx::prelude::*;
 use std::collections::HashMap;
@@ -73,24 +72,42 @@ pub(crate) fn matmul(dev: &Cuda) -> Matmul {
     table.get(&key).copied().unwrap_or(Matmul::F32)
 }
 
+/// A device buffer that goes back to dfdx's allocation cache when dropped, as a tensor's
+/// storage does, so the next step's request of its size takes it from there instead of the
+/// driver (a `cuMemAllocAsync` and `cuMemFreeAsync` a buffer, a step).
+pub(crate) type Buf<E> = dfdx::tensor::CachableCudaSlice<E>;
+
 /// An uninitialised device buffer of `len` values (each kernel writes all of its output).
-pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<CudaSlice<f32>, CudaError> {
+pub(crate) fn alloc(dev: &Cuda, len: usize) -> Result<Buf<f32>, CudaError> {
     // SAFETY: every caller passes the buffer to a kernel that writes each element (the
     // forward outputs, the partial sums) before anything reads it.
     #[allow(unsafe_code)]
     unsafe {
-        dev.alloc_uninit::<f32>(len)
+        dev.alloc_cached::<f32>(len)
     }
 }
 
 /// An uninitialised device buffer of `len` bf16 values (their bits), for a kernel that
 /// writes every element.
-pub(crate) fn alloc_bf16(dev: &Cuda, len: usize) -> Result<CudaSlice<u16>, CudaError> {
+pub(crate) fn alloc_bf16(dev: &Cuda, len: usize) -> Result<Buf<u16>, CudaError> {
     // SAFETY: every caller passes the buffer to a kernel that writes each element (a bf16
     // copy, a kept activation, probabilities) before anything reads it.
     #[allow(unsafe_code)]
     unsafe {
-        dev.alloc_uninit::<u16>(len)
+        dev.alloc_cached::<u16>(len)
+    }
+}
+
+/// The β of a backward product that writes all of a gradient (`dx = β·dx + dy·W`), from
+/// `Gradients::try_alloc_first` (vendored dfdx patch 9): a gradient the product is the first
+/// to write is a new buffer left uninitialised and overwritten (β = 0), which saves dfdx's
+/// zero fill and the product's read of the zeros; one an earlier backward wrote, or that
+/// the product does not cover, is added into (β = 1).
+pub(crate) fn beta(first: bool) -> f32 {
+    if first {
+        0.0
+    } else {
+        1.0
     }
 }
 
@@ -98,9 +115,9 @@ pub(crate) fn alloc_bf16(dev: &Cuda, len: usize) -> Result<CudaSlice<u16>, CudaE
 pub(crate) fn wrap<S: Shape>(
     dev: &Cuda,
     shape: S,
-    slice: CudaSlice<f32>,
+    slice: Buf<f32>,
 ) -> Result<Tensor<S, f32, Cuda>, CudaError> {
-    dev.tensor_from_slice(shape, slice).ok_or_else(invalid)
+    dev.tensor_from_cached(shape, slice).ok_or_else(invalid)
 }
 
 /// A buffer whose length disagrees with its shape: a bug in deitc.

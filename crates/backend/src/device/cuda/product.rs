@@ -6,18 +6,18 @@
 
 use cudarc::cublas::result::{gemm_ex, gemm_strided_batched_ex};
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::{DevicePtr, DeviceSlice};
 use dfdx::prelude::*;
 use dfdx::tensor::CachableCudaSlice;
 use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::modules::{input, output_bf16, Loaded};
-use super::Matmul;
+use super::{Buf, Matmul};
 use deitc_kernels::plan::{self, Batched, Factor, Gemm};
 
 /// `x` rounded to bf16 by the `f32_to_bf16` kernel.
-pub(super) fn to_bf16<S>(dev: &Cuda, k: &Loaded, x: &S) -> Result<CudaSlice<u16>, CudaError>
+pub(super) fn to_bf16<S>(dev: &Cuda, k: &Loaded, x: &S) -> Result<Buf<u16>, CudaError>
 where
     S: DevicePtr<f32> + DeviceSlice<f32>,
 {
@@ -30,8 +30,8 @@ where
 /// own (an intermediate no tensor holds), or a bf16 copy.
 pub(super) enum Held {
     F32(Arc<CachableCudaSlice<f32>>),
-    Own(CudaSlice<f32>),
-    Bf16(CudaSlice<u16>),
+    Own(Buf<f32>),
+    Bf16(Buf<u16>),
 }
 
 impl Held {
@@ -73,7 +73,7 @@ impl Ptr {
         }
     }
 
-    pub(super) fn bf16(s: &CudaSlice<u16>) -> Ptr {
+    pub(super) fn bf16<S: DevicePtr<u16> + DeviceSlice<u16>>(s: &S) -> Ptr {
         Ptr {
             at: *s.device_ptr(),
             len: DeviceSlice::len(s),

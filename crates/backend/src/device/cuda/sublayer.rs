@@ -7,7 +7,6 @@
 //! into x's gradient and `s_b·dy` into the branch's (`cuda/residual.cu`; the simulator
 //! tests the same plans against the CPU in `fused/cuda_parity/residual.rs`).
 
-use cudarc::driver::CudaSlice;
 use deitc_kernels::plan::{self, ResidualGrads};
 use dfdx::nn::modules::LayerNorm1D;
 use dfdx::prelude::*;
@@ -15,7 +14,7 @@ use dfdx::prelude::*;
 use super::attention::{self, Bias};
 use super::linear::Input;
 use super::modules::{input, loaded, output, output_bf16, In, Loaded, Out};
-use super::{alloc, alloc_bf16, layer_norm, matmul, mlp, wrap, Matmul};
+use super::{alloc, alloc_bf16, layer_norm, matmul, mlp, wrap, Buf, Matmul};
 use crate::device::composed::{composed, Op};
 use crate::device::{compose, AttentionParts, DropPath, Kernels, MlpParts, Rows};
 
@@ -157,7 +156,7 @@ where
 
 /// Stochastic depth's scales `(batch,)` drawn by `drop` on the device: one launch of
 /// `drop_path_scales`, the bits the CPU draws ([`DropPath::scales`]).
-fn draw(k: &Loaded, dev: &Cuda, drop: DropPath, batch: usize) -> Result<CudaSlice<f32>, CudaError> {
+fn draw(k: &Loaded, dev: &Cuda, drop: DropPath, batch: usize) -> Result<Buf<f32>, CudaError> {
     let mut scale = alloc(dev, batch)?; // (B,)
     k.run(plan::drop_path_scales(
         drop.seed,

@@ -17,9 +17,9 @@
 use super::device::take;
 use super::{Hyper, Optimizer, Path, StepInfo};
 use crate::device::cuda::modules::{input, input_bytes, loaded, output, Loaded};
-use crate::device::cuda::{alloc, invalid, not_loaded, wrap};
+use crate::device::cuda::{alloc, invalid, not_loaded, wrap, Buf};
 use crate::ir::OptimizerKind;
-use cudarc::driver::{CudaSlice, DevicePtr, DeviceSlice};
+use cudarc::driver::{DevicePtr, DeviceSlice};
 use deitc_kernels::launch::{AdamwArgs, SgdArgs};
 use deitc_kernels::plan::{self, AdamwTensor, Flat};
 use dfdx::nn::TensorCollection;
@@ -35,7 +35,7 @@ struct Fused {
     /// [`Path::norm`].
     grads: Vec<(u64, usize)>,
     /// `[Σg², clip factor]` on the device, once [`Path::norm`] has run.
-    norm: Option<CudaSlice<f32>>,
+    norm: Option<Buf<f32>>,
     /// AdamW: every tensor's buffers and factors, updated by one launch in [`Path::finish`].
     adamw: Vec<AdamwTensor>,
 }

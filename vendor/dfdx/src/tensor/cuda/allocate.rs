@@ -29,9 +29,19 @@ impl Cuda {
         slice: CudaSlice<E>,
     ) -> Tensor<S, E, Self> {
         let data = CachableCudaSlice {
-            data: slice,
+            data: std::mem::ManuallyDrop::new(slice),
             cache: self.cache.clone(),
         };
+        self.build_tensor_cached(shape, strides, data)
+    }
+
+    /// deitc patch 8: `build_tensor` for a slice that is already cache-backed.
+    pub(crate) fn build_tensor_cached<S: Shape, E: Unit>(
+        &self,
+        shape: S,
+        strides: S::Concrete,
+        data: CachableCudaSlice<E>,
+    ) -> Tensor<S, E, Self> {
         Tensor {
             id: unique_id(),
             data: Arc::new(data),
@@ -55,7 +65,8 @@ impl<E: Unit> ZerosTensor<E> for Cuda {
 
 impl<E: Unit> ZeroFillStorage<E> for Cuda {
     fn try_fill_with_zeros(&self, storage: &mut Self::Vec) -> Result<(), Self::Err> {
-        self.dev.memset_zeros(&mut storage.data)?;
+        // deitc patch 8: the buffer sits in a `ManuallyDrop`.
+        self.dev.memset_zeros(&mut *storage.data)?;
         Ok(())
     }
 }
@@ -158,7 +169,8 @@ impl<E: Unit> CopySlice<E> for Cuda {
         let storage = Arc::make_mut(&mut dst.data);
         dst.device
             .dev
-            .htod_sync_copy_into(src, &mut storage.data)
+            // deitc patch 8: the buffer sits in a `ManuallyDrop`.
+            .htod_sync_copy_into(src, &mut *storage.data)
             .unwrap();
     }
     fn copy_into<S: Shape, T>(src: &Tensor<S, E, Self, T>, dst: &mut [E]) {
@@ -170,7 +182,8 @@ impl<E: Unit> CopySlice<E> for Cuda {
         let storage: &Self::Vec = src.data.as_ref();
         src.device
             .dev
-            .dtoh_sync_copy_into(&storage.data, dst)
+            // deitc patch 8: the buffer sits in a `ManuallyDrop`.
+            .dtoh_sync_copy_into(&*storage.data, dst)
             .unwrap();
     }
 }

@@ -140,6 +140,29 @@ impl Cuda {
     ) -> Option<Tensor<S, E, Self>> {
         (slice.len() == shape.num_elements()).then(|| self.build_tensor(shape, shape.strides(), slice))
     }
+
+    /// deitc patch 8: a buffer of `len` elements that returns to the tensor cache when
+    /// dropped, as a tensor's storage does (taken from the cache when it holds one of that
+    /// size).
+    ///
+    /// # Safety
+    /// The contents are uninitialised: the caller writes every element before reading any.
+    pub unsafe fn alloc_cached<E: DeviceRepr>(&self, len: usize) -> Result<CachableCudaSlice<E>, CudaError> {
+        Ok(CachableCudaSlice {
+            data: std::mem::ManuallyDrop::new(self.alloc_empty(len)?),
+            cache: self.cache.clone(),
+        })
+    }
+
+    /// deitc patch 8: a contiguous tensor of `shape` owning `slice`, or `None` when the
+    /// lengths differ.
+    pub fn tensor_from_cached<S: Shape, E: Unit>(
+        &self,
+        shape: S,
+        slice: CachableCudaSlice<E>,
+    ) -> Option<Tensor<S, E, Self>> {
+        (slice.len() == shape.num_elements()).then(|| self.build_tensor_cached(shape, shape.strides(), slice))
+    }
 }
 
 impl Cuda {
@@ -188,8 +211,9 @@ impl HasErr for Cuda {
 /// When [Drop]ed it will insert it's data into the cache.
 #[derive(Debug)]
 pub struct CachableCudaSlice<E> {
-    /// The actual data.
-    pub(crate) data: CudaSlice<E>,
+    /// The actual data (deitc patch 8: taken out in `drop`, which returns it to the cache
+    /// without allocating a placeholder).
+    pub(crate) data: std::mem::ManuallyDrop<CudaSlice<E>>,
     /// A cache of device pointers that can be reused.
     pub(crate) cache: Arc<TensorCache<CUdeviceptr>>,
 }
@@ -205,12 +229,13 @@ impl<E: cudarc::driver::DeviceRepr> Clone for CachableCudaSlice<E> {
                 // 1. we know that ptr is valid for `num_bytes` because it was registered for that.
                 // 2. we are about to set the memory with dtod_copy
                 let mut slice = unsafe { dev.upgrade_device_ptr(ptr, len) };
-                dev.dtod_copy(&self.data, &mut slice).unwrap();
+                // deitc patch 8: the buffer sits in a `ManuallyDrop`.
+                dev.dtod_copy(&*self.data, &mut slice).unwrap();
                 slice
             },
         );
         Self {
-            data,
+            data: std::mem::ManuallyDrop::new(data),
             cache: self.cache.clone(),
         }
     }
@@ -261,18 +286,21 @@ impl<E> std::ops::DerefMut for CachableCudaSlice<E> {
     }
 }
 
+// deitc patch 8: upstream swapped a zero-length `dev.null().unwrap()` in for the data it
+// cached: a driver allocation per dropped tensor (`cuMemAllocAsync` of 0 bytes), and a
+// panic in `drop` wherever the driver refuses one.
 impl<E> Drop for CachableCudaSlice<E> {
     fn drop(&mut self) {
-        if self.cache.is_enabled() {
-            let dev = self.data.device();
-            // Replaces the CudaSlice with a 0 length CudaSlice. This won't take additional
-            // memory, but will give us ownership of the actual data.
-            let data = std::mem::replace(&mut self.data, dev.null().unwrap());
+        // SAFETY: `data` is not used again: this is the slice's drop, and nothing else
+        // takes it out of the `ManuallyDrop`.
+        let data = unsafe { std::mem::ManuallyDrop::take(&mut self.data) };
+        if self.cache.is_enabled() && data.len() > 0 {
             let numel = data.len();
             // Get access to the raw pointer without freeing it.
             let ptr = data.leak();
             self.cache.insert::<E>(numel, ptr);
         }
+        // Otherwise `data` drops here and frees its buffer.
     }
 }
 
@@ -322,7 +350,7 @@ impl<E: Unit> Storage<E> for Cuda {
         let mut data = unsafe { self.alloc_empty(len) }?;
         self.dev.memset_zeros(&mut data)?;
         Ok(CachableCudaSlice {
-            data,
+            data: std::mem::ManuallyDrop::new(data),
             cache: self.cache.clone(),
         })
     }
@@ -346,7 +374,8 @@ impl<E: Unit> Storage<E> for Cuda {
         };
         let buf = std::sync::Arc::get_mut(&mut cpu_tensor.data).unwrap();
         self.dev
-            .dtoh_sync_copy_into(&tensor.data.data, &mut buf.data)
+            // deitc patch 8: the buffer sits in a `ManuallyDrop`.
+            .dtoh_sync_copy_into(&*tensor.data.data, &mut buf.data)
             .unwrap();
         self.cpu.tensor_to_vec::<S, _>(&cpu_tensor)
     }
