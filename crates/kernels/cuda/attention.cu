@@ -9,13 +9,15 @@
 //   qkv_to_heads   q, k, v = the three parts of qkv as heads, the qkv bias added on the
 //                  way when given (k is not transposed: cuBLAS reads it as the transposed
 //                  operand of q·kᵀ without a copy); `qkv_to_heads_bf16` writes them in bf16;
-//   heads_to_qkv   dqkv += dq | dk | dv in qkv's layout (its backward);
+//   heads_to_qkv   dqkv (+)= dq | dk | dv in qkv's layout (its backward);
 //   heads_to_rows  y = the heads of o merged into rows (B, T, D);
-//   rows_to_heads  do += dy as heads (its backward).
+//   rows_to_heads  do (+)= dy as heads (its backward).
 //
 // Each kernel writes (or accumulates into) one element of its output per thread, at
 // consecutive addresses, and gathers its input: each output element has exactly one source,
-// so the copies are exact and the accumulations one addition each.
+// so the copies are exact and the accumulations one addition each. The backwards add into
+// the gradient when `accumulate` is set, and otherwise overwrite it without reading it (the
+// first writer of a new, uninitialised gradient).
 //
 // Launch (the crate's `launch` module): one thread per output element, no grid-stride
 // (`launch::per_element`). Sizes are `int`s; element indices are `long`.
@@ -80,11 +82,11 @@ extern "C" __global__ void qkv_to_heads_bf16(const float* __restrict__ qkv, cons
     split_heads(qkv, bias, q, k, v, batch, tokens, heads, head_dim);
 }
 
-// dqkv += dq | dk | dv, each head element added to its qkv column. dq, dk, dv: (B·H, T, hd);
-// dqkv: (B, T, 3D). One thread per element of dqkv.
+// dqkv (+)= dq | dk | dv, each head element added to (or written at) its qkv column. dq, dk,
+// dv: (B·H, T, hd); dqkv: (B, T, 3D). One thread per element of dqkv.
 extern "C" __global__ void heads_to_qkv(const float* __restrict__ dq, const float* __restrict__ dk,
                                         const float* __restrict__ dv, float* __restrict__ dqkv, int batch,
-                                        int tokens, int heads, int head_dim) {
+                                        int tokens, int heads, int head_dim, int accumulate) {
     const int dim = heads * head_dim;
     const long n = (long)batch * tokens * dim;
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -93,7 +95,8 @@ extern "C" __global__ void heads_to_qkv(const float* __restrict__ dq, const floa
     const int c = (int)(i - row * 3 * dim);
     const int part = c / dim;
     const float* src = part == 0 ? dq : part == 1 ? dk : dv;
-    dqkv[i] += src[row_to_head(row * dim + (c - part * dim), tokens, heads, head_dim)];
+    const float g = src[row_to_head(row * dim + (c - part * dim), tokens, heads, head_dim)];
+    dqkv[i] = accumulate ? dqkv[i] + g : g;
 }
 
 // y = the heads of o merged into rows. o: (B·H, T, hd); y: (B, T, D). One thread per
@@ -106,11 +109,12 @@ extern "C" __global__ void heads_to_rows(const float* __restrict__ o, float* __r
     y[i] = o[row_to_head(i, tokens, heads, head_dim)];
 }
 
-// d_o += dy as heads. dy: (B, T, D); d_o: (B·H, T, hd). One thread per element of d_o.
+// d_o (+)= dy as heads. dy: (B, T, D); d_o: (B·H, T, hd). One thread per element of d_o.
 extern "C" __global__ void rows_to_heads(const float* __restrict__ dy, float* __restrict__ d_o, int batch,
-                                         int tokens, int heads, int head_dim) {
+                                         int tokens, int heads, int head_dim, int accumulate) {
     const long n = (long)batch * tokens * heads * head_dim;
     const long r = (long)blockIdx.x * blockDim.x + threadIdx.x;
     if (r >= n) return;
-    d_o[r] += dy[head_to_row(r, tokens, heads, head_dim, heads * head_dim, 0)];
+    const float g = dy[head_to_row(r, tokens, heads, head_dim, heads * head_dim, 0)];
+    d_o[r] = accumulate ? d_o[r] + g : g;
 }

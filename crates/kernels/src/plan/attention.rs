@@ -95,11 +95,12 @@ fn split_of<I: Buffer, O: Buffer>(
 }
 
 /// `heads_to_qkv`: `dqkv` `(B, T, 3D)` += `dq | dk | dv` (each `(B·H, T, hd)`) in qkv's
-/// layout.
+/// layout; with `accumulate` false, `=` (dqkv is not read: a new gradient's first write).
 pub fn heads_to_qkv<I: Buffer, O: Buffer>(
     grads: Heads<I>,
     dqkv: O,
     shape: HeadShape,
+    accumulate: bool,
 ) -> Result<Launch<I, O>, PlanError> {
     let n = shape.len();
     len("dq", &grads.q, n)?;
@@ -113,6 +114,7 @@ pub fn heads_to_qkv<I: Buffer, O: Buffer>(
         Param::Out(dqkv),
     ];
     params.extend(shape.params(3)?);
+    params.push(Param::I32(i32::from(accumulate)));
     launch("heads_to_qkv", config::per_element(3 * n), params)
 }
 
@@ -130,17 +132,20 @@ pub fn heads_to_rows<I: Buffer, O: Buffer>(
     launch("heads_to_rows", config::per_element(n), params)
 }
 
-/// `rows_to_heads`: `d_o` `(B·H, T, hd)` += `dy` `(B, T, D)` split into heads.
+/// `rows_to_heads`: `d_o` `(B·H, T, hd)` += `dy` `(B, T, D)` split into heads; with
+/// `accumulate` false, `=` (d_o is not read).
 pub fn rows_to_heads<I: Buffer, O: Buffer>(
     dy: I,
     d_o: O,
     shape: HeadShape,
+    accumulate: bool,
 ) -> Result<Launch<I, O>, PlanError> {
     let n = shape.len();
     len("dy", &dy, n)?;
     len("do", &d_o, n)?;
     let mut params = vec![Param::In(dy), Param::Out(d_o)];
     params.extend(shape.params(1)?);
+    params.push(Param::I32(i32::from(accumulate)));
     launch("rows_to_heads", config::per_element(n), params)
 }
 
@@ -187,7 +192,7 @@ mod tests {
             k: &short[..],
             v: &g[..],
         };
-        let err = heads_to_qkv(grads, &mut dqkv[..], SHAPE).expect_err("short dk");
+        let err = heads_to_qkv(grads, &mut dqkv[..], SHAPE, true).expect_err("short dk");
         assert_eq!(
             err,
             PlanError::Length {
@@ -197,7 +202,7 @@ mod tests {
             }
         );
         let mut d_o = vec![0.0f32; n + 1];
-        let err = rows_to_heads(&g[..], &mut d_o[..], SHAPE).expect_err("long do");
+        let err = rows_to_heads(&g[..], &mut d_o[..], SHAPE, true).expect_err("long do");
         assert!(matches!(err, PlanError::Length { what: "do", .. }));
     }
 }

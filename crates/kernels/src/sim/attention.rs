@@ -52,13 +52,14 @@ pub fn heads_to_qkv(
     dv: &[f32],
     dqkv: &mut [f32],
     shape: HeadShape,
+    accumulate: bool,
 ) -> Result<(), SimError> {
     let grads = Heads {
         q: dq,
         k: dk,
         v: dv,
     };
-    run(plan::heads_to_qkv(grads, dqkv, shape))
+    run(plan::heads_to_qkv(grads, dqkv, shape, accumulate))
 }
 
 /// `heads_to_rows`: the heads of `o (B·H, T, hd)` merged into rows `(B, T, D)`.
@@ -69,6 +70,11 @@ pub fn heads_to_rows(o: &[f32], shape: HeadShape) -> Result<Vec<f32>, SimError> 
 }
 
 /// `rows_to_heads`: `d_o (B·H, T, hd) += dy (B, T, D)` split into heads.
-pub fn rows_to_heads(dy: &[f32], d_o: &mut [f32], shape: HeadShape) -> Result<(), SimError> {
-    run(plan::rows_to_heads(dy, d_o, shape))
+pub fn rows_to_heads(
+    dy: &[f32],
+    d_o: &mut [f32],
+    shape: HeadShape,
+    accumulate: bool,
+) -> Result<(), SimError> {
+    run(plan::rows_to_heads(dy, d_o, shape, accumulate))
 }

@@ -163,7 +163,9 @@ fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
         let lent = vec![rows.ghost(), q.ghost(), kh.ghost()];
         let v_g = v.ghost();
         tape.add_backward_op(move |grads| {
-            for g in &lent {
+            // qkv's gradient is written, not added into, when this is its first writer.
+            let first = grads.try_alloc_first(&lent[0], 3 * shape.len(), |n| alloc(&dev, n))?;
+            for g in &lent[1..] {
                 grads.try_alloc_for(g)?;
             }
             grads.try_alloc_for(&v_g)?;
@@ -171,7 +173,7 @@ fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
             let [dqkv, dq, dk] = &mut muts[..] else {
                 return Err(super::invalid());
             };
-            split_backward(&k, [&**dq, &**dk, dv], dqkv, shape)?;
+            split_backward(&k, [&**dq, &**dk, dv], dqkv, shape, !first)?;
             // q, k and v's gradients are read: free them (not qkv's, `lent[0]`).
             for g in &lent[1..] {
                 grads.drop_non_leaf(g);
@@ -183,19 +185,20 @@ fn split_heads<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cuda>>(
     Ok([q.put_tape(tape), kh.retaped(), v.retaped()])
 }
 
-/// `dqkv += dq | dk | dv` in qkv's layout, one launch.
+/// `dqkv += dq | dk | dv` in qkv's layout (`=` unless `accumulate`), one launch.
 fn split_backward(
     k: &Loaded,
     [dq, dk, dv]: [&CachableCudaSlice<f32>; 3],
     dqkv: &mut CachableCudaSlice<f32>,
     shape: HeadShape,
+    accumulate: bool,
 ) -> Result<(), CudaError> {
     let heads = Heads {
         q: input(dq),
         k: input(dk),
         v: input(dv),
     };
-    k.run(plan::heads_to_qkv(heads, output(dqkv), shape))
+    k.run(plan::heads_to_qkv(heads, output(dqkv), shape, accumulate))
 }
 
 /// The heads of `o (B·H, T, hd)` merged into rows `(B, T, D)` in one launch; the backward
@@ -218,10 +221,11 @@ fn merge_heads<B: Dim, Tok: Dim, const D: usize, T: Tape<f32, Cuda>>(
     if T::OWNS_TAPE {
         let (o_g, out_g) = (o.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&o_g)?;
+            // o's gradient is written, not added into, when this is its first writer.
+            let first = grads.try_alloc_first(&o_g, shape.len(), |n| alloc(&dev, n))?;
             grads.try_alloc_for(&out_g)?;
             let (d_o, dy) = grads.mut_and_ref(&o_g, &out_g);
-            k.run(plan::rows_to_heads(input(dy), output(d_o), shape))?;
+            k.run(plan::rows_to_heads(input(dy), output(d_o), shape, !first))?;
             grads.drop_non_leaf(&out_g);
             Ok(())
         });

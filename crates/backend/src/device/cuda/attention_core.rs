@@ -119,7 +119,9 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
     if T::OWNS_TAPE {
         let (qkv_g, o_g) = (qkv.ghost(), out.ghost());
         tape.add_backward_op(move |grads| {
-            grads.try_alloc_for(&qkv_g)?;
+            // The split is qkv's only reader: its gradient is usually new here, and then
+            // written, not added into (no zero fill).
+            let first = grads.try_alloc_first(&qkv_g, 3 * len, |n| alloc(&dev, n))?;
             grads.try_alloc_for(&o_g)?;
             // s and p again: the forward's products and kernel on the same operands.
             let mut s = alloc(&dev, n * t * t)?; // (n, T, T): s, then dp
@@ -199,7 +201,7 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
                 &mut dk,
             )?;
             drop(ds);
-            // dqkv += dq | dk | dv in qkv's layout.
+            // dqkv (+)= dq | dk | dv in qkv's layout.
             let heads = Heads {
                 q: input(&dq),
                 k: input(&dk),
@@ -209,6 +211,7 @@ pub(super) fn split_attention<B: Dim, Tok: Dim, const D3: usize, T: Tape<f32, Cu
                 heads,
                 output(grads.get_mut(&qkv_g)),
                 shape,
+                !first,
             ))?;
             Ok(())
         });

@@ -115,11 +115,15 @@ fn qkv_to_heads_matches_the_composed_split_bit_for_bit() {
         same(&format!("q {dims:?}"), &heads.q, &q);
         same(&format!("k {dims:?}"), &heads.k, &k);
         same(&format!("v {dims:?}"), &heads.v, &v);
-        // The backward adds into what the gradient holds.
+        // The backward adds into what the gradient holds ...
         let before = values(3 * n, 55, 1.0);
         let mut acc = before.clone();
-        sim::heads_to_qkv(&g[0], &g[1], &g[2], &mut acc, s).expect("sim");
+        sim::heads_to_qkv(&g[0], &g[1], &g[2], &mut acc, s, true).expect("sim");
         same(&format!("dqkv {dims:?}"), &acc, &plus(&before, &dqkv));
+        // ... or, as a new gradient's first writer, overwrites it without reading it.
+        let mut new = vec![f32::NAN; 3 * n];
+        sim::heads_to_qkv(&g[0], &g[1], &g[2], &mut new, s, false).expect("sim");
+        same(&format!("dqkv, first write {dims:?}"), &new, &dqkv);
     }
 }
 
@@ -179,8 +183,11 @@ fn heads_to_rows_matches_the_composed_merge_bit_for_bit() {
         );
         let before = values(n, 63, 1.0);
         let mut acc = before.clone();
-        sim::rows_to_heads(&g, &mut acc, s).expect("sim");
+        sim::rows_to_heads(&g, &mut acc, s, true).expect("sim");
         same(&format!("do {dims:?}"), &acc, &plus(&before, &d_o));
+        let mut new = vec![f32::NAN; n];
+        sim::rows_to_heads(&g, &mut new, s, false).expect("sim");
+        same(&format!("do, first write {dims:?}"), &new, &d_o);
     }
 }
 
@@ -218,12 +225,12 @@ fn wrong_lengths_are_errors_not_reads_out_of_bounds() {
         "{err:?}"
     );
     let g = vec![0.0; n];
-    let err = sim::heads_to_qkv(&g, &g, &g, &mut vec![0.0; 3 * n + 1], s);
+    let err = sim::heads_to_qkv(&g, &g, &g, &mut vec![0.0; 3 * n + 1], s, true);
     assert!(
         matches!(err, Err(sim::SimError::Length { what: "dqkv", .. })),
         "{err:?}"
     );
-    let err = sim::rows_to_heads(&g, &mut vec![0.0; n - 1], s);
+    let err = sim::rows_to_heads(&g, &mut vec![0.0; n - 1], s, true);
     assert!(
         matches!(err, Err(sim::SimError::Length { what: "do", .. })),
         "{err:?}"
