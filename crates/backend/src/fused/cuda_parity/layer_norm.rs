@@ -48,17 +48,11 @@ fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
     let (x, h) = (values(rows * cols, 9, 1.0), values(rows * cols, 10, 1.0));
     let (gamma, beta) = (values(cols, 11, 1.0), values(cols, 12, 1.0));
     let scale = [0.0, 1.25, 2.0];
-    let (x_out, y, _) = sim::residual_layer_norm_forward(
-        &x,
-        (&h, None),
-        Some(&scale),
-        tokens,
-        &gamma,
-        &beta,
-        cols,
-        1e-6,
-    )
-    .expect("sim");
+    let run = |h: (&[f32], Option<&[f32]>)| {
+        sim::residual_layer_norm_forward(&x, h, Some(&scale), tokens, &gamma, &beta, cols, 1e-6)
+            .expect("sim")
+    };
+    let (x_out, y, _) = run((&h, None));
     let joined: Vec<f32> = (0..rows * cols)
         .map(|i| x[i] + scale[i / (tokens * cols)] * h[i])
         .collect();
@@ -76,10 +70,6 @@ fn residual_layer_norm_joins_the_branch_with_its_drop_path_scale() {
         .chunks(cols)
         .flat_map(|row| row.iter().zip(&bias).map(|(h, b)| h + b))
         .collect();
-    let run = |h: (&[f32], Option<&[f32]>)| {
-        sim::residual_layer_norm_forward(&x, h, Some(&scale), tokens, &gamma, &beta, cols, 1e-6)
-            .expect("sim")
-    };
     let (want, got) = (run((&biased, None)), run((&h, Some(&bias))));
     assert_eq!(got.0, want.0, "x + s·(h + b)");
     assert_eq!(got.1, want.1, "LayerNorm(x + s·(h + b))");

@@ -105,8 +105,8 @@ impl Cuda {
     }
 }
 
-/// deitc patch 2: the handles, allocation and tensor construction that kernels written
-/// outside dfdx need.
+/// deitc patch 2: the handles that kernels written outside dfdx need (and patch 8: their
+/// allocation and tensor construction).
 impl Cuda {
     /// The CUDA device (context and default stream) every tensor of this device lives on.
     pub fn cuda_device(&self) -> &Arc<CudaDevice> {
@@ -121,25 +121,6 @@ impl Cuda {
     /// The CUDA include folder found when dfdx was built (`CUDA_INCLUDE_DIR`), which dfdx's
     /// own run-time NVRTC kernels compile against.
     pub const INCLUDE_DIR: &'static str = env!("CUDA_INCLUDE_DIR");
-
-    /// A buffer of `len` elements from the tensor cache when it holds one of that size,
-    /// else newly allocated.
-    ///
-    /// # Safety
-    /// The contents are uninitialised: the caller writes every element before reading any.
-    pub unsafe fn alloc_uninit<E: DeviceRepr>(&self, len: usize) -> Result<CudaSlice<E>, CudaError> {
-        self.alloc_empty(len)
-    }
-
-    /// A contiguous tensor of `shape` owning `slice` (returned to the cache when dropped), or
-    /// `None` when the lengths differ.
-    pub fn tensor_from_slice<S: Shape, E: Unit>(
-        &self,
-        shape: S,
-        slice: CudaSlice<E>,
-    ) -> Option<Tensor<S, E, Self>> {
-        (slice.len() == shape.num_elements()).then(|| self.build_tensor(shape, shape.strides(), slice))
-    }
 
     /// deitc patch 8: a buffer of `len` elements that returns to the tensor cache when
     /// dropped, as a tensor's storage does (taken from the cache when it holds one of that
