@@ -36,7 +36,8 @@ bash "$kit/setup.sh" --quiet
   source "${DEITC_CUDA_CACHE:-/var/cache/deitc-cuda13}/env.sh"
   export PATH="$PWD/$out/bin:$PATH" CUDA_COMPUTE_CAP=80
   cargo build --quiet --features cuda --bin deitc
-  cp target/debug/deitc "$out/deitc"
+  # A new file, not written over: a simulated run may still be executing the old one.
+  cp --remove-destination target/debug/deitc "$out/deitc"
 )
 export LD_LIBRARY_PATH="$PWD/$out/lib" SIMCUDA_CACHE="$PWD/$out/cache"
 bin="$out/deitc"
